@@ -1,0 +1,190 @@
+//! The message model: `Inbound`, `Outbound`, and the traits that connect adapters to the pipeline.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Which platform a message came from. Telegram and Bale share an implementation but stay
+/// separate channels, because their limits and pseudonym domains differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Telegram,
+    Bale,
+    WhatsApp,
+    WebChat,
+}
+
+impl ChannelKind {
+    /// The stable name used in pseudonyms, the database and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::Bale => "bale",
+            ChannelKind::WhatsApp => "whatsapp",
+            ChannelKind::WebChat => "webchat",
+        }
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A raw platform identifier (chat id, user id, phone number). It is personal data, so its
+/// `Debug` never prints the value; code that needs it calls [`PlatformId::expose`] on purpose.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PlatformId(String);
+
+impl PlatformId {
+    pub fn new(raw: impl Into<String>) -> Self {
+        PlatformId(raw.into())
+    }
+
+    /// The raw value, for encrypting it or for addressing a reply. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PlatformId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlatformId(<redacted>)")
+    }
+}
+
+/// The conversation a message belongs to; replies go back here.
+#[derive(Clone, Debug)]
+pub struct Chat {
+    pub id: PlatformId,
+    /// A one-to-one chat with the bot (as opposed to a group).
+    pub private: bool,
+}
+
+/// Who sent the message, as the platform told us. Names are personal data too.
+#[derive(Clone, Default)]
+pub struct Sender {
+    pub id: Option<PlatformId>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sender(<redacted>)")
+    }
+}
+
+/// What a person did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InboundKind {
+    /// Free text for the assistant.
+    Text,
+    /// `/name args`; `name` is lower-case without the slash or a `@botname` suffix.
+    Command { name: String, args: String },
+    /// An inline button was pressed; `data` is what our button carried.
+    ButtonPress { data: String },
+    /// The person blocked the bot; nothing can be sent to them.
+    Blocked,
+}
+
+/// One message from any channel, in the only shape the pipeline sees.
+#[derive(Clone)]
+pub struct Inbound {
+    pub channel: ChannelKind,
+    /// The configured bot name this message arrived at.
+    pub bot: String,
+    /// The platform's id for this delivery (update id, message id); duplicates share it.
+    pub update_key: String,
+    pub chat: Chat,
+    pub sender: Sender,
+    pub kind: InboundKind,
+    /// The message text, for `Text` (and the raw text of a command).
+    pub text: Option<String>,
+    /// The platform message id, kept as proof of which message carried a consent decision.
+    pub message_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Text and ids are personal data: only the shape is printed.
+        f.debug_struct("Inbound")
+            .field("channel", &self.channel)
+            .field("bot", &self.bot)
+            .field("kind", &self.kind)
+            .field("has_text", &self.text.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An inline button: a label to show and the data that comes back when pressed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub data: String,
+}
+
+/// A reply to send on the chat the message came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outbound {
+    pub text: String,
+    /// Rows of buttons; empty for none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Vec<Button>>,
+    /// Platform id of the message this answers, when the channel can quote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+}
+
+impl Outbound {
+    pub fn text(text: impl Into<String>) -> Self {
+        Outbound {
+            text: text.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn with_buttons(mut self, rows: Vec<Vec<Button>>) -> Self {
+        self.buttons = rows;
+        self
+    }
+}
+
+/// Why the pipeline could not handle a message. `retry` tells the adapter whether the same
+/// delivery should be tried again (the offset is then not advanced).
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct HandleError {
+    pub retry: bool,
+    pub reason: String,
+}
+
+/// The pipeline, as adapters see it.
+#[async_trait]
+pub trait InboundHandler: Send + Sync + 'static {
+    async fn handle(&self, inbound: Inbound) -> Result<Vec<Outbound>, HandleError>;
+}
+
+/// Why a send failed, in terms the sender can act on. Never carries a token or a raw id.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the person blocked the bot")]
+    Blocked,
+    #[error("rate limited by the platform; retry after {0} s")]
+    RateLimited(u64),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A way to deliver replies on one bot of one platform.
+#[async_trait]
+pub trait Channel: Send + Sync + 'static {
+    fn kind(&self) -> ChannelKind;
+    async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError>;
+}

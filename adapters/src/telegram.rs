@@ -1,0 +1,627 @@
+//! Telegram (and, at another base URL, Bale) over the Bot API, using teloxide's typed requests.
+//!
+//! Updates are fetched with our own `getUpdates` loop rather than teloxide's polling listener,
+//! because that listener advances the offset when updates are *received*: an update would be lost
+//! if the process died before handling it. Here the offset moves past an update only once the
+//! pipeline has handled it; duplicates after a crash are caught by the pipeline's dedupe.
+//! Each update is parsed on its own, so one malformed update cannot stall the ones after it.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use teloxide::{
+    ApiError, RequestError,
+    prelude::*,
+    types::{
+        CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId,
+        ReplyParameters, Update, UpdateKind, User,
+    },
+};
+use tokio::sync::watch;
+use url::Url;
+
+use crate::{
+    model::{
+        Channel, ChannelKind, Chat, Inbound, InboundHandler, InboundKind, Outbound, PlatformId,
+        SendError, Sender,
+    },
+    text::split_message,
+};
+
+/// Telegram's cap on `sendMessage.text`, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// The updates we ask for; everything else is not ours to handle.
+const ALLOWED_UPDATES: [&str; 3] = ["message", "callback_query", "my_chat_member"];
+
+/// Builds `{base}/bot{token}/{method}` the way teloxide does, tolerating a trailing slash.
+pub fn method_url(base: &Url, token: &str, method: &str) -> Result<Url, String> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|_| "the API URL cannot be a base URL".to_string())?
+        .pop_if_empty()
+        .push(&format!("bot{token}"))
+        .push(method);
+    Ok(url)
+}
+
+/// A bot's connection settings.
+#[derive(Clone)]
+pub struct TelegramSettings {
+    pub channel: ChannelKind,
+    pub bot_name: String,
+    pub token: String,
+    pub api_url: Url,
+    /// Long-poll timeout in seconds (0 = short polling, for tests).
+    pub poll_timeout: u32,
+}
+
+impl std::fmt::Debug for TelegramSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramSettings")
+            .field("channel", &self.channel)
+            .field("bot_name", &self.bot_name)
+            .field("token", &"<secret>")
+            .field("api_url", &self.api_url.as_str())
+            .finish()
+    }
+}
+
+/// Sends replies through teloxide's `Bot`.
+#[derive(Clone)]
+pub struct TelegramChannel {
+    kind: ChannelKind,
+    bot: Bot,
+}
+
+impl TelegramChannel {
+    pub fn new(settings: &TelegramSettings) -> Self {
+        let bot = Bot::new(settings.token.clone()).set_api_url(settings.api_url.clone());
+        TelegramChannel {
+            kind: settings.channel,
+            bot,
+        }
+    }
+
+    /// Stops the client spinner on a pressed button. Called for every callback query, whether or
+    /// not handling it succeeded.
+    pub async fn answer_callback(&self, id: &str) {
+        if let Err(err) = self
+            .bot
+            .answer_callback_query(CallbackQueryId(id.to_string()))
+            .await
+        {
+            tracing::warn!(channel = %self.kind, error = %describe(&err), "answerCallbackQuery failed");
+        }
+    }
+}
+
+fn describe(err: &RequestError) -> String {
+    // teloxide strips the URL (and so the token) from network errors; API errors carry only
+    // Telegram's description.
+    err.to_string()
+}
+
+fn keyboard(rows: &[Vec<crate::model::Button>]) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(rows.iter().map(|row| {
+        row.iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
+            .collect::<Vec<_>>()
+    }))
+}
+
+fn map_send_error(err: RequestError) -> SendError {
+    match err {
+        RequestError::Api(ApiError::BotBlocked)
+        | RequestError::Api(ApiError::UserDeactivated)
+        | RequestError::Api(ApiError::BotKicked)
+        | RequestError::Api(ApiError::BotKickedFromSupergroup) => SendError::Blocked,
+        RequestError::RetryAfter(secs) => SendError::RateLimited(secs.seconds().into()),
+        other => SendError::Other(describe(&other)),
+    }
+}
+
+#[async_trait]
+impl Channel for TelegramChannel {
+    fn kind(&self) -> ChannelKind {
+        self.kind
+    }
+
+    async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError> {
+        let chat_id: i64 = chat
+            .expose()
+            .parse()
+            .map_err(|_| SendError::Other("chat id is not numeric".into()))?;
+        let parts = split_message(&out.text, MAX_MESSAGE_CHARS);
+        let last = parts.len() - 1;
+        for (i, part) in parts.into_iter().enumerate() {
+            // Up to three attempts, honouring the platform's retry_after (bounded).
+            let mut attempt = 0;
+            loop {
+                let mut req = self.bot.send_message(ChatId(chat_id), part.clone());
+                if i == last && !out.buttons.is_empty() {
+                    req = req.reply_markup(keyboard(&out.buttons));
+                }
+                if i == 0
+                    && let Some(reply_to) = out.reply_to.as_deref().and_then(|r| r.parse().ok())
+                {
+                    req = req.reply_parameters(
+                        ReplyParameters::new(MessageId(reply_to)).allow_sending_without_reply(),
+                    );
+                }
+                match req.await.map_err(map_send_error) {
+                    Ok(_) => break,
+                    Err(SendError::RateLimited(secs)) if attempt < 2 => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_secs(secs.min(60))).await;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One update, read off the wire.
+#[derive(Debug)]
+pub struct ParsedUpdate {
+    pub update_id: i64,
+    /// `None` for update kinds the gateway does not act on.
+    pub inbound: Option<Inbound>,
+    /// Set for button presses: the query to answer.
+    pub callback_id: Option<String>,
+}
+
+/// Why an update could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("update has no numeric update_id")]
+    NoUpdateId,
+    #[error("update {update_id} is malformed: {reason}")]
+    Malformed { update_id: i64, reason: String },
+}
+
+fn sender_of(user: &User) -> Sender {
+    Sender {
+        id: Some(PlatformId::new(user.id.0.to_string())),
+        first_name: Some(user.first_name.clone()),
+        last_name: user.last_name.clone(),
+        username: user.username.clone(),
+    }
+}
+
+/// Splits `/cmd@bot args` into (`cmd`, `args`); `None` when the text is not a command.
+pub fn parse_command(text: &str) -> Option<(String, String)> {
+    let rest = text.strip_prefix('/')?;
+    let (head, args) = match rest.find(char::is_whitespace) {
+        Some(pos) => (&rest[..pos], rest[pos..].trim()),
+        None => (rest, ""),
+    };
+    let name = head.split('@').next().unwrap_or_default();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((name.to_ascii_lowercase(), args.to_string()))
+}
+
+#[derive(Deserialize)]
+struct UpdateId {
+    update_id: i64,
+}
+
+/// Turns one raw update (its JSON text) into an `Inbound`.
+pub fn parse_update(
+    channel: ChannelKind,
+    bot_name: &str,
+    raw: &str,
+) -> Result<ParsedUpdate, ParseError> {
+    let update_id = serde_json::from_str::<UpdateId>(raw)
+        .map_err(|_| ParseError::NoUpdateId)?
+        .update_id;
+    // Parsed from text, not from a `serde_json::Value`: teloxide's update-kind deserializer
+    // expects borrowed keys.
+    let update: Update = serde_json::from_str(raw).map_err(|e| ParseError::Malformed {
+        update_id,
+        reason: e.to_string(),
+    })?;
+    let base = |chat: Chat, sender: Sender, kind: InboundKind| Inbound {
+        channel,
+        bot: bot_name.to_string(),
+        update_key: update_id.to_string(),
+        chat,
+        sender,
+        kind,
+        text: None,
+        message_id: None,
+        received_at: Utc::now(),
+    };
+    let mut callback_id = None;
+    let inbound = match &update.kind {
+        UpdateKind::Message(msg) => {
+            let chat = Chat {
+                id: PlatformId::new(msg.chat.id.0.to_string()),
+                private: msg.chat.is_private(),
+            };
+            let sender = msg.from.as_ref().map(sender_of).unwrap_or_default();
+            match msg.text() {
+                Some(text) => {
+                    let kind = match parse_command(text) {
+                        Some((name, args)) => InboundKind::Command { name, args },
+                        None => InboundKind::Text,
+                    };
+                    let mut inbound = base(chat, sender, kind);
+                    inbound.text = Some(text.to_string());
+                    inbound.message_id = Some(msg.id.0.to_string());
+                    Some(inbound)
+                }
+                // Stickers, photos, voice …: the pipeline answers that only text is understood.
+                None => {
+                    let mut inbound = base(chat, sender, InboundKind::Text);
+                    inbound.message_id = Some(msg.id.0.to_string());
+                    Some(inbound)
+                }
+            }
+        }
+        UpdateKind::CallbackQuery(query) => {
+            callback_id = Some(query.id.0.clone());
+            match (&query.message, &query.data) {
+                (Some(message), Some(data)) => {
+                    let chat = Chat {
+                        id: PlatformId::new(message.chat().id.0.to_string()),
+                        private: message.chat().is_private(),
+                    };
+                    let mut inbound = base(
+                        chat,
+                        sender_of(&query.from),
+                        InboundKind::ButtonPress { data: data.clone() },
+                    );
+                    inbound.message_id = Some(message.id().0.to_string());
+                    Some(inbound)
+                }
+                // Inline-mode buttons or games: nothing of ours.
+                _ => None,
+            }
+        }
+        UpdateKind::MyChatMember(change) if change.new_chat_member.is_banned() => {
+            let chat = Chat {
+                id: PlatformId::new(change.chat.id.0.to_string()),
+                private: change.chat.is_private(),
+            };
+            Some(base(chat, sender_of(&change.from), InboundKind::Blocked))
+        }
+        _ => None,
+    };
+    Ok(ParsedUpdate {
+        update_id,
+        inbound,
+        callback_id,
+    })
+}
+
+#[derive(Deserialize)]
+struct ApiResponse {
+    ok: bool,
+    #[serde(default)]
+    result: Option<Vec<Box<RawValue>>>,
+    #[serde(default)]
+    error_code: Option<u16>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<ResponseParameters>,
+}
+
+#[derive(Deserialize)]
+struct ResponseParameters {
+    #[serde(default)]
+    retry_after: Option<u64>,
+}
+
+/// What went wrong fetching updates, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(
+        "Telegram answered 409 Conflict ({0}). Another process is polling with this token, or a \
+         webhook is set. Stop the other instance, or remove the webhook (deleteWebhook) if this \
+         bot should poll; the gateway never deletes a webhook on its own."
+    )]
+    Conflict(String),
+    #[error("the bot token was rejected (401 Unauthorized); check the token")]
+    Unauthorized,
+    #[error("rate limited; retrying after {0} s")]
+    RetryAfter(u64),
+    #[error("getUpdates failed: {0}")]
+    Other(String),
+}
+
+/// The long-polling loop of one bot.
+pub struct Poller {
+    settings: TelegramSettings,
+    http: reqwest::Client,
+    channel: TelegramChannel,
+    handler: Arc<dyn InboundHandler>,
+}
+
+impl Poller {
+    pub fn new(settings: TelegramSettings, handler: Arc<dyn InboundHandler>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(u64::from(settings.poll_timeout) + 15))
+            .build()
+            .unwrap_or_default();
+        let channel = TelegramChannel::new(&settings);
+        Poller {
+            settings,
+            http,
+            channel,
+            handler,
+        }
+    }
+
+    async fn get_updates(&self, offset: Option<i64>) -> Result<Vec<Box<RawValue>>, PollError> {
+        let url = method_url(&self.settings.api_url, &self.settings.token, "getUpdates")
+            .map_err(PollError::Other)?;
+        let mut body = serde_json::json!({
+            "timeout": self.settings.poll_timeout,
+            "allowed_updates": ALLOWED_UPDATES,
+        });
+        // Bale rejects offset=0, so the first call sends no offset at all.
+        if let Some(offset) = offset {
+            body["offset"] = offset.into();
+        }
+        let resp = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| PollError::Other(e.without_url().to_string()))?;
+        let status = resp.status();
+        let parsed: ApiResponse = resp
+            .json()
+            .await
+            .map_err(|e| PollError::Other(format!("HTTP {status}: {}", e.without_url())))?;
+        if parsed.ok {
+            return Ok(parsed.result.unwrap_or_default());
+        }
+        let description = parsed.description.unwrap_or_default();
+        match parsed.error_code.unwrap_or(status.as_u16()) {
+            409 => Err(PollError::Conflict(description)),
+            401 | 404 => Err(PollError::Unauthorized),
+            429 => Err(PollError::RetryAfter(
+                parsed.parameters.and_then(|p| p.retry_after).unwrap_or(5),
+            )),
+            code => Err(PollError::Other(format!("{code} {description}"))),
+        }
+    }
+
+    /// Handles one update and sends its replies. `Err` means "deliver this update again".
+    async fn handle_one(&self, parsed: ParsedUpdate) -> Result<(), ()> {
+        let ParsedUpdate {
+            update_id,
+            inbound,
+            callback_id,
+        } = parsed;
+        let result = match inbound {
+            Some(inbound) => {
+                let chat = inbound.chat.id.clone();
+                match self.handler.handle(inbound).await {
+                    Ok(replies) => {
+                        for reply in &replies {
+                            if let Err(err) = self.channel.send(&chat, reply).await {
+                                tracing::warn!(
+                                    channel = %self.settings.channel,
+                                    bot = %self.settings.bot_name,
+                                    update_id,
+                                    error = %err,
+                                    "reply not delivered"
+                                );
+                                break;
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(err) if err.retry => {
+                        tracing::error!(bot = %self.settings.bot_name, update_id, error = %err, "update will be retried");
+                        Err(())
+                    }
+                    Err(err) => {
+                        tracing::warn!(bot = %self.settings.bot_name, update_id, error = %err, "update dropped");
+                        Ok(())
+                    }
+                }
+            }
+            None => Ok(()),
+        };
+        if let Some(id) = callback_id {
+            self.channel.answer_callback(&id).await;
+        }
+        result
+    }
+
+    /// Handles a batch: updates of one chat in order, different chats concurrently. Returns the
+    /// next offset (past everything handled, or at the first update that must be retried) and
+    /// whether something must be retried.
+    async fn handle_batch(
+        &self,
+        raw: Vec<Box<RawValue>>,
+        offset: Option<i64>,
+    ) -> (Option<i64>, bool) {
+        let mut by_chat: BTreeMap<String, Vec<ParsedUpdate>> = BTreeMap::new();
+        let mut max_seen = offset.map(|o| o - 1);
+        for value in raw {
+            match parse_update(self.settings.channel, &self.settings.bot_name, value.get()) {
+                Ok(parsed) => {
+                    max_seen = max_seen.max(Some(parsed.update_id));
+                    let key = parsed
+                        .inbound
+                        .as_ref()
+                        .map(|i| i.chat.id.expose().to_string())
+                        .unwrap_or_default();
+                    by_chat.entry(key).or_default().push(parsed);
+                }
+                Err(err) => {
+                    // Skipped, never retried: it would fail the same way again.
+                    if let ParseError::Malformed { update_id, .. } = &err {
+                        max_seen = max_seen.max(Some(*update_id));
+                    }
+                    tracing::warn!(bot = %self.settings.bot_name, error = %err, "skipping unreadable update");
+                }
+            }
+        }
+        let groups = by_chat.into_values().map(|updates| async move {
+            for parsed in updates {
+                let id = parsed.update_id;
+                if self.handle_one(parsed).await.is_err() {
+                    return Some(id);
+                }
+            }
+            None
+        });
+        let failed = futures::future::join_all(groups)
+            .await
+            .into_iter()
+            .flatten()
+            .min();
+        match failed {
+            Some(id) => (Some(id), true),
+            None => (max_seen.map(|m| m + 1), false),
+        }
+    }
+
+    /// Polls until `shutdown` turns true; the batch in hand is finished first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut offset: Option<i64> = None;
+        let mut backoff = Duration::from_millis(500);
+        tracing::info!(channel = %self.settings.channel, bot = %self.settings.bot_name, "polling for updates");
+        while !*shutdown.borrow() {
+            let fetched = tokio::select! {
+                r = self.get_updates(offset) => r,
+                _ = shutdown.changed() => break,
+            };
+            let wait = match fetched {
+                Ok(updates) if updates.is_empty() => None,
+                Ok(updates) => {
+                    let (next, retry) = self.handle_batch(updates, offset).await;
+                    offset = next.or(offset);
+                    retry.then_some(backoff)
+                }
+                Err(err) => {
+                    tracing::error!(channel = %self.settings.channel, bot = %self.settings.bot_name, error = %err, "polling error");
+                    Some(match err {
+                        PollError::RetryAfter(secs) => Duration::from_secs(secs.min(300)),
+                        PollError::Conflict(_) | PollError::Unauthorized => Duration::from_secs(30),
+                        PollError::Other(_) => backoff,
+                    })
+                }
+            };
+            match wait {
+                Some(delay) => {
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                }
+                None => backoff = Duration::from_millis(500),
+            }
+        }
+        tracing::info!(bot = %self.settings.bot_name, "poller stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_url_handles_paths_and_trailing_slashes() {
+        for base in ["https://tapi.bale.ai", "https://tapi.bale.ai/"] {
+            let url = method_url(&Url::parse(base).unwrap(), "T", "getMe").unwrap();
+            assert_eq!(url.as_str(), "https://tapi.bale.ai/botT/getMe");
+        }
+        let url = method_url(&Url::parse("http://h/tg/").unwrap(), "T", "getMe").unwrap();
+        assert_eq!(url.as_str(), "http://h/tg/botT/getMe");
+    }
+
+    #[test]
+    fn commands_lose_the_bot_suffix_and_keep_arguments() {
+        assert_eq!(
+            parse_command("/Start@MyBot ref_1"),
+            Some(("start".into(), "ref_1".into()))
+        );
+        assert_eq!(
+            parse_command("/privacy"),
+            Some(("privacy".into(), "".into()))
+        );
+        assert_eq!(parse_command("hello /start"), None);
+        assert_eq!(parse_command("/ "), None);
+        assert_eq!(parse_command("/день"), None);
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn private_text_becomes_text_inbound() {
+        let raw = fixture("telegram_update_private_text.json");
+        let parsed = parse_update(ChannelKind::Telegram, "t", &raw).unwrap();
+        let inbound = parsed.inbound.unwrap();
+        assert_eq!(inbound.kind, InboundKind::Text);
+        assert!(inbound.text.is_some());
+        assert!(inbound.chat.private);
+    }
+
+    #[test]
+    fn kicked_member_update_means_blocked() {
+        let raw = fixture("telegram_update_my_chat_member_kicked.json");
+        let parsed = parse_update(ChannelKind::Telegram, "t", &raw).unwrap();
+        assert_eq!(parsed.inbound.unwrap().kind, InboundKind::Blocked);
+    }
+
+    #[test]
+    fn callback_query_becomes_button_press_with_answer_id() {
+        // The captured fixture is the update's body without its id.
+        let raw = fixture("telegram_update_callback_query_complete.json").replacen(
+            '{',
+            r#"{"update_id": 7,"#,
+            1,
+        );
+        let parsed = parse_update(ChannelKind::Telegram, "t", &raw).unwrap();
+        assert!(parsed.callback_id.is_some());
+        assert!(matches!(
+            parsed.inbound.unwrap().kind,
+            InboundKind::ButtonPress { .. }
+        ));
+    }
+
+    #[test]
+    fn stale_official_example_is_tolerated_and_ignored() {
+        // Lacks fields the current API requires (is_bot, chat_instance): skipped, no panic.
+        let raw = fixture("telegram_update_callback_query_official_legacy.json");
+        let parsed = parse_update(ChannelKind::Telegram, "t", &raw).unwrap();
+        assert_eq!(parsed.update_id, 10000);
+        assert!(parsed.inbound.is_none());
+    }
+
+    #[test]
+    fn unknown_update_kind_is_ignored() {
+        let raw = r#"{"update_id": 5, "managed_bot": {"x": 1}}"#.to_string();
+        let parsed = parse_update(ChannelKind::Telegram, "t", &raw).unwrap();
+        assert!(parsed.inbound.is_none());
+    }
+
+    #[test]
+    fn update_without_id_is_an_error() {
+        let raw = r#"{"message": {}}"#.to_string();
+        assert!(matches!(
+            parse_update(ChannelKind::Telegram, "t", &raw),
+            Err(ParseError::NoUpdateId)
+        ));
+    }
+}

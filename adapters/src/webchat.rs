@@ -1,0 +1,417 @@
+//! The web chat: a small page at `/` and a JSON API under `/webchat/api/`.
+//!
+//! A browser session is a random id in an HttpOnly, SameSite=Lax cookie. The person's platform
+//! id is a hash of that session id, so the stored (encrypted) id is not itself a credential.
+//! Replies wait in a bounded per-session outbox and are fetched by long-poll
+//! (`GET /webchat/api/replies?after=N`).
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, Query, State, rejection::JsonRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use base64::Engine;
+use chrono::Utc;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::{
+    model::{
+        ChannelKind, Chat, Inbound, InboundHandler, InboundKind, Outbound, PlatformId, Sender,
+    },
+    telegram::parse_command,
+};
+
+/// Longest message a person may type, in characters.
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// Largest request body accepted by the API, in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+const COOKIE: &str = "cg_session";
+const OUTBOX_CAP: usize = 100;
+const MAX_WAIT_SECS: u64 = 30;
+
+/// A session's user id: a digest of the session id, so that the id stored (encrypted) with the
+/// person is not the cookie that authenticates them.
+fn session_user_id(session: &str) -> String {
+    let digest = Sha256::digest(format!("consentgate-webchat-session:{session}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("w{hex}")
+}
+
+/// Settings of the web chat.
+#[derive(Clone, Debug)]
+pub struct WebChatSettings {
+    pub bot_name: String,
+    /// Mark the cookie `Secure` (when served over HTTPS).
+    pub secure_cookie: bool,
+    /// How many sessions keep an outbox in memory; the least recently used is dropped beyond it.
+    pub max_sessions: usize,
+}
+
+struct Outbox {
+    next_seq: u64,
+    replies: VecDeque<(u64, Outbound)>,
+    notify: Arc<Notify>,
+    last_used: Instant,
+}
+
+impl Outbox {
+    fn new() -> Self {
+        Outbox {
+            next_seq: 1,
+            replies: VecDeque::new(),
+            notify: Arc::new(Notify::new()),
+            last_used: Instant::now(),
+        }
+    }
+}
+
+/// The web chat adapter's state: settings, the pipeline, and the outboxes.
+pub struct WebChat {
+    settings: WebChatSettings,
+    handler: Arc<dyn InboundHandler>,
+    outboxes: Mutex<HashMap<String, Outbox>>,
+}
+
+#[derive(Deserialize)]
+struct SendMessage {
+    text: String,
+    /// Optional idempotency key: a retried request with the same id is handled once.
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PressButton {
+    data: String,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RepliesQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Reply {
+    seq: u64,
+    #[serde(flatten)]
+    message: Outbound,
+}
+
+#[derive(Serialize)]
+struct ApiError {
+    error: String,
+}
+
+fn api_error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(ApiError { error: msg.into() })).into_response()
+}
+
+fn session_from(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == COOKIE && valid_session(v))
+        .map(|(_, v)| v.to_string())
+}
+
+fn valid_session(v: &str) -> bool {
+    v.len() == 43
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn new_session() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl WebChat {
+    pub fn new(settings: WebChatSettings, handler: Arc<dyn InboundHandler>) -> Arc<Self> {
+        Arc::new(WebChat {
+            settings,
+            handler,
+            outboxes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The page and the API, ready to merge into the gateway's router.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/", get(page))
+            .route("/webchat", get(page))
+            .route("/webchat/api/session", post(open_session))
+            .route("/webchat/api/messages", post(send_message))
+            .route("/webchat/api/buttons", post(press_button))
+            .route("/webchat/api/replies", get(replies))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(self.clone())
+    }
+
+    fn cookie(&self, session: &str) -> HeaderValue {
+        let secure = if self.settings.secure_cookie {
+            "; Secure"
+        } else {
+            ""
+        };
+        let value =
+            format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000{secure}");
+        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    fn push(&self, session: &str, replies: Vec<Outbound>) {
+        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        if !boxes.contains_key(session) && boxes.len() >= self.settings.max_sessions {
+            let oldest = boxes
+                .iter()
+                .min_by_key(|(_, b)| b.last_used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                boxes.remove(&oldest);
+            }
+        }
+        let outbox = boxes.entry(session.to_string()).or_insert_with(Outbox::new);
+        for reply in replies {
+            let seq = outbox.next_seq;
+            outbox.next_seq += 1;
+            outbox.replies.push_back((seq, reply));
+            while outbox.replies.len() > OUTBOX_CAP {
+                outbox.replies.pop_front();
+            }
+        }
+        outbox.last_used = Instant::now();
+        outbox.notify.notify_waiters();
+    }
+
+    fn take_after(&self, session: &str, after: u64) -> (Vec<Reply>, Arc<Notify>) {
+        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let outbox = boxes.entry(session.to_string()).or_insert_with(Outbox::new);
+        outbox.last_used = Instant::now();
+        let replies = outbox
+            .replies
+            .iter()
+            .filter(|(seq, _)| *seq > after)
+            .map(|(seq, m)| Reply {
+                seq: *seq,
+                message: m.clone(),
+            })
+            .collect();
+        (replies, outbox.notify.clone())
+    }
+
+    async fn deliver(
+        &self,
+        session: &str,
+        kind: InboundKind,
+        text: Option<String>,
+        client_id: Option<String>,
+    ) -> Response {
+        let user = session_user_id(session);
+        let update_key = match client_id {
+            Some(id) if !id.is_empty() && id.len() <= 64 => format!("{user}:{id}"),
+            Some(_) => {
+                return api_error(StatusCode::BAD_REQUEST, "client_id must be 1-64 characters");
+            }
+            None => format!("{user}:{}", new_session()),
+        };
+        let inbound = Inbound {
+            channel: ChannelKind::WebChat,
+            bot: self.settings.bot_name.clone(),
+            update_key,
+            chat: Chat {
+                id: PlatformId::new(user.clone()),
+                private: true,
+            },
+            sender: Sender {
+                id: Some(PlatformId::new(user)),
+                ..Default::default()
+            },
+            kind,
+            text,
+            message_id: None,
+            received_at: Utc::now(),
+        };
+        match self.handler.handle(inbound).await {
+            Ok(replies) => {
+                let count = replies.len();
+                self.push(session, replies);
+                (
+                    StatusCode::ACCEPTED,
+                    Json(serde_json::json!({"accepted": true, "replies": count})),
+                )
+                    .into_response()
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "web chat message not handled");
+                api_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The assistant could not take your message just now. Please try again in a moment.",
+                )
+            }
+        }
+    }
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("webchat.html"))
+}
+
+/// Ensures the browser has a session cookie.
+async fn open_session(State(chat): State<Arc<WebChat>>, headers: HeaderMap) -> Response {
+    match session_from(&headers) {
+        Some(_) => Json(serde_json::json!({"session": "existing"})).into_response(),
+        None => {
+            let session = new_session();
+            let mut resp = Json(serde_json::json!({"session": "new"})).into_response();
+            resp.headers_mut()
+                .insert(header::SET_COOKIE, chat.cookie(&session));
+            resp
+        }
+    }
+}
+
+fn no_session() -> Response {
+    api_error(
+        StatusCode::UNAUTHORIZED,
+        "no chat session; POST /webchat/api/session first (it sets a cookie)",
+    )
+}
+
+async fn send_message(
+    State(chat): State<Arc<WebChat>>,
+    headers: HeaderMap,
+    body: Result<Json<SendMessage>, JsonRejection>,
+) -> Response {
+    let Some(session) = session_from(&headers) else {
+        return no_session();
+    };
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(rej) => {
+            return api_error(
+                rej.status(),
+                format!("expected JSON {{\"text\": \"...\"}}: {}", rej.body_text()),
+            );
+        }
+    };
+    let text = body.text.trim().to_string();
+    if text.is_empty() {
+        return api_error(StatusCode::BAD_REQUEST, "the message is empty");
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("messages are limited to {MAX_TEXT_CHARS} characters"),
+        );
+    }
+    let kind = match parse_command(&text) {
+        Some((name, args)) => InboundKind::Command { name, args },
+        None => InboundKind::Text,
+    };
+    chat.deliver(&session, kind, Some(text), body.client_id)
+        .await
+}
+
+async fn press_button(
+    State(chat): State<Arc<WebChat>>,
+    headers: HeaderMap,
+    body: Result<Json<PressButton>, JsonRejection>,
+) -> Response {
+    let Some(session) = session_from(&headers) else {
+        return no_session();
+    };
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(rej) => {
+            return api_error(
+                rej.status(),
+                format!("expected JSON {{\"data\": \"...\"}}: {}", rej.body_text()),
+            );
+        }
+    };
+    if body.data.is_empty() || body.data.len() > 64 {
+        return api_error(StatusCode::BAD_REQUEST, "button data must be 1-64 bytes");
+    }
+    chat.deliver(
+        &session,
+        InboundKind::ButtonPress { data: body.data },
+        None,
+        body.client_id,
+    )
+    .await
+}
+
+/// Long-poll: returns replies with `seq > after` at once, or waits up to `wait` seconds for one.
+async fn replies(
+    State(chat): State<Arc<WebChat>>,
+    headers: HeaderMap,
+    Query(q): Query<RepliesQuery>,
+) -> Response {
+    let Some(session) = session_from(&headers) else {
+        return no_session();
+    };
+    let deadline = Duration::from_secs(q.wait.unwrap_or(25).min(MAX_WAIT_SECS));
+    let started = Instant::now();
+    loop {
+        let (found, notify) = chat.take_after(&session, q.after);
+        let notified = notify.notified();
+        if !found.is_empty() || started.elapsed() >= deadline {
+            return Json(serde_json::json!({"replies": found})).into_response();
+        }
+        // Re-check after registering interest, so a reply pushed in between is not missed.
+        let (found, _) = chat.take_after(&session, q.after);
+        if !found.is_empty() {
+            return Json(serde_json::json!({"replies": found})).into_response();
+        }
+        let remaining = deadline.saturating_sub(started.elapsed());
+        let _ = tokio::time::timeout(remaining, notified).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_user_id_is_stable_and_not_the_session() {
+        let s = new_session();
+        assert!(valid_session(&s));
+        assert_eq!(session_user_id(&s), session_user_id(&s));
+        assert!(!session_user_id(&s).contains(&s));
+    }
+
+    #[test]
+    fn cookie_parsing_ignores_foreign_and_malformed_values() {
+        let s = new_session();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; {COOKIE}=short; x=y")).unwrap(),
+        );
+        assert_eq!(session_from(&headers), None);
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; {COOKIE}={s}")).unwrap(),
+        );
+        assert_eq!(session_from(&headers), Some(s));
+    }
+}

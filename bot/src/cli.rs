@@ -1,0 +1,156 @@
+//! The command line: `serve`, `migrate`, `keys`.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use consentgate_migration::{Migrator, MigratorTrait};
+
+use crate::{
+    config::{Config, Mode, ProcessEnv},
+    keys::{GeneratedKeys, KeySource, Keys},
+    startup::Gateway,
+    storage,
+    telemetry::{self, LogFormat},
+};
+
+const EXAMPLES: &str = "\
+Examples:
+  consentgate serve
+      Web chat on http://127.0.0.1:8080 with SQLite and the offline echo provider.
+  TELEGRAM_BOT_TOKEN=123456:ABC… consentgate serve
+      The same, plus a Telegram bot (long polling).
+  LLM_BASE_URL=https://api.openai.com/v1 LLM_MODEL=gpt-4o-mini LLM_API_KEY=sk-… consentgate serve
+      Answer with an OpenAI-compatible provider.
+  consentgate --config deploy/consentgate.example.toml serve
+      Many bots from a file.
+  consentgate migrate status
+  consentgate keys generate >> .env";
+
+/// ConsentGate: a chatbot gateway with consent, pseudonyms and an audit log in the message path.
+#[derive(Parser, Debug)]
+#[command(name = "consentgate", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// TOML configuration file (environment variables override it).
+    #[arg(long, global = true, env = "CONSENTGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway: HTTP server (web chat, health) and the configured bots.
+    Serve,
+    /// Apply, roll back or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Key material.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the last migration(s).
+    Down {
+        /// How many to roll back.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Print fresh FERNET_KEYS, PSEUDONYM_KEY and AUDIT_KEY values, as NAME=value lines.
+    Generate,
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Keys {
+            action: KeysAction::Generate,
+        } => {
+            print!("{}", GeneratedKeys::new().env_lines());
+            Ok(())
+        }
+        Command::Migrate { action } => {
+            let config = Config::load(cli.config.as_deref(), &ProcessEnv)?;
+            let db = storage::connect(&config.database_url)
+                .await
+                .context("cannot open the database")?;
+            match action {
+                MigrateAction::Up => {
+                    storage::migrate_up(&db).await?;
+                    println!("all migrations applied");
+                }
+                MigrateAction::Down { steps } => {
+                    Migrator::down(&db, Some(steps)).await?;
+                    println!("rolled back {steps} migration(s)");
+                }
+                MigrateAction::Status => {
+                    for m in Migrator::get_migration_with_status(&db).await? {
+                        println!("{:<8} {}", m.status(), m.name());
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Serve => serve(cli.config).await,
+    }
+}
+
+async fn serve(config_file: Option<PathBuf>) -> Result<()> {
+    let config = Config::load(config_file.as_deref(), &ProcessEnv)?;
+    let (keys, source) = Keys::load(config.mode, &config.secrets_file, &ProcessEnv)?;
+    if let KeySource::Generated(names) = &source {
+        tracing::warn!(
+            file = %config.secrets_file.display(),
+            generated = names.join(","),
+            "dev mode: generated missing secrets into this file (mode 0600). Back it up: without it, stored data cannot be read. Production mode never does this."
+        );
+    }
+    if config.mode == Mode::Dev {
+        tracing::info!("running in dev mode");
+    }
+    let gateway = Gateway::start(config, keys).await?;
+    tracing::info!(addr = %gateway.addr, "ConsentGate is serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    gateway.stop(Duration::from_secs(20)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

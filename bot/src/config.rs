@@ -1,0 +1,657 @@
+//! Typed configuration, loaded once at start-up and validated there.
+//!
+//! A TOML file (`--config FILE` or `CONSENTGATE_CONFIG`) can describe many bots; the environment
+//! variables of the configuration contract are enough on their own for one bot and override the
+//! file. With neither, the gateway runs its embedded default: SQLite in the working directory,
+//! the web chat on 127.0.0.1:8080 and the offline echo provider. Every error names the key or
+//! variable at fault and says what is expected.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+use url::Url;
+
+use consentgate_adapters::ChannelKind;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://consentgate.db?mode=rwc";
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
+pub const DEFAULT_BALE_API_URL: &str = "https://tapi.bale.ai";
+
+/// A configuration problem, naming where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {place}: {problem}")]
+pub struct ConfigError {
+    pub place: String,
+    pub problem: String,
+}
+
+fn bad(place: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        place: place.into(),
+        problem: problem.into(),
+    }
+}
+
+/// `dev` may generate missing secrets; `production` refuses to start without them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Dev,
+    Production,
+}
+
+impl Mode {
+    fn parse(place: &str, value: &str) -> Result<Self, ConfigError> {
+        match value.trim() {
+            "dev" => Ok(Mode::Dev),
+            "production" => Ok(Mode::Production),
+            other => Err(bad(
+                place,
+                format!("expected `dev` or `production`, got `{other}`"),
+            )),
+        }
+    }
+}
+
+/// A secret string (token, API key). Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Which LLM answers.
+#[derive(Clone, Debug)]
+pub enum LlmSettings {
+    /// Offline: repeats the message and says plainly that no AI is configured.
+    Echo,
+    /// Any OpenAI-compatible `/chat/completions` endpoint.
+    OpenAi {
+        /// Includes the version, e.g. `https://api.openai.com/v1`.
+        base_url: Url,
+        model: String,
+        api_key: Option<Secret>,
+        timeout: Duration,
+        system_prompt: String,
+    },
+}
+
+pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant for a business, answering its \
+customers in a chat. Be concise and friendly. Users are identified only by an opaque pseudonym.";
+
+/// One chat bot on a Bot-API platform.
+#[derive(Clone, Debug)]
+pub struct BotSettings {
+    pub name: String,
+    pub channel: ChannelKind,
+    pub token: Secret,
+    pub api_url: Url,
+    pub poll_timeout_secs: u32,
+}
+
+/// The web chat.
+#[derive(Clone, Debug)]
+pub struct WebChatConfig {
+    pub enabled: bool,
+    pub bot_name: String,
+    pub secure_cookie: bool,
+    pub max_sessions: usize,
+}
+
+/// Where the privacy policy text comes from.
+#[derive(Clone, Debug)]
+pub struct PolicySettings {
+    /// A file with the text; the built-in default when absent.
+    pub file: Option<PathBuf>,
+    /// A human label for the version, e.g. a date.
+    pub label: String,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub mode: Mode,
+    pub database_url: String,
+    pub http_addr: SocketAddr,
+    pub llm: LlmSettings,
+    pub bots: Vec<BotSettings>,
+    pub webchat: WebChatConfig,
+    pub policy: PolicySettings,
+    /// Messages a person may send per minute before being asked to slow down.
+    pub messages_per_minute: u32,
+    /// Where `dev` mode keeps generated secrets.
+    pub secrets_file: PathBuf,
+}
+
+// ---- the file format ----
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    mode: Option<String>,
+    database_url: Option<String>,
+    http_addr: Option<String>,
+    messages_per_minute: Option<u32>,
+    secrets_file: Option<PathBuf>,
+    #[serde(default)]
+    llm: Option<FileLlm>,
+    #[serde(default)]
+    policy: Option<FilePolicy>,
+    #[serde(default)]
+    webchat: Option<FileWebChat>,
+    #[serde(default)]
+    bots: Vec<FileBot>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLlm {
+    /// `echo` or `openai` (any OpenAI-compatible server).
+    provider: Option<String>,
+    base_url: Option<String>,
+    model: Option<String>,
+    /// Name of the environment variable holding the API key (default `LLM_API_KEY`).
+    api_key_env: Option<String>,
+    timeout_secs: Option<u64>,
+    system_prompt: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePolicy {
+    file: Option<PathBuf>,
+    label: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWebChat {
+    enabled: Option<bool>,
+    bot_name: Option<String>,
+    secure_cookie: Option<bool>,
+    max_sessions: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBot {
+    name: String,
+    channel: String,
+    /// Name of the environment variable holding the bot token. Tokens are not written in files.
+    token_env: String,
+    api_url: Option<String>,
+    poll_timeout_secs: Option<u32>,
+}
+
+/// Where configuration values come from besides the file: the process environment, or a map in
+/// tests.
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name)
+            .cloned()
+            .filter(|v| !v.trim().is_empty())
+    }
+}
+
+fn parse_url(place: &str, value: &str) -> Result<Url, ConfigError> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let url =
+        Url::parse(trimmed).map_err(|e| bad(place, format!("`{trimmed}` is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(place, "expected an http:// or https:// URL"));
+    }
+    Ok(url)
+}
+
+fn valid_bot_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The secrets file sits beside a SQLite database file, else in the working directory.
+fn default_secrets_file(database_url: &str) -> PathBuf {
+    let name = "consentgate.secrets";
+    if let Some(rest) = database_url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap_or_default();
+        if !path.is_empty()
+            && path != ":memory:"
+            && let Some(dir) = Path::new(path).parent()
+        {
+            return dir.join(name);
+        }
+    }
+    PathBuf::from(name)
+}
+
+impl Config {
+    /// Loads the file (if any) and applies the environment on top, validating everything.
+    pub fn load(file: Option<&Path>, env: &dyn Env) -> Result<Config, ConfigError> {
+        let file_path = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("CONSENTGATE_CONFIG").map(PathBuf::from));
+        let parsed: FileConfig = match &file_path {
+            Some(path) => {
+                let place = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| bad(&place, format!("cannot read the file: {e}")))?;
+                toml::from_str(&text).map_err(|e| bad(&place, e.to_string()))?
+            }
+            None => FileConfig::default(),
+        };
+        let base_dir = file_path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Self::build(parsed, &base_dir, env)
+    }
+
+    fn build(file: FileConfig, base_dir: &Path, env: &dyn Env) -> Result<Config, ConfigError> {
+        let mode = match env.get("CONSENTGATE_MODE") {
+            Some(v) => Mode::parse("CONSENTGATE_MODE", &v)?,
+            None => match &file.mode {
+                Some(v) => Mode::parse("mode", v)?,
+                None => Mode::Dev,
+            },
+        };
+        let database_url = env
+            .get("CONSENTGATE_DATABASE_URL")
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "CONSENTGATE_DATABASE_URL / database_url",
+                "expected sqlite://PATH?mode=rwc or postgres://USER@HOST/DB",
+            ));
+        }
+        let (addr_place, addr) = match env.get("CONSENTGATE_HTTP_ADDR") {
+            Some(v) => ("CONSENTGATE_HTTP_ADDR", v),
+            None => (
+                "http_addr",
+                file.http_addr
+                    .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_string()),
+            ),
+        };
+        let http_addr: SocketAddr = addr.trim().parse().map_err(|_| {
+            bad(
+                addr_place,
+                format!("`{addr}` is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+
+        let llm = Self::llm(file.llm, env)?;
+
+        let mut bots = Vec::new();
+        for (i, b) in file.bots.into_iter().enumerate() {
+            let place = format!("bots[{i}]");
+            if !valid_bot_name(&b.name) {
+                return Err(bad(
+                    format!("{place}.name"),
+                    "use 1-64 characters of A-Z a-z 0-9 - _",
+                ));
+            }
+            let (channel, default_api) = match b.channel.as_str() {
+                "telegram" => (ChannelKind::Telegram, DEFAULT_TELEGRAM_API_URL),
+                "bale" => (ChannelKind::Bale, DEFAULT_BALE_API_URL),
+                other => {
+                    return Err(bad(
+                        format!("{place}.channel"),
+                        format!("`{other}` is not supported; expected `telegram` or `bale`"),
+                    ));
+                }
+            };
+            let token = env.get(&b.token_env).ok_or_else(|| {
+                bad(
+                    format!("{place}.token_env"),
+                    format!("environment variable {} is not set", b.token_env),
+                )
+            })?;
+            let api_url = parse_url(
+                &format!("{place}.api_url"),
+                b.api_url.as_deref().unwrap_or(default_api),
+            )?;
+            bots.push(BotSettings {
+                name: b.name,
+                channel,
+                token: Secret::new(token.trim()),
+                api_url,
+                poll_timeout_secs: b.poll_timeout_secs.unwrap_or(25),
+            });
+        }
+        for (channel, token_var, url_var, default_api) in [
+            (
+                ChannelKind::Telegram,
+                "TELEGRAM_BOT_TOKEN",
+                "TELEGRAM_API_URL",
+                DEFAULT_TELEGRAM_API_URL,
+            ),
+            (
+                ChannelKind::Bale,
+                "BALE_BOT_TOKEN",
+                "BALE_API_URL",
+                DEFAULT_BALE_API_URL,
+            ),
+        ] {
+            if let Some(token) = env.get(token_var) {
+                let api_url = parse_url(
+                    url_var,
+                    &env.get(url_var).unwrap_or_else(|| default_api.to_string()),
+                )?;
+                let name = channel.as_str().to_string();
+                bots.retain(|b| b.name != name);
+                bots.push(BotSettings {
+                    name,
+                    channel,
+                    token: Secret::new(token.trim()),
+                    api_url,
+                    poll_timeout_secs: 25,
+                });
+            }
+        }
+        for bot in &bots {
+            if !bot.token.expose().contains(':') {
+                return Err(bad(
+                    format!("token of bot `{}`", bot.name),
+                    "a Bot API token looks like 123456:ABC-DEF…; check the value",
+                ));
+            }
+        }
+        if env.get("TELEGRAM_WEBHOOK_URL").is_some() {
+            return Err(bad(
+                "TELEGRAM_WEBHOOK_URL",
+                "webhook mode is not available in this version; unset it to use long polling",
+            ));
+        }
+        if env.get("WHATSAPP_ACCESS_TOKEN").is_some()
+            || env.get("WHATSAPP_PHONE_NUMBER_ID").is_some()
+        {
+            return Err(bad(
+                "WHATSAPP_ACCESS_TOKEN",
+                "the WhatsApp channel is not available in this version; unset the WHATSAPP_* variables",
+            ));
+        }
+
+        let web = file.webchat;
+        let webchat = WebChatConfig {
+            enabled: web.as_ref().and_then(|w| w.enabled).unwrap_or(true),
+            bot_name: web
+                .as_ref()
+                .and_then(|w| w.bot_name.clone())
+                .unwrap_or_else(|| "webchat".to_string()),
+            secure_cookie: web.as_ref().and_then(|w| w.secure_cookie).unwrap_or(false),
+            max_sessions: web.as_ref().and_then(|w| w.max_sessions).unwrap_or(10_000),
+        };
+        if !valid_bot_name(&webchat.bot_name) {
+            return Err(bad(
+                "webchat.bot_name",
+                "use 1-64 characters of A-Z a-z 0-9 - _",
+            ));
+        }
+        if webchat.enabled && bots.iter().any(|b| b.name == webchat.bot_name) {
+            return Err(bad(
+                "webchat.bot_name",
+                format!(
+                    "`{}` is also the name of a bot; names must be unique",
+                    webchat.bot_name
+                ),
+            ));
+        }
+        let mut names: Vec<&str> = bots.iter().map(|b| b.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(bad("bots", format!("two bots are named `{}`", w[0])));
+        }
+        if !webchat.enabled && bots.is_empty() {
+            return Err(bad(
+                "webchat.enabled",
+                "with the web chat off, at least one bot is needed (set TELEGRAM_BOT_TOKEN or add [[bots]])",
+            ));
+        }
+
+        let policy = match file.policy {
+            Some(p) => PolicySettings {
+                file: p
+                    .file
+                    .map(|f| if f.is_relative() { base_dir.join(f) } else { f }),
+                label: p.label.unwrap_or_else(|| "default".to_string()),
+            },
+            None => PolicySettings {
+                file: None,
+                label: "built-in".to_string(),
+            },
+        };
+        if let Some(path) = &policy.file
+            && !path.is_file()
+        {
+            return Err(bad(
+                "policy.file",
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+
+        let messages_per_minute = file.messages_per_minute.unwrap_or(30);
+        if messages_per_minute == 0 {
+            return Err(bad("messages_per_minute", "must be at least 1"));
+        }
+        let secrets_file = file
+            .secrets_file
+            .unwrap_or_else(|| default_secrets_file(&database_url));
+
+        Ok(Config {
+            mode,
+            database_url,
+            http_addr,
+            llm,
+            bots,
+            webchat,
+            policy,
+            messages_per_minute,
+            secrets_file,
+        })
+    }
+
+    fn llm(file: Option<FileLlm>, env: &dyn Env) -> Result<LlmSettings, ConfigError> {
+        let provider = file.as_ref().and_then(|l| l.provider.clone());
+        let base = env
+            .get("LLM_BASE_URL")
+            .map(|v| ("LLM_BASE_URL", v))
+            .or_else(|| {
+                file.as_ref()
+                    .and_then(|l| l.base_url.clone())
+                    .map(|v| ("llm.base_url", v))
+            });
+        match (provider.as_deref(), base) {
+            (Some("echo"), None) | (None, None) => Ok(LlmSettings::Echo),
+            (Some("echo"), Some(_)) => Err(bad(
+                "llm.provider",
+                "`echo` takes no base_url; remove LLM_BASE_URL / llm.base_url or choose `openai`",
+            )),
+            (Some(other), _) if other != "openai" => Err(bad(
+                "llm.provider",
+                format!("`{other}` is not known; expected `openai` or `echo`"),
+            )),
+            (Some(_), None) => Err(bad(
+                "LLM_BASE_URL / llm.base_url",
+                "required for the `openai` provider, e.g. https://api.openai.com/v1",
+            )),
+            (_, Some((place, base))) => {
+                let base_url = parse_url(place, &base)?;
+                let model = env
+                    .get("LLM_MODEL")
+                    .or_else(|| file.as_ref().and_then(|l| l.model.clone()))
+                    .ok_or_else(|| {
+                        bad(
+                            "LLM_MODEL / llm.model",
+                            "required when an LLM base URL is set",
+                        )
+                    })?;
+                let key_var = file
+                    .as_ref()
+                    .and_then(|l| l.api_key_env.clone())
+                    .unwrap_or_else(|| "LLM_API_KEY".to_string());
+                let api_key = env.get(&key_var).map(|k| Secret::new(k.trim()));
+                let timeout = Duration::from_secs(
+                    file.as_ref()
+                        .and_then(|l| l.timeout_secs)
+                        .unwrap_or(30)
+                        .max(1),
+                );
+                let system_prompt = file
+                    .and_then(|l| l.system_prompt)
+                    .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_string());
+                Ok(LlmSettings::OpenAi {
+                    base_url,
+                    model,
+                    api_key,
+                    timeout,
+                    system_prompt,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_set_gives_the_embedded_default() {
+        let c = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(c.mode, Mode::Dev);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+        assert!(matches!(c.llm, LlmSettings::Echo));
+        assert!(c.webchat.enabled && c.bots.is_empty());
+        assert_eq!(c.secrets_file, PathBuf::from("consentgate.secrets"));
+    }
+
+    #[test]
+    fn two_variables_give_a_telegram_bot() {
+        let c = Config::load(
+            None,
+            &env(&[
+                ("TELEGRAM_BOT_TOKEN", "123:abc"),
+                ("TELEGRAM_API_URL", "http://127.0.0.1:9/"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.bots.len(), 1);
+        assert_eq!(c.bots[0].name, "telegram");
+        assert_eq!(c.bots[0].api_url.as_str(), "http://127.0.0.1:9/");
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let err = Config::load(None, &env(&[("CONSENTGATE_MODE", "prod")])).unwrap_err();
+        assert!(err.to_string().contains("CONSENTGATE_MODE"), "{err}");
+        let err = Config::load(None, &env(&[("CONSENTGATE_HTTP_ADDR", "localhost")])).unwrap_err();
+        assert!(err.to_string().contains("CONSENTGATE_HTTP_ADDR"), "{err}");
+        let err = Config::load(None, &env(&[("LLM_BASE_URL", "http://x/v1")])).unwrap_err();
+        assert!(err.to_string().contains("LLM_MODEL"), "{err}");
+        let err = Config::load(None, &env(&[("TELEGRAM_BOT_TOKEN", "nocolon")])).unwrap_err();
+        assert!(err.to_string().contains("telegram"), "{err}");
+    }
+
+    #[test]
+    fn file_with_unknown_key_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "mode = \"dev\"\ndatabse_url = \"x\"\n").unwrap();
+        let err = Config::load(Some(&path), &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("databse_url"), "{err}");
+    }
+
+    #[test]
+    fn file_describes_many_bots_and_env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            r#"
+database_url = "sqlite://data/x.db?mode=rwc"
+[llm]
+provider = "openai"
+base_url = "http://127.0.0.1:1/v1"
+model = "m"
+[[bots]]
+name = "shop"
+channel = "telegram"
+token_env = "SHOP_TOKEN"
+[[bots]]
+name = "shop-bale"
+channel = "bale"
+token_env = "SHOP_BALE_TOKEN"
+"#,
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            &env(&[
+                ("SHOP_TOKEN", "1:a"),
+                ("SHOP_BALE_TOKEN", "2:b"),
+                ("CONSENTGATE_DATABASE_URL", "sqlite://other.db?mode=rwc"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.bots.len(), 2);
+        assert_eq!(c.bots[1].api_url.as_str(), "https://tapi.bale.ai/");
+        assert_eq!(c.database_url, "sqlite://other.db?mode=rwc");
+        assert!(matches!(c.llm, LlmSettings::OpenAi { .. }));
+        let err = Config::load(Some(&path), &env(&[("SHOP_TOKEN", "1:a")])).unwrap_err();
+        assert!(err.to_string().contains("SHOP_BALE_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn secrets_file_sits_beside_the_sqlite_file() {
+        assert_eq!(
+            default_secrets_file("sqlite:///var/lib/cg/db.sqlite?mode=rwc"),
+            PathBuf::from("/var/lib/cg/consentgate.secrets")
+        );
+    }
+}

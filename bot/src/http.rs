@@ -1,0 +1,42 @@
+//! The one HTTP server: the web chat, and health probes.
+
+use std::sync::Arc;
+
+use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use sea_orm::DatabaseConnection;
+
+use consentgate_adapters::webchat::WebChat;
+
+use crate::storage;
+
+#[derive(Clone)]
+struct Health {
+    db: DatabaseConnection,
+}
+
+/// Every route of the gateway.
+pub fn router(db: DatabaseConnection, webchat: Option<&Arc<WebChat>>) -> Router {
+    let health = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .with_state(Health { db });
+    match webchat {
+        Some(chat) => health.merge(chat.router()),
+        None => health,
+    }
+}
+
+/// Ready when the database answers and every migration is applied.
+async fn ready(State(h): State<Health>) -> impl IntoResponse {
+    let database = h.db.ping().await.is_ok();
+    let migrations = database && storage::migrations_applied(&h.db).await.unwrap_or(false);
+    let status = if database && migrations {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({"database": database, "migrations": migrations})),
+    )
+}

@@ -1,0 +1,123 @@
+//! Who is writing: a channel user becomes a subject, known by pseudonym. Raw ids are stored only
+//! Fernet-encrypted, found again through a keyed blind index.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+};
+
+use consentgate_adapters::{ChannelKind, PlatformId};
+use consentgate_entity::{channel_identities, subjects};
+
+use crate::{
+    keys::Keys,
+    pseudonym::{Pseudonym, blind_index},
+};
+
+/// A known person, as the pipeline works with them.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    pub id: i64,
+    pub pseudonym: Pseudonym,
+    pub reachable: bool,
+}
+
+impl From<subjects::Model> for Subject {
+    fn from(m: subjects::Model) -> Self {
+        Subject {
+            id: m.id,
+            pseudonym: Pseudonym::from_stored(m.pseudonym),
+            reachable: m.reachable,
+        }
+    }
+}
+
+/// Finds the subject behind `user` on a bot, creating it (and its encrypted identity) on first
+/// contact. Safe under concurrency: a lost insert race falls back to reading the winner's row.
+pub async fn identify(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    bot_id: i64,
+    channel: ChannelKind,
+    user: &PlatformId,
+    chat: &PlatformId,
+) -> Result<Subject, DbErr> {
+    let index = blind_index(&keys.pseudonym, bot_id, channel, user);
+    if let Some(subject) = find(db, &index).await? {
+        return Ok(subject);
+    }
+    let pseudonym = Pseudonym::derive(&keys.pseudonym, channel, user);
+    let now = Utc::now();
+    let subject = match subjects::Entity::find()
+        .filter(subjects::Column::Pseudonym.eq(pseudonym.as_str()))
+        .one(db)
+        .await?
+    {
+        Some(existing) => existing,
+        None => {
+            let inserted = subjects::ActiveModel {
+                pseudonym: Set(pseudonym.as_str().to_string()),
+                reachable: Set(true),
+                created_at: Set(now),
+                ..Default::default()
+            }
+            .insert(db)
+            .await;
+            match inserted {
+                Ok(model) => model,
+                Err(err) => subjects::Entity::find()
+                    .filter(subjects::Column::Pseudonym.eq(pseudonym.as_str()))
+                    .one(db)
+                    .await?
+                    .ok_or(err)?,
+            }
+        }
+    };
+    let identity = channel_identities::ActiveModel {
+        subject_id: Set(subject.id),
+        bot_id: Set(bot_id),
+        channel: Set(channel.as_str().to_string()),
+        blind_index: Set(index.clone()),
+        user_id_enc: Set(keys.fernet.encrypt(user.expose().as_bytes())),
+        chat_id_enc: Set(keys.fernet.encrypt(chat.expose().as_bytes())),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await;
+    if let Err(err) = identity {
+        return find(db, &index).await?.ok_or(err);
+    }
+    Ok(subject.into())
+}
+
+async fn find(db: &DatabaseConnection, index: &str) -> Result<Option<Subject>, DbErr> {
+    let Some(identity) = channel_identities::Entity::find()
+        .filter(channel_identities::Column::BlindIndex.eq(index))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(subjects::Entity::find_by_id(identity.subject_id)
+        .one(db)
+        .await?
+        .map(Subject::from))
+}
+
+/// Records whether the bot can currently reach the person (false after they blocked it).
+pub async fn set_reachable(
+    db: &DatabaseConnection,
+    subject_id: i64,
+    reachable: bool,
+) -> Result<(), DbErr> {
+    subjects::ActiveModel {
+        id: Set(subject_id),
+        reachable: Set(reachable),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}

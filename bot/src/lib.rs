@@ -1,0 +1,20 @@
+//! ConsentGate: a self-hosted chatbot gateway with consent built into the message path.
+//!
+//! People chat with a business's assistant on Telegram or the web chat; every message goes
+//! through one [`pipeline`] that checks consent, speaks to the LLM provider only under a
+//! [`pseudonym`], and records each decision in the [`audit`] log. Start with
+//! [`startup::Gateway::start`] and read `pipeline/mod.rs` top to bottom.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod consent;
+pub mod http;
+pub mod identity;
+pub mod keys;
+pub mod llm;
+pub mod pipeline;
+pub mod pseudonym;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

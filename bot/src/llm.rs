@@ -1,0 +1,209 @@
+//! LLM providers. The only thing a provider ever learns about a person is their pseudonym (the
+//! request's `user` field) and the text of the message they chose to send.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::{
+    config::{LlmSettings, Secret},
+    pseudonym::Pseudonym,
+};
+
+/// What is sent to a provider: the person's pseudonym and their message.
+pub struct Prompt<'a> {
+    pub user: &'a Pseudonym,
+    pub text: &'a str,
+}
+
+/// A provider's answer and how long it took.
+pub struct Completion {
+    pub text: String,
+    pub latency: Duration,
+}
+
+/// Why a provider gave no answer. Never carries the prompt or the provider's response body, which
+/// may echo the prompt.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("the provider did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the provider answered HTTP {0}")]
+    Status(u16),
+    #[error("the provider could not be reached: {0}")]
+    Network(String),
+    #[error("the provider's answer could not be read")]
+    Malformed,
+}
+
+impl LlmError {
+    /// A label for the audit log and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::Timeout(_) => "timeout",
+            LlmError::Status(_) => "status",
+            LlmError::Network(_) => "network",
+            LlmError::Malformed => "malformed",
+        }
+    }
+}
+
+/// Something that answers a message.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// Name for the audit log, e.g. `openai-compatible` or `echo`.
+    fn name(&self) -> &str;
+    fn model(&self) -> &str;
+    async fn complete(&self, prompt: Prompt<'_>) -> Result<Completion, LlmError>;
+}
+
+/// Builds the provider the configuration asks for.
+pub fn from_settings(settings: &LlmSettings) -> Box<dyn Provider> {
+    match settings {
+        LlmSettings::Echo => Box::new(Echo),
+        LlmSettings::OpenAi {
+            base_url,
+            model,
+            api_key,
+            timeout,
+            system_prompt,
+        } => Box::new(OpenAiCompatible::new(
+            base_url.clone(),
+            model.clone(),
+            api_key.clone(),
+            *timeout,
+            system_prompt.clone(),
+        )),
+    }
+}
+
+/// The offline provider: no AI, and it says so.
+pub struct Echo;
+
+#[async_trait]
+impl Provider for Echo {
+    fn name(&self) -> &str {
+        "echo"
+    }
+    fn model(&self) -> &str {
+        "none"
+    }
+    async fn complete(&self, prompt: Prompt<'_>) -> Result<Completion, LlmError> {
+        Ok(Completion {
+            text: format!(
+                "No AI is configured for this assistant yet, so I can only repeat what you wrote: \
+                 \"{}\"\n(The operator can connect one with LLM_BASE_URL and LLM_MODEL.)",
+                prompt.text
+            ),
+            latency: Duration::ZERO,
+        })
+    }
+}
+
+/// Any server speaking OpenAI's `POST {base}/chat/completions`.
+pub struct OpenAiCompatible {
+    http: reqwest::Client,
+    endpoint: String,
+    model: String,
+    api_key: Option<Secret>,
+    timeout: Duration,
+    system_prompt: String,
+}
+
+impl OpenAiCompatible {
+    pub fn new(
+        base_url: url::Url,
+        model: String,
+        api_key: Option<Secret>,
+        timeout: Duration,
+        system_prompt: String,
+    ) -> Self {
+        let endpoint = format!(
+            "{}/chat/completions",
+            base_url.as_str().trim_end_matches('/')
+        );
+        OpenAiCompatible {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap_or_default(),
+            endpoint,
+            model,
+            api_key,
+            timeout,
+            system_prompt,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ChatResponse {
+    choices: Vec<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: ChoiceMessage,
+}
+
+#[derive(Deserialize)]
+struct ChoiceMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[async_trait]
+impl Provider for OpenAiCompatible {
+    fn name(&self) -> &str {
+        "openai-compatible"
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    async fn complete(&self, prompt: Prompt<'_>) -> Result<Completion, LlmError> {
+        let body = serde_json::json!({
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": self.system_prompt},
+                {"role": "user", "content": prompt.text},
+            ],
+            "user": prompt.user.as_str(),
+        });
+        let started = Instant::now();
+        let mut request = self.http.post(&self.endpoint).json(&body);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key.expose());
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                LlmError::Timeout(self.timeout)
+            } else {
+                LlmError::Network(e.without_url().to_string())
+            }
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(LlmError::Status(status.as_u16()));
+        }
+        let parsed: ChatResponse = response.json().await.map_err(|e| {
+            if e.is_timeout() {
+                LlmError::Timeout(self.timeout)
+            } else {
+                LlmError::Malformed
+            }
+        })?;
+        let text = parsed
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.message.content)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or(LlmError::Malformed)?;
+        Ok(Completion {
+            text,
+            latency: started.elapsed(),
+        })
+    }
+}

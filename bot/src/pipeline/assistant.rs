@@ -1,0 +1,50 @@
+//! The assistant step: the message goes to the LLM provider under the person's pseudonym, and the
+//! answer comes back. The message text is not stored.
+
+use consentgate_adapters::Outbound;
+
+use super::{Pipeline, PipelineError, Turn, replies};
+use crate::{audit, llm::Prompt};
+
+pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
+    let Some(text) = t.inbound.text.as_deref() else {
+        return Ok(vec![Outbound::text(replies::TEXT_ONLY)]);
+    };
+    // Written before the call: if the audit log cannot be written, nothing is forwarded.
+    audit::record(
+        &p.db,
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        "message.forwarded",
+        serde_json::json!({"provider": p.provider.name(), "model": p.provider.model()}),
+    )
+    .await?;
+    let prompt = Prompt {
+        user: &t.subject.pseudonym,
+        text,
+    };
+    match p.provider.complete(prompt).await {
+        Ok(completion) => {
+            tracing::debug!(
+                subject = t.subject.pseudonym.short(),
+                latency_ms = completion.latency.as_millis() as u64,
+                "assistant answered"
+            );
+            let mut reply = Outbound::text(completion.text);
+            reply.reply_to = t.inbound.message_id.clone();
+            Ok(vec![reply])
+        }
+        Err(err) => {
+            tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "LLM call failed");
+            audit::record(
+                &p.db,
+                Some(t.bot.id),
+                Some(&t.subject.pseudonym),
+                "llm.failed",
+                serde_json::json!({"provider": p.provider.name(), "error": err.kind()}),
+            )
+            .await?;
+            Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Building the running gateway from a configuration: database, bots, pipeline, HTTP server and
+//! pollers. Tests use [`Gateway::start`] too, on 127.0.0.1:0 with their own database.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use tokio::{sync::watch, task::JoinHandle};
+
+use consentgate_adapters::{
+    ChannelKind, InboundHandler,
+    telegram::{Poller, TelegramSettings},
+    webchat::{WebChat, WebChatSettings},
+};
+use consentgate_entity::bots;
+
+use crate::{
+    config::Config,
+    consent::{self, DEFAULT_POLICY},
+    http,
+    keys::Keys,
+    llm,
+    pipeline::{BotContext, Pipeline},
+    storage,
+};
+
+/// A running gateway.
+pub struct Gateway {
+    /// Where the HTTP server listens (useful with port 0).
+    pub addr: SocketAddr,
+    pub db: DatabaseConnection,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn register_bot(db: &DatabaseConnection, name: &str, channel: ChannelKind) -> Result<i64> {
+    if let Some(bot) = bots::Entity::find()
+        .filter(bots::Column::Name.eq(name))
+        .one(db)
+        .await?
+    {
+        anyhow::ensure!(
+            bot.channel == channel.as_str(),
+            "bot `{name}` was registered as a {} bot and is now configured as {}; bot names cannot change channel",
+            bot.channel,
+            channel
+        );
+        return Ok(bot.id);
+    }
+    let inserted = bots::ActiveModel {
+        name: Set(name.to_string()),
+        channel: Set(channel.as_str().to_string()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await;
+    match inserted {
+        Ok(bot) => Ok(bot.id),
+        // Another replica registered it first.
+        Err(_) => bots::Entity::find()
+            .filter(bots::Column::Name.eq(name))
+            .one(db)
+            .await?
+            .map(|b| b.id)
+            .context("could not register the bot"),
+    }
+}
+
+impl Gateway {
+    /// Connects, migrates, and starts serving.
+    pub async fn start(config: Config, keys: Keys) -> Result<Gateway> {
+        let db = storage::connect(&config.database_url).await.with_context(
+            || "cannot open the database named by CONSENTGATE_DATABASE_URL / database_url",
+        )?;
+        storage::migrate_up(&db)
+            .await
+            .context("applying database migrations failed")?;
+
+        let policy_text = match &config.policy.file {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("policy.file: cannot read {}", path.display()))?,
+            None => DEFAULT_POLICY.to_string(),
+        };
+        anyhow::ensure!(
+            !policy_text.trim().is_empty(),
+            "policy.file: the policy text is empty"
+        );
+
+        let mut wanted: Vec<(String, ChannelKind)> = config
+            .bots
+            .iter()
+            .map(|b| (b.name.clone(), b.channel))
+            .collect();
+        if config.webchat.enabled {
+            wanted.push((config.webchat.bot_name.clone(), ChannelKind::WebChat));
+        }
+        let mut contexts = Vec::new();
+        for (name, channel) in wanted {
+            let id = register_bot(&db, &name, channel).await?;
+            let policy =
+                consent::ensure_policy(&db, id, &config.policy.label, &policy_text).await?;
+            tracing::info!(bot = %name, %channel, policy_version = policy.version, "bot ready");
+            contexts.push(BotContext {
+                id,
+                name,
+                channel,
+                policy,
+            });
+        }
+
+        let provider = llm::from_settings(&config.llm);
+        tracing::info!(
+            provider = provider.name(),
+            model = provider.model(),
+            "LLM provider"
+        );
+        let pipeline = Arc::new(Pipeline::new(
+            db.clone(),
+            Arc::new(keys),
+            contexts,
+            provider,
+            config.messages_per_minute,
+        ));
+        let handler: Arc<dyn InboundHandler> = pipeline.clone();
+
+        let webchat = config.webchat.enabled.then(|| {
+            WebChat::new(
+                WebChatSettings {
+                    bot_name: config.webchat.bot_name.clone(),
+                    secure_cookie: config.webchat.secure_cookie,
+                    max_sessions: config.webchat.max_sessions,
+                },
+                handler.clone(),
+            )
+        });
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (CONSENTGATE_HTTP_ADDR / http_addr)",
+                    config.http_addr
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        let (shutdown, signal) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let router = http::router(db.clone(), webchat.as_ref());
+        let mut server_signal = signal.clone();
+        tasks.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = server_signal.wait_for(|stop| *stop).await;
+            };
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        }));
+        if config.webchat.enabled {
+            tracing::info!("web chat on http://{addr}/");
+        }
+
+        for bot in &config.bots {
+            let settings = TelegramSettings {
+                channel: bot.channel,
+                bot_name: bot.name.clone(),
+                token: bot.token.expose().to_string(),
+                api_url: bot.api_url.clone(),
+                poll_timeout: bot.poll_timeout_secs,
+            };
+            let poller = Poller::new(settings, handler.clone());
+            tasks.push(tokio::spawn(poller.run(signal.clone())));
+        }
+
+        let pruning = pipeline.clone();
+        let mut prune_signal = signal.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => pruning.prune_rate_limits(),
+                    _ = prune_signal.wait_for(|stop| *stop) => break,
+                }
+            }
+        }));
+
+        Ok(Gateway {
+            addr,
+            db,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops taking updates, lets in-flight work finish (up to `deadline`), and returns.
+    pub async fn stop(self, deadline: Duration) {
+        let _ = self.shutdown.send(true);
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(deadline, all).await.is_err() {
+            tracing::warn!("shutdown deadline passed; some work was cut short");
+        }
+        let _ = self.db.close().await;
+    }
+}

@@ -1,0 +1,14 @@
+//! sea-orm entities for ConsentGate, one file per table.
+//!
+//! This crate knows nothing of channels or consent rules: it only says what a row looks like.
+//! Raw platform ids never appear in clear here: `channel_identities` holds them Fernet-encrypted
+//! next to a keyed blind index, and every other table refers to people by `subject_id` or by
+//! pseudonym.
+
+pub mod audit_log;
+pub mod bots;
+pub mod channel_identities;
+pub mod consent_events;
+pub mod policy_versions;
+pub mod processed_updates;
+pub mod subjects;

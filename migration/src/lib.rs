@@ -1,0 +1,17 @@
+//! Schema migrations for ConsentGate: one dated file per change, each with `up` and `down`, run
+//! unchanged on SQLite and PostgreSQL. `consentgate serve` applies pending ones at start;
+//! `consentgate migrate up|down|status` drives them by hand.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_spine;
+
+/// The ordered list of every migration ConsentGate has.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_spine::Migration)]
+    }
+}
