@@ -528,12 +528,26 @@ impl Config {
                     .and_then(|l| l.api_key_env.clone())
                     .unwrap_or_else(|| "LLM_API_KEY".to_string());
                 let api_key = env.get(&key_var).map(|k| Secret::new(k.trim()));
-                let timeout = Duration::from_secs(
-                    file.as_ref()
+                let timeout_secs = match env.get("LLM_TIMEOUT_SECS") {
+                    Some(v) => {
+                        v.trim()
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|s| *s > 0)
+                            .ok_or_else(|| {
+                                bad(
+                                    "LLM_TIMEOUT_SECS",
+                                    format!("`{v}` is not a whole number of seconds above 0"),
+                                )
+                            })?
+                    }
+                    None => file
+                        .as_ref()
                         .and_then(|l| l.timeout_secs)
                         .unwrap_or(30)
                         .max(1),
-                );
+                };
+                let timeout = Duration::from_secs(timeout_secs);
                 let system_prompt = file
                     .and_then(|l| l.system_prompt)
                     .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_string());

@@ -1,1 +1,34 @@
+//! Fake peers for end-to-end tests: real HTTP servers on 127.0.0.1:0 that record every request.
+//!
+//! - [`FakeTelegram`] speaks enough of the Bot API (getUpdates with offset semantics,
+//!   sendMessage, answerCallbackQuery, deleteWebhook, getMe) for a bot to run against it.
+//! - [`FakeLlm`] is an OpenAI-compatible `/chat/completions` server that can answer, fail with a
+//!   status, or stall.
+//!
+//! Tests assert on what these servers received.
 
+pub mod llm;
+pub mod telegram;
+
+pub use llm::{FakeLlm, LlmBehaviour};
+pub use telegram::{FakeTelegram, Recorded};
+
+use std::{future::Future, time::Duration};
+
+/// Polls `check` every 20 ms until it returns `Some`, for at most `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

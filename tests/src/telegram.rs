@@ -1,0 +1,237 @@
+//! A fake Telegram Bot API server.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+/// One request the fake received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    /// The path segment carrying the token, e.g. `bot123:abc`.
+    pub token_segment: String,
+    /// The raw body, exactly as sent.
+    pub raw: String,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Pending updates as raw JSON text, with their ids (None for updates without one).
+    queue: Vec<(Option<i64>, String)>,
+    requests: Vec<Recorded>,
+    next_message_id: i64,
+    /// Sends to fail with this (status, body) before succeeding again.
+    send_failures: Vec<(u16, Value)>,
+    /// Answer the next getUpdates with a body that is not JSON.
+    garble_next_get_updates: bool,
+}
+
+/// The fake server. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct FakeTelegram {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+    arrived: Arc<Notify>,
+}
+
+impl FakeTelegram {
+    /// Starts the server on 127.0.0.1 with a random port.
+    pub async fn start() -> FakeTelegram {
+        let fake = FakeTelegram {
+            url: String::new(),
+            inner: Arc::new(Mutex::new(Inner {
+                next_message_id: 1000,
+                ..Default::default()
+            })),
+            arrived: Arc::new(Notify::new()),
+        };
+        let app = Router::new()
+            .route("/{token}/{method}", post(handle))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeTelegram { url, ..fake }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an update for getUpdates.
+    pub fn push_update(&self, update: Value) {
+        let id = update.get("update_id").and_then(Value::as_i64);
+        self.push_raw(id, update.to_string());
+    }
+
+    /// Queues raw update text (which may be malformed) with the id getUpdates should sort it by.
+    pub fn push_raw(&self, id: Option<i64>, raw: String) {
+        self.lock().queue.push((id, raw));
+        self.arrived.notify_waiters();
+    }
+
+    /// Makes the next `n` send calls fail with this status and body.
+    pub fn fail_sends(&self, n: usize, status: u16, body: Value) {
+        let mut inner = self.lock();
+        for _ in 0..n {
+            inner.send_failures.push((status, body.clone()));
+        }
+    }
+
+    /// Makes the next getUpdates answer garbage.
+    pub fn garble_next_get_updates(&self) {
+        self.lock().garble_next_get_updates = true;
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+
+    /// Requests of one method.
+    pub fn calls(&self, method: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == method)
+            .collect()
+    }
+
+    /// Texts sent to a chat with sendMessage, in order.
+    pub fn sent_texts(&self, chat_id: i64) -> Vec<String> {
+        self.calls("sendMessage")
+            .into_iter()
+            .filter(|r| r.body["chat_id"].as_i64() == Some(chat_id))
+            .filter_map(|r| r.body["text"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Updates not yet confirmed by an offset.
+    pub fn pending(&self) -> usize {
+        self.lock().queue.len()
+    }
+}
+
+fn ok(result: Value) -> Response {
+    Json(json!({"ok": true, "result": result})).into_response()
+}
+
+async fn handle(
+    State(fake): State<FakeTelegram>,
+    Path((token, method)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    // Bot API method names are case-insensitive (teloxide sends `SendMessage`); record them in
+    // the documented lowerCamel form.
+    let mut chars = method.chars();
+    let method: String = chars
+        .next()
+        .map(|c| c.to_ascii_lowercase())
+        .into_iter()
+        .chain(chars)
+        .collect();
+    let raw = String::from_utf8_lossy(&body).to_string();
+    let parsed: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    fake.lock().requests.push(Recorded {
+        method: method.clone(),
+        token_segment: token,
+        raw,
+        body: parsed.clone(),
+    });
+    match method.as_str() {
+        "getUpdates" => get_updates(&fake, &parsed).await,
+        "sendMessage" => {
+            let failure = {
+                let mut inner = fake.lock();
+                if inner.send_failures.is_empty() {
+                    None
+                } else {
+                    Some(inner.send_failures.remove(0))
+                }
+            };
+            if let Some((status, body)) = failure {
+                return (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();
+            }
+            let id = {
+                let mut inner = fake.lock();
+                inner.next_message_id += 1;
+                inner.next_message_id
+            };
+            ok(json!({
+                "message_id": id,
+                "date": 1_700_000_000,
+                "chat": {"id": parsed["chat_id"], "type": "private", "first_name": "Chat"},
+                "from": {"id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot"},
+                "text": parsed["text"],
+            }))
+        }
+        "answerCallbackQuery" | "deleteWebhook" | "setWebhook" => ok(json!(true)),
+        "getMe" => ok(json!({
+            "id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot",
+            "can_join_groups": false, "can_read_all_group_messages": false,
+            "supports_inline_queries": false
+        })),
+        _ => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn get_updates(fake: &FakeTelegram, body: &Value) -> Response {
+    let offset = body.get("offset").and_then(Value::as_i64);
+    let timeout = body
+        .get("timeout")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        .min(1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let notified = fake.arrived.notified();
+        {
+            let mut inner = fake.lock();
+            if std::mem::take(&mut inner.garble_next_get_updates) {
+                return (StatusCode::OK, "{\"ok\": true, \"result\": [").into_response();
+            }
+            if let Some(offset) = offset {
+                // An offset confirms every update below it.
+                inner
+                    .queue
+                    .retain(|(id, _)| id.is_none_or(|id| id >= offset));
+            }
+            if !inner.queue.is_empty() {
+                inner.queue.sort_by_key(|(id, _)| id.unwrap_or(i64::MAX));
+                let items: Vec<&str> = inner
+                    .queue
+                    .iter()
+                    .take(100)
+                    .map(|(_, r)| r.as_str())
+                    .collect();
+                let body = format!("{{\"ok\":true,\"result\":[{}]}}", items.join(","));
+                // Updates without an id can never be confirmed; hand them out once.
+                inner.queue.retain(|(id, _)| id.is_some());
+                return (StatusCode::OK, [("content-type", "application/json")], body)
+                    .into_response();
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return ok(json!([]));
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}

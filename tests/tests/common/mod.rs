@@ -1,0 +1,345 @@
+//! Shared set-up for the end-to-end tests: a fresh database (SQLite, or PostgreSQL when
+//! `TEST_DATABASE_URL` is set), the fake peers, and the real gateway on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use consentgate::{
+    config::{Config, Mode},
+    keys::{GeneratedKeys, Keys},
+    startup::Gateway,
+};
+use consentgate_e2e::{FakeLlm, FakeTelegram, wait_for};
+use hmac::{Hmac, Mac};
+use sea_orm::{ConnectionTrait, Database, EntityTrait};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+pub const TOKEN: &str = "123456:TEST-not-a-real-token";
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A database of this test's own.
+pub struct TestDb {
+    pub url: String,
+    pub sqlite_file: Option<PathBuf>,
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = tempfile::tempdir().unwrap();
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            Some(base) => {
+                let name = format!(
+                    "cg_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .subsec_nanos()
+                );
+                let admin = Database::connect(&base)
+                    .await
+                    .expect("TEST_DATABASE_URL reachable");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                let _ = admin.close().await;
+                let mut url = url::Url::parse(&base).unwrap();
+                url.set_path(&format!("/{name}"));
+                TestDb {
+                    url: url.to_string(),
+                    sqlite_file: None,
+                    dir,
+                    postgres: Some((base, name)),
+                }
+            }
+            None => {
+                let file = dir.path().join("consentgate.db");
+                TestDb {
+                    url: format!("sqlite://{}?mode=rwc", file.display()),
+                    sqlite_file: Some(file),
+                    dir,
+                    postgres: None,
+                }
+            }
+        }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Drops a PostgreSQL test database (SQLite files go with the temp dir).
+    pub async fn drop_db(&self) {
+        if let Some((base, name)) = &self.postgres
+            && let Ok(admin) = Database::connect(base).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// What a test may change about the gateway it starts.
+#[derive(Default)]
+pub struct Options {
+    pub telegram: bool,
+    pub llm_timeout_secs: Option<u64>,
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// A running gateway with its fakes.
+pub struct Harness {
+    pub gateway: Option<Gateway>,
+    pub base: String,
+    pub telegram: FakeTelegram,
+    pub llm: FakeLlm,
+    pub db: TestDb,
+    pub keys: GeneratedKeys,
+    pub http: reqwest::Client,
+}
+
+impl Harness {
+    pub async fn start(options: Options) -> Harness {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,consentgate=info".into()),
+            )
+            .try_init();
+        let telegram = FakeTelegram::start().await;
+        let llm = FakeLlm::start().await;
+        let db = TestDb::new().await;
+        let keys = GeneratedKeys::new();
+        let mut env: HashMap<String, String> = HashMap::new();
+        let mut set = |k: &str, v: &str| {
+            env.insert(k.to_string(), v.to_string());
+        };
+        set("CONSENTGATE_DATABASE_URL", &db.url);
+        set("CONSENTGATE_HTTP_ADDR", "127.0.0.1:0");
+        set("LLM_BASE_URL", &llm.base_url);
+        set("LLM_MODEL", "fake-model");
+        set("LLM_API_KEY", "test-llm-key");
+        set("FERNET_KEYS", &keys.fernet);
+        set("PSEUDONYM_KEY", &keys.pseudonym);
+        set("AUDIT_KEY", &keys.audit);
+        if options.telegram {
+            set("TELEGRAM_BOT_TOKEN", TOKEN);
+            set("TELEGRAM_API_URL", &telegram.url);
+        }
+        if let Some(t) = options.llm_timeout_secs {
+            set("LLM_TIMEOUT_SECS", &t.to_string());
+        }
+        for (k, v) in &options.extra_env {
+            env.insert(k.clone(), v.clone());
+        }
+        let config = Config::load(None, &env).unwrap();
+        let (loaded, _) =
+            Keys::load(Mode::Dev, &db.dir().join("consentgate.secrets"), &env).unwrap();
+        let gateway = Gateway::start(config, loaded).await.unwrap();
+        let base = format!("http://{}", gateway.addr);
+        Harness {
+            gateway: Some(gateway),
+            base,
+            telegram,
+            llm,
+            db,
+            keys,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops the gateway and removes the test database.
+    pub async fn finish(mut self) {
+        if let Some(gw) = self.gateway.take() {
+            gw.stop(Duration::from_secs(5)).await;
+        }
+        self.db.drop_db().await;
+    }
+
+    pub fn db(&self) -> &sea_orm::DatabaseConnection {
+        &self.gateway.as_ref().unwrap().db
+    }
+
+    /// The pseudonym a Telegram user should have, computed independently of the gateway.
+    pub fn expected_pseudonym(&self, channel: &str, user_id: &str) -> String {
+        let key = base64_decode(&self.keys.pseudonym);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        mac.update(format!("{channel}:{user_id}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Waits until `chat` has received at least `n` messages; returns them all.
+    pub async fn wait_sent(&self, chat: i64, n: usize) -> Vec<String> {
+        let tg = self.telegram.clone();
+        wait_for(WAIT, || {
+            let texts = tg.sent_texts(chat);
+            async move { (texts.len() >= n).then_some(texts) }
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "chat received {:?}, expected at least {n} messages; requests: {:?}",
+                self.telegram.sent_texts(chat),
+                self.telegram
+                    .requests()
+                    .iter()
+                    .map(|r| format!("{} {}", r.method, r.raw))
+                    .collect::<Vec<_>>()
+            )
+        })
+    }
+
+    /// Every row of every table, as JSON text: what a database dump would show.
+    pub async fn dump(&self) -> String {
+        use consentgate_entity::*;
+        let db = self.db();
+        let mut all = Vec::new();
+        all.extend(bots::Entity::find().into_json().all(db).await.unwrap());
+        all.extend(subjects::Entity::find().into_json().all(db).await.unwrap());
+        all.extend(
+            channel_identities::Entity::find()
+                .into_json()
+                .all(db)
+                .await
+                .unwrap(),
+        );
+        all.extend(
+            policy_versions::Entity::find()
+                .into_json()
+                .all(db)
+                .await
+                .unwrap(),
+        );
+        all.extend(
+            consent_events::Entity::find()
+                .into_json()
+                .all(db)
+                .await
+                .unwrap(),
+        );
+        all.extend(audit_log::Entity::find().into_json().all(db).await.unwrap());
+        all.extend(
+            processed_updates::Entity::find()
+                .into_json()
+                .all(db)
+                .await
+                .unwrap(),
+        );
+        serde_json::to_string(&all).unwrap()
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    // Test-side decoder for the standard alphabet, independent of the gateway's code.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = ALPHABET.iter().position(|a| *a == c).unwrap() as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    out
+}
+
+/// A person on Telegram, with personal data the gateway must keep to itself.
+#[derive(Clone, Copy)]
+pub struct Person {
+    pub id: i64,
+    pub first_name: &'static str,
+    pub username: &'static str,
+}
+
+pub const IVAN: Person = Person {
+    id: 777_000_123_456,
+    first_name: "Ivanushka",
+    username: "ivan_secret_handle",
+};
+
+pub const MARYAM: Person = Person {
+    id: 888_000_654_321,
+    first_name: "Maryamjan",
+    username: "maryam_private_nick",
+};
+
+fn user(p: Person) -> Value {
+    json!({"id": p.id, "is_bot": false, "first_name": p.first_name, "username": p.username, "language_code": "ru"})
+}
+
+fn chat(p: Person) -> Value {
+    json!({"id": p.id, "type": "private", "first_name": p.first_name, "username": p.username})
+}
+
+pub fn text_update(update_id: i64, p: Person, text: &str) -> Value {
+    let mut message = json!({
+        "message_id": update_id,
+        "date": 1_700_000_000,
+        "chat": chat(p),
+        "from": user(p),
+        "text": text,
+    });
+    if text.starts_with('/') {
+        let len = text.split_whitespace().next().unwrap().chars().count();
+        message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": len}]);
+    }
+    json!({"update_id": update_id, "message": message})
+}
+
+pub fn button_update(update_id: i64, p: Person, data: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "callback_query": {
+            "id": format!("cbq-{update_id}"),
+            "from": user(p),
+            "message": {
+                "message_id": 5000 + update_id,
+                "date": 1_700_000_000,
+                "chat": chat(p),
+                "from": {"id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot"},
+                "text": "policy"
+            },
+            "chat_instance": "-42",
+            "data": data
+        }
+    })
+}
+
+/// The callback data of the button labelled `label` in the last message to `chat` with buttons.
+pub fn button_data(h: &Harness, chat: i64, label: &str) -> String {
+    let sends = h.telegram.calls("sendMessage");
+    let with_buttons = sends
+        .iter()
+        .rev()
+        .find(|r| r.body["chat_id"].as_i64() == Some(chat) && r.body.get("reply_markup").is_some())
+        .expect("a message with buttons");
+    with_buttons.body["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter())
+        .find(|b| b["text"] == label)
+        .and_then(|b| b["callback_data"].as_str())
+        .expect("the button")
+        .to_string()
+}
