@@ -662,6 +662,15 @@ token_env = "SHOP_BALE_TOKEN"
     }
 
     #[test]
+    fn the_shipped_example_configuration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/consentgate.example.toml");
+        let c = Config::load(Some(&path), &env(&[("SHOP_TELEGRAM_TOKEN", "1:x")])).unwrap();
+        assert_eq!(c.bots[0].name, "shop");
+        assert!(c.policy.file.unwrap().ends_with("policy.example.txt"));
+        assert!(matches!(c.llm, LlmSettings::OpenAi { .. }));
+    }
+
+    #[test]
     fn secrets_file_sits_beside_the_sqlite_file() {
         assert_eq!(
             default_secrets_file("sqlite:///var/lib/cg/db.sqlite?mode=rwc"),

@@ -340,3 +340,88 @@ async fn a_blocked_send_does_not_stall_other_chats() {
     assert!(h.telegram.sent_texts(IVAN.id).len() <= 1);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_changed_policy_asks_again_and_old_buttons_no_longer_count() {
+    let mut h = telegram().await;
+    let mut n = agree(&h, IVAN, 1).await;
+    let old_agree = button_data(&h, IVAN.id, "Agree");
+    h.telegram.push_update(text_update(3, IVAN, "before"));
+    n += 1;
+    h.wait_sent(IVAN.id, n).await;
+
+    h.restart(Some(
+        "New policy: we now also use a second AI provider. Agree?",
+    ))
+    .await;
+    h.telegram
+        .push_update(text_update(4, IVAN, "after the change"));
+    n += 2;
+    let texts = h.wait_sent(IVAN.id, n).await;
+    assert!(texts[n - 2].contains("policy has changed"), "{texts:?}");
+    assert!(texts[n - 1].starts_with("New policy"), "{texts:?}");
+    assert_eq!(h.llm.requests().len(), 1, "forwarded under the old grant");
+
+    // A button from the old prompt does not grant the new version.
+    h.telegram.push_update(button_update(5, IVAN, &old_agree));
+    n += 2;
+    let texts = h.wait_sent(IVAN.id, n).await;
+    assert!(texts[n - 2].contains("earlier version"), "{texts:?}");
+
+    let new_agree = button_data(&h, IVAN.id, "Agree");
+    assert_ne!(new_agree, old_agree);
+    h.telegram.push_update(button_update(6, IVAN, &new_agree));
+    n += 1;
+    h.wait_sent(IVAN.id, n).await;
+    h.telegram.push_update(text_update(7, IVAN, "now?"));
+    n += 1;
+    let texts = h.wait_sent(IVAN.id, n).await;
+    assert_eq!(texts.last().unwrap(), "LLM: now?");
+
+    let events = consent_events::Entity::find()
+        .order_by_asc(consent_events::Column::Id)
+        .all(h.db())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_ne!(events[0].policy_version_id, events[1].policy_version_id);
+    assert_ne!(events[0].text_sha256, events[1].text_sha256);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn blocking_the_bot_marks_the_person_unreachable() {
+    let h = telegram().await;
+    h.telegram.push_update(text_update(1, IVAN, "hi"));
+    h.wait_sent(IVAN.id, 1).await;
+    h.telegram.push_update(serde_json::json!({
+        "update_id": 2,
+        "my_chat_member": {
+            "chat": {"id": IVAN.id, "type": "private", "first_name": IVAN.first_name},
+            "from": {"id": IVAN.id, "is_bot": false, "first_name": IVAN.first_name},
+            "date": 1_700_000_000,
+            "old_chat_member": {"user": {"id": 1, "is_bot": true, "first_name": "Fake"}, "status": "member"},
+            "new_chat_member": {"user": {"id": 1, "is_bot": true, "first_name": "Fake"}, "status": "kicked", "until_date": 0}
+        }
+    }));
+    let db = h.db().clone();
+    let unreachable = wait_for(WAIT, || {
+        let db = db.clone();
+        async move {
+            let subjects = consentgate_entity::subjects::Entity::find()
+                .all(&db)
+                .await
+                .ok()?;
+            (subjects.len() == 1 && !subjects[0].reachable).then_some(())
+        }
+    })
+    .await;
+    assert!(unreachable.is_some(), "the block was not recorded");
+    assert_eq!(
+        h.telegram.sent_texts(IVAN.id).len(),
+        1,
+        "something was sent after the block"
+    );
+    assert!(h.dump().await.contains("subject.blocked_bot"));
+    h.finish().await;
+}

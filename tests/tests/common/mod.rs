@@ -99,6 +99,8 @@ impl TestDb {
 #[derive(Default)]
 pub struct Options {
     pub telegram: bool,
+    /// Policy text to publish instead of the built-in one.
+    pub policy_text: Option<String>,
     pub llm_timeout_secs: Option<u64>,
     pub extra_env: Vec<(String, String)>,
 }
@@ -112,6 +114,7 @@ pub struct Harness {
     pub db: TestDb,
     pub keys: GeneratedKeys,
     pub http: reqwest::Client,
+    env: HashMap<String, String>,
 }
 
 impl Harness {
@@ -148,10 +151,7 @@ impl Harness {
         for (k, v) in &options.extra_env {
             env.insert(k.clone(), v.clone());
         }
-        let config = Config::load(None, &env).unwrap();
-        let (loaded, _) =
-            Keys::load(Mode::Dev, &db.dir().join("consentgate.secrets"), &env).unwrap();
-        let gateway = Gateway::start(config, loaded).await.unwrap();
+        let gateway = start_gateway(&env, &db, options.policy_text.as_deref()).await;
         let base = format!("http://{}", gateway.addr);
         Harness {
             gateway: Some(gateway),
@@ -161,7 +161,18 @@ impl Harness {
             db,
             keys,
             http: reqwest::Client::new(),
+            env,
         }
+    }
+
+    /// Stops the gateway and starts a new one on the same database, as after a redeploy.
+    pub async fn restart(&mut self, policy_text: Option<&str>) {
+        if let Some(gw) = self.gateway.take() {
+            gw.stop(Duration::from_secs(5)).await;
+        }
+        let gateway = start_gateway(&self.env, &self.db, policy_text).await;
+        self.base = format!("http://{}", gateway.addr);
+        self.gateway = Some(gateway);
     }
 
     /// Stops the gateway and removes the test database.
@@ -243,6 +254,22 @@ impl Harness {
         );
         serde_json::to_string(&all).unwrap()
     }
+}
+
+async fn start_gateway(
+    env: &HashMap<String, String>,
+    db: &TestDb,
+    policy_text: Option<&str>,
+) -> Gateway {
+    let mut config = Config::load(None, env).unwrap();
+    if let Some(text) = policy_text {
+        let file = db.dir().join(format!("policy-{}.txt", text.len()));
+        std::fs::write(&file, text).unwrap();
+        config.policy.file = Some(file);
+        config.policy.label = "test".into();
+    }
+    let (keys, _) = Keys::load(Mode::Dev, &db.dir().join("consentgate.secrets"), env).unwrap();
+    Gateway::start(config, keys).await.unwrap()
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {

@@ -1,0 +1,194 @@
+//! The real `consentgate` binary, run as an operator would.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_consentgate"));
+    cmd.env_clear();
+    cmd
+}
+
+#[test]
+fn help_shows_examples_and_version_prints() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "serve",
+        "migrate",
+        "keys",
+        "Examples:",
+        "TELEGRAM_BOT_TOKEN",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle}");
+    }
+    let out = bin().arg("--version").output().unwrap();
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("consentgate ")
+    );
+}
+
+#[test]
+fn keys_generate_prints_usable_fresh_keys() {
+    let run = || {
+        let out = bin().args(["keys", "generate"]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    let names: Vec<&str> = first
+        .lines()
+        .map(|l| l.split('=').next().unwrap())
+        .collect();
+    assert_eq!(names, ["FERNET_KEYS", "PSEUDONYM_KEY", "AUDIT_KEY"]);
+    assert_ne!(first, run(), "keys must be fresh each time");
+    let fernet = first
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("FERNET_KEYS=");
+    consentgate::keys::FernetKeys::parse(fernet).unwrap();
+}
+
+#[test]
+fn migrate_up_status_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/m.db?mode=rwc", dir.path().display());
+    let migrate = |args: &[&str]| {
+        let out = bin()
+            .arg("migrate")
+            .args(args)
+            .env("CONSENTGATE_DATABASE_URL", &url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(migrate(&["status"]).starts_with("Pending"));
+    migrate(&["up"]);
+    assert!(migrate(&["status"]).starts_with("Applied"));
+    migrate(&["down"]);
+    assert!(migrate(&["status"]).starts_with("Pending"));
+}
+
+#[test]
+fn production_mode_refuses_to_start_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("CONSENTGATE_MODE", "production")
+        .env("CONSENTGATE_HTTP_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("FERNET_KEYS"), "{err}");
+    assert!(err.contains("consentgate keys generate"), "{err}");
+    assert!(!dir.path().join("consentgate.secrets").exists());
+    assert!(!dir.path().join("consentgate.db").exists());
+}
+
+#[test]
+fn bad_configuration_names_the_variable() {
+    for (var, value) in [
+        ("CONSENTGATE_HTTP_ADDR", "everywhere"),
+        ("FERNET_KEYS", "not-a-key"),
+        ("TELEGRAM_API_URL", "ftp://x"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = bin();
+        cmd.arg("serve").current_dir(dir.path()).env(var, value);
+        if var == "TELEGRAM_API_URL" {
+            cmd.env("TELEGRAM_BOT_TOKEN", "1:x");
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(var), "{var}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// The embedded default: no file, no variables. It serves, generates its dev secrets once into
+/// a private file, and stops cleanly on SIGTERM.
+#[test]
+fn serve_runs_on_the_embedded_default_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["--log-format", "json", "serve"])
+        .current_dir(dir.path())
+        .env("CONSENTGATE_HTTP_ADDR", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lines = Vec::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no start-up line; got {lines:?}"));
+        let parsed: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
+        lines.push(line);
+        if parsed["message"] == "ConsentGate is serving" {
+            break parsed["addr"].as_str().unwrap().to_string();
+        }
+    };
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("generated missing secrets"))
+    );
+    assert!(lines.iter().any(|l| l.contains("\"provider\":\"echo\"")));
+
+    // A plain HTTP/1.1 request, so the test needs no client beyond std.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok"), "{response}");
+
+    let secrets = dir.path().join("consentgate.secrets");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secrets).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert!(dir.path().join("consentgate.db").exists());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit}");
+}

@@ -1,0 +1,264 @@
+//! The same consent flow over the web chat's HTTP API.
+
+mod common;
+
+use common::*;
+use consentgate_entity::consent_events;
+use reqwest::{StatusCode, header};
+use sea_orm::{EntityTrait, QueryOrder};
+use serde_json::{Value, json};
+
+/// A browser: keeps the session cookie the gateway set.
+struct Browser<'a> {
+    h: &'a Harness,
+    cookie: String,
+    seen: u64,
+}
+
+impl<'a> Browser<'a> {
+    async fn open(h: &'a Harness) -> (Browser<'a>, String) {
+        let page = h.http.get(&h.base).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.text().await.unwrap().contains("/webchat/api/messages"));
+        let resp = h
+            .http
+            .post(format!("{}/webchat/api/session", h.base))
+            .send()
+            .await
+            .unwrap();
+        let set_cookie = resp
+            .headers()
+            .get(header::SET_COOKIE)
+            .expect("a session cookie")
+            .to_str()
+            .unwrap()
+            .to_string();
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        (Browser { h, cookie, seen: 0 }, set_cookie)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.h
+            .http
+            .post(format!("{}{path}", self.h.base))
+            .header(header::COOKIE, &self.cookie)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn say(&mut self, text: &str) -> Vec<Value> {
+        let resp = self
+            .post("/webchat/api/messages", json!({"text": text}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        self.replies().await
+    }
+
+    async fn press(&mut self, data: &str) -> Vec<Value> {
+        let resp = self
+            .post("/webchat/api/buttons", json!({"data": data}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        self.replies().await
+    }
+
+    /// Long-polls for replies after the last one seen.
+    async fn replies(&mut self) -> Vec<Value> {
+        let resp: Value = self
+            .h
+            .http
+            .get(format!(
+                "{}/webchat/api/replies?after={}&wait=5",
+                self.h.base, self.seen
+            ))
+            .header(header::COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let replies = resp["replies"].as_array().unwrap().clone();
+        if let Some(last) = replies.last() {
+            self.seen = last["seq"].as_u64().unwrap();
+        }
+        replies
+    }
+}
+
+fn button(reply: &Value, label: &str) -> String {
+    reply["buttons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter())
+        .find(|b| b["label"] == label)
+        .and_then(|b| b["data"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn web_chat_asks_for_consent_then_talks_to_the_assistant() {
+    let h = Harness::start(Options::default()).await;
+    let (mut browser, set_cookie) = Browser::open(&h).await;
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+
+    let replies = browser.say("what are your prices?").await;
+    assert_eq!(replies.len(), 1);
+    assert!(
+        replies[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Do you agree")
+    );
+    assert!(h.llm.requests().is_empty());
+    assert!(!h.dump().await.contains("your prices"));
+
+    let agree = button(&replies[0], "Agree");
+    let replies = browser.press(&agree).await;
+    assert!(
+        replies[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Thank you")
+    );
+
+    let replies = browser.say("what are your prices?").await;
+    assert_eq!(replies[0]["text"], "LLM: what are your prices?");
+    let requests = h.llm.requests();
+    assert_eq!(requests.len(), 1);
+    let user = requests[0].body["user"].as_str().unwrap();
+    assert_eq!(user.len(), 64);
+    // The session cookie, the browser's credential, never reaches the provider.
+    let session = browser.cookie.split('=').nth(1).unwrap();
+    assert!(!requests[0].raw.contains(session));
+
+    let replies = browser.say("/revoke").await;
+    assert!(replies[0]["text"].as_str().unwrap().contains("withdrawn"));
+    let replies = browser.say("and now?").await;
+    assert!(
+        replies
+            .iter()
+            .any(|r| r["text"].as_str().unwrap().contains("Do you agree"))
+    );
+    assert_eq!(h.llm.requests().len(), 1);
+
+    let events = consent_events::Entity::find()
+        .order_by_asc(consent_events::Column::Id)
+        .all(h.db())
+        .await
+        .unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["given", "withdrawn"]);
+    assert!(events.iter().all(|e| e.channel == "webchat"));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn web_chat_refuses_bad_requests_politely() {
+    let h = Harness::start(Options::default()).await;
+    // No session cookie.
+    let resp = h
+        .http
+        .post(format!("{}/webchat/api/messages", h.base))
+        .json(&json!({"text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        resp.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("session")
+    );
+
+    let (browser, _) = Browser::open(&h).await;
+    // Not JSON.
+    let resp = h
+        .http
+        .post(format!("{}/webchat/api/messages", h.base))
+        .header(header::COOKIE, &browser.cookie)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.json::<Value>().await.unwrap()["error"].is_string());
+    // Too long.
+    let resp = browser
+        .post("/webchat/api/messages", json!({"text": "x".repeat(5000)}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Over the body limit.
+    let resp = browser
+        .post(
+            "/webchat/api/messages",
+            json!({"text": "y".repeat(100_000)}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Empty.
+    let resp = browser
+        .post("/webchat/api/messages", json!({"text": "  "}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // A forged button.
+    let resp = browser
+        .post("/webchat/api/buttons", json!({"data": "consent:agree:999"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert!(h.llm.requests().is_empty());
+    let events = consent_events::Entity::find().all(h.db()).await.unwrap();
+    assert!(events.is_empty(), "a forged button recorded consent");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_retried_web_request_is_handled_once() {
+    let h = Harness::start(Options::default()).await;
+    let (mut browser, _) = Browser::open(&h).await;
+    let first = browser.say("hello").await;
+    let agree = button(&first[0], "Agree");
+    browser.press(&agree).await;
+    for _ in 0..2 {
+        let resp = browser
+            .post(
+                "/webchat/api/messages",
+                json!({"text": "once", "client_id": "abc-1"}),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    }
+    let replies = browser.replies().await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(h.llm.requests().len(), 1);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let h = Harness::start(Options::default()).await;
+    let resp = h
+        .http
+        .get(format!("{}/healthz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = h
+        .http
+        .get(format!("{}/readyz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"database": true, "migrations": true}));
+    h.finish().await;
+}
