@@ -19,6 +19,8 @@ use url::Url;
 
 use consentgate_adapters::ChannelKind;
 
+use crate::redact::{CustomPattern, Kind, RedactSettings, Validator};
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://consentgate.db?mode=rwc";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
@@ -140,6 +142,8 @@ pub struct Config {
     pub messages_per_minute: u32,
     /// Where `dev` mode keeps generated secrets.
     pub secrets_file: PathBuf,
+    /// PII redaction before LLM calls.
+    pub redact: RedactSettings,
 }
 
 // ---- the file format ----
@@ -160,6 +164,112 @@ struct FileConfig {
     webchat: Option<FileWebChat>,
     #[serde(default)]
     bots: Vec<FileBot>,
+    #[serde(default)]
+    redact: Option<FileRedact>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRedact {
+    /// Regions tried, in order, for phone numbers without a country code (ISO 3166 codes).
+    phone_regions: Option<Vec<String>>,
+    max_chars: Option<usize>,
+    /// Per detector (`email`, `phone`, `card`, `iban`, `ip`, `national_id`, `url`, `person`).
+    #[serde(default)]
+    detectors: HashMap<String, FileDetector>,
+    #[serde(default)]
+    patterns: Vec<FilePattern>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDetector {
+    enabled: Option<bool>,
+    label: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePattern {
+    label: String,
+    pattern: String,
+    validator: Option<Validator>,
+}
+
+fn valid_label(label: &str) -> bool {
+    let mut chars = label.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && label.len() <= 32
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn redact_settings(file: Option<FileRedact>) -> Result<RedactSettings, ConfigError> {
+    let mut settings = RedactSettings::default();
+    let Some(file) = file else {
+        return Ok(settings);
+    };
+    if let Some(regions) = file.phone_regions {
+        settings.phone_regions = regions
+            .iter()
+            .map(|r| {
+                r.trim()
+                    .to_ascii_uppercase()
+                    .parse::<phonenumber::country::Id>()
+                    .map_err(|_| {
+                        bad(
+                            "redact.phone_regions",
+                            format!("`{r}` is not a two-letter region code such as RU or IR"),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(max) = file.max_chars {
+        if max == 0 {
+            return Err(bad("redact.max_chars", "must be at least 1"));
+        }
+        settings.max_chars = max;
+    }
+    for (key, detector) in file.detectors {
+        let place = format!("redact.detectors.{key}");
+        let kind = Kind::BUILT_IN
+            .into_iter()
+            .find(|k| k.config_key() == key)
+            .ok_or_else(|| {
+                bad(&place, "unknown detector; expected one of email, phone, card, iban, ip, national_id, url, person")
+            })?;
+        if detector.enabled == Some(false) {
+            settings.disabled.push(kind);
+        }
+        if let Some(label) = detector.label {
+            if !valid_label(&label) {
+                return Err(bad(
+                    format!("{place}.label"),
+                    "use A-Z, 0-9 and _, starting with a letter (e.g. TEL)",
+                ));
+            }
+            settings.labels.insert(kind, label);
+        }
+    }
+    for (i, p) in file.patterns.into_iter().enumerate() {
+        let place = format!("redact.patterns[{i}]");
+        if !valid_label(&p.label) {
+            return Err(bad(
+                format!("{place}.label"),
+                "use A-Z, 0-9 and _, starting with a letter",
+            ));
+        }
+        let regex = regex::RegexBuilder::new(&p.pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| bad(format!("{place}.pattern"), e.to_string()))?;
+        settings.custom.push(CustomPattern {
+            label: p.label,
+            regex,
+            validator: p.validator,
+        });
+    }
+    Ok(settings)
 }
 
 #[derive(Deserialize)]
@@ -474,6 +584,7 @@ impl Config {
         let secrets_file = file
             .secrets_file
             .unwrap_or_else(|| default_secrets_file(&database_url));
+        let redact = redact_settings(file.redact)?;
 
         Ok(Config {
             mode,
@@ -485,6 +596,7 @@ impl Config {
             policy,
             messages_per_minute,
             secrets_file,
+            redact,
         })
     }
 
@@ -668,6 +780,30 @@ token_env = "SHOP_BALE_TOKEN"
         assert_eq!(c.bots[0].name, "shop");
         assert!(c.policy.file.unwrap().ends_with("policy.example.txt"));
         assert!(matches!(c.llm, LlmSettings::OpenAi { .. }));
+    }
+
+    #[test]
+    fn redaction_settings_are_validated_with_their_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(Some(&path), &env(&[]))
+        };
+        let c = load("[redact]\nphone_regions = [\"ir\", \"RU\"]\n[redact.detectors.phone]\nlabel = \"TEL\"\n[redact.detectors.email]\nenabled = false\n[[redact.patterns]]\nlabel = \"CONTRACT\"\npattern = \"CT-\\\\d{6}\"\n").unwrap();
+        assert_eq!(c.redact.phone_regions.len(), 2);
+        assert_eq!(c.redact.labels[&Kind::Phone], "TEL");
+        assert_eq!(c.redact.disabled, vec![Kind::Email]);
+        assert_eq!(c.redact.custom[0].label, "CONTRACT");
+        let err = load("[redact]\nphone_regions = [\"Russia\"]\n").unwrap_err();
+        assert!(err.to_string().contains("redact.phone_regions"), "{err}");
+        let err = load("[[redact.patterns]]\nlabel = \"X\"\npattern = \"(\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("redact.patterns[0].pattern"),
+            "{err}"
+        );
+        let err = load("[redact.detectors.phon]\nenabled = false\n").unwrap_err();
+        assert!(err.to_string().contains("redact.detectors.phon"), "{err}");
     }
 
     #[test]

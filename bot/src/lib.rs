@@ -15,6 +15,7 @@ pub mod keys;
 pub mod llm;
 pub mod pipeline;
 pub mod pseudonym;
+pub mod redact;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -9,12 +9,14 @@ use serde::Deserialize;
 use crate::{
     config::{LlmSettings, Secret},
     pseudonym::Pseudonym,
+    redact::RedactedText,
 };
 
-/// What is sent to a provider: the person's pseudonym and their message.
+/// What is sent to a provider: the person's pseudonym and their message with personal data
+/// replaced by placeholders. There is no way to hand a provider unredacted text.
 pub struct Prompt<'a> {
     pub user: &'a Pseudonym,
-    pub text: &'a str,
+    pub text: &'a RedactedText,
 }
 
 /// A provider's answer and how long it took.
@@ -94,7 +96,7 @@ impl Provider for Echo {
             text: format!(
                 "No AI is configured for this assistant yet, so I can only repeat what you wrote: \
                  \"{}\"\n(The operator can connect one with LLM_BASE_URL and LLM_MODEL.)",
-                prompt.text
+                prompt.text.as_str()
             ),
             latency: Duration::ZERO,
         })
@@ -167,7 +169,7 @@ impl Provider for OpenAiCompatible {
             "model": self.model,
             "messages": [
                 {"role": "system", "content": self.system_prompt},
-                {"role": "user", "content": prompt.text},
+                {"role": "user", "content": prompt.text.as_str()},
             ],
             "user": prompt.user.as_str(),
         });

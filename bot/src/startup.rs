@@ -22,6 +22,7 @@ use crate::{
     keys::Keys,
     llm,
     pipeline::{BotContext, Pipeline},
+    redact::Redactor,
     storage,
 };
 
@@ -121,6 +122,7 @@ impl Gateway {
             Arc::new(keys),
             contexts,
             provider,
+            Redactor::new(config.redact.clone()),
             config.messages_per_minute,
         ));
         let handler: Arc<dyn InboundHandler> = pipeline.clone();

@@ -4,11 +4,34 @@
 use consentgate_adapters::Outbound;
 
 use super::{Pipeline, PipelineError, Turn, replies};
-use crate::{audit, llm::Prompt};
+use crate::{
+    audit,
+    llm::Prompt,
+    redact::{Hints, Placeholders},
+};
 
 pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
     let Some(text) = t.inbound.text.as_deref() else {
         return Ok(vec![Outbound::text(replies::TEXT_ONLY)]);
+    };
+    // Personal data becomes placeholders; the mapping lives only in this function.
+    let mut placeholders = Placeholders::new();
+    let hints = Hints::from_sender(&t.inbound.sender);
+    let redacted = match p.redactor.redact(text, &hints, &mut placeholders) {
+        Ok(redacted) => redacted,
+        Err(err) => {
+            // Fail closed: nothing unredacted ever leaves.
+            tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "redaction failed; message not forwarded");
+            audit::record(
+                &p.db,
+                Some(t.bot.id),
+                Some(&t.subject.pseudonym),
+                "message.held",
+                serde_json::json!({"reason": "redaction_failed"}),
+            )
+            .await?;
+            return Ok(vec![Outbound::text(replies::NOT_FORWARDED)]);
+        }
     };
     // Written before the call: if the audit log cannot be written, nothing is forwarded.
     audit::record(
@@ -16,12 +39,16 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
         Some(t.bot.id),
         Some(&t.subject.pseudonym),
         "message.forwarded",
-        serde_json::json!({"provider": p.provider.name(), "model": p.provider.model()}),
+        serde_json::json!({
+            "provider": p.provider.name(),
+            "model": p.provider.model(),
+            "redactions": redacted.counts(),
+        }),
     )
     .await?;
     let prompt = Prompt {
         user: &t.subject.pseudonym,
-        text,
+        text: &redacted,
     };
     match p.provider.complete(prompt).await {
         Ok(completion) => {
@@ -30,7 +57,7 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
                 latency_ms = completion.latency.as_millis() as u64,
                 "assistant answered"
             );
-            let mut reply = Outbound::text(completion.text);
+            let mut reply = Outbound::text(placeholders.restore(&completion.text));
             reply.reply_to = t.inbound.message_id.clone();
             Ok(vec![reply])
         }

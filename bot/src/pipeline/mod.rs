@@ -8,8 +8,9 @@
 //!    answered, with or without consent;
 //! 6. **consent gate** — without a grant of the current policy version the message is neither
 //!    stored nor forwarded; the person gets the consent prompt instead;
-//! 7. **assistant** — the message goes to the LLM provider under the person's pseudonym, and the
-//!    answer comes back as the reply.
+//! 7. **assistant** — personal data in the message is replaced by placeholders (if that fails,
+//!    nothing is sent), the redacted text goes to the LLM provider under the person's pseudonym,
+//!    and the answer comes back with the placeholders restored.
 //!
 //! Every decision is written to the audit log (metadata only). Database trouble fails closed:
 //! nothing is forwarded, and the adapter is told to deliver the message again later.
@@ -35,6 +36,7 @@ use crate::{
     identity::{self, Subject},
     keys::Keys,
     llm::Provider,
+    redact::Redactor,
 };
 
 /// A configured bot as the pipeline knows it.
@@ -77,6 +79,7 @@ pub struct Pipeline {
     keys: Arc<Keys>,
     bots: HashMap<String, BotContext>,
     provider: Box<dyn Provider>,
+    redactor: Redactor,
     limiter: DefaultKeyedRateLimiter<String>,
 }
 
@@ -86,6 +89,7 @@ impl Pipeline {
         keys: Arc<Keys>,
         bots: Vec<BotContext>,
         provider: Box<dyn Provider>,
+        redactor: Redactor,
         messages_per_minute: u32,
     ) -> Self {
         let per_minute = NonZeroU32::new(messages_per_minute).unwrap_or(NonZeroU32::MIN);
@@ -95,6 +99,7 @@ impl Pipeline {
             keys,
             bots: bots.into_iter().map(|b| (b.name.clone(), b)).collect(),
             provider,
+            redactor,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
         }
     }

@@ -10,6 +10,9 @@ pub const SLOW_DOWN: &str =
 pub const ASSISTANT_UNAVAILABLE: &str =
     "Sorry, the assistant can't answer right now. Please try again in a little while.";
 
+pub const NOT_FORWARDED: &str = "Sorry, I couldn't process that message safely, so it was not sent \
+to the assistant. Please try a shorter message.";
+
 pub const TEXT_ONLY: &str = "Sorry, I can only read text messages.";
 
 pub const HELP: &str = "What you can do here:\n\

@@ -1,0 +1,133 @@
+//! Placeholders and their restoration.
+
+use std::{collections::HashMap, fmt, sync::LazyLock};
+
+use regex::Regex;
+
+/// The mapping of placeholders to the values they stand for, for one conversation turn. The
+/// same value always gets the same placeholder; a placeholder never carries the value.
+#[derive(Default, Clone)]
+pub struct Placeholders {
+    /// (label, value) → placeholder number.
+    numbers: HashMap<(String, String), usize>,
+    /// (upper-case label, number) → value.
+    values: HashMap<(String, usize), String>,
+    counters: HashMap<String, usize>,
+}
+
+impl fmt::Debug for Placeholders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Placeholders({} values, <redacted>)", self.values.len())
+    }
+}
+
+/// Placeholders as a model may write them back: any case, spaces inside the brackets, a space
+/// or hyphen instead of the underscore, and sometimes without the brackets.
+static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\[\s*([a-z][a-z0-9_ -]*?)[\s_-]*(\d{1,4})\s*\]|\b([A-Z][A-Z0-9_]*?)_(\d{1,4})\b",
+    )
+    .expect("static regex")
+});
+
+impl Placeholders {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The placeholder for `value` under `label`, e.g. `[PHONE_1]`.
+    pub fn placeholder(&mut self, label: &str, value: &str) -> String {
+        let key = (label.to_string(), value.to_string());
+        let n = match self.numbers.get(&key) {
+            Some(n) => *n,
+            None => {
+                let counter = self.counters.entry(label.to_string()).or_insert(0);
+                *counter += 1;
+                let n = *counter;
+                self.numbers.insert(key, n);
+                self.values
+                    .insert((label.to_ascii_uppercase(), n), value.to_string());
+                n
+            }
+        };
+        format!("[{label}_{n}]")
+    }
+
+    /// Puts the original values back into `answer`. Placeholders the model repeats are all
+    /// restored; ones it altered slightly (case, spacing) are recognised; anything that does not
+    /// name a value of this mapping is left exactly as written, so no value is ever invented.
+    pub fn restore(&self, answer: &str) -> String {
+        if self.values.is_empty() {
+            return answer.to_string();
+        }
+        PLACEHOLDER
+            .replace_all(answer, |caps: &regex::Captures<'_>| {
+                let (label, number) = match (caps.get(1), caps.get(2), caps.get(3), caps.get(4)) {
+                    (Some(l), Some(n), _, _) | (_, _, Some(l), Some(n)) => (l.as_str(), n.as_str()),
+                    _ => return caps[0].to_string(),
+                };
+                let label = label
+                    .trim_end_matches(['_', '-', ' '])
+                    .split([' ', '-', '_'])
+                    .filter(|part| !part.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("_")
+                    .to_ascii_uppercase();
+                number
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| self.values.get(&(label, n)))
+                    .cloned()
+                    .unwrap_or_else(|| caps[0].to_string())
+            })
+            .into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_value_same_placeholder_and_numbers_per_label() {
+        let mut p = Placeholders::new();
+        assert_eq!(p.placeholder("PHONE", "+7 912"), "[PHONE_1]");
+        assert_eq!(p.placeholder("PHONE", "+1 212"), "[PHONE_2]");
+        assert_eq!(p.placeholder("PHONE", "+7 912"), "[PHONE_1]");
+        assert_eq!(p.placeholder("EMAIL", "a@b.cd"), "[EMAIL_1]");
+    }
+
+    #[test]
+    fn restoration_tolerates_case_spacing_repeats_and_missing_brackets() {
+        let mut p = Placeholders::new();
+        p.placeholder("PHONE", "+7 912 345-67-89");
+        p.placeholder("NATIONAL_ID", "0499370899");
+        let answer = "Call [PHONE_1], yes [phone_1] or [ Phone 1 ] or PHONE_1; id [NATIONAL_ID_1] / [national id 1].";
+        assert_eq!(
+            p.restore(answer),
+            "Call +7 912 345-67-89, yes +7 912 345-67-89 or +7 912 345-67-89 or +7 912 345-67-89; id 0499370899 / 0499370899."
+        );
+    }
+
+    #[test]
+    fn unknown_placeholders_are_left_alone_never_invented() {
+        let mut p = Placeholders::new();
+        p.placeholder("PHONE", "+7 912 345-67-89");
+        let answer = "[PHONE_2] and [EMAIL_1] and [CARD_1] stay; [PHONE_1] returns";
+        assert_eq!(
+            p.restore(answer),
+            "[PHONE_2] and [EMAIL_1] and [CARD_1] stay; +7 912 345-67-89 returns"
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_values() {
+        let mut p = Placeholders::new();
+        p.placeholder("EMAIL", "secret@example.com");
+        assert!(!format!("{p:?}").contains("secret"));
+    }
+}

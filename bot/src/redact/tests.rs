@@ -1,0 +1,350 @@
+//! Table-driven tests per detector: what must be found, and look-alikes that must be left alone.
+
+use super::*;
+
+fn redactor() -> Redactor {
+    Redactor::new(RedactSettings::default())
+}
+
+fn kinds(text: &str) -> Vec<(String, Kind)> {
+    let chars: Vec<char> = text.chars().collect();
+    redactor()
+        .detect(text, &Hints::default())
+        .unwrap()
+        .into_iter()
+        .map(|d| (chars[d.start..d.end].iter().collect(), d.kind))
+        .collect()
+}
+
+fn assert_found(cases: &[(&str, &str, Kind)]) {
+    for (text, value, kind) in cases {
+        let found = kinds(text);
+        assert!(
+            found.iter().any(|(v, k)| v == value && k == kind),
+            "in {text:?} expected {kind:?} {value:?}, found {found:?}"
+        );
+    }
+}
+
+fn assert_nothing(cases: &[&str]) {
+    for text in cases {
+        let found = kinds(text);
+        assert!(found.is_empty(), "in {text:?} found {found:?}");
+    }
+}
+
+#[test]
+fn phones_in_international_and_national_formats() {
+    assert_found(&[
+        (
+            "call me on +7 912 345-67-89 tomorrow",
+            "+7 912 345-67-89",
+            Kind::Phone,
+        ),
+        (
+            "звоните 8 (912) 345-67-89",
+            "8 (912) 345-67-89",
+            Kind::Phone,
+        ),
+        ("мой номер 89123456789", "89123456789", Kind::Phone),
+        (
+            "Kazakhstan: +7 701 234 5678",
+            "+7 701 234 5678",
+            Kind::Phone,
+        ),
+        ("شماره من ۰۹۱۲۳۴۵۶۷۸۹ است", "۰۹۱۲۳۴۵۶۷۸۹", Kind::Phone),
+        ("شماره من ٠٩١٢٣٤٥٦٧٨٩", "٠٩١٢٣٤٥٦٧٨٩", Kind::Phone),
+        ("tel +98 912 345 6789", "+98 912 345 6789", Kind::Phone),
+        ("office 021 8888 1234", "021 8888 1234", Kind::Phone),
+        ("ring (212) 736-5000 please", "(212) 736-5000", Kind::Phone),
+        ("+1 416 555 0199 is Toronto", "+1 416 555 0199", Kind::Phone),
+        ("Ruf an: 030 12345678", "030 12345678", Kind::Phone),
+        ("+49 151 23456789", "+49 151 23456789", Kind::Phone),
+        ("appelez le 06 12 34 56 78", "06 12 34 56 78", Kind::Phone),
+        ("+44 7911 123456", "+44 7911 123456", Kind::Phone),
+        ("ara 0532 123 45 67", "0532 123 45 67", Kind::Phone),
+        ("дзвоніть +380 50 123 4567", "+380 50 123 4567", Kind::Phone),
+        (
+            "0039 06 1234 5678 in Rome",
+            "0039 06 1234 5678",
+            Kind::Phone,
+        ),
+    ]);
+}
+
+#[test]
+fn the_trunk_prefix_is_redacted_with_the_number() {
+    let mut p = Placeholders::new();
+    let r = redactor()
+        .redact("8 (912) 345-67-89", &Hints::default(), &mut p)
+        .unwrap();
+    assert_eq!(r.as_str(), "[PHONE_1]");
+}
+
+#[test]
+fn dates_amounts_order_numbers_and_times_are_not_phones() {
+    assert_nothing(&[
+        "meeting on 2024-01-15 at 10:30",
+        "due 15.01.2024",
+        "total 1 250 000 руб",
+        "it costs 12 500 000 تومان",
+        "order #4567891234 shipped",
+        "заказ № 912345678901",
+        "price $ 1999.99",
+        "version 1.2.3",
+        "room 1205, floor 12",
+        "I am 35 years old and have 2 kids",
+        "call between 9 and 18",
+        "tracking 123456789",
+    ]);
+}
+
+#[test]
+fn cards_by_issuer_range_and_luhn() {
+    assert_found(&[
+        (
+            "my card 6037 9900 0000 0006",
+            "6037 9900 0000 0006",
+            Kind::Card,
+        ),
+        (
+            "visa 4111-1111-1111-1111",
+            "4111-1111-1111-1111",
+            Kind::Card,
+        ),
+        ("mir 2200 0000 0000 0004", "2200 0000 0000 0004", Kind::Card),
+        ("mc 2221 0000 0000 0009", "2221 0000 0000 0009", Kind::Card),
+        ("amex 3782 822463 10005", "3782 822463 10005", Kind::Card),
+        (
+            "sepah 5892 1012 3456 7895",
+            "5892 1012 3456 7895",
+            Kind::Card,
+        ),
+        ("کارت ۶۰۳۷۹۹۰۰۰۰۰۰۰۰۰۶", "۶۰۳۷۹۹۰۰۰۰۰۰۰۰۰۶", Kind::Card),
+    ]);
+    // Luhn failures and numbers outside issuer ranges.
+    assert_nothing(&["card 4111 1111 1111 1112", "ref 1234 5678 9012 3456"]);
+}
+
+#[test]
+fn ibans_by_country_length_and_mod97() {
+    assert_found(&[
+        (
+            "IBAN GB82 WEST 1234 5698 7654 32 thanks",
+            "GB82 WEST 1234 5698 7654 32",
+            Kind::Iban,
+        ),
+        (
+            "DE89370400440532013000",
+            "DE89370400440532013000",
+            Kind::Iban,
+        ),
+        (
+            "شبا IR820540102680020817909002",
+            "IR820540102680020817909002",
+            Kind::Iban,
+        ),
+        (
+            "fr14 2004 1010 0505 0001 3m02 606",
+            "fr14 2004 1010 0505 0001 3m02 606",
+            Kind::Iban,
+        ),
+    ]);
+    assert_nothing(&["GB82 WEST 1234 5698 7654 33", "XX82WEST12345698765432"]);
+}
+
+#[test]
+fn national_ids_with_check_digits() {
+    assert_found(&[
+        ("کد ملی من 0499370899 است", "0499370899", Kind::NationalId),
+        ("ИНН 7707083893", "7707083893", Kind::NationalId),
+        ("мой ИНН 500100732259", "500100732259", Kind::NationalId),
+        ("СНИЛС 112-233-445 95", "112-233-445 95", Kind::NationalId),
+    ]);
+    assert_nothing(&["ИНН 7707083894", "СНИЛС 112-233-445 96"]);
+}
+
+#[test]
+fn emails_urls_ips_and_usernames() {
+    assert_found(&[
+        (
+            "write to ivan.petrov@example.com.",
+            "ivan.petrov@example.com",
+            Kind::Email,
+        ),
+        ("почта мария@почта.рф", "мария@почта.рф", Kind::Email),
+        (
+            "see https://user:pass@example.com/x",
+            "https://user:pass@example.com/x",
+            Kind::Url,
+        ),
+        (
+            "reset: https://ex.com/r?token=abc123&x=1.",
+            "https://ex.com/r?token=abc123&x=1",
+            Kind::Url,
+        ),
+        ("my ip is 203.0.113.45", "203.0.113.45", Kind::Ip),
+        (
+            "v6 2001:db8::8a2e:370:7334 ok",
+            "2001:db8::8a2e:370:7334",
+            Kind::Ip,
+        ),
+        ("ask @ivan_petrov about it", "@ivan_petrov", Kind::Person),
+    ]);
+    assert_nothing(&[
+        "see https://example.com/docs?page=2",
+        "at 12:30:45 sharp",
+        "999.1.1.1 is not an address",
+        "a@b",
+    ]);
+}
+
+#[test]
+fn sender_names_are_redacted_where_they_appear() {
+    let hints = Hints {
+        terms: vec!["Ivanushka".into(), "Petrov".into()],
+    };
+    let mut p = Placeholders::new();
+    let r = redactor()
+        .redact("This is ivanushka petrov speaking", &hints, &mut p)
+        .unwrap();
+    assert_eq!(r.as_str(), "This is [PERSON_1] [PERSON_2] speaking");
+    assert_eq!(p.restore("Hello [PERSON_1]!"), "Hello ivanushka!");
+}
+
+#[test]
+fn detectors_can_be_switched_off_and_relabelled_and_patterns_added() {
+    let settings = RedactSettings {
+        disabled: vec![Kind::Email],
+        labels: [(Kind::Phone, "TEL".to_string())].into_iter().collect(),
+        custom: vec![CustomPattern {
+            label: "CONTRACT".into(),
+            regex: regex::Regex::new(r"CT-\d{6}").unwrap(),
+            validator: None,
+        }],
+        ..Default::default()
+    };
+    let r = Redactor::new(settings);
+    let mut p = Placeholders::new();
+    let out = r
+        .redact(
+            "a@example.com +7 912 345-67-89 CT-123456",
+            &Hints::default(),
+            &mut p,
+        )
+        .unwrap();
+    assert_eq!(out.as_str(), "a@example.com [TEL_1] [CONTRACT_1]");
+}
+
+#[test]
+fn the_same_value_gets_the_same_placeholder_and_restores() {
+    let mut p = Placeholders::new();
+    let text = "+7 912 345-67-89 or +7 912 345-67-89, mail a@example.com";
+    let r = redactor().redact(text, &Hints::default(), &mut p).unwrap();
+    assert_eq!(r.as_str(), "[PHONE_1] or [PHONE_1], mail [EMAIL_1]");
+    assert_eq!(r.counts().get("PHONE"), Some(&2));
+    assert_eq!(p.restore(r.as_str()), text);
+}
+
+struct Broken;
+
+impl Recognizer for Broken {
+    fn find(&self, _: &str, _: &Hints, _: &mut Vec<Span>) -> Result<(), String> {
+        let v: Vec<u8> = Vec::new();
+        let _ = v[1];
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_recognizer_fails_the_whole_redaction() {
+    let r = redactor().with_recognizer(Box::new(Broken));
+    let err = r
+        .redact(
+            "my card 4111 1111 1111 1111",
+            &Hints::default(),
+            &mut Placeholders::new(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, RedactError::Recognizer(_)));
+}
+
+#[test]
+fn over_long_text_is_refused() {
+    let r = Redactor::new(RedactSettings {
+        max_chars: 10,
+        ..Default::default()
+    });
+    let err = r
+        .redact("12345678901", &Hints::default(), &mut Placeholders::new())
+        .unwrap_err();
+    assert!(matches!(err, RedactError::TooLong { chars: 11, max: 10 }));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn luhn_complete(prefix: &str, len: usize, body: &[u8]) -> String {
+        let mut d: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
+        d.extend(body.iter().take(len - 1 - d.len()).map(|x| x % 10));
+        for check in 0..10 {
+            let mut full = d.clone();
+            full.push(check);
+            if checks::luhn(&full) {
+                return full.iter().map(|x| char::from(b'0' + x)).collect();
+            }
+        }
+        unreachable!()
+    }
+
+    fn iban_complete(country: &str, bban: &str) -> String {
+        let probe = format!("{country}00{bban}");
+        for check in 2..=98 {
+            let candidate = format!("{country}{check:02}{bban}");
+            if checks::iban_mod97(candidate.as_bytes()) {
+                return candidate;
+            }
+        }
+        probe
+    }
+
+    fn pii() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (
+                proptest::collection::vec(0u8..10, 18),
+                prop::sample::select(vec!["4", "51", "2200", "2221", "603799", "589210"])
+            )
+                .prop_map(|(body, prefix)| luhn_complete(prefix, 16, &body)),
+            ("[a-z]{3,10}", "[a-z]{3,8}").prop_map(|(u, d)| format!("{u}.x@{d}.com")),
+            (900u32..999, 1_000_000u32..9_999_999).prop_map(|(a, b)| format!("+7 {a} {b}")),
+            (
+                prop::sample::select(vec![912u32, 913, 919, 935, 936, 939, 990, 901, 921]),
+                1_000_000u32..9_999_999
+            )
+                .prop_map(|(a, b)| format!("0{a}{b}")),
+            proptest::collection::vec(0u8..10, 18).prop_map(|d| {
+                let bban: String = d.iter().map(|x| char::from(b'0' + x)).collect();
+                iban_complete("DE", &bban)
+            }),
+            (1u8..=223, 0u8..=255, 0u8..=255, 1u8..=254)
+                .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn no_embedded_value_survives_redaction(
+            before in "[a-zA-Zа-яА-Я ,!?]{0,30}",
+            value in pii(),
+            after in "[a-zA-Zа-яА-Я ,!?]{0,30}",
+        ) {
+            let text = format!("{before} {value} {after}");
+            let mut p = Placeholders::new();
+            let redacted = redactor().redact(&text, &Hints::default(), &mut p).unwrap();
+            prop_assert!(!redacted.as_str().contains(&value), "{} -> {}", text, redacted.as_str());
+            prop_assert_eq!(p.restore(redacted.as_str()), text);
+        }
+    }
+}
