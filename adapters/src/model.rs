@@ -93,6 +93,18 @@ pub enum InboundKind {
     Blocked,
 }
 
+impl InboundKind {
+    /// The kind without what the person typed, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            InboundKind::Text => "text",
+            InboundKind::Command { .. } => "command",
+            InboundKind::ButtonPress { .. } => "button",
+            InboundKind::Blocked => "blocked",
+        }
+    }
+}
+
 /// One message from any channel, in the only shape the pipeline sees.
 #[derive(Clone)]
 pub struct Inbound {
@@ -117,7 +129,7 @@ impl fmt::Debug for Inbound {
         f.debug_struct("Inbound")
             .field("channel", &self.channel)
             .field("bot", &self.bot)
-            .field("kind", &self.kind)
+            .field("kind", &self.kind.name())
             .field("has_text", &self.text.is_some())
             .finish_non_exhaustive()
     }

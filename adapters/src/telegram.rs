@@ -34,6 +34,10 @@ use crate::{
 /// Telegram's cap on `sendMessage.text`, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
 
+/// Consecutive failed attempts at one update before it is given up (logged as an error), so one
+/// update that always fails cannot hold back a bot's queue for good.
+pub const MAX_ATTEMPTS: u32 = 10;
+
 /// The updates we ask for; everything else is not ours to handle.
 const ALLOWED_UPDATES: [&str; 3] = ["message", "callback_query", "my_chat_member"];
 
@@ -100,9 +104,15 @@ impl TelegramChannel {
 }
 
 fn describe(err: &RequestError) -> String {
-    // teloxide strips the URL (and so the token) from network errors; API errors carry only
-    // Telegram's description.
-    err.to_string()
+    match err {
+        // Its text quotes the whole response, which would put names, ids and reply text in logs.
+        RequestError::InvalidJson { .. } => {
+            "the Bot API answered with a body that is not the expected JSON".to_string()
+        }
+        // teloxide strips the URL (and so the token) from network errors; API errors carry only
+        // the platform's description.
+        other => other.to_string(),
+    }
 }
 
 fn keyboard(rows: &[Vec<crate::model::Button>]) -> InlineKeyboardMarkup {
@@ -139,7 +149,7 @@ impl Channel for TelegramChannel {
         let last = parts.len() - 1;
         for (i, part) in parts.into_iter().enumerate() {
             // Up to three attempts, honouring the platform's retry_after (bounded).
-            let mut attempt = 0;
+            let mut attempt: u64 = 0;
             loop {
                 let mut req = self.bot.send_message(ChatId(chat_id), part.clone());
                 if i == last && !out.buttons.is_empty() {
@@ -152,13 +162,26 @@ impl Channel for TelegramChannel {
                         ReplyParameters::new(MessageId(reply_to)).allow_sending_without_reply(),
                     );
                 }
-                match req.await.map_err(map_send_error) {
+                // Up to three attempts: after the platform's retry_after, or a short back-off for
+                // network trouble and server errors. A block or a bad request is final.
+                let transient = |e: &RequestError| {
+                    matches!(e, RequestError::Network(_) | RequestError::Io(_))
+                        || matches!(e, RequestError::Api(ApiError::Unknown(d)) if d.contains("Internal Server Error") || d.contains("Bad Gateway"))
+                };
+                match req.await {
                     Ok(_) => break,
-                    Err(SendError::RateLimited(secs)) if attempt < 2 => {
+                    Err(err) if attempt < 2 && transient(&err) => {
                         attempt += 1;
-                        tokio::time::sleep(Duration::from_secs(secs.min(60))).await;
+                        tracing::debug!(error = %describe(&err), attempt, "send failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
                     }
-                    Err(err) => return Err(err),
+                    Err(err) => match map_send_error(err) {
+                        SendError::RateLimited(secs) if attempt < 2 => {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_secs(secs.min(60))).await;
+                        }
+                        other => return Err(other),
+                    },
                 }
             }
         }
@@ -292,6 +315,26 @@ pub fn parse_update(
                 private: change.chat.is_private(),
             };
             Some(base(chat, sender_of(&change.from), InboundKind::Blocked))
+        }
+        UpdateKind::Error(_) => {
+            // teloxide turns both unknown kinds and malformed known ones into `Error`; a kind we
+            // asked for that did not parse is malformed, and is reported as such.
+            let raw_kind = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw)
+                .ok()
+                .and_then(|m| m.keys().find(|k| *k != "update_id").cloned());
+            return match raw_kind {
+                Some(kind) if ALLOWED_UPDATES.contains(&kind.as_str()) => {
+                    Err(ParseError::Malformed {
+                        update_id,
+                        reason: format!("its {kind} could not be read"),
+                    })
+                }
+                _ => Ok(ParsedUpdate {
+                    update_id,
+                    inbound: None,
+                    callback_id: None,
+                }),
+            };
         }
         _ => None,
     };
@@ -496,6 +539,8 @@ impl Poller {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut offset: Option<i64> = None;
         let mut backoff = Duration::from_millis(500);
+        // The update that failed last time, and how many times in a row.
+        let mut stuck: Option<(i64, u32)> = None;
         tracing::info!(channel = %self.settings.channel, bot = %self.settings.bot_name, "polling for updates");
         while !*shutdown.borrow() {
             let fetched = tokio::select! {
@@ -506,8 +551,34 @@ impl Poller {
                 Ok(updates) if updates.is_empty() => None,
                 Ok(updates) => {
                     let (next, retry) = self.handle_batch(updates, offset).await;
-                    offset = next.or(offset);
-                    retry.then_some(backoff)
+                    match (retry, next) {
+                        (true, Some(id)) => {
+                            let attempts = match stuck {
+                                Some((same, n)) if same == id => n + 1,
+                                _ => 1,
+                            };
+                            if attempts >= MAX_ATTEMPTS {
+                                tracing::error!(
+                                    bot = %self.settings.bot_name,
+                                    update_id = id,
+                                    attempts,
+                                    "giving up on an update that keeps failing"
+                                );
+                                stuck = None;
+                                offset = Some(id + 1);
+                                None
+                            } else {
+                                stuck = Some((id, attempts));
+                                offset = Some(id);
+                                Some(backoff)
+                            }
+                        }
+                        _ => {
+                            stuck = None;
+                            offset = next.or(offset);
+                            None
+                        }
+                    }
                 }
                 Err(err) => {
                     tracing::error!(channel = %self.settings.channel, bot = %self.settings.bot_name, error = %err, "polling error");
@@ -601,12 +672,17 @@ mod tests {
     }
 
     #[test]
-    fn stale_official_example_is_tolerated_and_ignored() {
-        // Lacks fields the current API requires (is_bot, chat_instance): skipped, no panic.
+    fn stale_official_example_is_reported_as_malformed_not_panicked_on() {
+        // Lacks fields the current API requires (is_bot, chat_instance).
         let raw = fixture("telegram_update_callback_query_official_legacy.json");
-        let parsed = parse_update(ChannelKind::Telegram, "t", &raw).unwrap();
-        assert_eq!(parsed.update_id, 10000);
-        assert!(parsed.inbound.is_none());
+        let result = parse_update(ChannelKind::Telegram, "t", &raw);
+        assert!(matches!(
+            result,
+            Err(ParseError::Malformed {
+                update_id: 10000,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -1,17 +1,24 @@
 //! Text helpers shared by adapters.
 
-/// Splits `text` into pieces of at most `max` characters (not bytes), preferring to break after a
-/// newline, then after a space, so that long replies stay readable on platforms with a length cap.
+/// Splits `text` into pieces of at most `max` UTF-16 code units (how Telegram counts message
+/// length: an emoji outside the BMP counts twice), preferring to break after a newline, then after
+/// a space, so that long replies stay readable on platforms with a length cap.
 pub fn split_message(text: &str, max: usize) -> Vec<String> {
-    assert!(max > 0, "max must be positive");
-    let chars: Vec<char> = text.chars().collect();
-    if chars.len() <= max {
+    let max = max.max(2);
+    if text.encode_utf16().count() <= max {
         return vec![text.to_string()];
     }
+    let chars: Vec<char> = text.chars().collect();
     let mut parts = Vec::new();
     let mut start = 0;
     while start < chars.len() {
-        let hard_end = (start + max).min(chars.len());
+        // The furthest end whose UTF-16 length fits.
+        let mut hard_end = start;
+        let mut units = 0;
+        while hard_end < chars.len() && units + chars[hard_end].len_utf16() <= max {
+            units += chars[hard_end].len_utf16();
+            hard_end += 1;
+        }
         let mut end = hard_end;
         if hard_end < chars.len() {
             let window = &chars[start..hard_end];
@@ -19,7 +26,7 @@ pub fn split_message(text: &str, max: usize) -> Vec<String> {
                 .iter()
                 .rposition(|c| *c == '\n')
                 .or_else(|| window.iter().rposition(|c| c.is_whitespace()));
-            if let Some(pos) = cut.filter(|p| *p > max / 2) {
+            if let Some(pos) = cut.filter(|p| *p > window.len() / 2) {
                 end = start + pos + 1;
             }
         }
@@ -44,6 +51,15 @@ mod tests {
         let parts = split_message(&text, 4096);
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].chars().count(), 4096);
+        assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn emoji_count_as_two_units() {
+        let text = "😀".repeat(3000); // 6,000 UTF-16 units
+        let parts = split_message(&text, 4096);
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|p| p.encode_utf16().count() <= 4096));
         assert_eq!(parts.concat(), text);
     }
 

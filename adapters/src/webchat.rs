@@ -43,9 +43,15 @@ const MAX_WAIT_SECS: u64 = 30;
 /// A session's user id: a digest of the session id, so that the id stored (encrypted) with the
 /// person is not the cookie that authenticates them.
 fn session_user_id(session: &str) -> String {
-    let digest = Sha256::digest(format!("consentgate-webchat-session:{session}").as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("w{hex}")
+    let digest = digest_hex(&format!("consentgate-webchat-session:{session}"));
+    format!("w{}", &digest[..32])
+}
+
+fn digest_hex(input: &str) -> String {
+    Sha256::digest(input.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Settings of the web chat.
@@ -79,6 +85,8 @@ impl Outbox {
 /// The web chat adapter's state: settings, the pipeline, and the outboxes.
 pub struct WebChat {
     settings: WebChatSettings,
+    /// Changes with every start, so a page open across a restart knows reply numbers began anew.
+    boot: String,
     handler: Arc<dyn InboundHandler>,
     outboxes: Mutex<HashMap<String, Outbox>>,
 }
@@ -149,6 +157,7 @@ impl WebChat {
     pub fn new(settings: WebChatSettings, handler: Arc<dyn InboundHandler>) -> Arc<Self> {
         Arc::new(WebChat {
             settings,
+            boot: new_session()[..12].to_string(),
             handler,
             outboxes: Mutex::new(HashMap::new()),
         })
@@ -178,9 +187,10 @@ impl WebChat {
         HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    fn push(&self, session: &str, replies: Vec<Outbound>) {
-        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        if !boxes.contains_key(session) && boxes.len() >= self.settings.max_sessions {
+    /// The session's outbox, created if need be; beyond `max_sessions` the least recently used
+    /// one is dropped, so memory stays bounded whatever cookies clients invent.
+    fn outbox<'m>(&self, boxes: &'m mut HashMap<String, Outbox>, session: &str) -> &'m mut Outbox {
+        if !boxes.contains_key(session) && boxes.len() >= self.settings.max_sessions.max(1) {
             let oldest = boxes
                 .iter()
                 .min_by_key(|(_, b)| b.last_used)
@@ -189,7 +199,12 @@ impl WebChat {
                 boxes.remove(&oldest);
             }
         }
-        let outbox = boxes.entry(session.to_string()).or_insert_with(Outbox::new);
+        boxes.entry(session.to_string()).or_insert_with(Outbox::new)
+    }
+
+    fn push(&self, session: &str, replies: Vec<Outbound>) {
+        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let outbox = self.outbox(&mut boxes, session);
         for reply in replies {
             let seq = outbox.next_seq;
             outbox.next_seq += 1;
@@ -204,7 +219,7 @@ impl WebChat {
 
     fn take_after(&self, session: &str, after: u64) -> (Vec<Reply>, Arc<Notify>) {
         let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        let outbox = boxes.entry(session.to_string()).or_insert_with(Outbox::new);
+        let outbox = self.outbox(&mut boxes, session);
         outbox.last_used = Instant::now();
         let replies = outbox
             .replies
@@ -226,12 +241,14 @@ impl WebChat {
         client_id: Option<String>,
     ) -> Response {
         let user = session_user_id(session);
+        // The dedupe key is stored in clear, so it is a digest that reveals neither the person's
+        // id nor the session.
         let update_key = match client_id {
-            Some(id) if !id.is_empty() && id.len() <= 64 => format!("{user}:{id}"),
+            Some(id) if !id.is_empty() && id.len() <= 64 => digest_hex(&format!("{user}:{id}")),
             Some(_) => {
                 return api_error(StatusCode::BAD_REQUEST, "client_id must be 1-64 characters");
             }
-            None => format!("{user}:{}", new_session()),
+            None => digest_hex(&new_session()),
         };
         let inbound = Inbound {
             channel: ChannelKind::WebChat,
@@ -375,12 +392,12 @@ async fn replies(
         let (found, notify) = chat.take_after(&session, q.after);
         let notified = notify.notified();
         if !found.is_empty() || started.elapsed() >= deadline {
-            return Json(serde_json::json!({"replies": found})).into_response();
+            return Json(serde_json::json!({"boot": chat.boot, "replies": found})).into_response();
         }
         // Re-check after registering interest, so a reply pushed in between is not missed.
         let (found, _) = chat.take_after(&session, q.after);
         if !found.is_empty() {
-            return Json(serde_json::json!({"replies": found})).into_response();
+            return Json(serde_json::json!({"boot": chat.boot, "replies": found})).into_response();
         }
         let remaining = deadline.saturating_sub(started.elapsed());
         let _ = tokio::time::timeout(remaining, notified).await;
@@ -397,6 +414,32 @@ mod tests {
         assert!(valid_session(&s));
         assert_eq!(session_user_id(&s), session_user_id(&s));
         assert!(!session_user_id(&s).contains(&s));
+    }
+
+    struct Nobody;
+
+    #[async_trait::async_trait]
+    impl InboundHandler for Nobody {
+        async fn handle(&self, _: Inbound) -> Result<Vec<Outbound>, crate::HandleError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn outboxes_stay_bounded_whatever_sessions_clients_invent() {
+        let chat = WebChat::new(
+            WebChatSettings {
+                bot_name: "w".into(),
+                secure_cookie: false,
+                max_sessions: 3,
+            },
+            Arc::new(Nobody),
+        );
+        for _ in 0..50 {
+            let _ = chat.take_after(&new_session(), 0);
+            chat.push(&new_session(), vec![Outbound::text("x")]);
+        }
+        assert_eq!(chat.outboxes.lock().unwrap().len(), 3);
     }
 
     #[test]

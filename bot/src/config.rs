@@ -106,6 +106,8 @@ pub struct BotSettings {
     pub name: String,
     pub channel: ChannelKind,
     pub token: Secret,
+    /// Where the token came from, for error messages.
+    pub token_var: String,
     pub api_url: Url,
     pub poll_timeout_secs: u32,
 }
@@ -462,6 +464,7 @@ impl Config {
                 name: b.name,
                 channel,
                 token: Secret::new(token.trim()),
+                token_var: b.token_env.clone(),
                 api_url,
                 poll_timeout_secs: b.poll_timeout_secs.unwrap_or(25),
             });
@@ -491,6 +494,7 @@ impl Config {
                     name,
                     channel,
                     token: Secret::new(token.trim()),
+                    token_var: token_var.to_string(),
                     api_url,
                     poll_timeout_secs: 25,
                 });
@@ -499,8 +503,11 @@ impl Config {
         for bot in &bots {
             if !bot.token.expose().contains(':') {
                 return Err(bad(
-                    format!("token of bot `{}`", bot.name),
-                    "a Bot API token looks like 123456:ABC-DEF…; check the value",
+                    &bot.token_var,
+                    format!(
+                        "the token of bot `{}` should look like 123456:ABC-DEF…; check the value",
+                        bot.name
+                    ),
                 ));
             }
         }
@@ -510,13 +517,19 @@ impl Config {
                 "webhook mode is not available in this version; unset it to use long polling",
             ));
         }
-        if env.get("WHATSAPP_ACCESS_TOKEN").is_some()
-            || env.get("WHATSAPP_PHONE_NUMBER_ID").is_some()
-        {
-            return Err(bad(
-                "WHATSAPP_ACCESS_TOKEN",
-                "the WhatsApp channel is not available in this version; unset the WHATSAPP_* variables",
-            ));
+        for var in [
+            "WHATSAPP_ACCESS_TOKEN",
+            "WHATSAPP_PHONE_NUMBER_ID",
+            "WHATSAPP_APP_SECRET",
+            "WHATSAPP_VERIFY_TOKEN",
+            "WHATSAPP_GRAPH_URL",
+        ] {
+            if env.get(var).is_some() {
+                return Err(bad(
+                    var,
+                    "the WhatsApp channel is not available in this version; unset the WHATSAPP_* variables",
+                ));
+            }
         }
 
         let web = file.webchat;
@@ -721,7 +734,9 @@ mod tests {
         let err = Config::load(None, &env(&[("LLM_BASE_URL", "http://x/v1")])).unwrap_err();
         assert!(err.to_string().contains("LLM_MODEL"), "{err}");
         let err = Config::load(None, &env(&[("TELEGRAM_BOT_TOKEN", "nocolon")])).unwrap_err();
-        assert!(err.to_string().contains("telegram"), "{err}");
+        assert!(err.to_string().contains("TELEGRAM_BOT_TOKEN"), "{err}");
+        let err = Config::load(None, &env(&[("WHATSAPP_APP_SECRET", "x")])).unwrap_err();
+        assert!(err.to_string().contains("WHATSAPP_APP_SECRET"), "{err}");
     }
 
     #[test]

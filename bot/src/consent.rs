@@ -115,6 +115,14 @@ pub async fn current_policy(
         .map(Policy::from))
 }
 
+/// A policy version by id.
+pub async fn policy_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Policy>, DbErr> {
+    Ok(policy_versions::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(Policy::from))
+}
+
 /// What a person decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {

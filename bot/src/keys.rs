@@ -320,6 +320,16 @@ impl Keys {
             .filter(|(_, v)| v.is_none())
             .map(|(n, _)| *n)
             .collect();
+        // Check what was supplied before writing anything, so a bad key leaves no file behind.
+        for (name, value) in NAMES.iter().zip(&values) {
+            if let Some(value) = value {
+                if *name == "FERNET_KEYS" {
+                    FernetKeys::parse(value)?;
+                } else {
+                    HmacKey::parse(name, value)?;
+                }
+            }
+        }
         let source = if missing.is_empty() {
             KeySource::Provided
         } else if mode == crate::config::Mode::Production {
@@ -393,6 +403,17 @@ mod load_tests {
         assert_eq!(source, KeySource::Provided);
         assert_eq!(second.fernet.decrypt(&token).unwrap(), b"42");
         assert_eq!(first.pseudonym.bytes(), second.pseudonym.bytes());
+    }
+
+    #[test]
+    fn a_bad_supplied_key_leaves_no_secrets_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("consentgate.secrets");
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("FERNET_KEYS".into(), "bad".into());
+        let err = Keys::load(Mode::Dev, &file, &env).unwrap_err();
+        assert!(err.to_string().starts_with("FERNET_KEYS"), "{err}");
+        assert!(!file.exists());
     }
 
     #[test]

@@ -181,12 +181,16 @@ impl Gateway {
         let pruning = pipeline.clone();
         let mut prune_signal = signal.clone();
         tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(Duration::from_secs(300));
             loop {
-                tokio::select! {
-                    _ = tick.tick() => pruning.prune_rate_limits(),
-                    _ = prune_signal.wait_for(|stop| *stop) => break,
+                let stop = tokio::select! {
+                    _ = tick.tick() => false,
+                    _ = prune_signal.wait_for(|stop| *stop) => true,
+                };
+                if stop {
+                    break;
                 }
+                pruning.housekeeping().await;
             }
         }));
 

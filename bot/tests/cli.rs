@@ -74,11 +74,19 @@ fn migrate_up_status_down() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    assert!(migrate(&["status"]).starts_with("Pending"));
+    let statuses = |out: String| -> Vec<String> {
+        out.lines()
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    let before = statuses(migrate(&["status"]));
+    assert!(before.len() >= 2 && before.iter().all(|s| s == "Pending"));
     migrate(&["up"]);
-    assert!(migrate(&["status"]).starts_with("Applied"));
+    assert!(statuses(migrate(&["status"])).iter().all(|s| s == "Applied"));
     migrate(&["down"]);
-    assert!(migrate(&["status"]).starts_with("Pending"));
+    let after = statuses(migrate(&["status"]));
+    assert_eq!(after.last().unwrap(), "Pending");
+    assert!(after[..after.len() - 1].iter().all(|s| s == "Applied"));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_spine;
+mod m20261123_000002_dedupe_lease;
 
 /// The ordered list of every migration ConsentGate has.
 pub struct Migrator;
@@ -12,6 +13,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_spine::Migration)]
+        vec![
+            Box::new(m20261123_000001_spine::Migration),
+            Box::new(m20261123_000002_dedupe_lease::Migration),
+        ]
     }
 }

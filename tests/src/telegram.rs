@@ -31,6 +31,8 @@ pub struct Recorded {
 struct Inner {
     /// Pending updates as raw JSON text, with their ids (None for updates without one).
     queue: Vec<(Option<i64>, String)>,
+    /// Updates to hand out once more whatever the offset, as a platform does when it retries.
+    redeliveries: Vec<String>,
     requests: Vec<Recorded>,
     next_message_id: i64,
     /// Sends to fail with this (status, body) before succeeding again.
@@ -82,6 +84,13 @@ impl FakeTelegram {
     /// Queues raw update text (which may be malformed) with the id getUpdates should sort it by.
     pub fn push_raw(&self, id: Option<i64>, raw: String) {
         self.lock().queue.push((id, raw));
+        self.arrived.notify_waiters();
+    }
+
+    /// Delivers an update again even though its id is below the confirmed offset, the way a
+    /// platform redelivers after a timeout or a restart.
+    pub fn redeliver(&self, update: Value) {
+        self.lock().redeliveries.push(update.to_string());
         self.arrived.notify_waiters();
     }
 

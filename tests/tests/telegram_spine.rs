@@ -186,7 +186,7 @@ async fn the_same_update_delivered_twice_is_answered_once() {
     h.telegram.push_update(update.clone());
     h.wait_sent(IVAN.id, n + 1).await;
     // The platform delivers it again (a webhook retry, or a restart before the offset moved).
-    h.telegram.push_update(update);
+    h.telegram.redeliver(update);
     h.telegram.push_update(text_update(4, IVAN, "next"));
     h.wait_sent(IVAN.id, n + 2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -336,8 +336,14 @@ async fn a_blocked_send_does_not_stall_other_chats() {
     h.telegram.push_update(text_update(2, MARYAM, "hi"));
     h.wait_sent(MARYAM.id, 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    // Ivan's prompt failed (blocked) and is not retried forever; Maryam was answered.
-    assert!(h.telegram.sent_texts(IVAN.id).len() <= 1);
+    // Ivan's prompt was tried once, refused (blocked) and not retried; Maryam was answered.
+    let to_ivan = h
+        .telegram
+        .calls("sendMessage")
+        .into_iter()
+        .filter(|r| r.body["chat_id"].as_i64() == Some(IVAN.id))
+        .count();
+    assert_eq!(to_ivan, 1);
     h.finish().await;
 }
 
@@ -385,6 +391,8 @@ async fn a_changed_policy_asks_again_and_old_buttons_no_longer_count() {
         .unwrap();
     assert_eq!(events.len(), 2);
     assert_ne!(events[0].policy_version_id, events[1].policy_version_id);
+    // Every button press was answered, the stale one included.
+    assert_eq!(h.telegram.calls("answerCallbackQuery").len(), 3);
     assert_ne!(events[0].text_sha256, events[1].text_sha256);
     h.finish().await;
 }
@@ -423,5 +431,59 @@ async fn blocking_the_bot_marks_the_person_unreachable() {
         "something was sent after the block"
     );
     assert!(h.dump().await.contains("subject.blocked_bot"));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn an_update_whose_handling_was_cut_short_by_a_crash_is_answered_on_redelivery() {
+    use consentgate_entity::{bots, processed_updates};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, Set};
+
+    let h = telegram().await;
+    let bot = bots::Entity::find()
+        .filter(bots::Column::Name.eq("telegram"))
+        .one(h.db())
+        .await
+        .unwrap()
+        .unwrap();
+    // A claim taken ten minutes ago by a process that died before finishing.
+    processed_updates::ActiveModel {
+        bot_id: Set(bot.id),
+        update_key: Set("41".into()),
+        processed_at: Set(chrono::Utc::now() - chrono::Duration::minutes(10)),
+        completed: Set(false),
+    }
+    .insert(h.db())
+    .await
+    .unwrap();
+    // And one taken a moment ago by a replica that is still working on it.
+    processed_updates::ActiveModel {
+        bot_id: Set(bot.id),
+        update_key: Set("42".into()),
+        processed_at: Set(chrono::Utc::now()),
+        completed: Set(false),
+    }
+    .insert(h.db())
+    .await
+    .unwrap();
+
+    h.telegram
+        .push_update(text_update(41, IVAN, "was I answered?"));
+    h.telegram
+        .push_update(text_update(42, MARYAM, "in progress elsewhere"));
+    h.telegram.push_update(text_update(43, MARYAM, "next one"));
+    let texts = h.wait_sent(IVAN.id, 1).await;
+    assert!(texts[0].contains("Do you agree"));
+    h.wait_sent(MARYAM.id, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Maryam's update 42 belongs to the live claim and is not answered twice.
+    assert_eq!(h.telegram.sent_texts(MARYAM.id).len(), 1);
+    let claims = processed_updates::Entity::find().all(h.db()).await.unwrap();
+    assert!(
+        claims
+            .iter()
+            .filter(|c| c.update_key != "42")
+            .all(|c| c.completed)
+    );
     h.finish().await;
 }

@@ -134,8 +134,8 @@ async fn web_chat_asks_for_consent_then_talks_to_the_assistant() {
     let user = requests[0].body["user"].as_str().unwrap();
     assert_eq!(user.len(), 64);
     // The session cookie, the browser's credential, never reaches the provider.
-    let session = browser.cookie.split('=').nth(1).unwrap();
-    assert!(!requests[0].raw.contains(session));
+    let session = browser.cookie.split('=').nth(1).unwrap().to_string();
+    assert!(!requests[0].raw.contains(&session));
 
     let replies = browser.say("/revoke").await;
     assert!(replies[0]["text"].as_str().unwrap().contains("withdrawn"));
@@ -155,6 +155,9 @@ async fn web_chat_asks_for_consent_then_talks_to_the_assistant() {
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["given", "withdrawn"]);
     assert!(events.iter().all(|e| e.channel == "webchat"));
+    // Neither the session nor anything derived from it in clear is stored.
+    let dump = h.dump().await;
+    assert!(!dump.contains(&session));
     h.finish().await;
 }
 
@@ -238,6 +241,11 @@ async fn a_retried_web_request_is_handled_once() {
     let replies = browser.replies().await;
     assert_eq!(replies.len(), 1);
     assert_eq!(h.llm.requests().len(), 1);
+    let dump = h.dump().await;
+    assert!(
+        !dump.contains("abc-1"),
+        "the client's key is stored in clear"
+    );
     h.finish().await;
 }
 

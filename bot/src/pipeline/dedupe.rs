@@ -1,19 +1,32 @@
-//! Dedupe: an atomic insert of (bot, update key). Whoever inserts first handles the update; a
-//! platform's retry, or a second replica receiving the same update, finds the row and stops.
+//! Dedupe: an atomic insert of (bot, update key) claims an update. Whoever inserts first handles
+//! it; a platform's retry, or a second replica receiving the same update, finds the row and
+//! stops. The claim is marked completed after handling. A claim left incomplete (the process
+//! died while handling) is taken over by a redelivery once it is older than [`LEASE`], so the
+//! update is answered rather than lost.
 
-use chrono::Utc;
+use chrono::{Duration, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, sea_query::OnConflict,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    sea_query::{Expr, OnConflict},
 };
 
 use consentgate_entity::processed_updates::{self, Column};
 
-/// Claims an update. `true` means this call is the first and must handle it.
+/// How long a claim protects an update that is still being handled.
+pub const LEASE: Duration = Duration::minutes(5);
+
+/// How long completed claims are kept: longer than any platform redelivers (WhatsApp retries for
+/// up to 7 days; Telegram keeps updates for 24 hours).
+pub const KEEP: Duration = Duration::days(8);
+
+/// Claims an update. `true` means this call must handle it.
 pub async fn claim(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<bool, DbErr> {
+    let now = Utc::now();
     let row = processed_updates::ActiveModel {
         bot_id: Set(bot_id),
         update_key: Set(key.to_string()),
-        processed_at: Set(Utc::now()),
+        processed_at: Set(now),
+        completed: Set(false),
     };
     let inserted = processed_updates::Entity::insert(row)
         .on_conflict(
@@ -23,7 +36,30 @@ pub async fn claim(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<bo
         )
         .exec_without_returning(db)
         .await?;
-    Ok(inserted > 0)
+    if inserted > 0 {
+        return Ok(true);
+    }
+    // Take over a stale, incomplete claim; the conditional update is atomic across replicas.
+    let taken = processed_updates::Entity::update_many()
+        .col_expr(Column::ProcessedAt, Expr::value(now))
+        .filter(Column::BotId.eq(bot_id))
+        .filter(Column::UpdateKey.eq(key))
+        .filter(Column::Completed.eq(false))
+        .filter(Column::ProcessedAt.lt(now - LEASE))
+        .exec(db)
+        .await?;
+    Ok(taken.rows_affected > 0)
+}
+
+/// Marks a claimed update as handled.
+pub async fn complete(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<(), DbErr> {
+    processed_updates::Entity::update_many()
+        .col_expr(Column::Completed, Expr::value(true))
+        .filter(Column::BotId.eq(bot_id))
+        .filter(Column::UpdateKey.eq(key))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Gives a claim back after handling failed, so the redelivery is processed.
@@ -34,4 +70,14 @@ pub async fn release(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Forgets completed claims older than [`KEEP`]. Returns how many were removed.
+pub async fn prune(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let result = processed_updates::Entity::delete_many()
+        .filter(Column::Completed.eq(true))
+        .filter(Column::ProcessedAt.lt(Utc::now() - KEEP))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

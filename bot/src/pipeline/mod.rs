@@ -3,9 +3,10 @@
 //! 1. **dedupe** — a delivery already handled for this bot is dropped (platforms retry);
 //! 2. **identify** — the channel user becomes a subject, known by pseudonym from here on;
 //! 3. **blocked** — a person who blocked the bot is marked unreachable, nothing is sent;
-//! 4. **rate limit** — a person sending faster than `messages_per_minute` is asked to slow down;
-//! 5. **rights and consent** — /start, /privacy, /revoke, /help and consent buttons are always
-//!    answered, with or without consent;
+//! 4. **rights and consent** — /start, /privacy, /revoke, /help and consent buttons are always
+//!    answered, with or without consent (and without a rate limit: withdrawing must never be
+//!    harder than agreeing);
+//! 5. **rate limit** — a person sending faster than `messages_per_minute` is asked to slow down;
 //! 6. **consent gate** — without a grant of the current policy version the message is neither
 //!    stored nor forwarded; the person gets the consent prompt instead;
 //! 7. **assistant** — personal data in the message is replaced by placeholders (if that fails,
@@ -104,10 +105,16 @@ impl Pipeline {
         }
     }
 
-    /// Forgets rate-limit state of people who have been quiet; call now and then.
-    pub fn prune_rate_limits(&self) {
+    /// Forgets rate-limit state of people who have been quiet and dedupe claims older than any
+    /// platform redelivers; call now and then.
+    pub async fn housekeeping(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+        match dedupe::prune(&self.db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "pruned old dedupe claims"),
+            Err(err) => tracing::warn!(error = %err, "could not prune dedupe claims"),
+        }
     }
 
     /// Handles one inbound message and returns the replies for its chat.
@@ -123,10 +130,13 @@ impl Pipeline {
             return Ok(Vec::new());
         }
         let result = self.process(bot, inbound).await;
-        if result.is_err() {
-            // Let the platform's redelivery be handled, instead of being dropped as a duplicate.
-            if let Err(err) = dedupe::release(&self.db, bot.id, &inbound.update_key).await {
-                tracing::error!(bot = %bot.name, error = %err, "could not release dedupe claim");
+        match &result {
+            Ok(_) => dedupe::complete(&self.db, bot.id, &inbound.update_key).await?,
+            Err(_) => {
+                // Let the platform's redelivery be handled, instead of being dropped as a duplicate.
+                if let Err(err) = dedupe::release(&self.db, bot.id, &inbound.update_key).await {
+                    tracing::error!(bot = %bot.name, error = %err, "could not release dedupe claim");
+                }
             }
         }
         result
@@ -169,7 +179,20 @@ impl Pipeline {
             identity::set_reachable(&self.db, subject.id, true).await?;
         }
 
-        // 4. rate limit
+        let turn = Turn {
+            bot,
+            subject: &subject,
+            inbound,
+        };
+
+        // 4. rights and consent: answered without consent
+        match &inbound.kind {
+            InboundKind::Command { name, .. } => return rights::command(self, &turn, name).await,
+            InboundKind::ButtonPress { data } => return rights::button(self, &turn, data).await,
+            InboundKind::Text | InboundKind::Blocked => {}
+        }
+
+        // 5. rate limit
         if self
             .limiter
             .check_key(&subject.pseudonym.as_str().to_string())
@@ -184,19 +207,6 @@ impl Pipeline {
             )
             .await?;
             return Ok(vec![Outbound::text(replies::SLOW_DOWN)]);
-        }
-
-        let turn = Turn {
-            bot,
-            subject: &subject,
-            inbound,
-        };
-
-        // 5. rights and consent: answered without consent
-        match &inbound.kind {
-            InboundKind::Command { name, .. } => return rights::command(self, &turn, name).await,
-            InboundKind::ButtonPress { data } => return rights::button(self, &turn, data).await,
-            InboundKind::Text | InboundKind::Blocked => {}
         }
 
         // 6. consent gate

@@ -26,6 +26,17 @@ async fn decide(
     action: Action,
     method: Method,
 ) -> Result<(), PipelineError> {
+    decide_on(p, t, action, method, &t.bot.policy).await
+}
+
+/// Records a decision about a given policy version.
+async fn decide_on(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    action: Action,
+    method: Method,
+    policy: &consent::Policy,
+) -> Result<(), PipelineError> {
     consent::record(
         &p.db,
         Decision {
@@ -34,7 +45,7 @@ async fn decide(
             bot_id: t.bot.id,
             purpose: PURPOSE_ASSISTANT,
             action,
-            policy: &t.bot.policy,
+            policy,
             channel: t.inbound.channel,
             method,
             platform_message_id: t.inbound.message_id.clone(),
@@ -75,7 +86,21 @@ pub(super) async fn command(
         "revoke" => {
             let state = current_state(p, t).await?;
             if matches!(state, State::Given { .. } | State::Outdated { .. }) {
-                decide(p, t, Action::Withdrawn, Method::Command).await?;
+                // The withdrawal names the version that was granted, which may be older than
+                // the current one.
+                let granted = match consent::latest(
+                    &p.db,
+                    t.subject.id,
+                    t.bot.id,
+                    PURPOSE_ASSISTANT,
+                )
+                .await?
+                {
+                    Some(event) => consent::policy_by_id(&p.db, event.policy_version_id).await?,
+                    None => None,
+                };
+                let policy = granted.unwrap_or_else(|| t.bot.policy.clone());
+                decide_on(p, t, Action::Withdrawn, Method::Command, &policy).await?;
                 Ok(vec![Outbound::text(replies::WITHDRAWN)])
             } else {
                 Ok(vec![Outbound::text(replies::NOTHING_TO_WITHDRAW)])
