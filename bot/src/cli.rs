@@ -6,9 +6,12 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use consentgate_migration::{Migrator, MigratorTrait};
 
+use std::io::Read;
+
 use crate::{
     config::{Config, Mode, ProcessEnv},
     keys::{GeneratedKeys, KeySource, Keys},
+    redact::{Hints, Placeholders, Redactor, eval},
     startup::Gateway,
     storage,
     telemetry::{self, LogFormat},
@@ -25,7 +28,9 @@ Examples:
   consentgate --config deploy/consentgate.example.toml serve
       Many bots from a file.
   consentgate migrate status
-  consentgate keys generate >> .env";
+  consentgate keys generate >> .env
+  echo 'call me on +7 912 345-67-89' | consentgate redact
+  consentgate redact eval tests/data/pii_eval.jsonl";
 
 /// ConsentGate: a chatbot gateway with consent, pseudonyms and an audit log in the message path.
 #[derive(Parser, Debug)]
@@ -54,6 +59,20 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// Redact personal data from text on standard input, as it would be before an LLM call.
+    Redact {
+        #[command(subcommand)]
+        action: Option<RedactAction>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RedactAction {
+    /// Score the redactor on a labelled JSONL file: precision and recall per type, as JSON.
+    Eval {
+        /// Lines of {"text": "...", "spans": [{"start": 0, "end": 12, "type": "PHONE"}]}.
+        file: PathBuf,
     },
 }
 
@@ -110,6 +129,30 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve => serve(cli.config).await,
+        Command::Redact { action } => {
+            let config = Config::load(cli.config.as_deref(), &ProcessEnv)?;
+            let redactor = Redactor::new(config.redact);
+            match action {
+                None => {
+                    let mut text = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut text)
+                        .context("standard input is not UTF-8 text")?;
+                    let redacted = redactor
+                        .redact(&text, &Hints::default(), &mut Placeholders::new())
+                        .context("the text could not be redacted")?;
+                    print!("{}", redacted.as_str());
+                }
+                Some(RedactAction::Eval { file }) => {
+                    let input = std::fs::read_to_string(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let report = eval::evaluate(&redactor, &input)
+                        .with_context(|| format!("{} is not a valid eval file", file.display()))?;
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+            }
+            Ok(())
+        }
     }
 }
 

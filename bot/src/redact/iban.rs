@@ -6,9 +6,22 @@ use regex::Regex;
 
 use super::{Hints, Kind, Recognizer, Span, checks};
 
+/// Anchored: it is tried only where a byte scan found two letters and two digits starting a word.
 static IBAN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]){11,32}\b").expect("static regex")
+    Regex::new(r"^(?i)[a-z]{2}[0-9]{2}(?:[ ]?[a-z0-9]){11,32}(?-u:\b)").expect("static regex")
 });
+
+/// Offsets where an IBAN could start: two ASCII letters, two digits, not inside a word.
+fn starts(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(3)).filter(move |&i| {
+        b[i + 2].is_ascii_digit()
+            && b[i + 3].is_ascii_digit()
+            && b[i].is_ascii_alphabetic()
+            && b[i + 1].is_ascii_alphabetic()
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+    })
+}
 
 pub struct Iban;
 
@@ -20,7 +33,14 @@ impl Iban {
 
 impl Recognizer for Iban {
     fn find(&self, text: &str, _: &Hints, out: &mut Vec<Span>) -> Result<(), String> {
-        for m in IBAN.find_iter(text) {
+        let mut covered = 0;
+        for start in starts(text) {
+            if start < covered {
+                continue;
+            }
+            let Some(m) = IBAN.find(&text[start..]) else {
+                continue;
+            };
             let s = m.as_str();
             let country = s[..2].to_ascii_uppercase();
             let Some(expected) = checks::iban_length(&country) else {
@@ -46,11 +66,12 @@ impl Recognizer for Iban {
                 && checks::iban_mod97(&compact)
             {
                 out.push(Span {
-                    start: m.start(),
-                    end: m.start() + end,
+                    start,
+                    end: start + end,
                     kind: Kind::Iban,
                     custom: None,
                 });
+                covered = start + end;
             }
         }
         Ok(())

@@ -7,7 +7,7 @@ use regex::Regex;
 use super::{Hints, Kind, Recognizer, Span};
 
 static IPV6: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{0,4}|\d{1,3}(?:\.\d{1,3}){3})")
+    Regex::new(r"(?i)(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{0,4}|[0-9]{1,3}(?:\.[0-9]{1,3}){3})")
         .expect("static regex")
 });
 

@@ -366,13 +366,19 @@ impl Redactor {
                 .then((b.end - b.start).cmp(&(a.end - a.start)))
                 .then(a.start.cmp(&b.start))
         });
-        let mut kept: Vec<Span> = Vec::with_capacity(candidates.len());
+        // Accepted spans by start; a candidate is checked against its neighbours only, so the
+        // cost stays O(n log n) however many items a long text holds.
+        let mut kept: BTreeMap<usize, Span> = BTreeMap::new();
         for c in candidates {
-            if kept.iter().all(|k| c.end <= k.start || c.start >= k.end) {
-                kept.push(c);
+            let before_ok = kept
+                .range(..c.end)
+                .next_back()
+                .is_none_or(|(_, k)| k.end <= c.start);
+            if before_ok {
+                kept.insert(c.start, c);
             }
         }
-        kept.sort_by_key(|s| s.start);
+        let kept: Vec<Span> = kept.into_values().collect();
         Ok(kept)
     }
 

@@ -7,56 +7,59 @@ pub struct Normalized<'a> {
     pub original: &'a str,
     /// Text with ASCII digits; borrowed from `original` when nothing needed changing.
     pub text: std::borrow::Cow<'a, str>,
-    /// For each byte offset of `text` (and one past the end), the offset in `original`.
-    /// `None` when `text` is `original`.
-    map: Option<Vec<usize>>,
-}
-
-fn ascii_digit(c: char) -> Option<char> {
-    match c {
-        '\u{06F0}'..='\u{06F9}' => char::from_digit(c as u32 - 0x06F0, 10),
-        '\u{0660}'..='\u{0669}' => char::from_digit(c as u32 - 0x0660, 10),
-        _ => None,
-    }
+    /// Normalised offsets just after each replaced digit. Every replacement shortens the text by
+    /// one byte (a two-byte digit becomes one), so an offset maps back by adding how many
+    /// replacements lie before it. Empty when `text` is `original`.
+    replaced: Vec<usize>,
 }
 
 impl<'a> Normalized<'a> {
     pub fn new(original: &'a str) -> Self {
-        // Fast path: both digit blocks are in U+0600..U+06FF, whose UTF-8 lead bytes are D8..DB.
-        let has_candidates = original
-            .as_bytes()
-            .iter()
-            .any(|b| (0xD8..=0xDB).contains(b));
-        if !has_candidates || !original.chars().any(|c| ascii_digit(c).is_some()) {
+        // Persian digits are DB B0..DB B9 in UTF-8, Arabic-Indic ones D9 A0..D9 A9: find them
+        // with a vectorised byte search and copy the text between them in slices.
+        let bytes = original.as_bytes();
+        let is_digit_at = |i: usize| {
+            matches!(
+                (bytes[i], bytes.get(i + 1)),
+                (0xDB, Some(0xB0..=0xB9)) | (0xD9, Some(0xA0..=0xA9))
+            )
+        };
+        let mut hits = memchr::memchr2_iter(0xDB, 0xD9, bytes)
+            .filter(|i| is_digit_at(*i))
+            .peekable();
+        if hits.peek().is_none() {
             return Normalized {
                 original,
                 text: std::borrow::Cow::Borrowed(original),
-                map: None,
+                replaced: Vec::new(),
             };
         }
         let mut text = String::with_capacity(original.len());
-        let mut map = Vec::with_capacity(original.len() + 1);
-        for (offset, c) in original.char_indices() {
-            let out = ascii_digit(c).unwrap_or(c);
-            for _ in 0..out.len_utf8() {
-                map.push(offset);
-            }
-            text.push(out);
+        let mut replaced = Vec::new();
+        let mut last = 0;
+        for i in hits {
+            text.push_str(&original[last..i]);
+            let value = if bytes[i] == 0xDB {
+                bytes[i + 1] - 0xB0
+            } else {
+                bytes[i + 1] - 0xA0
+            };
+            text.push(char::from(b'0' + value));
+            replaced.push(text.len());
+            last = i + 2;
         }
-        map.push(original.len());
+        text.push_str(&original[last..]);
         Normalized {
             original,
             text: std::borrow::Cow::Owned(text),
-            map: Some(map),
+            replaced,
         }
     }
 
     /// Maps a byte offset of the normalised text back to the original.
     pub fn original_offset(&self, offset: usize) -> usize {
-        match &self.map {
-            None => offset,
-            Some(map) => map[offset.min(map.len() - 1)],
-        }
+        // Replacements ending at or before `offset` lie wholly before it.
+        offset + self.replaced.partition_point(|end| *end <= offset)
     }
 }
 

@@ -6,6 +6,11 @@
 //! nearby, or in its own distinctive format), a phone number by libphonenumber metadata. Dates,
 //! amounts and order numbers fail these checks or are excluded by their context.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, Mutex},
+};
+
 use phonenumber::country::Id;
 
 use super::{Hints, Kind, Recognizer, Span, checks};
@@ -34,28 +39,41 @@ pub const DEFAULT_PHONE_REGIONS: [Id; 20] = [
     Id::CA,
 ];
 
-/// Words that, just before a number, say it is a national or tax id.
-const ID_CONTEXT: [&str; 16] = [
-    "инн",
-    "inn",
-    "снилс",
-    "snils",
-    "کد ملی",
-    "کدملی",
-    "کد ملي",
-    "شماره ملی",
-    "melli",
-    "national code",
-    "national id",
-    "tax id",
-    "taxpayer",
-    "налогоплательщик",
-    "код мелли",
-    "ملی",
+/// Which id a keyword just before a number names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IdKeyword {
+    /// ИНН: Russian taxpayer number.
+    Inn,
+    /// СНИЛС: Russian pension insurance number.
+    Snils,
+    /// کد ملی: Iranian national code.
+    IranCode,
+    /// "national id", "tax id": any of them.
+    Any,
+}
+
+const ID_CONTEXT: [(&str, IdKeyword); 16] = [
+    ("инн", IdKeyword::Inn),
+    ("inn", IdKeyword::Inn),
+    ("налогоплательщик", IdKeyword::Inn),
+    ("снилс", IdKeyword::Snils),
+    ("snils", IdKeyword::Snils),
+    ("کد ملی", IdKeyword::IranCode),
+    ("کدملی", IdKeyword::IranCode),
+    ("کد ملي", IdKeyword::IranCode),
+    ("شماره ملی", IdKeyword::IranCode),
+    ("melli", IdKeyword::IranCode),
+    ("код мелли", IdKeyword::IranCode),
+    ("national code", IdKeyword::IranCode),
+    ("ملی", IdKeyword::IranCode),
+    ("national id", IdKeyword::Any),
+    ("tax id", IdKeyword::Any),
+    ("taxpayer", IdKeyword::Any),
 ];
 
-/// Words that, just before a number, say it is not a person's number.
-const NOT_PERSONAL: [&str; 18] = [
+/// Words that, just before a number, say it is not a person's number: order, invoice and
+/// tracking numbers, and company registration codes.
+const NOT_PERSONAL: [&str; 34] = [
     "#",
     "№",
     "order",
@@ -67,14 +85,64 @@ const NOT_PERSONAL: [&str; 18] = [
     "счёт",
     "накладн",
     "трек",
+    "отслеж",
+    "відстеж",
+    "кпп",
+    "бик",
+    "огрн",
+    "окпо",
     "سفارش",
     "فاکتور",
     "پیگیری",
+    "مرسوله",
     "bestell",
+    "sendung",
+    "rechnung",
     "commande",
+    "suivi",
+    "facture",
+    "colis",
     "sipariş",
+    "takip",
+    "kargo",
+    "fatura",
     "замовлення",
+    "посилк",
 ];
+
+/// Case variants of each keyword (lower, UPPER, Capitalised), so the automaton can search the
+/// text as written instead of lower-casing a window around every number.
+fn case_variants(word: &str) -> Vec<String> {
+    let mut capitalised = String::new();
+    let mut chars = word.chars();
+    if let Some(first) = chars.next() {
+        capitalised.extend(first.to_uppercase());
+        capitalised.push_str(chars.as_str());
+    }
+    let mut v = vec![word.to_string(), word.to_uppercase(), capitalised];
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The id keywords, with the id each names (by pattern index).
+static ID_WORDS: LazyLock<(aho_corasick::AhoCorasick, Vec<IdKeyword>)> = LazyLock::new(|| {
+    let mut words = Vec::new();
+    let mut kinds = Vec::new();
+    for (word, kind) in ID_CONTEXT {
+        for v in case_variants(word) {
+            words.push(v);
+            kinds.push(kind);
+        }
+    }
+    let automaton = aho_corasick::AhoCorasick::new(&words).expect("static keywords");
+    (automaton, kinds)
+});
+
+static NOT_PERSONAL_WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    let words: Vec<String> = NOT_PERSONAL.iter().flat_map(|w| case_variants(w)).collect();
+    aho_corasick::AhoCorasick::new(&words).expect("static keywords")
+});
 
 /// Words or symbols that, just after a number, make it an amount.
 const CURRENCY: [&str; 20] = [
@@ -100,13 +168,134 @@ const CURRENCY: [&str; 20] = [
     "tl",
 ];
 
+/// A region's numbering plan, compiled once from libphonenumber's metadata (the `phonenumber`
+/// crate's database): the national prefix, and for the general description and each number
+/// type (mobile, fixed line, toll free …) the possible lengths and the national-number pattern.
+/// A number is valid when it fits the general description and at least one type, as
+/// libphonenumber's `isValidNumber` decides; checking it here avoids the crate's full parser and
+/// its global regex cache, which dominated redaction time.
+struct Plan {
+    national_prefix: Option<String>,
+    general: Pattern,
+    types: Vec<Pattern>,
+}
+
+struct Pattern {
+    lengths: Vec<usize>,
+    regex: regex::Regex,
+}
+
+impl Pattern {
+    fn from(desc: &phonenumber::metadata::Descriptor) -> Option<Pattern> {
+        // The metadata keeps the XML's layout whitespace inside patterns.
+        let pattern: String = desc
+            .national_number()
+            .as_str()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        Some(Pattern {
+            lengths: desc
+                .possible_length()
+                .iter()
+                .map(|l| usize::from(*l))
+                .collect(),
+            regex: regex::Regex::new(&format!("^(?:{pattern})$")).ok()?,
+        })
+    }
+
+    fn matches(&self, nsn: &str) -> bool {
+        (self.lengths.is_empty() || self.lengths.contains(&nsn.len())) && self.regex.is_match(nsn)
+    }
+}
+
+impl Plan {
+    fn compile(meta: &phonenumber::Metadata) -> Option<Plan> {
+        let d = meta.descriptors();
+        let types = [
+            d.premium_rate(),
+            d.toll_free(),
+            d.shared_cost(),
+            d.voip(),
+            d.personal_number(),
+            d.pager(),
+            d.uan(),
+            d.voicemail(),
+            d.fixed_line(),
+            d.mobile(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(Pattern::from)
+        .collect();
+        Some(Plan {
+            national_prefix: meta.national_prefix().map(str::to_string),
+            general: Pattern::from(d.general())?,
+            types,
+        })
+    }
+
+    fn valid_nsn(&self, nsn: &str) -> bool {
+        self.general.matches(nsn) && self.types.iter().any(|t| t.matches(nsn))
+    }
+
+    /// Whether `digits`, written the way people dial inside the region (with or without the
+    /// national prefix), is a valid number there.
+    fn valid_national(&self, digits: &str) -> bool {
+        if self.valid_nsn(digits) {
+            return true;
+        }
+        match &self.national_prefix {
+            Some(p) => digits
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| self.valid_nsn(rest)),
+            None => false,
+        }
+    }
+}
+
+/// Plans by region id, compiled on first use and shared by every redactor in the process.
+fn plan(id: &str) -> Option<Arc<Plan>> {
+    static PLANS: LazyLock<Mutex<HashMap<String, Option<Arc<Plan>>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    plans
+        .entry(id.to_string())
+        .or_insert_with(|| {
+            phonenumber::metadata::DATABASE
+                .by_id(id)
+                .and_then(Plan::compile)
+                .map(Arc::new)
+        })
+        .clone()
+}
+
+/// Whether `digits` (after a `+` or `00`) is a valid international number: a country calling
+/// code of one to three digits, then a valid national number of a region using that code.
+fn valid_international(digits: &str) -> bool {
+    (1..=3).filter(|n| *n < digits.len()).any(|n| {
+        let Ok(code) = digits[..n].parse::<u16>() else {
+            return false;
+        };
+        let nsn = &digits[n..];
+        phonenumber::metadata::DATABASE
+            .by_code(&code)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|meta| plan(meta.id()))
+            .any(|plan| plan.valid_nsn(nsn))
+    })
+}
+
 pub struct Numbers {
-    regions: Vec<Id>,
+    regions: Vec<Arc<Plan>>,
 }
 
 impl Numbers {
     pub fn new(regions: Vec<Id>) -> Self {
-        Numbers { regions }
+        Numbers {
+            regions: regions.iter().filter_map(|id| plan(id.as_ref())).collect(),
+        }
     }
 }
 
@@ -128,17 +317,35 @@ impl Run<'_> {
 }
 
 fn is_sep(b: u8) -> bool {
-    matches!(b, b' ' | b'-' | b'.' | b'(' | b')')
+    matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/')
 }
 
-/// The up-to-`n`-byte window before `at`, lower-cased, on a char boundary.
-fn before(text: &str, at: usize, n: usize) -> String {
+/// The up-to-`n`-byte window before `at`, on a char boundary.
+fn window(text: &str, at: usize, n: usize) -> &str {
     let mut from = at.saturating_sub(n);
     while !text.is_char_boundary(from) {
         from += 1;
     }
-    text[from..at].to_lowercase()
+    &text[from..at]
 }
+
+/// The words just before `at` in the same clause: the window stops at the previous number or
+/// list separator, so a keyword belongs to the number right after it only.
+fn clause_before(text: &str, at: usize, n: usize) -> &str {
+    let w = window(text, at, n);
+    let cut = w
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_ascii_digit() || matches!(c, ',' | ';' | '\n' | '|' | '،' | '؛'))
+        .map(|(i, c)| i + c.len_utf8())
+        .unwrap_or(0);
+    &w[cut..]
+}
+
+/// The start of an IBAN (country, check digits, maybe a bank code) right before a digit run.
+static IBAN_HEAD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?i)(?-u:\b)[a-z]{2}[0-9]{2}(?: ?[a-z0-9]{4})* ?$").expect("static regex")
+});
 
 fn after(text: &str, at: usize, n: usize) -> String {
     let mut to = (at + n).min(text.len());
@@ -150,7 +357,7 @@ fn after(text: &str, at: usize, n: usize) -> String {
 
 fn looks_like_date(run: &str) -> bool {
     let groups: Vec<&str> = run
-        .split(['.', '-', ' '])
+        .split(['.', '-', ' ', '/'])
         .filter(|g| !g.is_empty())
         .collect();
     if groups.len() != 3
@@ -190,22 +397,20 @@ impl Numbers {
         if !(7..=15).contains(&n) {
             return false;
         }
-        let valid = |region: Option<Id>, s: &str| {
-            phonenumber::parse(region, s).is_ok_and(|p| phonenumber::is_valid(&p))
-        };
+        let digits: String = run.digits.iter().map(|d| char::from(b'0' + d)).collect();
         if s.starts_with('+') {
-            return valid(None, s);
+            return valid_international(&digits);
         }
-        if let Some(rest) = s.strip_prefix("00")
+        if let Some(rest) = digits.strip_prefix("00")
             && n >= 10
         {
-            return valid(None, &format!("+{rest}"));
+            return valid_international(rest);
         }
         // Without a country code, short runs are too often something else.
         if n < 9 {
             return false;
         }
-        self.regions.iter().any(|r| valid(Some(*r), s))
+        self.regions.iter().any(|plan| plan.valid_national(&digits))
     }
 
     fn classify(&self, run: &Run<'_>) -> Option<Kind> {
@@ -218,17 +423,27 @@ impl Numbers {
         if looks_like_date(s) {
             return None;
         }
-        let plain = !run.has(b'(') && !run.has(b')') && !run.has(b'+') && !dots;
+        let plain = !run.has(b'(') && !run.has(b')') && !run.has(b'+') && !run.has(b'/') && !dots;
         if plain && checks::card_issuer(&run.digits).is_some() && checks::luhn(&run.digits) {
             return Some(Kind::Card);
         }
-        let context = before(run.text, run.start, 48);
-        let id_context = ID_CONTEXT.iter().any(|w| context.contains(w));
-        let national = match n {
-            10 => checks::iran_national_code(&run.digits) || checks::russian_inn(&run.digits),
-            12 => checks::russian_inn(&run.digits),
-            11 => checks::russian_snils(&run.digits),
-            _ => false,
+        let context = clause_before(run.text, run.start, 48);
+        // The keyword nearest the number names it.
+        let keyword = ID_WORDS
+            .0
+            .find_overlapping_iter(context)
+            .max_by_key(|m| m.end())
+            .map(|m| ID_WORDS.1[m.pattern().as_usize()]);
+        let id_context = keyword.is_some();
+        let iran = || n == 10 && checks::iran_national_code(&run.digits);
+        let inn = || matches!(n, 10 | 12) && checks::russian_inn(&run.digits);
+        let snils = || n == 11 && checks::russian_snils(&run.digits);
+        // With a keyword, only the id it names counts; without one, any of them.
+        let national = match keyword {
+            Some(IdKeyword::Inn) => inn(),
+            Some(IdKeyword::Snils) => snils(),
+            Some(IdKeyword::IranCode) => iran(),
+            Some(IdKeyword::Any) | None => iran() || inn() || snils(),
         };
         if id_context && !national && !s.starts_with('+') && matches!(n, 10..=12) {
             // Called an id, but its check digits are wrong: a typo or an example, not a phone.
@@ -242,12 +457,16 @@ impl Numbers {
                 return Some(Kind::NationalId);
             }
         }
-        let near = before(run.text, run.start, 24);
-        if NOT_PERSONAL.iter().any(|w| near.contains(w)) {
+        if NOT_PERSONAL_WORDS.is_match(context) {
+            return None;
+        }
+        // The digits of an IBAN-shaped string (that failed its own check) are not a phone.
+        if IBAN_HEAD.is_match(window(run.text, run.start, 40)) {
             return None;
         }
         let next = after(run.text, run.end, 10);
-        if CURRENCY.iter().any(|c| next.trim_start().starts_with(c)) {
+        let next = next.trim_start();
+        if CURRENCY.iter().any(|c| next.starts_with(c)) {
             return None;
         }
         if self.valid_phone(run) {
@@ -338,8 +557,12 @@ impl Recognizer for Numbers {
                 continue;
             }
             // A run glued to letters is part of a word or code (ORD123456, v1.2.3.4).
-            let glued_before =
-                start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_');
+            let glued_before = start > 0
+                && (b[start - 1].is_ascii_alphanumeric()
+                    || b[start - 1] == b'_'
+                    || (matches!(b[start - 1], b'-' | b'/')
+                        && start > 1
+                        && b[start - 2].is_ascii_alphabetic()));
             let glued_after = end < len && (b[end].is_ascii_alphabetic() || b[end] == b'_');
             if glued_before || glued_after {
                 continue;
@@ -376,5 +599,64 @@ impl Recognizer for Numbers {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Numbers checked against libphonenumber's rules (the national number must match a
+    /// pattern in full). The `phonenumber` crate's own `is_valid` only matches patterns at the
+    /// start, so it accepts e.g. 07911 123456 in GB, which the metadata does not allocate.
+    #[test]
+    fn validity_follows_the_metadata() {
+        let valid = [
+            ("RU", "89123456789"),
+            ("RU", "9123456789"),
+            ("RU", "4951234567"),
+            ("IR", "09123456789"),
+            ("IR", "02188881234"),
+            ("US", "2127365000"),
+            ("DE", "03012345678"),
+            ("DE", "015123456789"),
+            ("FR", "0612345678"),
+            ("GB", "07400123456"),
+            ("TR", "05321234567"),
+            ("UA", "0501234567"),
+            ("KZ", "87012345678"),
+        ];
+        let invalid = [
+            ("RU", "1234567890"),
+            ("US", "1234567890"),
+            ("IR", "09691000000"),
+            ("GB", "07911123456"),
+            ("RU", "20240115"),
+        ];
+        for (region, number) in valid {
+            assert!(
+                plan(region).unwrap().valid_national(number),
+                "{region} {number}"
+            );
+        }
+        for (region, number) in invalid {
+            assert!(
+                !plan(region).unwrap().valid_national(number),
+                "{region} {number}"
+            );
+        }
+        for number in [
+            "79123456789",
+            "989123456789",
+            "12127365000",
+            "4915123456789",
+            "380501234567",
+            "77012345678",
+        ] {
+            assert!(valid_international(number), "+{number}");
+        }
+        for number in ["999999999999", "70000000000", "1234"] {
+            assert!(!valid_international(number), "+{number}");
+        }
     }
 }

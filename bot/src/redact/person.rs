@@ -7,7 +7,7 @@ use regex::Regex;
 use super::{Hints, Kind, Recognizer, Span};
 
 static MENTION: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"@[A-Za-z][A-Za-z0-9_]{3,31}\b").expect("static regex"));
+    LazyLock::new(|| Regex::new(r"@[A-Za-z][A-Za-z0-9_]{3,31}(?-u:\b)").expect("static regex"));
 
 pub struct Person;
 
@@ -35,22 +35,102 @@ impl Recognizer for Person {
                 });
             }
         }
-        if hints.terms.is_empty() {
-            return Ok(());
+        for term in &hints.terms {
+            find_word(text, term, out);
         }
-        let alternatives: Vec<String> = hints.terms.iter().map(|t| regex::escape(t)).collect();
-        // Fails closed: if the names cannot be searched for, nothing is forwarded.
-        let names = Regex::new(&format!(r"(?i)\b(?:{})\b", alternatives.join("|")))
-            // The error would quote the pattern, which holds the names: say only what failed.
-            .map_err(|_| "the sender's names could not be searched for".to_string())?;
-        for m in names.find_iter(text) {
+        Ok(())
+    }
+}
+
+/// Case-insensitive, whole-word occurrences of `term` (any script), without building a regex
+/// for every message.
+fn find_word(text: &str, term: &str, out: &mut Vec<Span>) {
+    let mut term_chars = term.chars();
+    let Some(first) = term_chars.next() else {
+        return;
+    };
+    let rest: Vec<char> = term_chars.flat_map(char::to_lowercase).collect();
+    // The forms the first letter can take, found with a vectorised byte search.
+    let mut firsts: Vec<char> = first.to_lowercase().chain(first.to_uppercase()).collect();
+    firsts.push(first);
+    firsts.sort_unstable();
+    firsts.dedup();
+    let mut starts: Vec<usize> = Vec::new();
+    for f in &firsts {
+        let mut buf = [0u8; 4];
+        let needle = f.encode_utf8(&mut buf);
+        starts.extend(memchr::memmem::find_iter(
+            text.as_bytes(),
+            needle.as_bytes(),
+        ));
+    }
+    starts.sort_unstable();
+    for start in starts {
+        let Some(c) = text[start..].chars().next() else {
+            continue;
+        };
+        let after_first = start + c.len_utf8();
+        // Compare the rest of the term, lower-cased, character by character.
+        let mut tail = text[after_first..].char_indices();
+        let mut lowered = tail
+            .by_ref()
+            .flat_map(|(i, c)| c.to_lowercase().map(move |l| (i, l)));
+        let mut end = after_first;
+        let mut matched = true;
+        for want in &rest {
+            match lowered.next() {
+                Some((i, got)) if got == *want => {
+                    end = after_first + i;
+                }
+                _ => {
+                    matched = false;
+                    break;
+                }
+            }
+        }
+        if !matched {
+            continue;
+        }
+        // `end` points at the start of the last matched character; move past it.
+        let end = if rest.is_empty() {
+            after_first
+        } else {
+            end + text[end..].chars().next().map_or(0, char::len_utf8)
+        };
+        let word_before = text[..start]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric);
+        let word_after = text[end..]
+            .chars()
+            .next()
+            .is_some_and(char::is_alphanumeric);
+        if !word_before && !word_after {
             out.push(Span {
-                start: m.start(),
-                end: m.end(),
+                start,
+                end,
                 kind: Kind::Person,
                 custom: None,
             });
         }
-        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words<'a>(text: &'a str, term: &str) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        find_word(text, term, &mut out);
+        out.iter().map(|s| &text[s.start..s.end]).collect()
+    }
+
+    #[test]
+    fn whole_words_in_any_case_and_script() {
+        assert_eq!(words("Ivan and IVAN, not Ivanov", "ivan"), ["Ivan", "IVAN"]);
+        assert_eq!(words("Это Мария. мария!", "Мария"), ["Мария", "мария"]);
+        assert_eq!(words("سلام مریم جان", "مریم"), ["مریم"]);
+        assert!(words("nothing here", "ivan").is_empty());
     }
 }

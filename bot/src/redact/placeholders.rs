@@ -25,7 +25,7 @@ impl fmt::Debug for Placeholders {
 /// or hyphen instead of the underscore, and sometimes without the brackets.
 static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\[\s*([a-z][a-z0-9_ -]*?)[\s_-]*(\d{1,4})\s*\]|\b([A-Z][A-Z0-9_]*?)_(\d{1,4})\b",
+        r"(?i)\[\s*([a-z][a-z0-9_ -]*?)[\s_-]*([0-9]{1,4})\s*\]|(?-u:\b)([A-Z][A-Z0-9_]*?)_([0-9]{1,4})(?-u:\b)",
     )
     .expect("static regex")
 });

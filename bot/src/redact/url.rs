@@ -8,7 +8,7 @@ use regex::Regex;
 use super::{Hints, Kind, Recognizer, Span};
 
 static URL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s<>"'`]+"#).expect("static regex")
+    Regex::new(r#"(?i)(?-u:\b)[a-z][a-z0-9+.\-]{1,15}://[^\s<>"'`]+"#).expect("static regex")
 });
 
 /// Query or fragment parameters whose value is a secret.

@@ -101,6 +101,8 @@ pub struct Options {
     pub telegram: bool,
     /// Policy text to publish instead of the built-in one.
     pub policy_text: Option<String>,
+    /// Longest text the redactor accepts (longer ones fail redaction).
+    pub redact_max_chars: Option<usize>,
     pub llm_timeout_secs: Option<u64>,
     pub extra_env: Vec<(String, String)>,
 }
@@ -151,7 +153,13 @@ impl Harness {
         for (k, v) in &options.extra_env {
             env.insert(k.clone(), v.clone());
         }
-        let gateway = start_gateway(&env, &db, options.policy_text.as_deref()).await;
+        let gateway = start_gateway(
+            &env,
+            &db,
+            options.policy_text.as_deref(),
+            options.redact_max_chars,
+        )
+        .await;
         let base = format!("http://{}", gateway.addr);
         Harness {
             gateway: Some(gateway),
@@ -170,7 +178,7 @@ impl Harness {
         if let Some(gw) = self.gateway.take() {
             gw.stop(Duration::from_secs(5)).await;
         }
-        let gateway = start_gateway(&self.env, &self.db, policy_text).await;
+        let gateway = start_gateway(&self.env, &self.db, policy_text, None).await;
         self.base = format!("http://{}", gateway.addr);
         self.gateway = Some(gateway);
     }
@@ -260,8 +268,12 @@ async fn start_gateway(
     env: &HashMap<String, String>,
     db: &TestDb,
     policy_text: Option<&str>,
+    redact_max_chars: Option<usize>,
 ) -> Gateway {
     let mut config = Config::load(None, env).unwrap();
+    if let Some(max) = redact_max_chars {
+        config.redact.max_chars = max;
+    }
     if let Some(text) = policy_text {
         let file = db.dir().join(format!("policy-{}.txt", text.len()));
         std::fs::write(&file, text).unwrap();
