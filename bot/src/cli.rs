@@ -9,6 +9,7 @@ use consentgate_migration::{Migrator, MigratorTrait};
 use std::io::Read;
 
 use crate::{
+    audit::verify::{self, Checkpoint},
     config::{Config, Mode, ProcessEnv},
     keys::{GeneratedKeys, KeySource, Keys},
     redact::{Hints, Placeholders, Redactor, eval},
@@ -30,7 +31,8 @@ Examples:
   consentgate migrate status
   consentgate keys generate >> .env
   echo 'call me on +7 912 345-67-89' | consentgate redact
-  consentgate redact eval tests/data/pii_eval.jsonl";
+  consentgate redact eval tests/data/pii_eval.jsonl
+  consentgate audit checkpoint > head.txt; consentgate audit verify --checkpoint $(cat head.txt)";
 
 /// ConsentGate: a chatbot gateway with consent, pseudonyms and an audit log in the message path.
 #[derive(Parser, Debug)]
@@ -60,11 +62,29 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Check or checkpoint the tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Redact personal data from text on standard input, as it would be before an LLM call.
     Redact {
         #[command(subcommand)]
         action: Option<RedactAction>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check every link of the chain; exits non-zero naming the first bad entry.
+    Verify {
+        /// A checkpoint printed earlier by `audit checkpoint` (SEQ:HASH), kept outside the
+        /// database: catches a cut or rewritten tail.
+        #[arg(long)]
+        checkpoint: Option<Checkpoint>,
+    },
+    /// Print the chain's head as SEQ:HASH, to keep outside the database.
+    Checkpoint,
 }
 
 #[derive(Subcommand, Debug)]
@@ -129,6 +149,58 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve => serve(cli.config).await,
+        Command::Audit { action } => {
+            let config = Config::load(cli.config.as_deref(), &ProcessEnv)?;
+            let keys = Keys::load_existing(config.mode, &config.secrets_file, &ProcessEnv)?;
+            let db = storage::connect(&config.database_url)
+                .await
+                .context("cannot open the database")?;
+            storage::migrate_up(&db).await?;
+            let checkpoint = match &action {
+                AuditAction::Verify { checkpoint } => checkpoint.clone(),
+                AuditAction::Checkpoint => None,
+            };
+            let report = verify::verify(&db, &keys.audit, checkpoint.as_ref()).await?;
+            match action {
+                AuditAction::Checkpoint => {
+                    if let Some(broken) = &report.broken {
+                        anyhow::bail!(
+                            "the chain is broken at entry {}: {}; no checkpoint printed",
+                            broken.seq,
+                            broken.reason
+                        );
+                    }
+                    match report.head {
+                        Some(head) => println!("{head}"),
+                        None => println!("0:{}", "0".repeat(64)),
+                    }
+                }
+                AuditAction::Verify { .. } => match report.broken {
+                    Some(broken) => anyhow::bail!(
+                        "audit chain BROKEN at entry {}: {} ({} entries before it verified)",
+                        broken.seq,
+                        broken.reason,
+                        report.entries
+                    ),
+                    None => {
+                        let head = report
+                            .head
+                            .map(|h| h.to_string())
+                            .unwrap_or_else(|| "empty".into());
+                        println!(
+                            "audit chain OK: {} entries verified, head {head}{}",
+                            report.entries,
+                            if report.unchained > 0 {
+                                format!(" ({} older entries predate the chain)", report.unchained)
+                            } else {
+                                String::new()
+                            }
+                        );
+                    }
+                },
+            }
+            Ok(())
+        }
         Command::Redact { action } => {
             let config = Config::load(cli.config.as_deref(), &ProcessEnv)?;
             let redactor = Redactor::new(config.redact);

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use consentgate_adapters::ChannelKind;
 use consentgate_entity::{consent_events, policy_versions};
 
-use crate::{audit, pseudonym::Pseudonym};
+use crate::{audit::AuditLog, pseudonym::Pseudonym};
 
 /// The purpose the assistant needs: messages are processed by the configured LLM provider.
 pub const PURPOSE_ASSISTANT: &str = "assistant";
@@ -233,7 +233,11 @@ pub struct Decision<'a> {
 }
 
 /// Appends the decision and its audit entry in one transaction: both are kept or neither.
-pub async fn record(db: &DatabaseConnection, d: Decision<'_>) -> Result<(), DbErr> {
+pub async fn record(
+    db: &DatabaseConnection,
+    audit: &AuditLog,
+    d: Decision<'_>,
+) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     consent_events::ActiveModel {
         subject_id: Set(d.subject_id),
@@ -250,19 +254,20 @@ pub async fn record(db: &DatabaseConnection, d: Decision<'_>) -> Result<(), DbEr
     }
     .insert(&txn)
     .await?;
-    audit::record(
-        &txn,
-        Some(d.bot_id),
-        Some(d.pseudonym),
-        &format!("consent.{}", d.action.as_str()),
-        serde_json::json!({
-            "purpose": d.purpose,
-            "policy_version": d.policy.version,
-            "method": d.method.as_str(),
-            "channel": d.channel.as_str(),
-        }),
-    )
-    .await?;
+    audit
+        .append(
+            &txn,
+            Some(d.bot_id),
+            Some(d.pseudonym),
+            &format!("consent.{}", d.action.as_str()),
+            serde_json::json!({
+                "purpose": d.purpose,
+                "policy_version": d.policy.version,
+                "method": d.method.as_str(),
+                "channel": d.channel.as_str(),
+            }),
+        )
+        .await?;
     txn.commit().await
 }
 

@@ -289,6 +289,25 @@ impl Keys {
         secrets_file: &Path,
         env: &dyn crate::config::Env,
     ) -> Result<(Keys, KeySource), KeyError> {
+        Self::load_inner(mode, secrets_file, env, mode == crate::config::Mode::Dev)
+    }
+
+    /// Like [`Keys::load`] but never generates: for commands that must use the keys the data was
+    /// written with (verifying the audit chain, reading stored data).
+    pub fn load_existing(
+        mode: crate::config::Mode,
+        secrets_file: &Path,
+        env: &dyn crate::config::Env,
+    ) -> Result<Keys, KeyError> {
+        Self::load_inner(mode, secrets_file, env, false).map(|(keys, _)| keys)
+    }
+
+    fn load_inner(
+        mode: crate::config::Mode,
+        secrets_file: &Path,
+        env: &dyn crate::config::Env,
+        generate: bool,
+    ) -> Result<(Keys, KeySource), KeyError> {
         const NAMES: [&str; 3] = ["FERNET_KEYS", "PSEUDONYM_KEY", "AUDIT_KEY"];
         let stored: Vec<(String, String)> = if mode == crate::config::Mode::Dev {
             match read_env_file(secrets_file) {
@@ -332,11 +351,16 @@ impl Keys {
         }
         let source = if missing.is_empty() {
             KeySource::Provided
-        } else if mode == crate::config::Mode::Production {
+        } else if !generate {
+            let why = if mode == crate::config::Mode::Production {
+                "production mode never generates secrets"
+            } else {
+                "this command uses the keys the data was written with"
+            };
             return Err(key_error(
                 missing[0],
                 format!(
-                    "not set, and production mode never generates secrets; set {} (generate them with `consentgate keys generate`)",
+                    "not set, and {why}; set {} (generate them with `consentgate keys generate`)",
                     missing.join(", ")
                 ),
             ));

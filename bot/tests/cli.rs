@@ -265,3 +265,101 @@ fn redact_eval_reports_a_bad_line_with_its_number() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("line 2"), "{err}");
 }
+
+/// `audit checkpoint` prints the head; `audit verify` passes on the intact chain and fails,
+/// naming the entry, once a row is edited, and a checkpoint catches a cut tail.
+#[tokio::test]
+async fn audit_verify_and_checkpoint_from_the_command_line() {
+    use consentgate::{audit::AuditLog, keys::HmacKey, storage};
+    use consentgate_entity::audit_log;
+    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/a.db?mode=rwc", dir.path().display());
+    let keys = consentgate::keys::GeneratedKeys::new();
+    let db = storage::connect(&url).await.unwrap();
+    storage::migrate_up(&db).await.unwrap();
+    let log = AuditLog::new(HmacKey::parse("AUDIT_KEY", &keys.audit).unwrap());
+    for n in 0..3 {
+        log.record(&db, None, None, "cli.test", serde_json::json!({ "n": n }))
+            .await
+            .unwrap();
+    }
+    let run = |args: &[&str]| {
+        bin()
+            .args(args)
+            .env("CONSENTGATE_DATABASE_URL", &url)
+            .env("FERNET_KEYS", &keys.fernet)
+            .env("PSEUDONYM_KEY", &keys.pseudonym)
+            .env("AUDIT_KEY", &keys.audit)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["audit", "checkpoint"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checkpoint = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(checkpoint.starts_with("3:"), "{checkpoint}");
+    let out = run(&["audit", "verify", "--checkpoint", &checkpoint]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("audit chain OK: 3 entries")
+    );
+
+    db.execute_unprepared("UPDATE audit_log SET action = 'forged' WHERE seq = 2")
+        .await
+        .unwrap();
+    let out = run(&["audit", "verify"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("BROKEN at entry 2"), "{err}");
+    db.execute_unprepared("UPDATE audit_log SET action = 'cli.test' WHERE seq = 2")
+        .await
+        .unwrap();
+
+    // Cut the tail and rewind the head: only the checkpoint notices.
+    let two = audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.eq(2))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    db.execute_unprepared("DELETE FROM audit_log WHERE seq = 3")
+        .await
+        .unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE audit_head SET seq = 2, hash = '{}' WHERE id = 1",
+        two.hash.unwrap()
+    ))
+    .await
+    .unwrap();
+    assert!(run(&["audit", "verify"]).status.success());
+    let out = run(&["audit", "verify", "--checkpoint", &checkpoint]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("tail was cut")
+    );
+
+    // Without the key the data was written with, it refuses rather than inventing one.
+    let out = bin()
+        .args(["audit", "verify"])
+        .env("CONSENTGATE_DATABASE_URL", &url)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("FERNET_KEYS")
+    );
+    assert!(!dir.path().join("consentgate.secrets").exists());
+}

@@ -5,6 +5,7 @@
 //! next to a keyed blind index, and every other table refers to people by `subject_id` or by
 //! pseudonym.
 
+pub mod audit_head;
 pub mod audit_log;
 pub mod bots;
 pub mod channel_identities;

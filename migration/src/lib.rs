@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_spine;
 mod m20261123_000002_dedupe_lease;
+mod m20261123_000003_audit_chain;
 
 /// The ordered list of every migration ConsentGate has.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_spine::Migration),
             Box::new(m20261123_000002_dedupe_lease::Migration),
+            Box::new(m20261123_000003_audit_chain::Migration),
         ]
     }
 }

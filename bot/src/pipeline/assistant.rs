@@ -5,7 +5,6 @@ use consentgate_adapters::Outbound;
 
 use super::{Pipeline, PipelineError, Turn, replies};
 use crate::{
-    audit,
     llm::Prompt,
     redact::{Hints, Placeholders},
 };
@@ -22,30 +21,32 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
         Err(err) => {
             // Fail closed: nothing unredacted ever leaves.
             tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "redaction failed; message not forwarded");
-            audit::record(
-                &p.db,
-                Some(t.bot.id),
-                Some(&t.subject.pseudonym),
-                "message.held",
-                serde_json::json!({"reason": "redaction_failed"}),
-            )
-            .await?;
+            p.audit
+                .record(
+                    &p.db,
+                    Some(t.bot.id),
+                    Some(&t.subject.pseudonym),
+                    "message.held",
+                    serde_json::json!({"reason": "redaction_failed"}),
+                )
+                .await?;
             return Ok(vec![Outbound::text(replies::NOT_FORWARDED)]);
         }
     };
     // Written before the call: if the audit log cannot be written, nothing is forwarded.
-    audit::record(
-        &p.db,
-        Some(t.bot.id),
-        Some(&t.subject.pseudonym),
-        "message.forwarded",
-        serde_json::json!({
-            "provider": p.provider.name(),
-            "model": p.provider.model(),
-            "redactions": redacted.counts(),
-        }),
-    )
-    .await?;
+    p.audit
+        .record(
+            &p.db,
+            Some(t.bot.id),
+            Some(&t.subject.pseudonym),
+            "message.forwarded",
+            serde_json::json!({
+                "provider": p.provider.name(),
+                "model": p.provider.model(),
+                "redactions": redacted.counts(),
+            }),
+        )
+        .await?;
     let prompt = Prompt {
         user: &t.subject.pseudonym,
         text: &redacted,
@@ -63,14 +64,15 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
         }
         Err(err) => {
             tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "LLM call failed");
-            audit::record(
-                &p.db,
-                Some(t.bot.id),
-                Some(&t.subject.pseudonym),
-                "llm.failed",
-                serde_json::json!({"provider": p.provider.name(), "error": err.kind()}),
-            )
-            .await?;
+            p.audit
+                .record(
+                    &p.db,
+                    Some(t.bot.id),
+                    Some(&t.subject.pseudonym),
+                    "llm.failed",
+                    serde_json::json!({"provider": p.provider.name(), "error": err.kind()}),
+                )
+                .await?;
             Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
         }
     }

@@ -32,7 +32,7 @@ use consentgate_adapters::{
 };
 
 use crate::{
-    audit,
+    audit::AuditLog,
     consent::{self, Policy},
     identity::{self, Subject},
     keys::Keys,
@@ -81,6 +81,7 @@ pub struct Pipeline {
     bots: HashMap<String, BotContext>,
     provider: Box<dyn Provider>,
     redactor: Redactor,
+    audit: AuditLog,
     limiter: DefaultKeyedRateLimiter<String>,
 }
 
@@ -96,6 +97,7 @@ impl Pipeline {
         let per_minute = NonZeroU32::new(messages_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(messages_per_minute.clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
         Pipeline {
+            audit: AuditLog::new(keys.audit.clone()),
             db,
             keys,
             bots: bots.into_iter().map(|b| (b.name.clone(), b)).collect(),
@@ -165,14 +167,15 @@ impl Pipeline {
         // 3. blocked
         if inbound.kind == InboundKind::Blocked {
             identity::set_reachable(&self.db, subject.id, false).await?;
-            audit::record(
-                &self.db,
-                Some(bot.id),
-                Some(&subject.pseudonym),
-                "subject.blocked_bot",
-                serde_json::json!({"channel": inbound.channel.as_str()}),
-            )
-            .await?;
+            self.audit
+                .record(
+                    &self.db,
+                    Some(bot.id),
+                    Some(&subject.pseudonym),
+                    "subject.blocked_bot",
+                    serde_json::json!({"channel": inbound.channel.as_str()}),
+                )
+                .await?;
             return Ok(Vec::new());
         }
         if !subject.reachable {
@@ -198,14 +201,15 @@ impl Pipeline {
             .check_key(&subject.pseudonym.as_str().to_string())
             .is_err()
         {
-            audit::record(
-                &self.db,
-                Some(bot.id),
-                Some(&subject.pseudonym),
-                "message.rate_limited",
-                serde_json::json!({}),
-            )
-            .await?;
+            self.audit
+                .record(
+                    &self.db,
+                    Some(bot.id),
+                    Some(&subject.pseudonym),
+                    "message.rate_limited",
+                    serde_json::json!({}),
+                )
+                .await?;
             return Ok(vec![Outbound::text(replies::SLOW_DOWN)]);
         }
 
@@ -219,7 +223,7 @@ impl Pipeline {
         )
         .await?;
         if !state.allows_processing() {
-            audit::record(
+            self.audit.record(
                 &self.db,
                 Some(bot.id),
                 Some(&subject.pseudonym),

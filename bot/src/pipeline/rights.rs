@@ -4,10 +4,7 @@
 use consentgate_adapters::Outbound;
 
 use super::{Pipeline, PipelineError, Turn, replies};
-use crate::{
-    audit,
-    consent::{self, Action, Decision, Method, PURPOSE_ASSISTANT, State},
-};
+use crate::consent::{self, Action, Decision, Method, PURPOSE_ASSISTANT, State};
 
 async fn current_state(p: &Pipeline, t: &Turn<'_>) -> Result<State, PipelineError> {
     Ok(consent::state(
@@ -39,6 +36,7 @@ async fn decide_on(
 ) -> Result<(), PipelineError> {
     consent::record(
         &p.db,
+        &p.audit,
         Decision {
             subject_id: t.subject.id,
             pseudonym: &t.subject.pseudonym,
@@ -62,14 +60,15 @@ pub(super) async fn command(
     name: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
     let known = matches!(name, "start" | "privacy" | "revoke" | "help");
-    audit::record(
-        &p.db,
-        Some(t.bot.id),
-        Some(&t.subject.pseudonym),
-        "command",
-        serde_json::json!({"command": if known { name } else { "unknown" }}),
-    )
-    .await?;
+    p.audit
+        .record(
+            &p.db,
+            Some(t.bot.id),
+            Some(&t.subject.pseudonym),
+            "command",
+            serde_json::json!({"command": if known { name } else { "unknown" }}),
+        )
+        .await?;
     match name {
         "start" => {
             let state = current_state(p, t).await?;

@@ -1,0 +1,169 @@
+//! The audit log: one entry per decision, metadata only (pseudonyms, never content or raw ids),
+//! chained so that editing, deleting or reordering entries is detectable.
+//!
+//! Each entry's hash is `HMAC-SHA256(AUDIT_KEY, prev_hash ‖ canonical(entry))`, where
+//! `canonical` is, in order:
+//!
+//! ```text
+//! "consentgate-audit-v1"
+//! seq            u64, big-endian
+//! at             i64 milliseconds since the Unix epoch, big-endian
+//! bot_id         0x00, or 0x01 and i64 big-endian
+//! subject        0x00, or 0x01, u32 big-endian length and the UTF-8 bytes
+//! action         u32 big-endian length and the UTF-8 bytes
+//! detail         u32 big-endian length and the UTF-8 bytes
+//! ```
+//!
+//! and `prev_hash` is the previous entry's hash (32 zero bytes before the first). Appends lock the
+//! one row of `audit_head` inside their transaction, so concurrent writers — tasks or replicas on
+//! one PostgreSQL — take turns and the chain cannot fork. [`verify`] checks it with a separate
+//! implementation of the same encoding.
+
+pub mod verify;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use hmac::{Hmac, Mac};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+use serde_json::Value;
+use sha2::Sha256;
+
+use consentgate_entity::{audit_head, audit_log};
+
+use crate::{keys::HmacKey, pseudonym::Pseudonym};
+
+/// The first entry's previous hash.
+pub const GENESIS: [u8; 32] = [0; 32];
+const VERSION_TAG: &[u8] = b"consentgate-audit-v1";
+
+/// What an entry says, before it is chained.
+pub struct Entry<'a> {
+    pub at: DateTime<Utc>,
+    pub bot_id: Option<i64>,
+    pub subject: Option<&'a str>,
+    pub action: &'a str,
+    pub detail: &'a str,
+}
+
+fn field(mac: &mut Hmac<Sha256>, bytes: &[u8]) {
+    mac.update(&(bytes.len() as u32).to_be_bytes());
+    mac.update(bytes);
+}
+
+/// The chain hash of an entry at `seq` after `prev`.
+pub fn chain_hash(key: &HmacKey, prev: &[u8], seq: i64, entry: &Entry<'_>) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes keys of any size");
+    mac.update(prev);
+    mac.update(VERSION_TAG);
+    mac.update(&(seq as u64).to_be_bytes());
+    mac.update(&entry.at.timestamp_millis().to_be_bytes());
+    match entry.bot_id {
+        Some(id) => {
+            mac.update(&[1]);
+            mac.update(&id.to_be_bytes());
+        }
+        None => mac.update(&[0]),
+    }
+    match entry.subject {
+        Some(s) => {
+            mac.update(&[1]);
+            field(&mut mac, s.as_bytes());
+        }
+        None => mac.update(&[0]),
+    }
+    field(&mut mac, entry.action.as_bytes());
+    field(&mut mac, entry.detail.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// Appends entries to the chain.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    key: HmacKey,
+}
+
+impl AuditLog {
+    pub fn new(key: HmacKey) -> Self {
+        AuditLog { key }
+    }
+
+    /// Appends one entry in its own transaction. Callers treat a failure as "do not proceed"
+    /// (fail closed).
+    pub async fn record(
+        &self,
+        db: &DatabaseConnection,
+        bot_id: Option<i64>,
+        subject: Option<&Pseudonym>,
+        action: &str,
+        detail: Value,
+    ) -> Result<(), DbErr> {
+        let txn = db.begin().await?;
+        self.append(&txn, bot_id, subject, action, detail).await?;
+        txn.commit().await
+    }
+
+    /// Appends one entry inside the caller's transaction: it is kept only if the transaction
+    /// commits, together with whatever else the transaction wrote.
+    pub async fn append(
+        &self,
+        txn: &DatabaseTransaction,
+        bot_id: Option<i64>,
+        subject: Option<&Pseudonym>,
+        action: &str,
+        detail: Value,
+    ) -> Result<(), DbErr> {
+        // Taking the head row first locks it (PostgreSQL row lock, SQLite write lock) until the
+        // transaction ends: appenders take turns.
+        audit_head::Entity::update_many()
+            .col_expr(
+                audit_head::Column::Seq,
+                Expr::col(audit_head::Column::Seq).add(1),
+            )
+            .filter(audit_head::Column::Id.eq(1))
+            .exec(txn)
+            .await?;
+        let head = audit_head::Entity::find_by_id(1)
+            .one(txn)
+            .await?
+            .ok_or_else(|| DbErr::Custom("the audit chain head is missing".into()))?;
+        let prev = hex::decode(&head.hash)
+            .map_err(|_| DbErr::Custom("the audit chain head is corrupt".into()))?;
+        // Taken under the lock, so time follows the sequence; millisecond precision survives
+        // every database's timestamp type.
+        let at = Utc::now().trunc_subsecs(3);
+        let detail = detail.to_string();
+        let subject = subject.map(|p| p.as_str().to_string());
+        let entry = Entry {
+            at,
+            bot_id,
+            subject: subject.as_deref(),
+            action,
+            detail: &detail,
+        };
+        let hash = hex::encode(chain_hash(&self.key, &prev, head.seq, &entry));
+        audit_log::ActiveModel {
+            at: Set(at),
+            bot_id: Set(bot_id),
+            subject: Set(subject.clone()),
+            action: Set(action.to_string()),
+            detail: Set(detail.clone()),
+            seq: Set(Some(head.seq)),
+            prev_hash: Set(Some(head.hash.clone())),
+            hash: Set(Some(hash.clone())),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+        audit_head::ActiveModel {
+            id: Set(1),
+            seq: Set(head.seq),
+            hash: Set(hash),
+        }
+        .update(txn)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! The audit log is one hash chain: it verifies when intact, names the entry when edited,
+//! deleted, reordered or cut short, and stays one chain under concurrent writers. Runs on SQLite,
+//! and on PostgreSQL when TEST_DATABASE_URL is set.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use consentgate::{
+    audit::{
+        AuditLog,
+        verify::{Checkpoint, verify},
+    },
+    keys::{GeneratedKeys, HmacKey},
+    storage,
+};
+use consentgate_entity::{audit_head, audit_log};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    Set,
+};
+
+async fn chain(entries: usize) -> (TestDb, DatabaseConnection, AuditLog, HmacKey) {
+    let test_db = TestDb::new().await;
+    let db = storage::connect(&test_db.url).await.unwrap();
+    storage::migrate_up(&db).await.unwrap();
+    let key = HmacKey::parse("AUDIT_KEY", &GeneratedKeys::new().audit).unwrap();
+    let log = AuditLog::new(key.clone());
+    for i in 0..entries {
+        log.record(
+            &db,
+            Some(1),
+            None,
+            "test.entry",
+            serde_json::json!({ "n": i }),
+        )
+        .await
+        .unwrap();
+    }
+    (test_db, db, log, key)
+}
+
+async fn row(db: &DatabaseConnection, seq: i64) -> audit_log::Model {
+    audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.eq(seq))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_conversation_leaves_a_chain_that_verifies() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    h.telegram.push_update(text_update(1, IVAN, "hi"));
+    h.wait_sent(IVAN.id, 1).await;
+    let data = button_data(&h, IVAN.id, "Agree");
+    h.telegram.push_update(button_update(2, IVAN, &data));
+    h.wait_sent(IVAN.id, 2).await;
+    h.telegram.push_update(text_update(3, IVAN, "question"));
+    h.wait_sent(IVAN.id, 3).await;
+    h.telegram.push_update(text_update(4, IVAN, "/revoke"));
+    h.wait_sent(IVAN.id, 4).await;
+
+    let key = HmacKey::parse("AUDIT_KEY", &h.keys.audit).unwrap();
+    let report = verify(h.db(), &key, None).await.unwrap();
+    assert_eq!(report.broken, None);
+    // held, consent.given, message.forwarded, command, consent.withdrawn
+    assert!(report.entries >= 5, "{report:?}");
+    let last = row(h.db(), report.entries as i64).await;
+    assert_eq!(report.head.unwrap().hash, last.hash.unwrap());
+    // A different key does not verify it: the chain is keyed.
+    let other = HmacKey::parse("AUDIT_KEY", &GeneratedKeys::new().audit).unwrap();
+    let report = verify(h.db(), &other, None).await.unwrap();
+    assert_eq!(report.broken.unwrap().seq, 1);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn an_edited_entry_is_named() {
+    let (t, db, _, key) = chain(5).await;
+    let mut edited = row(&db, 3).await.into_active_model();
+    edited.detail = Set(r#"{"n":99}"#.into());
+    edited.update(&db).await.unwrap();
+    let broken = verify(&db, &key, None).await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 3);
+    assert!(
+        broken.reason.contains("does not match its content"),
+        "{broken:?}"
+    );
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_deleted_entry_is_named() {
+    let (t, db, _, key) = chain(5).await;
+    audit_log::Entity::delete_many()
+        .filter(audit_log::Column::Seq.eq(3))
+        .exec(&db)
+        .await
+        .unwrap();
+    let broken = verify(&db, &key, None).await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 3);
+    assert!(broken.reason.contains("missing"), "{broken:?}");
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn reordered_entries_are_named() {
+    let (t, db, _, key) = chain(5).await;
+    // Swap the positions of entries 2 and 3.
+    let (two, three) = (row(&db, 2).await, row(&db, 3).await);
+    for (model, seq) in [(two.clone(), -2), (three.clone(), 2), (two, 3)] {
+        let mut active = model.into_active_model();
+        active.seq = Set(Some(seq));
+        active.update(&db).await.unwrap();
+    }
+    let broken = verify(&db, &key, None).await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 2);
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_cut_tail_is_caught_by_the_head_and_by_a_checkpoint() {
+    let (t, db, _, key) = chain(5).await;
+    let checkpoint: Checkpoint = verify(&db, &key, None).await.unwrap().head.unwrap();
+    assert_eq!(checkpoint.seq, 5);
+
+    // Cut the last entry: the stored head still names it.
+    audit_log::Entity::delete_many()
+        .filter(audit_log::Column::Seq.eq(5))
+        .exec(&db)
+        .await
+        .unwrap();
+    let broken = verify(&db, &key, None).await.unwrap().broken.unwrap();
+    assert!(broken.reason.contains("removed from the end"), "{broken:?}");
+
+    // Someone with database access also rewinds the head: only the checkpoint kept outside the
+    // database still shows the cut.
+    let four = row(&db, 4).await;
+    audit_head::ActiveModel {
+        id: Set(1),
+        seq: Set(4),
+        hash: Set(four.hash.unwrap()),
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    assert_eq!(verify(&db, &key, None).await.unwrap().broken, None);
+    let broken = verify(&db, &key, Some(&checkpoint))
+        .await
+        .unwrap()
+        .broken
+        .unwrap();
+    assert_eq!(broken.seq, 5);
+    assert!(broken.reason.contains("tail was cut"), "{broken:?}");
+    t.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_keep_one_chain() {
+    let (t, db, log, key) = chain(0).await;
+    let log = Arc::new(log);
+    let tasks: Vec<_> = (0..16)
+        .map(|w| {
+            let (db, log) = (db.clone(), log.clone());
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    log.record(
+                        &db,
+                        None,
+                        None,
+                        "test.concurrent",
+                        serde_json::json!({ "writer": w, "n": i }),
+                    )
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let report = verify(&db, &key, None).await.unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.entries, 400);
+    assert_eq!(report.head.unwrap().seq, 400);
+    t.drop_db().await;
+}
