@@ -6,6 +6,7 @@
 
 pub mod model;
 pub mod telegram;
+pub mod telegram_webhook;
 pub mod text;
 pub mod webchat;
 

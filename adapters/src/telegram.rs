@@ -39,7 +39,7 @@ pub const MAX_MESSAGE_CHARS: usize = 4096;
 pub const MAX_ATTEMPTS: u32 = 10;
 
 /// The updates we ask for; everything else is not ours to handle.
-const ALLOWED_UPDATES: [&str; 3] = ["message", "callback_query", "my_chat_member"];
+pub const ALLOWED_UPDATES: [&str; 3] = ["message", "callback_query", "my_chat_member"];
 
 /// Builds `{base}/bot{token}/{method}` the way teloxide does, tolerating a trailing slash.
 pub fn method_url(base: &Url, token: &str, method: &str) -> Result<Url, String> {
@@ -364,6 +364,56 @@ struct ResponseParameters {
     retry_after: Option<u64>,
 }
 
+/// Handles one update and sends its replies; a pressed button is always answered. `Err` means
+/// "deliver this update again". Shared by polling and webhooks.
+pub(crate) async fn deliver(
+    settings: &TelegramSettings,
+    channel: &TelegramChannel,
+    handler: &dyn InboundHandler,
+    parsed: ParsedUpdate,
+) -> Result<(), ()> {
+    let ParsedUpdate {
+        update_id,
+        inbound,
+        callback_id,
+    } = parsed;
+    let result = match inbound {
+        Some(inbound) => {
+            let chat = inbound.chat.id.clone();
+            match handler.handle(inbound).await {
+                Ok(replies) => {
+                    for reply in &replies {
+                        if let Err(err) = channel.send(&chat, reply).await {
+                            tracing::warn!(
+                                channel = %settings.channel,
+                                bot = %settings.bot_name,
+                                update_id,
+                                error = %err,
+                                "reply not delivered"
+                            );
+                            break;
+                        }
+                    }
+                    Ok(())
+                }
+                Err(err) if err.retry => {
+                    tracing::error!(bot = %settings.bot_name, update_id, error = %err, "update will be retried");
+                    Err(())
+                }
+                Err(err) => {
+                    tracing::warn!(bot = %settings.bot_name, update_id, error = %err, "update dropped");
+                    Ok(())
+                }
+            }
+        }
+        None => Ok(()),
+    };
+    if let Some(id) = callback_id {
+        channel.answer_callback(&id).await;
+    }
+    result
+}
+
 /// What went wrong fetching updates, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -441,48 +491,8 @@ impl Poller {
         }
     }
 
-    /// Handles one update and sends its replies. `Err` means "deliver this update again".
     async fn handle_one(&self, parsed: ParsedUpdate) -> Result<(), ()> {
-        let ParsedUpdate {
-            update_id,
-            inbound,
-            callback_id,
-        } = parsed;
-        let result = match inbound {
-            Some(inbound) => {
-                let chat = inbound.chat.id.clone();
-                match self.handler.handle(inbound).await {
-                    Ok(replies) => {
-                        for reply in &replies {
-                            if let Err(err) = self.channel.send(&chat, reply).await {
-                                tracing::warn!(
-                                    channel = %self.settings.channel,
-                                    bot = %self.settings.bot_name,
-                                    update_id,
-                                    error = %err,
-                                    "reply not delivered"
-                                );
-                                break;
-                            }
-                        }
-                        Ok(())
-                    }
-                    Err(err) if err.retry => {
-                        tracing::error!(bot = %self.settings.bot_name, update_id, error = %err, "update will be retried");
-                        Err(())
-                    }
-                    Err(err) => {
-                        tracing::warn!(bot = %self.settings.bot_name, update_id, error = %err, "update dropped");
-                        Ok(())
-                    }
-                }
-            }
-            None => Ok(()),
-        };
-        if let Some(id) = callback_id {
-            self.channel.answer_callback(&id).await;
-        }
-        result
+        deliver(&self.settings, &self.channel, self.handler.as_ref(), parsed).await
     }
 
     /// Handles a batch: updates of one chat in order, different chats concurrently. Returns the

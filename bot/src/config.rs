@@ -110,6 +110,11 @@ pub struct BotSettings {
     pub token_var: String,
     pub api_url: Url,
     pub poll_timeout_secs: u32,
+    /// Set: webhook mode at this public URL; unset: long polling.
+    pub webhook_url: Option<Url>,
+    /// The webhook secret token; derived from `PSEUDONYM_KEY` when not configured, so every
+    /// replica agrees on it.
+    pub webhook_secret: Option<Secret>,
 }
 
 /// The web chat.
@@ -312,6 +317,10 @@ struct FileBot {
     token_env: String,
     api_url: Option<String>,
     poll_timeout_secs: Option<u32>,
+    /// Public URL of this gateway's `/webhooks/telegram/{name}`: webhook mode instead of polling.
+    webhook_url: Option<String>,
+    /// Name of the environment variable holding the webhook secret token (optional).
+    webhook_secret_env: Option<String>,
 }
 
 /// Where configuration values come from besides the file: the process environment, or a map in
@@ -460,6 +469,20 @@ impl Config {
                 &format!("{place}.api_url"),
                 b.api_url.as_deref().unwrap_or(default_api),
             )?;
+            let webhook_url = b
+                .webhook_url
+                .as_deref()
+                .map(|u| parse_url(&format!("{place}.webhook_url"), u))
+                .transpose()?;
+            let webhook_secret = match &b.webhook_secret_env {
+                Some(var) => Some(Secret::new(env.get(var).ok_or_else(|| {
+                    bad(
+                        format!("{place}.webhook_secret_env"),
+                        format!("environment variable {var} is not set"),
+                    )
+                })?)),
+                None => None,
+            };
             bots.push(BotSettings {
                 name: b.name,
                 channel,
@@ -467,6 +490,8 @@ impl Config {
                 token_var: b.token_env.clone(),
                 api_url,
                 poll_timeout_secs: b.poll_timeout_secs.unwrap_or(25),
+                webhook_url,
+                webhook_secret,
             });
         }
         for (channel, token_var, url_var, default_api) in [
@@ -490,6 +515,16 @@ impl Config {
                 )?;
                 let name = channel.as_str().to_string();
                 bots.retain(|b| b.name != name);
+                let (webhook_url, webhook_secret) = if channel == ChannelKind::Telegram {
+                    (
+                        env.get("TELEGRAM_WEBHOOK_URL")
+                            .map(|u| parse_url("TELEGRAM_WEBHOOK_URL", &u))
+                            .transpose()?,
+                        env.get("TELEGRAM_WEBHOOK_SECRET").map(Secret::new),
+                    )
+                } else {
+                    (None, None)
+                };
                 bots.push(BotSettings {
                     name,
                     channel,
@@ -497,6 +532,8 @@ impl Config {
                     token_var: token_var.to_string(),
                     api_url,
                     poll_timeout_secs: 25,
+                    webhook_url,
+                    webhook_secret,
                 });
             }
         }
@@ -511,11 +548,42 @@ impl Config {
                 ));
             }
         }
-        if env.get("TELEGRAM_WEBHOOK_URL").is_some() {
+        if env.get("TELEGRAM_WEBHOOK_URL").is_some() && env.get("TELEGRAM_BOT_TOKEN").is_none() {
             return Err(bad(
                 "TELEGRAM_WEBHOOK_URL",
-                "webhook mode is not available in this version; unset it to use long polling",
+                "set TELEGRAM_BOT_TOKEN too: the webhook belongs to that bot",
             ));
+        }
+        for bot in &bots {
+            let Some(url) = &bot.webhook_url else {
+                continue;
+            };
+            let place = if bot.token_var == "TELEGRAM_BOT_TOKEN" {
+                "TELEGRAM_WEBHOOK_URL".to_string()
+            } else {
+                format!("webhook_url of bot `{}`", bot.name)
+            };
+            if bot.channel != ChannelKind::Telegram {
+                return Err(bad(
+                    place,
+                    "webhook mode is available for Telegram bots only; Bale bots poll",
+                ));
+            }
+            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if url.scheme() != "https" && !loopback {
+                return Err(bad(place, "Telegram only calls https:// webhook URLs"));
+            }
+            if url.as_str().contains(bot.token.expose()) {
+                return Err(bad(place, "the webhook URL must not contain the bot token"));
+            }
+            if let Some(secret) = &bot.webhook_secret
+                && !consentgate_adapters::telegram_webhook::valid_secret(secret.expose())
+            {
+                return Err(bad(
+                    "TELEGRAM_WEBHOOK_SECRET / webhook_secret_env",
+                    "use 32-256 characters of A-Z a-z 0-9 _ -",
+                ));
+            }
         }
         for var in [
             "WHATSAPP_ACCESS_TOKEN",
@@ -723,6 +791,51 @@ mod tests {
         assert_eq!(c.bots.len(), 1);
         assert_eq!(c.bots[0].name, "telegram");
         assert_eq!(c.bots[0].api_url.as_str(), "http://127.0.0.1:9/");
+        assert!(c.bots[0].webhook_url.is_none());
+    }
+
+    #[test]
+    fn a_webhook_url_switches_the_bot_to_webhook_mode_and_is_checked() {
+        let c = Config::load(
+            None,
+            &env(&[
+                ("TELEGRAM_BOT_TOKEN", "123:abc"),
+                (
+                    "TELEGRAM_WEBHOOK_URL",
+                    "https://bot.example.com/webhooks/telegram/telegram",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert!(c.bots[0].webhook_url.is_some());
+        for (url, needle) in [
+            ("http://bot.example.com/hook", "https"),
+            ("https://bot.example.com/123:abc/hook", "token"),
+        ] {
+            let err = Config::load(
+                None,
+                &env(&[
+                    ("TELEGRAM_BOT_TOKEN", "123:abc"),
+                    ("TELEGRAM_WEBHOOK_URL", url),
+                ]),
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("TELEGRAM_WEBHOOK_URL")
+                    && err.to_string().contains(needle),
+                "{err}"
+            );
+        }
+        let err = Config::load(
+            None,
+            &env(&[
+                ("TELEGRAM_BOT_TOKEN", "123:abc"),
+                ("TELEGRAM_WEBHOOK_URL", "https://bot.example.com/hook"),
+                ("TELEGRAM_WEBHOOK_SECRET", "short"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("TELEGRAM_WEBHOOK_SECRET"), "{err}");
     }
 
     #[test]

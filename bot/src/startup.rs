@@ -11,15 +11,16 @@ use tokio::{sync::watch, task::JoinHandle};
 use consentgate_adapters::{
     ChannelKind, InboundHandler,
     telegram::{Poller, TelegramSettings},
+    telegram_webhook::{self, WebhookBot},
     webchat::{WebChat, WebChatSettings},
 };
 use consentgate_entity::bots;
 
 use crate::{
-    config::Config,
+    config::{BotSettings, Config},
     consent::{self, DEFAULT_POLICY},
     http,
-    keys::Keys,
+    keys::{HmacKey, Keys},
     llm,
     pipeline::{BotContext, Pipeline},
     redact::Redactor,
@@ -69,6 +70,28 @@ async fn register_bot(db: &DatabaseConnection, name: &str, channel: ChannelKind)
     }
 }
 
+fn telegram_settings(bot: &BotSettings) -> TelegramSettings {
+    TelegramSettings {
+        channel: bot.channel,
+        bot_name: bot.name.clone(),
+        token: bot.token.expose().to_string(),
+        api_url: bot.api_url.clone(),
+        poll_timeout: bot.poll_timeout_secs,
+    }
+}
+
+/// The webhook secret token of a bot, derived from `PSEUDONYM_KEY` so that every replica
+/// registers and checks the same one without another secret to distribute: 43 characters of
+/// URL-safe base64.
+pub fn webhook_secret(key: &HmacKey, bot_name: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.bytes()).expect("HMAC takes any key");
+    mac.update(b"telegram-webhook-secret\x00");
+    mac.update(bot_name.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
 impl Gateway {
     /// Connects, migrates, and starts serving.
     pub async fn start(config: Config, keys: Keys) -> Result<Gateway> {
@@ -111,6 +134,7 @@ impl Gateway {
             });
         }
 
+        let pseudonym_key = keys.pseudonym.clone();
         let provider = llm::from_settings(&config.llm);
         tracing::info!(
             provider = provider.name(),
@@ -149,7 +173,26 @@ impl Gateway {
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let router = http::router(db.clone(), webchat.as_ref());
+        // Webhook bots are registered with Telegram before the server takes requests.
+        let mut webhook_bots = Vec::new();
+        for bot in config.bots.iter().filter(|b| b.webhook_url.is_some()) {
+            let secret = match &bot.webhook_secret {
+                Some(secret) => secret.expose().to_string(),
+                None => webhook_secret(&pseudonym_key, &bot.name),
+            };
+            let url = bot.webhook_url.clone().context("webhook URL")?;
+            let webhook = WebhookBot::new(telegram_settings(bot), url, secret, handler.clone())
+                .map_err(anyhow::Error::msg)?;
+            webhook.register().await.map_err(|e| {
+                anyhow::anyhow!("bot `{}`: could not register the webhook: {e}", bot.name)
+            })?;
+            tracing::info!(bot = %bot.name, "webhook registered; updates arrive at /webhooks/telegram/{}", bot.name);
+            webhook_bots.push(Arc::new(webhook));
+        }
+        let mut router = http::router(db.clone(), webchat.as_ref());
+        if !webhook_bots.is_empty() {
+            router = router.merge(telegram_webhook::router(webhook_bots));
+        }
         let mut server_signal = signal.clone();
         tasks.push(tokio::spawn(async move {
             let stop = async move {
@@ -166,15 +209,8 @@ impl Gateway {
             tracing::info!("web chat on http://{addr}/");
         }
 
-        for bot in &config.bots {
-            let settings = TelegramSettings {
-                channel: bot.channel,
-                bot_name: bot.name.clone(),
-                token: bot.token.expose().to_string(),
-                api_url: bot.api_url.clone(),
-                poll_timeout: bot.poll_timeout_secs,
-            };
-            let poller = Poller::new(settings, handler.clone());
+        for bot in config.bots.iter().filter(|b| b.webhook_url.is_none()) {
+            let poller = Poller::new(telegram_settings(bot), handler.clone());
             tasks.push(tokio::spawn(poller.run(signal.clone())));
         }
 

@@ -99,6 +99,8 @@ impl TestDb {
 #[derive(Default)]
 pub struct Options {
     pub telegram: bool,
+    /// Telegram in webhook mode (implies `telegram`).
+    pub telegram_webhook: bool,
     /// Policy text to publish instead of the built-in one.
     pub policy_text: Option<String>,
     /// Longest text the redactor accepts (longer ones fail redaction).
@@ -143,9 +145,16 @@ impl Harness {
         set("FERNET_KEYS", &keys.fernet);
         set("PSEUDONYM_KEY", &keys.pseudonym);
         set("AUDIT_KEY", &keys.audit);
-        if options.telegram {
+        if options.telegram || options.telegram_webhook {
             set("TELEGRAM_BOT_TOKEN", TOKEN);
             set("TELEGRAM_API_URL", &telegram.url);
+        }
+        if options.telegram_webhook {
+            // Telegram would call this public URL; tests post to the gateway directly.
+            set(
+                "TELEGRAM_WEBHOOK_URL",
+                "http://127.0.0.1:9/webhooks/telegram/telegram",
+            );
         }
         if let Some(t) = options.llm_timeout_secs {
             set("LLM_TIMEOUT_SECS", &t.to_string());

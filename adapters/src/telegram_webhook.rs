@@ -1,0 +1,196 @@
+//! Telegram webhook mode: Telegram POSTs updates to `/webhooks/telegram/{bot}`.
+//!
+//! At start the gateway registers the webhook with `setWebhook`, passing a secret token and the
+//! update types it handles. Telegram sends the secret back in `X-Telegram-Bot-Api-Secret-Token`
+//! with every request; a request without that exact header (compared in constant time) gets 401
+//! and is not read. The bot token never appears in the webhook URL. Several replicas behind a
+//! load balancer derive the same secret, and the pipeline's dedupe makes a retried or doubly
+//! delivered update count once.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, State},
+    http::{HeaderMap, StatusCode},
+    routing::post,
+};
+use serde::Deserialize;
+use url::Url;
+
+use crate::{
+    model::InboundHandler,
+    telegram::{
+        ALLOWED_UPDATES, TelegramChannel, TelegramSettings, deliver, method_url, parse_update,
+    },
+};
+
+/// The header Telegram echoes the secret token in.
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// Largest update body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Whether `secret` is acceptable to Telegram and long enough to be unguessable.
+pub fn valid_secret(secret: &str) -> bool {
+    (32..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// One bot in webhook mode.
+pub struct WebhookBot {
+    pub settings: TelegramSettings,
+    /// The public URL Telegram should call (this gateway's `/webhooks/telegram/{bot}`).
+    pub url: Url,
+    secret: String,
+    channel: TelegramChannel,
+    handler: Arc<dyn InboundHandler>,
+}
+
+impl WebhookBot {
+    /// `secret` must pass [`valid_secret`]; a webhook without one is refused.
+    pub fn new(
+        settings: TelegramSettings,
+        url: Url,
+        secret: String,
+        handler: Arc<dyn InboundHandler>,
+    ) -> Result<Self, String> {
+        if !valid_secret(&secret) {
+            return Err(format!(
+                "the webhook secret of bot `{}` must be 32-256 characters of A-Z a-z 0-9 _ -",
+                settings.bot_name
+            ));
+        }
+        let channel = TelegramChannel::new(&settings);
+        Ok(WebhookBot {
+            settings,
+            url,
+            secret,
+            channel,
+            handler,
+        })
+    }
+
+    /// Registers the webhook with Telegram: URL, secret token and the update types we handle.
+    pub async fn register(&self) -> Result<(), String> {
+        #[derive(Deserialize)]
+        struct Answer {
+            ok: bool,
+            #[serde(default)]
+            description: Option<String>,
+        }
+        let endpoint = method_url(&self.settings.api_url, &self.settings.token, "setWebhook")?;
+        let body = serde_json::json!({
+            "url": self.url.as_str(),
+            "secret_token": self.secret,
+            "allowed_updates": ALLOWED_UPDATES,
+        });
+        let answer: Answer = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?
+            .post(endpoint)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("setWebhook failed: {}", e.without_url()))?
+            .json()
+            .await
+            .map_err(|e| {
+                format!(
+                    "setWebhook answered something unreadable: {}",
+                    e.without_url()
+                )
+            })?;
+        if answer.ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "Telegram refused setWebhook: {}",
+                answer.description.unwrap_or_default()
+            ))
+        }
+    }
+}
+
+/// Constant-time comparison, so the time taken says nothing about how much of a guess was right.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    if given.len() != expected.len() {
+        return false;
+    }
+    given
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+/// The webhook routes of every bot in webhook mode.
+pub fn router(bots: Vec<Arc<WebhookBot>>) -> Router {
+    let by_name: HashMap<String, Arc<WebhookBot>> = bots
+        .into_iter()
+        .map(|b| (b.settings.bot_name.clone(), b))
+        .collect();
+    Router::new()
+        .route("/webhooks/telegram/{bot}", post(receive))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(Arc::new(by_name))
+}
+
+async fn receive(
+    State(bots): State<Arc<HashMap<String, Arc<WebhookBot>>>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let Some(bot) = bots.get(&name) else {
+        return StatusCode::NOT_FOUND;
+    };
+    let authentic = headers
+        .get(SECRET_HEADER)
+        .is_some_and(|v| same_secret(v.as_bytes(), bot.secret.as_bytes()));
+    if !authentic {
+        tracing::warn!(bot = %name, "webhook request without the right secret token refused");
+        return StatusCode::UNAUTHORIZED;
+    }
+    let Ok(raw) = std::str::from_utf8(&body) else {
+        tracing::warn!(bot = %name, "webhook body is not UTF-8; dropped");
+        return StatusCode::OK;
+    };
+    let parsed = match parse_update(bot.settings.channel, &bot.settings.bot_name, raw) {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            // Answered 200: Telegram would otherwise send the same unreadable update forever.
+            tracing::warn!(bot = %name, error = %err, "unreadable webhook update dropped");
+            return StatusCode::OK;
+        }
+    };
+    match deliver(&bot.settings, &bot.channel, bot.handler.as_ref(), parsed).await {
+        Ok(()) => StatusCode::OK,
+        // Telegram retries non-2xx answers; dedupe makes the retry count once.
+        Err(()) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_must_be_long_and_of_the_allowed_characters() {
+        assert!(valid_secret(&"a".repeat(32)));
+        assert!(valid_secret("abcdefghijklmnopqrstuvwxyz_-0123456789"));
+        assert!(!valid_secret(&"a".repeat(31)));
+        assert!(!valid_secret(&format!("{}+", "a".repeat(40))));
+    }
+
+    #[test]
+    fn comparison_needs_every_byte() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abd", b"abc"));
+        assert!(!same_secret(b"ab", b"abc"));
+    }
+}

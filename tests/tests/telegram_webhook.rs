@@ -1,0 +1,141 @@
+//! Telegram in webhook mode: the webhook is registered with a secret, forged or unsigned
+//! requests are refused before anything is read, and real ones take the same route as polling.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use consentgate_entity::subjects;
+use reqwest::StatusCode;
+use sea_orm::EntityTrait;
+
+async fn webhook() -> (Harness, String) {
+    let h = Harness::start(Options {
+        telegram_webhook: true,
+        ..Default::default()
+    })
+    .await;
+    let registered = h.telegram.calls("setWebhook");
+    assert_eq!(registered.len(), 1, "setWebhook was not called once");
+    let secret = registered[0].body["secret_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (h, secret)
+}
+
+async fn post(h: &Harness, secret: Option<&str>, body: String) -> StatusCode {
+    let mut req = h
+        .http
+        .post(format!("{}/webhooks/telegram/telegram", h.base))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(secret) = secret {
+        req = req.header("X-Telegram-Bot-Api-Secret-Token", secret);
+    }
+    req.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn the_webhook_is_registered_with_a_secret_and_the_gateway_does_not_poll() {
+    let (h, secret) = webhook().await;
+    let call = &h.telegram.calls("setWebhook")[0];
+    assert_eq!(
+        call.body["url"],
+        "http://127.0.0.1:9/webhooks/telegram/telegram"
+    );
+    assert!(secret.len() >= 32);
+    assert!(
+        secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    );
+    assert_eq!(
+        call.body["allowed_updates"],
+        serde_json::json!(["message", "callback_query", "my_chat_member"])
+    );
+    assert!(!call.body["url"].as_str().unwrap().contains(TOKEN));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        h.telegram.calls("getUpdates").is_empty(),
+        "webhook mode must not poll"
+    );
+    assert!(h.telegram.calls("deleteWebhook").is_empty());
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn requests_without_the_exact_secret_are_refused_and_not_processed() {
+    let (h, secret) = webhook().await;
+    let update = text_update(1, IVAN, "forged hello").to_string();
+    assert_eq!(
+        post(&h, None, update.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = format!("{}x", &secret[..secret.len() - 1]);
+    assert_eq!(
+        post(&h, Some(&wrong), update.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(post(&h, Some(""), update).await, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(h.telegram.calls("sendMessage").is_empty());
+    assert!(
+        subjects::Entity::find()
+            .all(h.db())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn signed_updates_take_the_whole_route_once() {
+    let (h, secret) = webhook().await;
+    let first = text_update(1, IVAN, "hello").to_string();
+    assert_eq!(post(&h, Some(&secret), first.clone()).await, StatusCode::OK);
+    let texts = h.wait_sent(IVAN.id, 1).await;
+    assert!(texts[0].contains("Do you agree"));
+    // Telegram retries a delivery it thinks failed: answered once.
+    assert_eq!(post(&h, Some(&secret), first).await, StatusCode::OK);
+
+    let data = button_data(&h, IVAN.id, "Agree");
+    let press = button_update(2, IVAN, &data).to_string();
+    assert_eq!(post(&h, Some(&secret), press).await, StatusCode::OK);
+    assert_eq!(h.telegram.calls("answerCallbackQuery").len(), 1);
+    let question = text_update(3, IVAN, "call +7 912 345-67-89").to_string();
+    assert_eq!(post(&h, Some(&secret), question).await, StatusCode::OK);
+    let texts = h.wait_sent(IVAN.id, 3).await;
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert_eq!(texts[2], "LLM: call +7 912 345-67-89");
+    assert!(h.llm.requests()[0].raw.contains("[PHONE_1]"));
+
+    // Malformed bodies are dropped with 200 so Telegram does not resend them forever.
+    assert_eq!(
+        post(&h, Some(&secret), "{not json".into()).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(
+            &h,
+            Some(&secret),
+            r#"{"update_id": 9, "message": "x"}"#.into()
+        )
+        .await,
+        StatusCode::OK
+    );
+    // An unknown bot name is not found.
+    let status = h
+        .http
+        .post(format!("{}/webhooks/telegram/other", h.base))
+        .header("X-Telegram-Bot-Api-Secret-Token", &secret)
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    h.finish().await;
+}
