@@ -51,13 +51,30 @@ impl LlmError {
     }
 }
 
+/// The exact bytes about to be sent to a provider. Built before sending so that the audit log
+/// can record their SHA-256 (the egress ledger) before anything leaves.
+pub struct Payload {
+    bytes: Vec<u8>,
+}
+
+impl Payload {
+    /// SHA-256 of the exact bytes sent, hex.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(&self.bytes))
+    }
+}
+
 /// Something that answers a message.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// Name for the audit log, e.g. `openai-compatible` or `echo`.
     fn name(&self) -> &str;
     fn model(&self) -> &str;
-    async fn complete(&self, prompt: Prompt<'_>) -> Result<Completion, LlmError>;
+    /// The request body for a prompt, exactly as it will be sent.
+    fn payload(&self, prompt: Prompt<'_>) -> Payload;
+    /// Sends a payload made by [`Provider::payload`].
+    async fn send(&self, payload: Payload) -> Result<Completion, LlmError>;
 }
 
 /// Builds the provider the configuration asks for.
@@ -91,12 +108,18 @@ impl Provider for Echo {
     fn model(&self) -> &str {
         "none"
     }
-    async fn complete(&self, prompt: Prompt<'_>) -> Result<Completion, LlmError> {
+    fn payload(&self, prompt: Prompt<'_>) -> Payload {
+        Payload {
+            bytes: prompt.text.as_str().as_bytes().to_vec(),
+        }
+    }
+
+    async fn send(&self, payload: Payload) -> Result<Completion, LlmError> {
+        let text = String::from_utf8_lossy(&payload.bytes);
         Ok(Completion {
             text: format!(
                 "No AI is configured for this assistant yet, so I can only repeat what you wrote: \
-                 \"{}\"\n(The operator can connect one with LLM_BASE_URL and LLM_MODEL.)",
-                prompt.text.as_str()
+                 \"{text}\"\n(The operator can connect one with LLM_BASE_URL and LLM_MODEL.)"
             ),
             latency: Duration::ZERO,
         })
@@ -164,7 +187,7 @@ impl Provider for OpenAiCompatible {
         &self.model
     }
 
-    async fn complete(&self, prompt: Prompt<'_>) -> Result<Completion, LlmError> {
+    fn payload(&self, prompt: Prompt<'_>) -> Payload {
         let body = serde_json::json!({
             "model": self.model,
             "messages": [
@@ -173,8 +196,18 @@ impl Provider for OpenAiCompatible {
             ],
             "user": prompt.user.as_str(),
         });
+        Payload {
+            bytes: serde_json::to_vec(&body).unwrap_or_default(),
+        }
+    }
+
+    async fn send(&self, payload: Payload) -> Result<Completion, LlmError> {
         let started = Instant::now();
-        let mut request = self.http.post(&self.endpoint).json(&body);
+        let mut request = self
+            .http
+            .post(&self.endpoint)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(payload.bytes);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose());
         }

@@ -62,6 +62,13 @@ async fn the_llm_receives_placeholders_and_the_person_receives_their_data_back()
             "{placeholder} missing in {sent}"
         );
     }
+    // The audit log's egress ledger holds the SHA-256 of the exact bytes the provider received.
+    use sha2::Digest;
+    let sent_hash = hex::encode(sha2::Sha256::digest(requests[0].raw.as_bytes()));
+    assert!(
+        h.dump().await.contains(&sent_hash),
+        "payload hash not audited"
+    );
     // The fake echoes what it got; the person reads their own words back.
     assert_eq!(texts.last().unwrap(), &format!("LLM: {text}"));
 

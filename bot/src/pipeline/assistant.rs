@@ -33,7 +33,12 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
             return Ok(vec![Outbound::text(replies::NOT_FORWARDED)]);
         }
     };
-    // Written before the call: if the audit log cannot be written, nothing is forwarded.
+    let payload = p.provider.payload(Prompt {
+        user: &t.subject.pseudonym,
+        text: &redacted,
+    });
+    // Written before the call: if the audit log cannot be written, nothing is forwarded. The
+    // SHA-256 of the exact bytes sent is the egress ledger's proof of what left.
     p.audit
         .record(
             &p.db,
@@ -44,14 +49,11 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
                 "provider": p.provider.name(),
                 "model": p.provider.model(),
                 "redactions": redacted.counts(),
+                "payload_sha256": payload.sha256(),
             }),
         )
         .await?;
-    let prompt = Prompt {
-        user: &t.subject.pseudonym,
-        text: &redacted,
-    };
-    match p.provider.complete(prompt).await {
+    match p.provider.send(payload).await {
         Ok(completion) => {
             tracing::debug!(
                 subject = t.subject.pseudonym.short(),
