@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use consentgate_adapters::webchat::WebChat;
 
-use crate::storage;
+use crate::{metrics::Metrics, storage};
 
 #[derive(Clone)]
 struct Health {
@@ -15,11 +15,30 @@ struct Health {
 }
 
 /// Every route of the gateway.
-pub fn router(db: DatabaseConnection, webchat: Option<&Arc<WebChat>>) -> Router {
+pub fn router(
+    db: DatabaseConnection,
+    metrics: Arc<Metrics>,
+    webchat: Option<&Arc<WebChat>>,
+) -> Router {
     let health = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .with_state(Health { db });
+        .with_state(Health { db })
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
+                }
+            }),
+        );
     match webchat {
         Some(chat) => health.merge(chat.router()),
         None => health,

@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod llm;
+pub mod metrics;
 pub mod pipeline;
 pub mod pseudonym;
 pub mod redact;

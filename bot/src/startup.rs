@@ -22,6 +22,7 @@ use crate::{
     http,
     keys::{HmacKey, Keys},
     llm,
+    metrics::Metrics,
     pipeline::{BotContext, Pipeline},
     redact::Redactor,
     storage,
@@ -135,6 +136,7 @@ impl Gateway {
         }
 
         let pseudonym_key = keys.pseudonym.clone();
+        let metrics = Arc::new(Metrics::new());
         let provider = llm::from_settings(&config.llm);
         tracing::info!(
             provider = provider.name(),
@@ -147,6 +149,7 @@ impl Gateway {
             contexts,
             provider,
             Redactor::new(config.redact.clone()),
+            metrics.clone(),
             config.messages_per_minute,
         ));
         let handler: Arc<dyn InboundHandler> = pipeline.clone();
@@ -189,7 +192,7 @@ impl Gateway {
             tracing::info!(bot = %bot.name, "webhook registered; updates arrive at /webhooks/telegram/{}", bot.name);
             webhook_bots.push(Arc::new(webhook));
         }
-        let mut router = http::router(db.clone(), webchat.as_ref());
+        let mut router = http::router(db.clone(), metrics.clone(), webchat.as_ref());
         if !webhook_bots.is_empty() {
             router = router.merge(telegram_webhook::router(webhook_bots));
         }

@@ -6,6 +6,7 @@ use consentgate_adapters::Outbound;
 use super::{Pipeline, PipelineError, Turn, replies};
 use crate::{
     llm::Prompt,
+    metrics::{ReasonLabel, TypeLabel},
     redact::{Hints, Placeholders},
 };
 
@@ -30,6 +31,12 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
                     serde_json::json!({"reason": "redaction_failed"}),
                 )
                 .await?;
+            p.metrics
+                .held
+                .get_or_create(&ReasonLabel {
+                    reason: "redaction_failed",
+                })
+                .inc();
             return Ok(vec![Outbound::text(replies::NOT_FORWARDED)]);
         }
     };
@@ -53,8 +60,19 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
             }),
         )
         .await?;
+    for (label, count) in redacted.counts() {
+        p.metrics
+            .redactions
+            .get_or_create(&TypeLabel {
+                r#type: label.clone(),
+            })
+            .inc_by(*count as u64);
+    }
     match p.provider.send(payload).await {
         Ok(completion) => {
+            p.metrics
+                .llm_latency
+                .observe(completion.latency.as_secs_f64());
             tracing::debug!(
                 subject = t.subject.pseudonym.short(),
                 latency_ms = completion.latency.as_millis() as u64,
@@ -65,6 +83,10 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
             Ok(vec![reply])
         }
         Err(err) => {
+            p.metrics
+                .llm_errors
+                .get_or_create(&ReasonLabel { reason: err.kind() })
+                .inc();
             tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "LLM call failed");
             p.audit
                 .record(

@@ -37,6 +37,7 @@ use crate::{
     identity::{self, Subject},
     keys::Keys,
     llm::Provider,
+    metrics::{ChannelLabel, Metrics, ReasonLabel},
     redact::Redactor,
 };
 
@@ -82,6 +83,7 @@ pub struct Pipeline {
     provider: Box<dyn Provider>,
     redactor: Redactor,
     audit: AuditLog,
+    metrics: Arc<Metrics>,
     limiter: DefaultKeyedRateLimiter<String>,
 }
 
@@ -92,12 +94,14 @@ impl Pipeline {
         bots: Vec<BotContext>,
         provider: Box<dyn Provider>,
         redactor: Redactor,
+        metrics: Arc<Metrics>,
         messages_per_minute: u32,
     ) -> Self {
         let per_minute = NonZeroU32::new(messages_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(messages_per_minute.clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
         Pipeline {
             audit: AuditLog::new(keys.audit.clone()),
+            metrics,
             db,
             keys,
             bots: bots.into_iter().map(|b| (b.name.clone(), b)).collect(),
@@ -126,6 +130,11 @@ impl Pipeline {
             .get(&inbound.bot)
             .ok_or_else(|| PipelineError::UnknownBot(inbound.bot.clone()))?;
 
+        let channel = ChannelLabel {
+            channel: inbound.channel.as_str(),
+        };
+        self.metrics.messages_in.get_or_create(&channel).inc();
+
         // 1. dedupe
         if !dedupe::claim(&self.db, bot.id, &inbound.update_key).await? {
             tracing::debug!(bot = %bot.name, "duplicate delivery ignored");
@@ -133,7 +142,13 @@ impl Pipeline {
         }
         let result = self.process(bot, inbound).await;
         match &result {
-            Ok(_) => dedupe::complete(&self.db, bot.id, &inbound.update_key).await?,
+            Ok(replies) => {
+                dedupe::complete(&self.db, bot.id, &inbound.update_key).await?;
+                self.metrics
+                    .messages_out
+                    .get_or_create(&channel)
+                    .inc_by(replies.len() as u64);
+            }
             Err(_) => {
                 // Let the platform's redelivery be handled, instead of being dropped as a duplicate.
                 if let Err(err) = dedupe::release(&self.db, bot.id, &inbound.update_key).await {
@@ -210,6 +225,7 @@ impl Pipeline {
                     serde_json::json!({}),
                 )
                 .await?;
+            self.metrics.rate_limited.inc();
             return Ok(vec![Outbound::text(replies::SLOW_DOWN)]);
         }
 
@@ -231,11 +247,29 @@ impl Pipeline {
                 serde_json::json!({"reason": "no_consent", "purpose": consent::PURPOSE_ASSISTANT}),
             )
             .await?;
+            self.metrics
+                .held
+                .get_or_create(&ReasonLabel {
+                    reason: "no_consent",
+                })
+                .inc();
+            self.count_prompt(inbound.channel);
             return Ok(replies::consent_prompt(&bot.policy, &state));
         }
 
         // 7. assistant
         assistant::answer(self, &turn).await
+    }
+}
+
+impl Pipeline {
+    fn count_prompt(&self, channel: ChannelKind) {
+        self.metrics
+            .consent_prompts
+            .get_or_create(&ChannelLabel {
+                channel: channel.as_str(),
+            })
+            .inc();
     }
 }
 

@@ -34,6 +34,13 @@ async fn decide_on(
     method: Method,
     policy: &consent::Policy,
 ) -> Result<(), PipelineError> {
+    p.metrics
+        .consent_events
+        .get_or_create(&crate::metrics::ConsentLabel {
+            purpose: PURPOSE_ASSISTANT,
+            action: action.as_str(),
+        })
+        .inc();
     consent::record(
         &p.db,
         &p.audit,
@@ -75,6 +82,7 @@ pub(super) async fn command(
             if state.allows_processing() {
                 Ok(vec![Outbound::text(replies::WELCOME_BACK)])
             } else {
+                p.count_prompt(t.inbound.channel);
                 Ok(replies::consent_prompt(&t.bot.policy, &State::NotAsked))
             }
         }
