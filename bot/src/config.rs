@@ -203,11 +203,15 @@ struct FilePattern {
     validator: Option<Validator>,
 }
 
+/// A placeholder label: upper-case words joined by single underscores (TEL, NATIONAL_ID), so a
+/// placeholder the model re-spaces still names it.
 fn valid_label(label: &str) -> bool {
-    let mut chars = label.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && label.len() <= 32
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    label.len() <= 32
+        && label.split('_').all(|word| {
+            let mut chars = word.chars();
+            chars.next().is_some_and(|c| c.is_ascii_uppercase())
+                && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        })
 }
 
 fn redact_settings(file: Option<FileRedact>) -> Result<RedactSettings, ConfigError> {

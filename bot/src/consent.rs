@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use sha2::{Digest, Sha256};
 
@@ -238,7 +238,7 @@ pub async fn record(
     audit: &AuditLog,
     d: Decision<'_>,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::audit::begin(db).await?;
     consent_events::ActiveModel {
         subject_id: Set(d.subject_id),
         bot_id: Set(d.bot_id),

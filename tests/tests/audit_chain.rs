@@ -193,3 +193,34 @@ async fn concurrent_writers_keep_one_chain() {
     assert_eq!(report.head.unwrap().seq, 400);
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_deleted_head_or_a_row_slipped_in_outside_the_chain_is_caught() {
+    let (t, db, _, key) = chain(3).await;
+    // A row inserted later without chain fields (or a chained row stripped of them).
+    let mut stripped = row(&db, 3).await.into_active_model();
+    stripped.seq = Set(None);
+    stripped.prev_hash = Set(None);
+    stripped.hash = Set(None);
+    stripped.update(&db).await.unwrap();
+    let two = row(&db, 2).await;
+    audit_head::ActiveModel {
+        id: Set(1),
+        seq: Set(2),
+        hash: Set(two.hash.unwrap()),
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    let broken = verify(&db, &key, None).await.unwrap().broken.unwrap();
+    assert!(broken.reason.contains("outside the chain"), "{broken:?}");
+
+    // Without its head record the chain does not verify either.
+    audit_head::Entity::delete_many().exec(&db).await.unwrap();
+    let broken = verify(&db, &key, None).await.unwrap().broken.unwrap();
+    assert!(
+        broken.reason.contains("head record is missing"),
+        "{broken:?}"
+    );
+    t.drop_db().await;
+}

@@ -79,6 +79,20 @@ pub fn chain_hash(key: &HmacKey, prev: &[u8], seq: i64, entry: &Entry<'_>) -> [u
     mac.finalize().into_bytes().into()
 }
 
+/// Begins a transaction in which the head-row lock serialises appenders. On PostgreSQL the level
+/// is set to READ COMMITTED explicitly: under REPEATABLE READ or SERIALIZABLE (a server's default
+/// may be either) a waiting appender would fail with a serialisation error instead of reading
+/// the new head.
+pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            db.begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+                .await
+        }
+        _ => db.begin().await,
+    }
+}
+
 /// Appends entries to the chain.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
@@ -100,7 +114,7 @@ impl AuditLog {
         action: &str,
         detail: Value,
     ) -> Result<(), DbErr> {
-        let txn = db.begin().await?;
+        let txn = begin(db).await?;
         self.append(&txn, bot_id, subject, action, detail).await?;
         txn.commit().await
     }
@@ -131,9 +145,19 @@ impl AuditLog {
             .ok_or_else(|| DbErr::Custom("the audit chain head is missing".into()))?;
         let prev = hex::decode(&head.hash)
             .map_err(|_| DbErr::Custom("the audit chain head is corrupt".into()))?;
-        // Taken under the lock, so time follows the sequence; millisecond precision survives
-        // every database's timestamp type.
-        let at = Utc::now().trunc_subsecs(3);
+        // Taken under the lock and never before the previous entry's time (replicas' clocks
+        // differ, and clocks step back), so time follows the sequence; millisecond precision
+        // survives every database's timestamp type.
+        let previous_at = match head.seq {
+            1 => None,
+            seq => audit_log::Entity::find()
+                .filter(audit_log::Column::Seq.eq(seq - 1))
+                .one(txn)
+                .await?
+                .map(|row| row.at),
+        };
+        let now = Utc::now().trunc_subsecs(3);
+        let at = previous_at.map_or(now, |previous| std::cmp::max(previous, now));
         let detail = detail.to_string();
         let subject = subject.map(|p| p.as_str().to_string());
         let entry = Entry {

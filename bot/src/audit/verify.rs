@@ -14,9 +14,6 @@ use consentgate_entity::{audit_head, audit_log};
 
 use crate::keys::HmacKey;
 
-/// How far a timestamp may go back from the previous entry's (clocks of different replicas).
-pub const CLOCK_TOLERANCE_MS: i64 = 5_000;
-
 /// Rows read per query, so memory stays flat however long the chain is.
 const PAGE: u64 = 1_000;
 
@@ -161,7 +158,7 @@ pub async fn verify(
             }
             let at = row.at.timestamp_millis();
             if let Some(before) = prev_at
-                && at + CLOCK_TOLERANCE_MS < before
+                && at < before
             {
                 report.broken = fail(seq, "its time is earlier than the entry before it".into());
                 break 'pages;
@@ -202,17 +199,49 @@ pub async fn verify(
                     cp.seq
                 ),
             });
-        } else if let Some(head) = audit_head::Entity::find_by_id(1).one(db).await?
-            && (head.seq != last || head.hash != prev_hash)
-        {
-            report.broken = Some(Break {
-                seq: head.seq.max(last),
-                reason: format!(
-                    "the chain head records entry {} but the log ends at {last}: entries were removed from the end",
-                    head.seq
-                ),
-            });
+        } else {
+            match audit_head::Entity::find_by_id(1).one(db).await? {
+                None => {
+                    report.broken = Some(Break {
+                        seq: last + 1,
+                        reason: "the chain head record is missing (deleted?)".into(),
+                    });
+                }
+                Some(head) if head.seq != last || head.hash != prev_hash => {
+                    report.broken = Some(Break {
+                        seq: head.seq.max(last),
+                        reason: format!(
+                            "the chain head records entry {} but the log ends at {last}: entries were removed from the end",
+                            head.seq
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
         }
+    }
+    // Entries from before the chain are older than every chained one. An unchained row added
+    // later (or a chained one stripped of its links) is a forgery.
+    if report.broken.is_none()
+        && let Some(first) = audit_log::Entity::find()
+            .filter(audit_log::Column::Seq.is_not_null())
+            .order_by_asc(audit_log::Column::Id)
+            .one(db)
+            .await?
+        && let Some(stray) = audit_log::Entity::find()
+            .filter(audit_log::Column::Seq.is_null())
+            .filter(audit_log::Column::Id.gt(first.id))
+            .order_by_asc(audit_log::Column::Id)
+            .one(db)
+            .await?
+    {
+        report.broken = Some(Break {
+            seq: 0,
+            reason: format!(
+                "row {} sits outside the chain but was written after the chain began",
+                stray.id
+            ),
+        });
     }
     Ok(report)
 }

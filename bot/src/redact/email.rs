@@ -12,8 +12,31 @@ impl Email {
     }
 }
 
+/// Characters of a local part (RFC 5322 `atext` and dots).
 fn local_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-')
+    c.is_alphanumeric()
+        || matches!(
+            c,
+            '.' | '_'
+                | '%'
+                | '+'
+                | '-'
+                | '!'
+                | '#'
+                | '$'
+                | '&'
+                | '\''
+                | '*'
+                | '/'
+                | '='
+                | '?'
+                | '^'
+                | '`'
+                | '{'
+                | '|'
+                | '}'
+                | '~'
+        )
 }
 
 fn domain_char(c: char) -> bool {
@@ -40,7 +63,11 @@ fn domain_end(s: &str) -> Option<usize> {
         !l.is_empty() && l.chars().count() <= 63 && !l.starts_with('-') && !l.ends_with('-')
     });
     let tld = labels.last()?;
-    let tld_ok = (2..=24).contains(&tld.chars().count()) && tld.chars().all(char::is_alphabetic);
+    // Letters of any script, or an IDN top-level domain in punycode (xn--p1ai).
+    let tld_ok = (2..=24).contains(&tld.chars().count()) && tld.chars().all(char::is_alphabetic)
+        || tld.starts_with("xn--")
+            && tld.len() <= 63
+            && tld[4..].chars().all(|c| c.is_ascii_alphanumeric());
     (labels_ok && tld_ok).then_some(end)
 }
 
@@ -62,8 +89,15 @@ impl Recognizer for Email {
             while text[start..at].starts_with('.') {
                 start += 1;
             }
+            // Sentence punctuation before an address is not part of it.
+            while text[start..at].starts_with([
+                '\'', '`', '{', '|', '}', '~', '!', '?', '=', '/', '*', '&', '#', '$', '^',
+            ]) {
+                start += 1;
+            }
             let local = &text[start..at];
-            if local.is_empty() || local.ends_with('.') || local.contains("..") {
+            // A malformed local part (two dots, a trailing dot) is still someone's address.
+            if local.is_empty() {
                 continue;
             }
             let Some(len) = domain_end(&text[at + 1..]) else {

@@ -8,7 +8,7 @@ use super::{Hints, Kind, Recognizer, Span, checks};
 
 /// Anchored: it is tried only where a byte scan found two letters and two digits starting a word.
 static IBAN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?i)[a-z]{2}[0-9]{2}(?:[ ]?[a-z0-9]){11,32}(?-u:\b)").expect("static regex")
+    Regex::new(r"^[a-zA-Z]{2}[0-9]{2}(?:[ ]?[a-zA-Z0-9]){11,32}(?-u:\b)").expect("static regex")
 });
 
 /// Offsets where an IBAN could start: two ASCII letters, two digits, not inside a word.
@@ -55,9 +55,10 @@ impl Recognizer for Iban {
                 }
                 compact.push(c.to_ascii_uppercase() as u8);
                 if compact.len() == expected {
-                    let next = s[i + 1..].chars().next();
+                    let after = i + c.len_utf8();
+                    let next = s[after..].chars().next();
                     if next.is_none() || next == Some(' ') {
-                        end = Some(i + 1);
+                        end = Some(after);
                     }
                     break;
                 }

@@ -352,33 +352,41 @@ impl Redactor {
             RedactError::Recognizer(what)
         })?
         .map_err(RedactError::Recognizer)?;
+        // A span that does not fit the text is a recognizer bug: fail closed rather than skip it.
+        if let Some(bad) = found.iter().find(|s| {
+            s.start >= s.end
+                || s.end > text.len()
+                || !text.is_char_boundary(s.start)
+                || !text.is_char_boundary(s.end)
+        }) {
+            return Err(RedactError::Recognizer(format!(
+                "a {} span does not fit the text",
+                bad.kind.name()
+            )));
+        }
         let mut candidates: Vec<Span> = found
             .into_iter()
-            .filter(|s| s.start < s.end && s.end <= text.len())
-            .filter(|s| text.is_char_boundary(s.start) && text.is_char_boundary(s.end))
             .filter(|s| !self.settings.disabled.contains(&s.kind))
             .collect();
-        // Highest priority first, then longest, then earliest; keep what does not overlap.
-        candidates.sort_by(|a, b| {
-            b.kind
-                .priority()
-                .cmp(&a.kind.priority())
-                .then((b.end - b.start).cmp(&(a.end - a.start)))
-                .then(a.start.cmp(&b.start))
-        });
-        // Accepted spans by start; a candidate is checked against its neighbours only, so the
-        // cost stays O(n log n) however many items a long text holds.
-        let mut kept: BTreeMap<usize, Span> = BTreeMap::new();
+        // Overlapping detections are merged into one span covering all of them, named after the
+        // highest-priority one: nothing found by any recognizer is left partly in the clear.
+        candidates.sort_by_key(|s| s.start);
+        let mut kept: Vec<Span> = Vec::with_capacity(candidates.len());
         for c in candidates {
-            let before_ok = kept
-                .range(..c.end)
-                .next_back()
-                .is_none_or(|(_, k)| k.end <= c.start);
-            if before_ok {
-                kept.insert(c.start, c);
+            match kept.last_mut() {
+                Some(last) if c.start < last.end => {
+                    let better = c.kind.priority() > last.kind.priority()
+                        || (c.kind.priority() == last.kind.priority()
+                            && c.end - c.start > last.end - last.start);
+                    if better {
+                        last.kind = c.kind;
+                        last.custom = c.custom;
+                    }
+                    last.end = last.end.max(c.end);
+                }
+                _ => kept.push(c),
             }
         }
-        let kept: Vec<Span> = kept.into_values().collect();
         Ok(kept)
     }
 
@@ -391,6 +399,7 @@ impl Redactor {
     ) -> Result<RedactedText, RedactError> {
         let normalized = Normalized::new(text);
         let spans = self.spans(&normalized, hints)?;
+        placeholders.reserve_existing(text);
         let mut out = String::with_capacity(text.len());
         let mut counts = BTreeMap::new();
         let mut last = 0;

@@ -55,7 +55,7 @@ enum IdKeyword {
 const ID_CONTEXT: [(&str, IdKeyword); 16] = [
     ("инн", IdKeyword::Inn),
     ("inn", IdKeyword::Inn),
-    ("налогоплательщик", IdKeyword::Inn),
+    ("инн/кпп", IdKeyword::Inn),
     ("снилс", IdKeyword::Snils),
     ("snils", IdKeyword::Snils),
     ("کد ملی", IdKeyword::IranCode),
@@ -143,6 +143,78 @@ static NOT_PERSONAL_WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|
     let words: Vec<String> = NOT_PERSONAL.iter().flat_map(|w| case_variants(w)).collect();
     aho_corasick::AhoCorasick::new(&words).expect("static keywords")
 });
+
+/// Words that say a number is someone's phone; they outweigh an order keyword nearby.
+const PHONE_WORDS: [&str; 22] = [
+    "phone",
+    "tel",
+    "call",
+    "mobile",
+    "cell",
+    "whatsapp",
+    "телефон",
+    "тел",
+    "звон",
+    "моб",
+    "позвон",
+    "تلفن",
+    "تماس",
+    "موبایل",
+    "شماره من",
+    "handy",
+    "telefon",
+    "téléphone",
+    "portable",
+    "numaram",
+    "ara",
+    "anruf",
+];
+
+static PHONE_WORD_SET: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    let words: Vec<String> = PHONE_WORDS.iter().flat_map(|w| case_variants(w)).collect();
+    aho_corasick::AhoCorasick::new(&words).expect("static keywords")
+});
+
+/// Whether `text[start..end]` begins a word (keyword stems such as "sendung" or "накладн" may
+/// run on: "Sendungsnummer", "накладной"). Symbols (#, №) need no boundary.
+fn starts_word(text: &str, start: usize) -> bool {
+    let symbol = text[start..]
+        .chars()
+        .next()
+        .is_some_and(|c| !c.is_alphanumeric());
+    symbol
+        || !text[..start]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric)
+}
+
+/// Whether `text[start..end]` stands as a word of its own ("inn" is not in "dinner" nor in
+/// "innovation").
+fn whole_word(text: &str, start: usize, end: usize) -> bool {
+    starts_word(text, start)
+        && !text[end..]
+            .chars()
+            .next()
+            .is_some_and(char::is_alphanumeric)
+}
+
+/// Whether the words right before a number say it is an order, invoice or tracking number (and
+/// nothing says it is a phone).
+fn not_personal(context: &str) -> bool {
+    let near_from = context.len().saturating_sub(24);
+    let says_not_personal = NOT_PERSONAL_WORDS.find_overlapping_iter(context).any(|m| {
+        m.end() >= near_from && starts_word(context, m.start()) && {
+            // A symbol keyword (#, №) must be right before the number.
+            let word = &context[m.start()..m.end()];
+            word.chars().any(char::is_alphanumeric) || context[m.end()..].trim().is_empty()
+        }
+    });
+    says_not_personal
+        && !PHONE_WORD_SET
+            .find_overlapping_iter(context)
+            .any(|m| starts_word(context, m.start()))
+}
 
 /// Words or symbols that, just after a number, make it an amount.
 const CURRENCY: [&str; 20] = [
@@ -428,12 +500,19 @@ impl Numbers {
             return Some(Kind::Card);
         }
         let context = clause_before(run.text, run.start, 48);
-        // The keyword nearest the number names it.
-        let keyword = ID_WORDS
-            .0
-            .find_overlapping_iter(context)
-            .max_by_key(|m| m.end())
-            .map(|m| ID_WORDS.1[m.pattern().as_usize()]);
+        // The keyword nearest the number names it; keywords count as whole words only ("inn" is
+        // not in "dinner").
+        // Only ids of 10 to 12 digits exist, so other lengths skip the search.
+        let keyword = if matches!(n, 10..=12) {
+            ID_WORDS
+                .0
+                .find_overlapping_iter(context)
+                .filter(|m| whole_word(context, m.start(), m.end()))
+                .max_by_key(|m| m.end())
+                .map(|m| ID_WORDS.1[m.pattern().as_usize()])
+        } else {
+            None
+        };
         let id_context = keyword.is_some();
         let iran = || n == 10 && checks::iran_national_code(&run.digits);
         let inn = || matches!(n, 10 | 12) && checks::russian_inn(&run.digits);
@@ -457,7 +536,7 @@ impl Numbers {
                 return Some(Kind::NationalId);
             }
         }
-        if NOT_PERSONAL_WORDS.is_match(context) {
+        if !s.starts_with('+') && not_personal(context) {
             return None;
         }
         // The digits of an IBAN-shaped string (that failed its own check) are not a phone.
@@ -480,32 +559,146 @@ impl Numbers {
     }
 }
 
+impl<'a> Run<'a> {
+    fn new(text: &'a str, start: usize, end: usize) -> Self {
+        let digits = text.as_bytes()[start..end]
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| b - b'0')
+            .collect();
+        Run {
+            text,
+            start,
+            end,
+            digits,
+        }
+    }
+
+    /// The (start, end) of each group of the run, split at spaces and slashes.
+    fn groups(&self) -> Vec<(usize, usize)> {
+        let b = self.text.as_bytes();
+        let mut groups = Vec::new();
+        let mut group_start = None;
+        for (i, byte) in b.iter().enumerate().take(self.end).skip(self.start) {
+            let boundary = matches!(byte, b' ' | b'/');
+            match (group_start, boundary) {
+                (None, false) => group_start = Some(i),
+                (Some(s), true) => {
+                    groups.push((s, i));
+                    group_start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = group_start {
+            groups.push((s, self.end));
+        }
+        // Trailing separators inside a group ("(912)-") are not part of it.
+        groups
+            .into_iter()
+            .map(|(s, mut e)| {
+                while e > s && !b[e - 1].is_ascii_digit() && b[e - 1] != b')' {
+                    e -= 1;
+                }
+                (s, e)
+            })
+            .filter(|(s, e)| s < e)
+            .collect()
+    }
+}
+
 impl Numbers {
-    fn leading_part(&self, run: &Run<'_>) -> Option<usize> {
-        let s = run.as_str();
-        // Only runs that start the way phone numbers do: a country code or a trunk prefix.
-        if !(s.starts_with('+') || s.starts_with('8') || s.starts_with('0')) {
-            return None;
+    /// Classifies the groups as one number; failing that, finds the numbers written one after
+    /// another in them ("4111 1111 1111 1111 12/25", "12.05.1990 89123456789",
+    /// "8 912 345 67 89 8 913 …"): from each group, the longest stretch of groups that is one.
+    fn find_in_groups(&self, text: &str, groups: &[(usize, usize)], out: &mut Vec<Span>) {
+        let whole = Run::new(text, groups[0].0, groups[groups.len() - 1].1);
+        if let Some(kind) = self.classify(&whole) {
+            out.push(Span {
+                start: whole.start,
+                end: whole.end,
+                kind,
+                custom: None,
+            });
+            return;
         }
-        let cuts: Vec<usize> = s.match_indices(' ').map(|(i, _)| i).collect();
-        if cuts.is_empty() || cuts.len() > 8 || run.digits.len() > 30 {
-            return None;
+        if groups.len() < 2 || groups.len() > 12 {
+            return;
         }
-        cuts.into_iter().rev().find_map(|cut| {
-            let part = s[..cut].trim_end_matches(|c: char| c != ')' && !c.is_ascii_digit());
-            let digits: Vec<u8> = part
-                .bytes()
-                .filter(u8::is_ascii_digit)
-                .map(|b| b - b'0')
-                .collect();
-            let sub = Run {
-                text: run.text,
-                start: run.start,
-                end: run.start + part.len(),
-                digits,
-            };
-            (sub.digits.len() >= 7 && self.valid_phone(&sub)).then_some(sub.end)
-        })
+        // The digits of an IBAN-shaped string that failed its own check are not split up either.
+        if IBAN_HEAD.is_match(window(text, whole.start, 40)) {
+            return;
+        }
+        // A block shaped like a card (4-digit groups) that failed the card check is one
+        // reference number, not several phone numbers or ids.
+        let card_shaped = (12..=19).contains(&whole.digits.len())
+            && groups[..groups.len() - 1].iter().all(|(s, e)| {
+                text.as_bytes()[*s..*e]
+                    .iter()
+                    .filter(|b| b.is_ascii_digit())
+                    .count()
+                    == 4
+            });
+        // Every stretch of groups that is a number on its own (strong evidence only)...
+        let g = groups.len();
+        let mut found: Vec<Vec<Option<(Run<'_>, Kind)>>> = (0..g).map(|_| Vec::new()).collect();
+        for (i, slot) in found.iter_mut().enumerate() {
+            for j in i + 1..=g {
+                if i == 0 && j == g {
+                    slot.push(None);
+                    continue;
+                }
+                let sub = Run::new(text, groups[i].0, groups[j - 1].1);
+                // Phones start the way phones are written (+, 00, a trunk 0 or 8, "("), national
+                // ones run to 12 digits; a card followed by its expiry or code starts the run.
+                let phone_like = matches!(sub.as_str().as_bytes()[0], b'+' | b'0' | b'8' | b'(');
+                let kind = if sub.digits.len() < 4 {
+                    None
+                } else {
+                    self.classify(&sub).filter(|kind| match kind {
+                        Kind::Phone => {
+                            phone_like
+                                && !card_shaped
+                                && (sub.digits.len() <= 12 || sub.as_str().starts_with('+'))
+                        }
+                        Kind::Card => i == 0,
+                        Kind::NationalId => !card_shaped,
+                        _ => true,
+                    })
+                };
+                slot.push(kind.map(|k| (sub, k)));
+            }
+        }
+        // ... then the choice of stretches that covers the most digits.
+        let mut best = vec![(0usize, None::<usize>); g + 1];
+        for i in (0..g).rev() {
+            best[i] = (best[i + 1].0, None);
+            for j in i + 1..=g {
+                if let Some((sub, _)) = &found[i][j - i - 1] {
+                    let covered = sub.digits.len() + best[j].0;
+                    if covered > best[i].0 {
+                        best[i] = (covered, Some(j));
+                    }
+                }
+            }
+        }
+        let mut i = 0;
+        while i < g {
+            match best[i].1 {
+                Some(j) => {
+                    if let Some((sub, kind)) = &found[i][j - i - 1] {
+                        out.push(Span {
+                            start: sub.start,
+                            end: sub.end,
+                            kind: *kind,
+                            custom: None,
+                        });
+                    }
+                    i = j;
+                }
+                None => i += 1,
+            }
+        }
     }
 }
 
@@ -553,50 +746,48 @@ impl Recognizer for Numbers {
                 end += 1;
             }
             i = j.max(start + 1);
-            if digits.len() < 5 || digits.len() > 40 {
+            let has_dot = text[start..end].contains('.');
+            // Four digits can already be an IPv4 address (8.8.8.8); otherwise five or more.
+            if digits.len() < if has_dot { 4 } else { 5 } || digits.len() > 40 {
                 continue;
             }
-            // A run glued to letters is part of a word or code (ORD123456, v1.2.3.4).
+            let url_path =
+                start > 1 && b[start - 1] == b'/' && b[start - 2].is_ascii_alphanumeric();
             let glued_before = start > 0
                 && (b[start - 1].is_ascii_alphanumeric()
                     || b[start - 1] == b'_'
-                    || (matches!(b[start - 1], b'-' | b'/')
-                        && start > 1
-                        && b[start - 2].is_ascii_alphabetic()));
+                    || (b[start - 1] == b'-' && start > 1 && b[start - 2].is_ascii_alphabetic()));
             let glued_after = end < len && (b[end].is_ascii_alphabetic() || b[end] == b'_');
-            if glued_before || glued_after {
-                continue;
-            }
-            let mut run = Run {
-                text,
-                start,
-                end,
-                digits,
-            };
+            let mut run = Run::new(text, start, end);
             // A leading '(' that is not closed is not part of the number.
             if b[start] == b'(' && !run.as_str().contains(')') {
-                run.start += 1;
+                run = Run::new(text, start + 1, end);
             }
-            if let Some(kind) = self.classify(&run) {
-                out.push(Span {
-                    start: run.start,
-                    end: run.end,
-                    kind,
-                    custom: None,
-                });
+            // A number in a link path (wa.me/79123456789) counts when it is a full
+            // international number.
+            if url_path && !glued_after {
+                let digits: String = run.digits.iter().map(|d| char::from(b'0' + d)).collect();
+                if run.digits.len() >= 10 && valid_international(&digits) {
+                    out.push(Span {
+                        start: run.start,
+                        end: run.end,
+                        kind: Kind::Phone,
+                        custom: None,
+                    });
+                }
                 continue;
             }
-            // Two numbers written one after the other ("8 912 345 67 89 8 913 …"): try the
-            // longest leading part that ends at a space.
-            if let Some(end) = self.leading_part(&run) {
-                out.push(Span {
-                    start: run.start,
-                    end,
-                    kind: Kind::Phone,
-                    custom: None,
-                });
-                i = end;
+            // A group glued to letters belongs to a word or code (ORD123456, INV-2023, 9am);
+            // only that group is set aside, not the numbers next to it.
+            let groups = run.groups();
+            let (first, last) = (
+                usize::from(glued_before),
+                groups.len() - usize::from(glued_after),
+            );
+            if first >= last {
+                continue;
             }
+            self.find_in_groups(text, &groups[first..last], out);
         }
         Ok(())
     }

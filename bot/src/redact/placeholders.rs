@@ -13,6 +13,8 @@ pub struct Placeholders {
     /// (upper-case label, number) → value.
     values: HashMap<(String, usize), String>,
     counters: HashMap<String, usize>,
+    /// Placeholder-shaped tokens the person typed themselves: never issued, never filled in.
+    taken: std::collections::HashSet<(String, usize)>,
 }
 
 impl fmt::Debug for Placeholders {
@@ -25,10 +27,25 @@ impl fmt::Debug for Placeholders {
 /// or hyphen instead of the underscore, and sometimes without the brackets.
 static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\[\s*([a-z][a-z0-9_ -]*?)[\s_-]*([0-9]{1,4})\s*\]|(?-u:\b)([A-Z][A-Z0-9_]*?)_([0-9]{1,4})(?-u:\b)",
+        r"(?i:\[\s*([a-z][a-z0-9_ -]*?)[\s_-]*([0-9]{1,4})\s*\])|(?-u:\b)([A-Z][A-Z0-9_]*?)_([0-9]{1,4})(?-u:\b)",
     )
     .expect("static regex")
 });
+
+/// The (upper-case label, number) a placeholder match names.
+fn parse(caps: &regex::Captures<'_>) -> Option<(String, usize)> {
+    let (label, number) = match (caps.get(1), caps.get(2), caps.get(3), caps.get(4)) {
+        (Some(l), Some(n), _, _) | (_, _, Some(l), Some(n)) => (l.as_str(), n.as_str()),
+        _ => return None,
+    };
+    let label = label
+        .split([' ', '-', '_'])
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
+        .to_ascii_uppercase();
+    Some((label, number.parse().ok()?))
+}
 
 impl Placeholders {
     pub fn new() -> Self {
@@ -39,14 +56,38 @@ impl Placeholders {
         self.values.is_empty()
     }
 
+    /// Notes placeholder-shaped text already in the person's message ("Dear [PERSON_1]"), so
+    /// that the numbers are skipped when issuing and the model's echo of that text is left as
+    /// typed instead of being filled with someone's value.
+    pub fn reserve_existing(&mut self, text: &str) {
+        // Both placeholder forms contain "[" or "_" and a digit; most messages have neither.
+        let bracketed = text.contains('[');
+        let bare = text
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0] == b'_' && w[1].is_ascii_digit());
+        if !bracketed && !bare {
+            return;
+        }
+        for caps in PLACEHOLDER.captures_iter(text) {
+            if let Some((label, n)) = parse(&caps) {
+                self.taken.insert((label, n));
+            }
+        }
+    }
+
     /// The placeholder for `value` under `label`, e.g. `[PHONE_1]`.
     pub fn placeholder(&mut self, label: &str, value: &str) -> String {
         let key = (label.to_string(), value.to_string());
         let n = match self.numbers.get(&key) {
             Some(n) => *n,
             None => {
+                let upper = label.to_ascii_uppercase();
                 let counter = self.counters.entry(label.to_string()).or_insert(0);
                 *counter += 1;
+                while self.taken.contains(&(upper.clone(), *counter)) {
+                    *counter += 1;
+                }
                 let n = *counter;
                 self.numbers.insert(key, n);
                 self.values
@@ -66,21 +107,8 @@ impl Placeholders {
         }
         PLACEHOLDER
             .replace_all(answer, |caps: &regex::Captures<'_>| {
-                let (label, number) = match (caps.get(1), caps.get(2), caps.get(3), caps.get(4)) {
-                    (Some(l), Some(n), _, _) | (_, _, Some(l), Some(n)) => (l.as_str(), n.as_str()),
-                    _ => return caps[0].to_string(),
-                };
-                let label = label
-                    .trim_end_matches(['_', '-', ' '])
-                    .split([' ', '-', '_'])
-                    .filter(|part| !part.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("_")
-                    .to_ascii_uppercase();
-                number
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|n| self.values.get(&(label, n)))
+                parse(caps)
+                    .and_then(|key| self.values.get(&key))
                     .cloned()
                     .unwrap_or_else(|| caps[0].to_string())
             })
@@ -121,6 +149,24 @@ mod tests {
         assert_eq!(
             p.restore(answer),
             "[PHONE_2] and [EMAIL_1] and [CARD_1] stay; +7 912 345-67-89 returns"
+        );
+    }
+
+    #[test]
+    fn lower_case_tokens_without_brackets_are_prose_not_placeholders() {
+        let mut p = Placeholders::new();
+        p.placeholder("PHONE", "+7 912 345-67-89");
+        assert_eq!(p.restore("set phone_1 = x"), "set phone_1 = x");
+    }
+
+    #[test]
+    fn placeholders_the_person_typed_are_never_filled() {
+        let mut p = Placeholders::new();
+        p.reserve_existing("Dear [PERSON_1], my name is Ivan");
+        assert_eq!(p.placeholder("PERSON", "Ivan"), "[PERSON_2]");
+        assert_eq!(
+            p.restore("Dear [PERSON_1], hello [PERSON_2]"),
+            "Dear [PERSON_1], hello Ivan"
         );
     }
 

@@ -72,6 +72,133 @@ fn phones_in_international_and_national_formats() {
     ]);
 }
 
+/// Shapes a first version let through whole (found in review): Unicode separators, numbers next
+/// to other numbers or words, keywords inside other words.
+#[test]
+fn numbers_hidden_by_separators_neighbours_or_keywords_are_found() {
+    assert_found(&[
+        (
+            "call +7\u{00A0}912\u{00A0}345\u{00A0}67\u{00A0}89",
+            "+7\u{00A0}912\u{00A0}345\u{00A0}67\u{00A0}89",
+            Kind::Phone,
+        ),
+        (
+            "card 4111\u{202F}1111\u{202F}1111\u{202F}1111",
+            "4111\u{202F}1111\u{202F}1111\u{202F}1111",
+            Kind::Card,
+        ),
+        (
+            "+7 912 345\u{2013}67\u{2013}89",
+            "+7 912 345\u{2013}67\u{2013}89",
+            Kind::Phone,
+        ),
+        (
+            "شماره ۰۹۱۲\u{200C}۳۴۵\u{200C}۶۷۸۹",
+            "۰۹۱۲\u{200C}۳۴۵\u{200C}۶۷۸۹",
+            Kind::Phone,
+        ),
+        (
+            "tel ８９１２３４５６７８９",
+            "８９１２３４５６７８９",
+            Kind::Phone,
+        ),
+        (
+            "card 4111 1111 1111 1111 12/25 cvv",
+            "4111 1111 1111 1111",
+            Kind::Card,
+        ),
+        ("born 12.05.1990 89123456789", "89123456789", Kind::Phone),
+        ("ИНН 7707083893 89123456789", "89123456789", Kind::Phone),
+        (
+            "8 912 345 67 89 8 913 345 67 89",
+            "8 913 345 67 89",
+            Kind::Phone,
+        ),
+        ("call 89123456789 9am", "89123456789", Kind::Phone),
+        ("wa.me/79123456789", "79123456789", Kind::Phone),
+        ("Phone # 8 912 345 67 89", "8 912 345 67 89", Kind::Phone),
+        (
+            "In order to reach me call 8 912 345 67 89",
+            "8 912 345 67 89",
+            Kind::Phone,
+        ),
+        ("after dinner on 89123456789", "89123456789", Kind::Phone),
+        ("dns 8.8.8.8 and 10.0.0.1", "8.8.8.8", Kind::Ip),
+        ("dns 8.8.8.8 and 10.0.0.1", "10.0.0.1", Kind::Ip),
+        ("hosts 10.1.2.3 10.1.2.4", "10.1.2.4", Kind::Ip),
+        (
+            "mail john.o'reilly@example.com",
+            "john.o'reilly@example.com",
+            Kind::Email,
+        ),
+        ("mail ivan＠example.com", "ivan＠example.com", Kind::Email),
+        (
+            "mail ivan@почта.xn--p1ai",
+            "ivan@почта.xn--p1ai",
+            Kind::Email,
+        ),
+    ]);
+}
+
+#[test]
+fn a_house_number_before_a_phone_does_not_hide_it() {
+    let mut p = Placeholders::new();
+    let r = redactor()
+        .redact("Ленина 12 8 912 345-67-89", &Hints::default(), &mut p)
+        .unwrap();
+    assert!(!r.as_str().contains("912"), "{}", r.as_str());
+}
+
+#[test]
+fn overlapping_detections_are_merged_not_cut() {
+    let mut p = Placeholders::new();
+    let r = redactor()
+        .redact("addr ::ffff:192.0.2.1 end", &Hints::default(), &mut p)
+        .unwrap();
+    assert!(
+        !r.as_str().contains("192") && !r.as_str().contains(".2.1"),
+        "{}",
+        r.as_str()
+    );
+}
+
+struct Misaligned;
+
+impl Recognizer for Misaligned {
+    fn find(&self, text: &str, _: &Hints, out: &mut Vec<Span>) -> Result<(), String> {
+        out.push(Span {
+            start: 0,
+            end: text.len() + 5,
+            kind: Kind::Custom,
+            custom: None,
+        });
+        Ok(())
+    }
+}
+
+#[test]
+fn a_span_that_does_not_fit_fails_the_redaction() {
+    let r = redactor().with_recognizer(Box::new(Misaligned));
+    let err = r
+        .redact(
+            "my card 4111 1111 1111 1111",
+            &Hints::default(),
+            &mut Placeholders::new(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, RedactError::Recognizer(_)));
+}
+
+#[test]
+fn odd_letters_in_iban_shapes_do_not_panic() {
+    let r = redactor().redact(
+        "DE8937040044053201300\u{017F}1 and \u{212A}",
+        &Hints::default(),
+        &mut Placeholders::new(),
+    );
+    assert!(r.is_ok());
+}
+
 #[test]
 fn the_trunk_prefix_is_redacted_with_the_number() {
     let mut p = Placeholders::new();
