@@ -208,7 +208,13 @@ pub async fn state(
     purpose: &str,
     policy: &Policy,
 ) -> Result<State, DbErr> {
-    Ok(match latest(db, subject_id, bot_id, purpose).await? {
+    let event = latest(db, subject_id, bot_id, purpose).await?;
+    Ok(state_of(event.as_ref(), policy))
+}
+
+/// The state a latest decision gives against `policy`.
+pub fn state_of(latest: Option<&consent_events::Model>, policy: &Policy) -> State {
+    match latest {
         None => State::NotAsked,
         Some(e) => match e.action.as_str() {
             "given" if e.policy_version_id == policy.id => State::Given { at: e.created_at },
@@ -216,7 +222,7 @@ pub async fn state(
             "refused" => State::Refused { at: e.created_at },
             _ => State::Withdrawn { at: e.created_at },
         },
-    })
+    }
 }
 
 /// A decision about to be recorded.

@@ -120,11 +120,18 @@ impl FakeTelegram {
             .collect()
     }
 
-    /// Texts sent to a chat with sendMessage, in order.
-    pub fn sent_texts(&self, chat_id: i64) -> Vec<String> {
+    /// sendMessage requests to a chat, in order.
+    pub fn sends_to(&self, chat_id: i64) -> Vec<Recorded> {
         self.calls("sendMessage")
             .into_iter()
             .filter(|r| r.body["chat_id"].as_i64() == Some(chat_id))
+            .collect()
+    }
+
+    /// Texts sent to a chat with sendMessage, in order.
+    pub fn sent_texts(&self, chat_id: i64) -> Vec<String> {
+        self.sends_to(chat_id)
+            .into_iter()
             .filter_map(|r| r.body["text"].as_str().map(str::to_string))
             .collect()
     }

@@ -91,22 +91,19 @@ pub(super) async fn command(
             Ok(vec![replies::privacy(&t.bot.policy, &state)])
         }
         "revoke" => {
-            let state = current_state(p, t).await?;
-            if matches!(state, State::Given { .. } | State::Outdated { .. }) {
+            // One read gives both the state and the grant to withdraw.
+            let latest = consent::latest(&p.db, t.subject.id, t.bot.id, PURPOSE_ASSISTANT).await?;
+            let state = consent::state_of(latest.as_ref(), &t.bot.policy);
+            if let (State::Given { .. } | State::Outdated { .. }, Some(grant)) = (&state, &latest) {
                 // The withdrawal names the version that was granted, which may be older than
                 // the current one.
-                let granted = match consent::latest(
-                    &p.db,
-                    t.subject.id,
-                    t.bot.id,
-                    PURPOSE_ASSISTANT,
-                )
-                .await?
-                {
-                    Some(event) => consent::policy_by_id(&p.db, event.policy_version_id).await?,
-                    None => None,
+                let policy = if grant.policy_version_id == t.bot.policy.id {
+                    t.bot.policy.clone()
+                } else {
+                    consent::policy_by_id(&p.db, grant.policy_version_id)
+                        .await?
+                        .unwrap_or_else(|| t.bot.policy.clone())
                 };
-                let policy = granted.unwrap_or_else(|| t.bot.policy.clone());
                 decide_on(p, t, Action::Withdrawn, Method::Command, &policy).await?;
                 Ok(vec![Outbound::text(replies::WITHDRAWN)])
             } else {

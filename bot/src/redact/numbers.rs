@@ -383,6 +383,11 @@ impl Run<'_> {
     fn as_str(&self) -> &str {
         &self.text[self.start..self.end]
     }
+    /// The digits as ASCII text.
+    fn digit_string(&self) -> String {
+        self.digits.iter().map(|d| char::from(b'0' + d)).collect()
+    }
+
     fn has(&self, c: u8) -> bool {
         self.as_str().bytes().any(|b| b == c)
     }
@@ -469,7 +474,7 @@ impl Numbers {
         if !(7..=15).contains(&n) {
             return false;
         }
-        let digits: String = run.digits.iter().map(|d| char::from(b'0' + d)).collect();
+        let digits = run.digit_string();
         if s.starts_with('+') {
             return valid_international(&digits);
         }
@@ -766,7 +771,7 @@ impl Recognizer for Numbers {
             // A number in a link path (wa.me/79123456789) counts when it is a full
             // international number.
             if url_path && !glued_after {
-                let digits: String = run.digits.iter().map(|d| char::from(b'0' + d)).collect();
+                let digits = run.digit_string();
                 if run.digits.len() >= 10 && valid_international(&digits) {
                     out.push(Span {
                         start: run.start,
