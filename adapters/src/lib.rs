@@ -11,6 +11,6 @@ pub mod text;
 pub mod webchat;
 
 pub use model::{
-    Button, Channel, ChannelKind, Chat, HandleError, Inbound, InboundHandler, InboundKind,
-    Outbound, PlatformId, SendError, Sender,
+    Button, Channel, ChannelKind, Chat, Document, HandleError, Inbound, InboundHandler,
+    InboundKind, Outbound, PlatformId, SendError, Sender,
 };

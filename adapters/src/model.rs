@@ -29,6 +29,14 @@ impl ChannelKind {
     }
 }
 
+impl ChannelKind {
+    /// Whether [`Outbound::document`] can be delivered on this channel; elsewhere a file is
+    /// offered as a link in the text.
+    pub fn carries_documents(self) -> bool {
+        matches!(self, ChannelKind::Telegram | ChannelKind::Bale)
+    }
+}
+
 impl fmt::Display for ChannelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -142,6 +150,26 @@ pub struct Button {
     pub data: String,
 }
 
+/// A file sent with a reply (an `/export`), where the channel can carry files. Its contents are
+/// personal data: `Debug` shows only the name and size.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Document {
+    pub file_name: String,
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Document({}, {} bytes)",
+            self.file_name,
+            self.bytes.len()
+        )
+    }
+}
+
 /// A reply to send on the chat the message came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbound {
@@ -152,6 +180,9 @@ pub struct Outbound {
     /// Platform id of the message this answers, when the channel can quote it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// A file to send, with `text` as its caption. Only channels that carry files get one.
+    #[serde(skip)]
+    pub document: Option<Document>,
 }
 
 impl Outbound {
@@ -164,6 +195,11 @@ impl Outbound {
 
     pub fn with_buttons(mut self, rows: Vec<Vec<Button>>) -> Self {
         self.buttons = rows;
+        self
+    }
+
+    pub fn with_document(mut self, document: Document) -> Self {
+        self.document = Some(document);
         self
     }
 }

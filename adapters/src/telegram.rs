@@ -16,7 +16,7 @@ use teloxide::{
     ApiError, RequestError,
     prelude::*,
     types::{
-        CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId,
+        CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId,
         ReplyParameters, Update, UpdateKind, User,
     },
 };
@@ -33,6 +33,9 @@ use crate::{
 
 /// Telegram's cap on `sendMessage.text`, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// Telegram's cap on a document's caption, in characters.
+pub const MAX_CAPTION_CHARS: usize = 1024;
 
 /// Consecutive failed attempts at one update before it is given up (logged as an error), so one
 /// update that always fails cannot hold back a bot's queue for good.
@@ -145,12 +148,34 @@ impl Channel for TelegramChannel {
             .expose()
             .parse()
             .map_err(|_| SendError::Other("chat id is not numeric".into()))?;
-        let parts = split_message(&out.text, MAX_MESSAGE_CHARS);
+        let text = out.text.as_str();
+        if let Some(doc) = &out.document {
+            // The text rides along as the caption when it fits.
+            let caption = (text.chars().count() <= MAX_CAPTION_CHARS).then_some(text);
+            with_retries(|| {
+                let file = InputFile::memory(doc.bytes.clone()).file_name(doc.file_name.clone());
+                let mut req = self.bot.send_document(ChatId(chat_id), file);
+                if let Some(caption) = caption {
+                    req = req.caption(caption);
+                }
+                async move { req.await.map(|_| ()) }
+            })
+            .await?;
+            if caption.is_some() {
+                return Ok(());
+            }
+        }
+        if text.trim().is_empty() {
+            // The platform refuses empty messages.
+            return match out.document {
+                Some(_) => Ok(()),
+                None => Err(SendError::Other("the reply is empty".into())),
+            };
+        }
+        let parts = split_message(text, MAX_MESSAGE_CHARS);
         let last = parts.len() - 1;
         for (i, part) in parts.into_iter().enumerate() {
-            // Up to three attempts, honouring the platform's retry_after (bounded).
-            let mut attempt: u64 = 0;
-            loop {
+            with_retries(|| {
                 let mut req = self.bot.send_message(ChatId(chat_id), part.clone());
                 if i == last && !out.buttons.is_empty() {
                     req = req.reply_markup(keyboard(&out.buttons));
@@ -162,30 +187,42 @@ impl Channel for TelegramChannel {
                         ReplyParameters::new(MessageId(reply_to)).allow_sending_without_reply(),
                     );
                 }
-                // Up to three attempts: after the platform's retry_after, or a short back-off for
-                // network trouble and server errors. A block or a bad request is final.
-                let transient = |e: &RequestError| {
-                    matches!(e, RequestError::Network(_) | RequestError::Io(_))
-                        || matches!(e, RequestError::Api(ApiError::Unknown(d)) if d.contains("Internal Server Error") || d.contains("Bad Gateway"))
-                };
-                match req.await {
-                    Ok(_) => break,
-                    Err(err) if attempt < 2 && transient(&err) => {
-                        attempt += 1;
-                        tracing::debug!(error = %describe(&err), attempt, "send failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
-                    }
-                    Err(err) => match map_send_error(err) {
-                        SendError::RateLimited(secs) if attempt < 2 => {
-                            attempt += 1;
-                            tokio::time::sleep(Duration::from_secs(secs.min(60))).await;
-                        }
-                        other => return Err(other),
-                    },
-                }
-            }
+                async move { req.await.map(|_| ()) }
+            })
+            .await?;
         }
         Ok(())
+    }
+}
+
+/// Up to three attempts: after the platform's retry_after (bounded), or a short back-off for
+/// network trouble and server errors. A block or a bad request is final.
+async fn with_retries<F, Fut>(make: F) -> Result<(), SendError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), RequestError>>,
+{
+    let transient = |e: &RequestError| {
+        matches!(e, RequestError::Network(_) | RequestError::Io(_))
+            || matches!(e, RequestError::Api(ApiError::Unknown(d)) if d.contains("Internal Server Error") || d.contains("Bad Gateway"))
+    };
+    let mut attempt: u64 = 0;
+    loop {
+        match make().await {
+            Ok(()) => return Ok(()),
+            Err(err) if attempt < 2 && transient(&err) => {
+                attempt += 1;
+                tracing::debug!(error = %describe(&err), attempt, "send failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+            Err(err) => match map_send_error(err) {
+                SendError::RateLimited(secs) if attempt < 2 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_secs(secs.min(60))).await;
+                }
+                other => return Err(other),
+            },
+        }
     }
 }
 

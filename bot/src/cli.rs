@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `keys`.
+//! The command line: `serve`, `migrate`, `keys`, `audit`, `policy`, `consent`, `retention`,
+//! `redact`.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -12,6 +13,7 @@ use crate::{
     audit::verify::{self, Checkpoint},
     config::{Config, Mode, ProcessEnv},
     keys::{GeneratedKeys, KeySource, Keys},
+    ops,
     redact::{Hints, Placeholders, Redactor, eval},
     startup::Gateway,
     storage,
@@ -32,7 +34,10 @@ Examples:
   consentgate keys generate >> .env
   echo 'call me on +7 912 345-67-89' | consentgate redact
   consentgate redact eval tests/data/pii_eval.jsonl
-  consentgate audit checkpoint > head.txt; consentgate audit verify --checkpoint $(cat head.txt)";
+  consentgate audit checkpoint > head.txt; consentgate audit verify --checkpoint $(cat head.txt)
+  consentgate policy publish policy-v2.txt --summary 'We now keep conversations for 60 days' --notify
+  consentgate consent show 3f2a91c0
+  consentgate retention run --dry-run";
 
 /// ConsentGate: a chatbot gateway with consent, pseudonyms and an audit log in the message path.
 #[derive(Parser, Debug)]
@@ -67,6 +72,21 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Publish privacy policy versions.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+    /// A person's consent record.
+    Consent {
+        #[command(subcommand)]
+        action: ConsentAction,
+    },
+    /// Delete what has been kept longer than its class allows.
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
     /// Redact personal data from text on standard input, as it would be before an LLM call.
     Redact {
         #[command(subcommand)]
@@ -85,6 +105,52 @@ pub enum AuditAction {
     },
     /// Print the chain's head as SEQ:HASH, to keep outside the database.
     Checkpoint,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyAction {
+    /// Store FILE as the next version of the policy text, with the configured purposes. People
+    /// whose purposes changed text are asked again on their next message.
+    Publish {
+        /// The general policy text.
+        file: PathBuf,
+        /// What changed, in words people understand (shown by /privacy).
+        #[arg(long)]
+        summary: String,
+        /// A label for the version (default: the effective date).
+        #[arg(long)]
+        label: Option<String>,
+        /// When it takes effect: YYYY-MM-DD or RFC 3339 (default: now).
+        #[arg(long)]
+        effective: Option<String>,
+        /// Only this bot (repeatable; default: every configured bot).
+        #[arg(long = "bot")]
+        bots: Vec<String>,
+        /// Tell everyone who had consented, paced by each bot's limit (Telegram and Bale).
+        #[arg(long)]
+        notify: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConsentAction {
+    /// Print a person's whole consent record as proof.
+    Show {
+        /// The pseudonym (64 hex digits) or its first 8 or more.
+        subject: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionAction {
+    /// Run the retention sweep now and print, per class, what was deleted.
+    Run {
+        /// Only count what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,12 +216,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve => serve(cli.config).await,
         Command::Audit { action } => {
-            let config = Config::load(cli.config.as_deref(), &ProcessEnv)?;
-            let keys = Keys::load_existing(config.mode, &config.secrets_file, &ProcessEnv)?;
-            let db = storage::connect(&config.database_url)
-                .await
-                .context("cannot open the database")?;
-            storage::migrate_up(&db).await?;
+            let (_, keys, db) = open(cli.config.as_deref()).await?;
             let checkpoint = match &action {
                 AuditAction::Verify { checkpoint } => checkpoint.clone(),
                 AuditAction::Checkpoint => None,
@@ -201,6 +262,53 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Policy { action } => {
+            let (config, keys, db) = open(cli.config.as_deref()).await?;
+            match action {
+                PolicyAction::Publish {
+                    file,
+                    summary,
+                    label,
+                    effective,
+                    bots,
+                    notify,
+                } => {
+                    let out = ops::publish(
+                        &db,
+                        &config,
+                        &keys,
+                        ops::PublishRequest {
+                            file: &file,
+                            label,
+                            summary,
+                            effective,
+                            bots,
+                            notify,
+                        },
+                    )
+                    .await?;
+                    print!("{out}");
+                }
+            }
+            Ok(())
+        }
+        Command::Consent {
+            action: ConsentAction::Show { subject, json },
+        } => {
+            let (_, _, db) = open(cli.config.as_deref()).await?;
+            print!("{}", ops::consent_show(&db, &subject, json).await?);
+            Ok(())
+        }
+        Command::Retention {
+            action: RetentionAction::Run { dry_run },
+        } => {
+            let (config, keys, db) = open(cli.config.as_deref()).await?;
+            print!(
+                "{}",
+                ops::retention_run(&db, &config, &keys, chrono::Utc::now(), dry_run).await?
+            );
+            Ok(())
+        }
         Command::Redact { action } => {
             let config = Config::load(cli.config.as_deref(), &ProcessEnv)?;
             let redactor = Redactor::new(config.redact);
@@ -226,6 +334,19 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The configuration, existing keys and a migrated database, for commands that work on data.
+async fn open(
+    config_file: Option<&std::path::Path>,
+) -> Result<(Config, Keys, sea_orm::DatabaseConnection)> {
+    let config = Config::load(config_file, &ProcessEnv)?;
+    let keys = Keys::load_existing(config.mode, &config.secrets_file, &ProcessEnv)?;
+    let db = storage::connect(&config.database_url)
+        .await
+        .context("cannot open the database")?;
+    storage::migrate_up(&db).await?;
+    Ok((config, keys, db))
 }
 
 async fn serve(config_file: Option<PathBuf>) -> Result<()> {

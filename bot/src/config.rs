@@ -135,6 +135,48 @@ pub struct PolicySettings {
     pub label: String,
 }
 
+/// One purpose people are asked about, as configured (its text already filled in).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurposeSettings {
+    pub name: String,
+    pub title: String,
+    pub text: String,
+    pub required: bool,
+}
+
+/// How long each class of data is kept, in days, and how erasure works.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Stored conversation (only kept with the `history` purpose).
+    pub conversation_days: u32,
+    /// The egress ledger: which LLM calls were made about a person.
+    pub egress_days: u32,
+    /// Temporary records: delivery ids kept to drop platform redeliveries, export links.
+    pub temporary_days: u32,
+    /// Audit log entries; pruning leaves an anchor entry.
+    pub audit_days: u32,
+    /// People who have not written for this long are erased.
+    pub inactive_subject_days: u32,
+    /// Time between `/delete` and the purge, during which `/restore` undoes it; 0 purges at once.
+    pub erasure_grace_days: u32,
+    /// How often the background sweeper runs.
+    pub sweep_interval: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            conversation_days: 30,
+            egress_days: 365,
+            temporary_days: 90,
+            audit_days: 365,
+            inactive_subject_days: 5 * 365,
+            erasure_grace_days: 30,
+            sweep_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -151,7 +193,43 @@ pub struct Config {
     pub secrets_file: PathBuf,
     /// PII redaction before LLM calls.
     pub redact: RedactSettings,
+    /// The purposes people are asked about, in the order shown.
+    pub purposes: Vec<PurposeSettings>,
+    pub retention: RetentionSettings,
+    /// Earlier messages sent with a new one as context, for people who chose `history`.
+    pub history_messages: usize,
+    /// The gateway's public address, for links it sends (export downloads). Default: the
+    /// address it listens on.
+    pub public_url: Option<Url>,
 }
+
+/// The built-in purposes; `{recipients}` and `{history_days}` are filled in from the
+/// configuration.
+pub const DEFAULT_PURPOSES: [(&str, &str, &str, bool); 3] = [
+    (
+        "assistant",
+        "Answers from the AI assistant",
+        "To answer you, the text of each message you send is passed to {recipients}, with names, \
+phone numbers, card numbers and other personal details replaced by placeholders, together with a \
+random-looking code instead of your account id. Required to use the assistant.",
+        true,
+    ),
+    (
+        "history",
+        "Keeping our conversation",
+        "Your messages and the answers are stored encrypted for up to {history_days} days, so the \
+assistant can remember what you said earlier. Without this, no message text is stored at all. \
+Off unless you turn it on.",
+        false,
+    ),
+    (
+        "marketing",
+        "News and offers",
+        "The business may write to you first with news and offers. Off unless you turn it on; \
+send STOP at any time to end them.",
+        false,
+    ),
+];
 
 // ---- the file format ----
 
@@ -173,6 +251,32 @@ struct FileConfig {
     bots: Vec<FileBot>,
     #[serde(default)]
     redact: Option<FileRedact>,
+    #[serde(default)]
+    purposes: Option<Vec<FilePurpose>>,
+    #[serde(default)]
+    retention: Option<FileRetention>,
+    public_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePurpose {
+    name: String,
+    title: Option<String>,
+    text: Option<String>,
+    required: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    conversation_days: Option<u32>,
+    egress_days: Option<u32>,
+    temporary_days: Option<u32>,
+    audit_days: Option<u32>,
+    inactive_subject_days: Option<u32>,
+    erasure_grace_days: Option<u32>,
+    sweep_interval_secs: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -294,6 +398,11 @@ struct FileLlm {
     api_key_env: Option<String>,
     timeout_secs: Option<u64>,
     system_prompt: Option<String>,
+    /// Who receives the messages, in words people understand (named in the `assistant`
+    /// purpose), e.g. "OpenAI, L.L.C. (USA)". Default: the provider's host name.
+    recipient: Option<String>,
+    /// Earlier messages sent as context for people who chose `history` (default 10).
+    history_messages: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -325,6 +434,150 @@ struct FileBot {
     webhook_url: Option<String>,
     /// Name of the environment variable holding the webhook secret token (optional).
     webhook_secret_env: Option<String>,
+}
+
+fn default_recipient(llm: &LlmSettings) -> String {
+    match llm {
+        LlmSettings::Echo => {
+            "no outside service (this gateway's offline echo, which only repeats it)".to_string()
+        }
+        LlmSettings::OpenAi {
+            base_url, model, ..
+        } => format!(
+            "the AI service at {} (model {model})",
+            base_url.host_str().unwrap_or("the configured address")
+        ),
+    }
+}
+
+fn valid_purpose_name(name: &str) -> bool {
+    (1..=24).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        && name != "req"
+}
+
+fn purpose_settings(
+    file: Option<Vec<FilePurpose>>,
+    recipients: &str,
+    retention: &RetentionSettings,
+) -> Result<Vec<PurposeSettings>, ConfigError> {
+    let fill = |text: &str| {
+        text.replace("{recipients}", recipients)
+            .replace("{history_days}", &retention.conversation_days.to_string())
+    };
+    let defaults = |name: &str| DEFAULT_PURPOSES.iter().find(|d| d.0 == name);
+    let purposes: Vec<PurposeSettings> = match file {
+        None => DEFAULT_PURPOSES
+            .iter()
+            .map(|(name, title, text, required)| PurposeSettings {
+                name: name.to_string(),
+                title: title.to_string(),
+                text: fill(text),
+                required: *required,
+            })
+            .collect(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for (i, p) in list.into_iter().enumerate() {
+                let place = format!("purposes[{i}]");
+                if !valid_purpose_name(&p.name) {
+                    return Err(bad(
+                        format!("{place}.name"),
+                        "use 1-24 characters of a-z and _ (and not `req`)",
+                    ));
+                }
+                let builtin = defaults(&p.name);
+                let title = p
+                    .title
+                    .or(builtin.map(|d| d.1.to_string()))
+                    .ok_or_else(|| bad(format!("{place}.title"), "required for a new purpose"))?;
+                let text = p
+                    .text
+                    .or(builtin.map(|d| d.2.to_string()))
+                    .ok_or_else(|| bad(format!("{place}.text"), "required for a new purpose"))?;
+                if text.trim().is_empty() || title.trim().is_empty() {
+                    return Err(bad(&place, "title and text must not be empty"));
+                }
+                if out.iter().any(|o: &PurposeSettings| o.name == p.name) {
+                    return Err(bad(&place, format!("`{}` is declared twice", p.name)));
+                }
+                let required = p.required.unwrap_or(builtin.is_some_and(|d| d.3));
+                out.push(PurposeSettings {
+                    name: p.name,
+                    title,
+                    text: fill(&text),
+                    required,
+                });
+            }
+            out
+        }
+    };
+    match purposes.iter().find(|p| p.name == "assistant") {
+        Some(p) if p.required => {}
+        Some(_) => {
+            return Err(bad(
+                "purposes",
+                "`assistant` must be required: without it no message can be answered",
+            ));
+        }
+        None => {
+            return Err(bad(
+                "purposes",
+                "declare the `assistant` purpose: it is what people agree to",
+            ));
+        }
+    }
+    for p in &purposes {
+        if matches!(p.name.as_str(), "history" | "marketing") && p.required {
+            return Err(bad(
+                "purposes",
+                format!(
+                    "`{}` must be optional: it cannot be a condition of service",
+                    p.name
+                ),
+            ));
+        }
+    }
+    Ok(purposes)
+}
+
+fn retention_settings(file: Option<FileRetention>) -> Result<RetentionSettings, ConfigError> {
+    let mut r = RetentionSettings::default();
+    let Some(f) = file else {
+        return Ok(r);
+    };
+    let at_least = |place: &str, v: Option<u32>, min: u32, default: u32| match v {
+        Some(v) if v < min => Err(bad(
+            format!("retention.{place}"),
+            format!("must be at least {min}"),
+        )),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    };
+    r.conversation_days = at_least(
+        "conversation_days",
+        f.conversation_days,
+        1,
+        r.conversation_days,
+    )?;
+    r.egress_days = at_least("egress_days", f.egress_days, 1, r.egress_days)?;
+    // Platforms redeliver for up to 7 days (WhatsApp); delivery ids must outlive that.
+    r.temporary_days = at_least("temporary_days", f.temporary_days, 8, r.temporary_days)?;
+    r.audit_days = at_least("audit_days", f.audit_days, 1, r.audit_days)?;
+    r.inactive_subject_days = at_least(
+        "inactive_subject_days",
+        f.inactive_subject_days,
+        1,
+        r.inactive_subject_days,
+    )?;
+    r.erasure_grace_days = f.erasure_grace_days.unwrap_or(r.erasure_grace_days);
+    if let Some(secs) = f.sweep_interval_secs {
+        if secs < 10 {
+            return Err(bad("retention.sweep_interval_secs", "must be at least 10"));
+        }
+        r.sweep_interval = Duration::from_secs(secs);
+    }
+    Ok(r)
 }
 
 /// Where configuration values come from besides the file: the process environment, or a map in
@@ -442,6 +695,15 @@ impl Config {
             )
         })?;
 
+        let llm_recipient = file.llm.as_ref().and_then(|l| l.recipient.clone());
+        let history_messages = file
+            .llm
+            .as_ref()
+            .and_then(|l| l.history_messages)
+            .unwrap_or(10);
+        if history_messages > 100 {
+            return Err(bad("llm.history_messages", "at most 100"));
+        }
         let llm = Self::llm(file.llm, env)?;
 
         let mut bots = Vec::new();
@@ -670,6 +932,26 @@ impl Config {
             .secrets_file
             .unwrap_or_else(|| default_secrets_file(&database_url));
         let redact = redact_settings(file.redact)?;
+        let mut retention = retention_settings(file.retention)?;
+        if let Some(v) = env.get("CONSENTGATE_ERASURE_GRACE_DAYS") {
+            retention.erasure_grace_days = v.trim().parse().map_err(|_| {
+                bad(
+                    "CONSENTGATE_ERASURE_GRACE_DAYS",
+                    format!("`{v}` is not a whole number of days"),
+                )
+            })?;
+        }
+        let recipients = env
+            .get("LLM_RECIPIENT")
+            .or(llm_recipient)
+            .unwrap_or_else(|| default_recipient(&llm));
+        let purposes = purpose_settings(file.purposes, &recipients, &retention)?;
+        let public_url = env
+            .get("CONSENTGATE_PUBLIC_URL")
+            .map(|v| ("CONSENTGATE_PUBLIC_URL", v))
+            .or(file.public_url.map(|v| ("public_url", v)))
+            .map(|(place, v)| parse_url(place, &v))
+            .transpose()?;
 
         Ok(Config {
             mode,
@@ -682,6 +964,10 @@ impl Config {
             messages_per_minute,
             secrets_file,
             redact,
+            purposes,
+            retention,
+            history_messages,
+            public_url,
         })
     }
 

@@ -1,14 +1,21 @@
-//! Consent: the policy versions people agree to, and the append-only record of their decisions.
+//! Consent: the policy versions people agree to, their purposes, and the append-only record of
+//! every decision.
 //!
-//! A person may use the assistant only while their latest decision for the `assistant` purpose is
-//! a grant of the *current* policy version. Every grant, refusal and withdrawal is a new row
-//! pinned to the version and the SHA-256 of the exact text shown; rows are never changed.
+//! A policy version holds the general text and the purposes, each with its own text, hash and
+//! whether it is required. A grant counts while the text it was given for is still the text of
+//! that purpose in the current version: when a purpose's text changes, the grant must be
+//! renewed, and nothing else does. Every grant, refusal, withdrawal and expiry is a new row
+//! pinned to the version and the SHA-256 of the purpose text; rows are never changed, and are
+//! deleted only with the person.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, Set,
 };
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use consentgate_adapters::ChannelKind;
@@ -16,23 +23,52 @@ use consentgate_entity::{consent_events, policy_versions};
 
 use crate::{audit::AuditLog, pseudonym::Pseudonym};
 
-/// The purpose the assistant needs: messages are processed by the configured LLM provider.
+/// Messages are processed by the configured LLM provider. Always required.
 pub const PURPOSE_ASSISTANT: &str = "assistant";
+/// The conversation is kept for context. Without it no message text is stored.
+pub const PURPOSE_HISTORY: &str = "history";
+/// Business-initiated messages. STOP withdraws it, START gives it.
+pub const PURPOSE_MARKETING: &str = "marketing";
 
-/// The policy shown when the configuration names no policy file.
+/// The general policy text shown when the configuration names no policy file. The purposes
+/// follow it, each with its own text.
 pub const DEFAULT_POLICY: &str = "\
 Before we chat: how your messages are handled
 
-• This assistant answers with the help of an AI service. To do that, the text of each message you \
-send is passed to that service together with a random-looking code instead of your name or \
-account id.
-• Your messages are not kept after the answer is sent.
-• We keep a record of your choices here (agree, decline, withdraw) as proof, and an encrypted \
-copy of your chat id so we can reply.
-• You can change your mind at any time: /revoke withdraws your consent, /privacy shows this text \
-and your current choice.
+This assistant is run by the business you are writing to. You are known here by a random-looking \
+code, not by your name or account id; your chat id is kept encrypted so that we can reply, and a \
+record of your choices is kept as proof.
 
-Do you agree to your messages being processed this way?";
+Your rights, at any time and without giving a reason:
+/privacy — this summary and your current choices
+/consent — change each choice
+/revoke — withdraw everything at once
+/export — a copy of everything stored about you
+/delete — erase your data (you can /restore it for a while)
+STOP — no marketing messages";
+
+/// One purpose of a policy version, as shown to people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purpose {
+    pub name: String,
+    pub title: String,
+    pub text: String,
+    /// SHA-256 of `text`, hex: what a grant is pinned to.
+    pub text_sha256: String,
+    pub required: bool,
+}
+
+impl Purpose {
+    pub fn new(name: &str, title: &str, text: &str, required: bool) -> Self {
+        Purpose {
+            name: name.to_string(),
+            title: title.to_string(),
+            text: text.to_string(),
+            text_sha256: sha256_hex(text),
+            required,
+        }
+    }
+}
 
 /// A published version of a bot's policy.
 #[derive(Clone, Debug)]
@@ -42,18 +78,50 @@ pub struct Policy {
     pub label: String,
     pub text: String,
     pub text_sha256: String,
+    pub summary: String,
     pub effective_at: DateTime<Utc>,
+    pub purposes: Vec<Purpose>,
+}
+
+impl Policy {
+    pub fn purpose(&self, name: &str) -> Option<&Purpose> {
+        self.purposes.iter().find(|p| p.name == name)
+    }
+
+    pub fn required(&self) -> impl Iterator<Item = &Purpose> {
+        self.purposes.iter().filter(|p| p.required)
+    }
+
+    pub fn optional(&self) -> impl Iterator<Item = &Purpose> {
+        self.purposes.iter().filter(|p| !p.required)
+    }
 }
 
 impl From<policy_versions::Model> for Policy {
     fn from(m: policy_versions::Model) -> Self {
+        let purposes = m
+            .purposes
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<Vec<Purpose>>(json).ok())
+            // Versions from before purposes: the whole text was the assistant purpose.
+            .unwrap_or_else(|| {
+                vec![Purpose {
+                    name: PURPOSE_ASSISTANT.into(),
+                    title: "Answers from the assistant".into(),
+                    text: m.text.clone(),
+                    text_sha256: m.text_sha256.clone(),
+                    required: true,
+                }]
+            });
         Policy {
             id: m.id,
             version: m.version,
             label: m.label,
             text: m.text,
             text_sha256: m.text_sha256,
+            summary: m.summary,
             effective_at: m.effective_at,
+            purposes,
         }
     }
 }
@@ -62,57 +130,115 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Makes `text` the bot's current policy: the latest version when the text is unchanged, else a
-/// new version (earlier grants then no longer count, and people are asked again).
-pub async fn ensure_policy(
-    db: &DatabaseConnection,
-    bot_id: i64,
-    label: &str,
-    text: &str,
-) -> Result<Policy, DbErr> {
-    let hash = sha256_hex(text);
-    for _ in 0..3 {
-        let latest = current_policy(db, bot_id).await?;
-        if let Some(latest) = &latest
-            && latest.text_sha256 == hash
-        {
-            return Ok(latest.clone());
-        }
-        let now = Utc::now();
+/// A policy about to be published.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub label: String,
+    pub text: String,
+    pub summary: String,
+    pub effective_at: DateTime<Utc>,
+    pub purposes: Vec<Purpose>,
+}
+
+impl Draft {
+    /// Whether `policy` already says exactly this (text and purposes).
+    pub fn same_as(&self, policy: &Policy) -> bool {
+        policy.text_sha256 == sha256_hex(&self.text) && policy.purposes == self.purposes
+    }
+}
+
+/// Stores `draft` as the bot's next version.
+pub async fn publish(db: &DatabaseConnection, bot_id: i64, draft: &Draft) -> Result<Policy, DbErr> {
+    let purposes = serde_json::to_string(&draft.purposes)
+        .map_err(|e| DbErr::Custom(format!("purposes: {e}")))?;
+    let mut last_err = None;
+    for _ in 0..5 {
+        let newest = policy_versions::Entity::find()
+            .filter(policy_versions::Column::BotId.eq(bot_id))
+            .order_by_desc(policy_versions::Column::Version)
+            .one(db)
+            .await?;
         let inserted = policy_versions::ActiveModel {
             bot_id: Set(bot_id),
-            version: Set(latest.map_or(1, |l| l.version + 1)),
-            label: Set(label.to_string()),
-            text: Set(text.to_string()),
-            text_sha256: Set(hash.clone()),
-            effective_at: Set(now),
-            created_at: Set(now),
+            version: Set(newest.map_or(1, |l| l.version + 1)),
+            label: Set(draft.label.clone()),
+            text: Set(draft.text.clone()),
+            text_sha256: Set(sha256_hex(&draft.text)),
+            summary: Set(draft.summary.clone()),
+            purposes: Set(Some(purposes.clone())),
+            effective_at: Set(draft.effective_at),
+            created_at: Set(Utc::now()),
             ..Default::default()
         }
         .insert(db)
         .await;
         match inserted {
             Ok(model) => return Ok(model.into()),
-            // Another replica published at the same moment; read again.
-            Err(_) => continue,
+            // Another process took this version number at the same moment; number again.
+            Err(err) => last_err = Some(err),
         }
     }
-    current_policy(db, bot_id)
-        .await?
-        .ok_or_else(|| DbErr::Custom("could not publish the policy".into()))
+    Err(last_err.unwrap_or_else(|| DbErr::Custom("could not publish the policy".into())))
 }
 
-/// The newest policy version of a bot.
+/// At start-up: publishes `draft` as version 1 when the bot has no policy yet; otherwise returns
+/// the current version and whether the configuration now says something else (publishing a
+/// change is a deliberate act: `consentgate policy publish`).
+pub async fn ensure_initial(
+    db: &DatabaseConnection,
+    bot_id: i64,
+    draft: &Draft,
+) -> Result<(Policy, bool), DbErr> {
+    if let Some(current) = current_policy(db, bot_id, Utc::now()).await? {
+        let differs = !draft.same_as(&current);
+        return Ok((current, differs));
+    }
+    let any = policy_versions::Entity::find()
+        .filter(policy_versions::Column::BotId.eq(bot_id))
+        .one(db)
+        .await?;
+    if any.is_some() {
+        // Only versions effective in the future exist: nothing is in effect yet, so the first
+        // one takes effect now.
+        let mut now = draft.clone();
+        now.effective_at = Utc::now();
+        return Ok((publish(db, bot_id, &now).await?, false));
+    }
+    match publish(db, bot_id, draft).await {
+        Ok(policy) => Ok((policy, false)),
+        Err(err) => match current_policy(db, bot_id, Utc::now()).await? {
+            // Another replica published it first.
+            Some(policy) => Ok((policy, false)),
+            None => Err(err),
+        },
+    }
+}
+
+/// The version in effect at `now`: the newest whose effective date has come.
 pub async fn current_policy(
     db: &impl ConnectionTrait,
     bot_id: i64,
+    now: DateTime<Utc>,
 ) -> Result<Option<Policy>, DbErr> {
     Ok(policy_versions::Entity::find()
         .filter(policy_versions::Column::BotId.eq(bot_id))
+        .filter(policy_versions::Column::EffectiveAt.lte(now))
         .order_by_desc(policy_versions::Column::Version)
         .one(db)
         .await?
         .map(Policy::from))
+}
+
+/// Every version of a bot's policy, oldest first.
+pub async fn versions(db: &impl ConnectionTrait, bot_id: i64) -> Result<Vec<Policy>, DbErr> {
+    Ok(policy_versions::Entity::find()
+        .filter(policy_versions::Column::BotId.eq(bot_id))
+        .order_by_asc(policy_versions::Column::Version)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Policy::from)
+        .collect())
 }
 
 /// A policy version by id.
@@ -123,12 +249,14 @@ pub async fn policy_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<P
         .map(Policy::from))
 }
 
-/// What a person decided.
+/// What a person decided, or what happened to their decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Given,
     Refused,
     Withdrawn,
+    /// The purpose's text changed after the grant; the grant no longer counts.
+    Expired,
 }
 
 impl Action {
@@ -137,6 +265,7 @@ impl Action {
             Action::Given => "given",
             Action::Refused => "refused",
             Action::Withdrawn => "withdrawn",
+            Action::Expired => "expired",
         }
     }
 }
@@ -147,6 +276,8 @@ pub enum Method {
     Button,
     Command,
     Keyword,
+    /// Not the person's act: a new policy version changed the purpose's text.
+    PolicyChange,
 }
 
 impl Method {
@@ -155,6 +286,7 @@ impl Method {
             Method::Button => "button",
             Method::Command => "command",
             Method::Keyword => "keyword",
+            Method::PolicyChange => "policy_change",
         }
     }
 }
@@ -166,7 +298,7 @@ pub enum State {
     Given {
         at: DateTime<Utc>,
     },
-    /// Granted for an earlier policy version: must be asked again.
+    /// Granted for a text the purpose no longer has: must be asked again.
     Outdated {
         at: DateTime<Utc>,
     },
@@ -176,52 +308,97 @@ pub enum State {
     Withdrawn {
         at: DateTime<Utc>,
     },
+    /// An earlier grant lapsed when the text changed; the person has not decided again.
+    Expired {
+        at: DateTime<Utc>,
+    },
 }
 
 impl State {
     pub fn allows_processing(&self) -> bool {
         matches!(self, State::Given { .. })
     }
+
+    /// A short name for replies and exports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::NotAsked => "not_asked",
+            State::Given { .. } => "given",
+            State::Outdated { .. } => "outdated",
+            State::Refused { .. } => "refused",
+            State::Withdrawn { .. } => "withdrawn",
+            State::Expired { .. } => "expired",
+        }
+    }
 }
 
-/// The latest decision of a subject for a purpose on a bot.
-pub async fn latest(
-    db: &impl ConnectionTrait,
-    subject_id: i64,
-    bot_id: i64,
-    purpose: &str,
-) -> Result<Option<consent_events::Model>, DbErr> {
-    consent_events::Entity::find()
-        .filter(consent_events::Column::SubjectId.eq(subject_id))
-        .filter(consent_events::Column::BotId.eq(bot_id))
-        .filter(consent_events::Column::Purpose.eq(purpose))
-        .order_by_desc(consent_events::Column::Id)
-        .one(db)
-        .await
-}
-
-/// Reads the state for `purpose` against `policy`.
-pub async fn state(
-    db: &impl ConnectionTrait,
-    subject_id: i64,
-    bot_id: i64,
-    purpose: &str,
-    policy: &Policy,
-) -> Result<State, DbErr> {
-    let event = latest(db, subject_id, bot_id, purpose).await?;
-    Ok(state_of(event.as_ref(), policy))
-}
-
-/// The state a latest decision gives against `policy`.
-pub fn state_of(latest: Option<&consent_events::Model>, policy: &Policy) -> State {
+/// The state a latest decision gives against the current text of its purpose.
+pub fn state_of(latest: Option<&consent_events::Model>, purpose: &Purpose) -> State {
     match latest {
         None => State::NotAsked,
         Some(e) => match e.action.as_str() {
-            "given" if e.policy_version_id == policy.id => State::Given { at: e.created_at },
+            "given" if e.text_sha256 == purpose.text_sha256 => State::Given { at: e.created_at },
             "given" => State::Outdated { at: e.created_at },
             "refused" => State::Refused { at: e.created_at },
+            "expired" => State::Expired { at: e.created_at },
             _ => State::Withdrawn { at: e.created_at },
         },
+    }
+}
+
+/// A person's latest decision per purpose on one bot.
+#[derive(Clone, Debug, Default)]
+pub struct Choices {
+    latest: HashMap<String, consent_events::Model>,
+}
+
+impl Choices {
+    /// Reads the record of a subject on a bot.
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        subject_id: i64,
+        bot_id: i64,
+    ) -> Result<Choices, DbErr> {
+        let events = consent_events::Entity::find()
+            .filter(consent_events::Column::SubjectId.eq(subject_id))
+            .filter(consent_events::Column::BotId.eq(bot_id))
+            .order_by_asc(consent_events::Column::Id)
+            .all(db)
+            .await?;
+        let mut latest = HashMap::new();
+        for e in events {
+            latest.insert(e.purpose.clone(), e);
+        }
+        Ok(Choices { latest })
+    }
+
+    pub fn latest(&self, purpose: &str) -> Option<&consent_events::Model> {
+        self.latest.get(purpose)
+    }
+
+    pub fn state(&self, purpose: &Purpose) -> State {
+        state_of(self.latest(&purpose.name), purpose)
+    }
+
+    /// Whether every required purpose of `policy` is granted for its current text.
+    pub fn may_process(&self, policy: &Policy) -> bool {
+        policy.required().all(|p| self.state(p).allows_processing())
+    }
+
+    pub fn allows(&self, policy: &Policy, purpose: &str) -> bool {
+        policy
+            .purpose(purpose)
+            .is_some_and(|p| self.state(p).allows_processing())
+    }
+
+    /// The latest decisions that are grants (current or outdated), of any purpose.
+    pub fn granted(&self) -> impl Iterator<Item = &consent_events::Model> {
+        self.latest.values().filter(|e| e.action == "given")
+    }
+
+    /// Remembers a decision just recorded, so later checks in the same turn see it.
+    pub fn note(&mut self, event: consent_events::Model) {
+        self.latest.insert(event.purpose.clone(), event);
     }
 }
 
@@ -233,6 +410,8 @@ pub struct Decision<'a> {
     pub purpose: &'a str,
     pub action: Action,
     pub policy: &'a Policy,
+    /// SHA-256 of the purpose text the decision is about.
+    pub text_sha256: &'a str,
     pub channel: ChannelKind,
     pub method: Method,
     pub platform_message_id: Option<String>,
@@ -243,15 +422,15 @@ pub async fn record(
     db: &DatabaseConnection,
     audit: &AuditLog,
     d: Decision<'_>,
-) -> Result<(), DbErr> {
+) -> Result<consent_events::Model, DbErr> {
     let txn = crate::audit::begin(db).await?;
-    consent_events::ActiveModel {
+    let event = consent_events::ActiveModel {
         subject_id: Set(d.subject_id),
         bot_id: Set(d.bot_id),
         purpose: Set(d.purpose.to_string()),
         action: Set(d.action.as_str().to_string()),
         policy_version_id: Set(d.policy.id),
-        text_sha256: Set(d.policy.text_sha256.clone()),
+        text_sha256: Set(d.text_sha256.to_string()),
         channel: Set(d.channel.as_str().to_string()),
         method: Set(d.method.as_str().to_string()),
         platform_message_id: Set(d.platform_message_id),
@@ -269,24 +448,26 @@ pub async fn record(
             serde_json::json!({
                 "purpose": d.purpose,
                 "policy_version": d.policy.version,
+                "text_sha256": d.text_sha256,
                 "method": d.method.as_str(),
                 "channel": d.channel.as_str(),
             }),
         )
         .await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(event)
 }
 
-/// A subject's whole consent record on a bot, oldest first.
+/// A subject's whole consent record, oldest first: on one bot, or on all with `None`.
 pub async fn history(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     subject_id: i64,
-    bot_id: i64,
+    bot_id: Option<i64>,
 ) -> Result<Vec<consent_events::Model>, DbErr> {
-    consent_events::Entity::find()
-        .filter(consent_events::Column::SubjectId.eq(subject_id))
-        .filter(consent_events::Column::BotId.eq(bot_id))
-        .order_by_asc(consent_events::Column::Id)
-        .all(db)
-        .await
+    let mut query =
+        consent_events::Entity::find().filter(consent_events::Column::SubjectId.eq(subject_id));
+    if let Some(bot) = bot_id {
+        query = query.filter(consent_events::Column::BotId.eq(bot));
+    }
+    query.order_by_asc(consent_events::Column::Id).all(db).await
 }

@@ -1,13 +1,20 @@
-//! The one HTTP server: the web chat, and health probes.
+//! The one HTTP server: the web chat, health probes, metrics and export downloads.
 
 use std::sync::Arc;
 
-use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use consentgate_adapters::webchat::WebChat;
 
-use crate::{metrics::Metrics, storage};
+use crate::{audit::AuditLog, export, keys::Keys, metrics::Metrics, pseudonym::Pseudonym, storage};
 
 #[derive(Clone)]
 struct Health {
@@ -58,4 +65,89 @@ async fn ready(State(h): State<Health>) -> impl IntoResponse {
         status,
         Json(serde_json::json!({"database": database, "migrations": migrations})),
     )
+}
+
+#[derive(Clone)]
+struct Exports {
+    db: DatabaseConnection,
+    keys: Arc<Keys>,
+    audit: AuditLog,
+}
+
+/// `GET /export/{token}`: the one-time download behind an `/export` link.
+pub fn export_router(db: DatabaseConnection, keys: Arc<Keys>, audit: AuditLog) -> Router {
+    Router::new()
+        .route("/export/{token}", get(download))
+        .with_state(Exports { db, keys, audit })
+}
+
+async fn download(State(e): State<Exports>, Path(token): Path<String>) -> Response {
+    let gone = || {
+        (
+            StatusCode::GONE,
+            [(header::CACHE_CONTROL, "no-store")],
+            Html(
+                "<!doctype html><meta charset=utf-8><title>Link expired</title>\
+                 <p>This download link has expired or was already used. Send /export in the \
+                 chat for a new one.</p>",
+            ),
+        )
+            .into_response()
+    };
+    let failed = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CACHE_CONTROL, "no-store")],
+            "The export could not be prepared; please try again shortly.",
+        )
+            .into_response()
+    };
+    let now = Utc::now();
+    let (subject_id, bot_id) = match export::redeem(&e.db, &token, now).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return gone(),
+        Err(err) => {
+            tracing::error!(error = %err, "export link lookup failed");
+            return failed();
+        }
+    };
+    let data = match export::build(&e.db, &e.keys, subject_id, now).await {
+        Ok(Some(data)) => data,
+        Ok(None) => return gone(),
+        Err(err) => {
+            tracing::error!(error = %err, "export failed");
+            return failed();
+        }
+    };
+    let pseudonym = data["subject"]["pseudonym"]
+        .as_str()
+        .map(|s| Pseudonym::from_stored(s.to_string()));
+    if let Err(err) = e
+        .audit
+        .record(
+            &e.db,
+            Some(bot_id),
+            pseudonym.as_ref(),
+            "rights.export_downloaded",
+            serde_json::json!({}),
+        )
+        .await
+    {
+        tracing::error!(error = %err, "could not audit the export download");
+        return failed();
+    }
+    let body = serde_json::to_vec_pretty(&data).unwrap_or_default();
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"consentgate-export.json\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }

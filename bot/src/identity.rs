@@ -1,7 +1,7 @@
 //! Who is writing: a channel user becomes a subject, known by pseudonym. Raw ids are stored only
 //! Fernet-encrypted, found again through a keyed blind index.
 
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
 };
@@ -20,6 +20,8 @@ pub struct Subject {
     pub id: i64,
     pub pseudonym: Pseudonym,
     pub reachable: bool,
+    /// Set while an erasure is pending: nothing about the person is processed.
+    pub purge_after: Option<DateTime<Utc>>,
 }
 
 impl From<subjects::Model> for Subject {
@@ -28,6 +30,7 @@ impl From<subjects::Model> for Subject {
             id: m.id,
             pseudonym: Pseudonym::from_stored(m.pseudonym),
             reachable: m.reachable,
+            purge_after: m.purge_after.filter(|_| m.erasure_requested_at.is_some()),
         }
     }
 }
@@ -100,6 +103,18 @@ async fn find(db: &DatabaseConnection, index: &str) -> Result<Option<Subject>, D
     else {
         return Ok(None);
     };
+    // "Last seen" drives the retention of inactive people; once an hour is precise enough and
+    // spares a write per message.
+    let now = Utc::now();
+    if identity.last_seen_at < now - Duration::hours(1) {
+        channel_identities::ActiveModel {
+            id: Set(identity.id),
+            last_seen_at: Set(now),
+            ..Default::default()
+        }
+        .update(db)
+        .await?;
+    }
     Ok(subjects::Entity::find_by_id(identity.subject_id)
         .one(db)
         .await?
@@ -120,4 +135,43 @@ pub async fn set_reachable(
     .update(db)
     .await?;
     Ok(())
+}
+
+/// A subject's identities, with the raw ids decrypted (for their own export, or to tell them
+/// something). Rows that no configured key decrypts are returned without ids.
+pub struct Identity {
+    pub bot_id: i64,
+    pub channel: String,
+    pub user_id: Option<String>,
+    pub chat_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+pub async fn identities_of(
+    db: &impl sea_orm::ConnectionTrait,
+    keys: &Keys,
+    subject_id: i64,
+) -> Result<Vec<Identity>, DbErr> {
+    let rows = channel_identities::Entity::find()
+        .filter(channel_identities::Column::SubjectId.eq(subject_id))
+        .all(db)
+        .await?;
+    let open = |token: &str| {
+        keys.fernet
+            .decrypt(token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| Identity {
+            bot_id: r.bot_id,
+            channel: r.channel.clone(),
+            user_id: open(&r.user_id_enc),
+            chat_id: open(&r.chat_id_enc),
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+        })
+        .collect())
 }

@@ -17,6 +17,25 @@ use crate::{
 pub struct Prompt<'a> {
     pub user: &'a Pseudonym,
     pub text: &'a RedactedText,
+    /// Earlier turns, oldest first, redacted like the message (only for people who chose the
+    /// `history` purpose; empty otherwise).
+    pub history: &'a [(Role, RedactedText)],
+}
+
+/// Who said an earlier message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
 }
 
 /// A provider's answer and how long it took.
@@ -188,12 +207,15 @@ impl Provider for OpenAiCompatible {
     }
 
     fn payload(&self, prompt: Prompt<'_>) -> Payload {
+        let mut messages = Vec::with_capacity(prompt.history.len() + 2);
+        messages.push(serde_json::json!({"role": "system", "content": self.system_prompt}));
+        for (role, text) in prompt.history {
+            messages.push(serde_json::json!({"role": role.as_str(), "content": text.as_str()}));
+        }
+        messages.push(serde_json::json!({"role": "user", "content": prompt.text.as_str()}));
         let body = serde_json::json!({
             "model": self.model,
-            "messages": [
-                {"role": "system", "content": self.system_prompt},
-                {"role": "user", "content": prompt.text.as_str()},
-            ],
+            "messages": messages,
             "user": prompt.user.as_str(),
         });
         Payload {

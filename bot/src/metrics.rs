@@ -18,7 +18,7 @@ pub struct ChannelLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConsentLabel {
-    pub purpose: &'static str,
+    pub purpose: String,
     pub action: &'static str,
 }
 

@@ -10,21 +10,24 @@ use tokio::{sync::watch, task::JoinHandle};
 
 use consentgate_adapters::{
     ChannelKind, InboundHandler,
-    telegram::{Poller, TelegramSettings},
+    telegram::{Poller, TelegramChannel, TelegramSettings},
     telegram_webhook::{self, WebhookBot},
     webchat::{WebChat, WebChatSettings},
 };
 use consentgate_entity::bots;
 
 use crate::{
+    audit::AuditLog,
     config::{BotSettings, Config},
-    consent::{self, DEFAULT_POLICY},
-    http,
+    consent, http,
     keys::{HmacKey, Keys},
     llm,
     metrics::Metrics,
-    pipeline::{BotContext, Pipeline},
+    notify::Notifier,
+    pipeline::{BotContext, Pipeline, PipelineSettings},
+    policy,
     redact::Redactor,
+    retention::Sweeper,
     storage,
 };
 
@@ -37,7 +40,11 @@ pub struct Gateway {
     tasks: Vec<JoinHandle<()>>,
 }
 
-async fn register_bot(db: &DatabaseConnection, name: &str, channel: ChannelKind) -> Result<i64> {
+pub async fn register_bot(
+    db: &DatabaseConnection,
+    name: &str,
+    channel: ChannelKind,
+) -> Result<i64> {
     if let Some(bot) = bots::Entity::find()
         .filter(bots::Column::Name.eq(name))
         .one(db)
@@ -71,7 +78,7 @@ async fn register_bot(db: &DatabaseConnection, name: &str, channel: ChannelKind)
     }
 }
 
-fn telegram_settings(bot: &BotSettings) -> TelegramSettings {
+pub fn telegram_settings(bot: &BotSettings) -> TelegramSettings {
     TelegramSettings {
         channel: bot.channel,
         bot_name: bot.name.clone(),
@@ -93,6 +100,38 @@ pub fn webhook_secret(key: &HmacKey, bot_name: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
+/// The configured bots (and the web chat), registered in the database.
+pub async fn configured_bots(db: &DatabaseConnection, config: &Config) -> Result<Vec<BotContext>> {
+    let mut wanted: Vec<(String, ChannelKind)> = config
+        .bots
+        .iter()
+        .map(|b| (b.name.clone(), b.channel))
+        .collect();
+    if config.webchat.enabled {
+        wanted.push((config.webchat.bot_name.clone(), ChannelKind::WebChat));
+    }
+    let mut out = Vec::new();
+    for (name, channel) in wanted {
+        let id = register_bot(db, &name, channel).await?;
+        out.push(BotContext { id, name, channel });
+    }
+    Ok(out)
+}
+
+/// The channels that can write to people first, for notices outside replies.
+pub fn notifier_for(config: &Config, bots: &[BotContext]) -> Notifier {
+    let mut notifier = Notifier::default();
+    for bot in &config.bots {
+        if let Some(ctx) = bots.iter().find(|b| b.name == bot.name) {
+            notifier.add(
+                ctx.id,
+                Arc::new(TelegramChannel::new(&telegram_settings(bot))),
+            );
+        }
+    }
+    notifier
+}
+
 impl Gateway {
     /// Connects, migrates, and starts serving.
     pub async fn start(config: Config, keys: Keys) -> Result<Gateway> {
@@ -103,39 +142,41 @@ impl Gateway {
             .await
             .context("applying database migrations failed")?;
 
-        let policy_text = match &config.policy.file {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("policy.file: cannot read {}", path.display()))?,
-            None => DEFAULT_POLICY.to_string(),
-        };
-        anyhow::ensure!(
-            !policy_text.trim().is_empty(),
-            "policy.file: the policy text is empty"
-        );
-
-        let mut wanted: Vec<(String, ChannelKind)> = config
-            .bots
-            .iter()
-            .map(|b| (b.name.clone(), b.channel))
-            .collect();
-        if config.webchat.enabled {
-            wanted.push((config.webchat.bot_name.clone(), ChannelKind::WebChat));
-        }
-        let mut contexts = Vec::new();
-        for (name, channel) in wanted {
-            let id = register_bot(&db, &name, channel).await?;
-            let policy =
-                consent::ensure_policy(&db, id, &config.policy.label, &policy_text).await?;
+        let draft = policy::configured_draft(&config)?;
+        let contexts = configured_bots(&db, &config).await?;
+        for BotContext { id, name, channel } in &contexts {
+            let (policy, differs) = consent::ensure_initial(&db, *id, &draft).await?;
+            if differs {
+                tracing::warn!(
+                    bot = %name,
+                    policy_version = policy.version,
+                    "the configured policy text or purposes differ from the published version; \
+                     publish them with `consentgate policy publish FILE --summary ...` (until then \
+                     version {} stays in effect)",
+                    policy.version
+                );
+            }
             tracing::info!(bot = %name, %channel, policy_version = policy.version, "bot ready");
-            contexts.push(BotContext {
-                id,
-                name,
-                channel,
-                policy,
-            });
         }
+        let notifier = Arc::new(notifier_for(&config, &contexts));
 
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (CONSENTGATE_HTTP_ADDR / http_addr)",
+                    config.http_addr
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{addr}"));
         let pseudonym_key = keys.pseudonym.clone();
+        let keys = Arc::new(keys);
+        let audit = AuditLog::new(keys.audit.clone());
         let metrics = Arc::new(Metrics::new());
         let provider = llm::from_settings(&config.llm);
         tracing::info!(
@@ -145,12 +186,17 @@ impl Gateway {
         );
         let pipeline = Arc::new(Pipeline::new(
             db.clone(),
-            Arc::new(keys),
+            keys.clone(),
             contexts,
             provider,
             Redactor::new(config.redact.clone()),
             metrics.clone(),
-            config.messages_per_minute,
+            PipelineSettings {
+                messages_per_minute: config.messages_per_minute,
+                retention: config.retention.clone(),
+                history_messages: config.history_messages,
+                public_url,
+            },
         ));
         let handler: Arc<dyn InboundHandler> = pipeline.clone();
 
@@ -164,15 +210,6 @@ impl Gateway {
                 handler.clone(),
             )
         });
-        let listener = tokio::net::TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {} (CONSENTGATE_HTTP_ADDR / http_addr)",
-                    config.http_addr
-                )
-            })?;
-        let addr = listener.local_addr()?;
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
 
@@ -192,7 +229,8 @@ impl Gateway {
             tracing::info!(bot = %bot.name, "webhook registered; updates arrive at /webhooks/telegram/{}", bot.name);
             webhook_bots.push(Arc::new(webhook));
         }
-        let mut router = http::router(db.clone(), metrics.clone(), webchat.as_ref());
+        let mut router = http::router(db.clone(), metrics.clone(), webchat.as_ref())
+            .merge(http::export_router(db.clone(), keys.clone(), audit.clone()));
         if !webhook_bots.is_empty() {
             router = router.merge(telegram_webhook::router(webhook_bots));
         }
@@ -217,19 +255,48 @@ impl Gateway {
             tasks.push(tokio::spawn(poller.run(signal.clone())));
         }
 
-        let pruning = pipeline.clone();
-        let mut prune_signal = signal.clone();
+        let housekeeping = pipeline.clone();
+        let mut housekeeping_signal = signal.clone();
+        let settings = config.retention.clone();
+        let sweep_db = db.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
+            // The first sweep a minute after start, then at the configured interval.
+            let first = tokio::time::Instant::now()
+                + settings.sweep_interval.min(Duration::from_secs(60));
+            let mut sweep = tokio::time::interval_at(first, settings.sweep_interval);
             loop {
-                let stop = tokio::select! {
-                    _ = tick.tick() => false,
-                    _ = prune_signal.wait_for(|stop| *stop) => true,
-                };
-                if stop {
-                    break;
+                enum Due {
+                    Housekeeping,
+                    Sweep,
+                    Stop,
                 }
-                pruning.housekeeping().await;
+                let due = tokio::select! {
+                    _ = tick.tick() => Due::Housekeeping,
+                    _ = sweep.tick() => Due::Sweep,
+                    _ = housekeeping_signal.wait_for(|stop| *stop) => Due::Stop,
+                };
+                match due {
+                    Due::Housekeeping => housekeeping.housekeeping(),
+                    Due::Stop => break,
+                    Due::Sweep => {
+                        let sweeper = Sweeper {
+                            db: &sweep_db,
+                            keys: housekeeping.keys(),
+                            audit: housekeeping.audit(),
+                            settings: &settings,
+                            notifier: &notifier,
+                        };
+                        match sweeper.run(Utc::now(), false).await {
+                            Ok(report) => {
+                                for r in report.iter().filter(|r| r.count > 0) {
+                                    tracing::info!(class = r.class, deleted = r.count, "retention sweep");
+                                }
+                            }
+                            Err(err) => tracing::warn!(error = %err, "retention sweep failed; it runs again later"),
+                        }
+                    }
+                }
             }
         }));
 

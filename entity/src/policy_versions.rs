@@ -15,6 +15,11 @@ pub struct Model {
     pub text_sha256: String,
     pub effective_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// What changed since the previous version, in the publisher's words.
+    pub summary: String,
+    /// The purposes of this version as JSON: `[{name, title, text, text_sha256, required}]`.
+    /// Null on versions published before purposes existed (one `assistant` purpose, the text).
+    pub purposes: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,10 @@ pub struct Model {
     /// False once the person blocked the bot; nothing is sent to them until they write again.
     pub reachable: bool,
     pub created_at: DateTimeUtc,
+    /// Set by `/delete`: from then on nothing about the person is processed.
+    pub erasure_requested_at: Option<DateTimeUtc>,
+    /// When the person's data is purged, unless `/restore` comes first.
+    pub purge_after: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

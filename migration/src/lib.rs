@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_spine;
 mod m20261123_000002_dedupe_lease;
 mod m20261123_000003_audit_chain;
+mod m20261123_000004_rights;
 
 /// The ordered list of every migration ConsentGate has.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_spine::Migration),
             Box::new(m20261123_000002_dedupe_lease::Migration),
             Box::new(m20261123_000003_audit_chain::Migration),
+            Box::new(m20261123_000004_rights::Migration),
         ]
     }
 }

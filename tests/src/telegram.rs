@@ -9,7 +9,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -136,6 +136,27 @@ impl FakeTelegram {
             .collect()
     }
 
+    /// Documents sent to a chat with sendDocument: (file name, content, caption).
+    pub fn documents_to(&self, chat_id: i64) -> Vec<(String, String, Option<String>)> {
+        self.calls("sendDocument")
+            .into_iter()
+            .filter(|r| r.body["chat_id"].as_str() == Some(chat_id.to_string().as_str()))
+            .map(|r| {
+                (
+                    r.body["document"]["filename"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    r.body["document"]["content"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    r.body["caption"].as_str().map(str::to_string),
+                )
+            })
+            .collect()
+    }
+
     /// Updates not yet confirmed by an offset.
     pub fn pending(&self) -> usize {
         self.lock().queue.len()
@@ -146,9 +167,45 @@ fn ok(result: Value) -> Response {
     Json(json!({"ok": true, "result": result})).into_response()
 }
 
+/// Reads a `multipart/form-data` body (teloxide sends files this way) into a JSON object: text
+/// fields as strings, files as `{"filename", "content"}`.
+fn multipart(content_type: &str, body: &[u8]) -> Value {
+    let Some(boundary) = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+    else {
+        return Value::Null;
+    };
+    let boundary = boundary.trim_matches('"');
+    let text = String::from_utf8_lossy(body);
+    let mut out = serde_json::Map::new();
+    for part in text.split(&format!("--{boundary}")) {
+        let Some((head, content)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let content = content.strip_suffix("\r\n").unwrap_or(content);
+        let attr = |name: &str| {
+            head.split(';')
+                .find_map(|p| p.trim().strip_prefix(&format!("{name}=\"")))
+                .and_then(|v| v.split('"').next())
+                .map(str::to_string)
+        };
+        let Some(field) = attr("name") else {
+            continue;
+        };
+        let value = match attr("filename") {
+            Some(filename) => json!({"filename": filename, "content": content}),
+            None => Value::String(content.to_string()),
+        };
+        out.insert(field, value);
+    }
+    Value::Object(out)
+}
+
 async fn handle(
     State(fake): State<FakeTelegram>,
     Path((token, method)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     // Bot API method names are case-insensitive (teloxide sends `SendMessage`); record them in
@@ -161,7 +218,15 @@ async fn handle(
         .chain(chars)
         .collect();
     let raw = String::from_utf8_lossy(&body).to_string();
-    let parsed: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let parsed: Value = if content_type.starts_with("multipart/form-data") {
+        multipart(content_type, &body)
+    } else {
+        serde_json::from_str(&raw).unwrap_or(Value::Null)
+    };
     fake.lock().requests.push(Recorded {
         method: method.clone(),
         token_segment: token,
@@ -193,6 +258,24 @@ async fn handle(
                 "chat": {"id": parsed["chat_id"], "type": "private", "first_name": "Chat"},
                 "from": {"id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot"},
                 "text": parsed["text"],
+            }))
+        }
+        "sendDocument" => {
+            let id = {
+                let mut inner = fake.lock();
+                inner.next_message_id += 1;
+                inner.next_message_id
+            };
+            let chat_id: i64 = parsed["chat_id"]
+                .as_str()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_default();
+            ok(json!({
+                "message_id": id,
+                "date": 1_700_000_000,
+                "chat": {"id": chat_id, "type": "private", "first_name": "Chat"},
+                "document": {"file_id": "doc-1", "file_unique_id": "doc-u-1", "file_name": parsed["document"]["filename"]},
+                "caption": parsed["caption"],
             }))
         }
         "answerCallbackQuery" | "deleteWebhook" | "setWebhook" => ok(json!(true)),

@@ -310,7 +310,7 @@ async fn rights_commands_are_answered_without_consent() {
     h.telegram.push_update(text_update(1, IVAN, "/privacy"));
     let texts = h.wait_sent(IVAN.id, 1).await;
     assert!(texts[0].contains("Privacy policy, version 1"), "{texts:?}");
-    assert!(texts[0].contains("you have not decided yet"));
+    assert!(texts[0].contains("not decided (off)"), "{texts:?}");
     h.telegram.push_update(text_update(2, IVAN, "/revoke"));
     let texts = h.wait_sent(IVAN.id, 2).await;
     assert!(texts[1].contains("no active consent"));
@@ -351,23 +351,31 @@ async fn a_changed_policy_asks_again_and_old_buttons_no_longer_count() {
     n += 1;
     h.wait_sent(IVAN.id, n).await;
 
-    h.restart(Some(
-        "New policy: we now also use a second AI provider. Agree?",
-    ))
-    .await;
+    // A second AI provider changes the text of the `assistant` purpose: grants must be renewed.
+    // The running gateway picks the new version up without a restart.
+    let out = h
+        .publish_policy(
+            "New policy: we now also use a second AI provider.",
+            "A second AI provider answers some questions.",
+            &[("LLM_RECIPIENT", "FakeAI Inc. and SecondAI Ltd.")],
+            false,
+        )
+        .await;
+    assert!(out.contains("purposes to renew: assistant"), "{out}");
     h.telegram
         .push_update(text_update(4, IVAN, "after the change"));
     n += 2;
     let texts = h.wait_sent(IVAN.id, n).await;
     assert!(texts[n - 2].contains("policy has changed"), "{texts:?}");
     assert!(texts[n - 1].starts_with("New policy"), "{texts:?}");
+    assert!(texts[n - 1].contains("SecondAI Ltd."), "{texts:?}");
     assert_eq!(h.llm.requests().len(), 1, "forwarded under the old grant");
 
     // A button from the old prompt does not grant the new version.
     h.telegram.push_update(button_update(5, IVAN, &old_agree));
-    n += 2;
+    n += 3;
     let texts = h.wait_sent(IVAN.id, n).await;
-    assert!(texts[n - 2].contains("earlier version"), "{texts:?}");
+    assert!(texts[n - 3].contains("earlier version"), "{texts:?}");
 
     let new_agree = button_data(&h, IVAN.id, "Agree");
     assert_ne!(new_agree, old_agree);
@@ -384,11 +392,19 @@ async fn a_changed_policy_asks_again_and_old_buttons_no_longer_count() {
         .all(h.db())
         .await
         .unwrap();
-    assert_eq!(events.len(), 2);
-    assert_ne!(events[0].policy_version_id, events[1].policy_version_id);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["given", "expired", "given"]);
+    assert_eq!(events[1].method, "policy_change");
+    assert_ne!(events[0].policy_version_id, events[2].policy_version_id);
     // Every button press was answered, the stale one included.
     assert_eq!(h.telegram.calls("answerCallbackQuery").len(), 3);
-    assert_ne!(events[0].text_sha256, events[1].text_sha256);
+    assert_ne!(events[0].text_sha256, events[2].text_sha256);
+    // A restart with the old configuration does not bring the old version back.
+    h.restart(None).await;
+    h.telegram.push_update(text_update(8, IVAN, "still?"));
+    n += 1;
+    let texts = h.wait_sent(IVAN.id, n).await;
+    assert_eq!(texts.last().unwrap(), "LLM: still?");
     h.finish().await;
 }
 

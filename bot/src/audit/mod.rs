@@ -93,6 +93,9 @@ pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr
     }
 }
 
+/// The action of the entry retention pruning leaves behind.
+pub const ANCHOR_ACTION: &str = "audit.anchor";
+
 /// Appends entries to the chain.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
@@ -189,5 +192,59 @@ impl AuditLog {
         .update(txn)
         .await?;
         Ok(())
+    }
+
+    /// Retention: deletes the entries older than `cutoff` and appends an anchor entry naming
+    /// the last one removed (its sequence number and hash), from which `audit verify` checks the
+    /// rest. Time follows the sequence, so what goes is always a prefix of the chain. Returns how
+    /// many entries went (or would go, with `dry_run`).
+    pub async fn prune(
+        &self,
+        db: &DatabaseConnection,
+        cutoff: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<u64, DbErr> {
+        use sea_orm::{PaginatorTrait, QueryOrder};
+        let old = audit_log::Entity::find().filter(audit_log::Column::At.lt(cutoff));
+        if dry_run {
+            return old.count(db).await;
+        }
+        let txn = begin(db).await?;
+        // Write first: the head row's lock makes appenders wait, and on SQLite a transaction
+        // that reads before writing can fail outright when another writer got in between.
+        audit_head::Entity::update_many()
+            .col_expr(audit_head::Column::Seq, Expr::col(audit_head::Column::Seq))
+            .filter(audit_head::Column::Id.eq(1))
+            .exec(&txn)
+            .await?;
+        let last = audit_log::Entity::find()
+            .filter(audit_log::Column::At.lt(cutoff))
+            .filter(audit_log::Column::Seq.is_not_null())
+            .order_by_desc(audit_log::Column::Seq)
+            .one(&txn)
+            .await?;
+        let removed = audit_log::Entity::delete_many()
+            .filter(audit_log::Column::At.lt(cutoff))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if removed == 0 {
+            return Ok(0);
+        }
+        self.append(
+            &txn,
+            None,
+            None,
+            ANCHOR_ACTION,
+            serde_json::json!({
+                "pruned_through_seq": last.as_ref().and_then(|l| l.seq),
+                "pruned_through_hash": last.as_ref().and_then(|l| l.hash.clone()),
+                "removed": removed,
+                "older_than": cutoff.to_rfc3339(),
+            }),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(removed)
     }
 }

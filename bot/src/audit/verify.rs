@@ -103,7 +103,8 @@ fn expected_hash(key: &HmacKey, prev: &str, row: &audit_log::Model, seq: i64) ->
     Some(hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Checks the whole chain: contiguous sequence from 1, each previous hash, each MAC, time never
+/// Checks the whole chain: contiguous sequence from 1 (or from the entry after the last one an
+/// anchor says was pruned), each previous hash, each MAC, time never
 /// going back (beyond [`CLOCK_TOLERANCE_MS`]), the stored head, and, when given, a checkpoint kept
 /// outside the database (which catches a truncated or rewritten tail).
 pub async fn verify(
@@ -124,6 +125,22 @@ pub async fn verify(
     let mut prev_hash = "0".repeat(64);
     let mut prev_at: Option<i64> = None;
     let mut expected_seq = 1i64;
+    // After retention pruning the chain starts later; an anchor entry inside the chain must
+    // then vouch for where it starts.
+    let first = audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.is_not_null())
+        .order_by_asc(audit_log::Column::Seq)
+        .one(db)
+        .await?;
+    let mut start_unvouched: Option<(i64, String)> = None;
+    if let Some(first) = &first
+        && let Some(seq) = first.seq.filter(|s| *s > 1)
+    {
+        expected_seq = seq;
+        prev_hash = first.prev_hash.clone().unwrap_or_default();
+        start_unvouched = Some((seq - 1, prev_hash.clone()));
+    }
+    let start_seq = expected_seq;
     let mut checkpoint_seen = false;
     let mut pages = audit_log::Entity::find()
         .filter(audit_log::Column::Seq.is_not_null())
@@ -175,6 +192,14 @@ pub async fn verify(
                     break 'pages;
                 }
             }
+            if row.action == crate::audit::ANCHOR_ACTION
+                && let Some((through, hash)) = &start_unvouched
+                && let Ok(detail) = serde_json::from_str::<serde_json::Value>(&row.detail)
+                && detail["pruned_through_seq"].as_i64() == Some(*through)
+                && detail["pruned_through_hash"].as_str() == Some(hash.as_str())
+            {
+                start_unvouched = None;
+            }
             report.entries += 1;
             prev_at = Some(at);
             prev_hash = stored;
@@ -187,8 +212,26 @@ pub async fn verify(
             hash: prev_hash.clone(),
         });
     }
+    if report.broken.is_none()
+        && let Some((through, _)) = start_unvouched
+    {
+        report.broken = Some(Break {
+            seq: through + 1,
+            reason: format!(
+                "the chain starts at entry {} and no anchor entry records that entries 1-{through} were pruned: they were removed",
+                through + 1
+            ),
+        });
+    }
     if report.broken.is_none() {
         let last = expected_seq - 1;
+        // A checkpoint older than the pruned part cannot be compared, but the chain reaches
+        // past it.
+        if let Some(cp) = checkpoint
+            && cp.seq < start_seq
+        {
+            checkpoint_seen = true;
+        }
         if let Some(cp) = checkpoint
             && !checkpoint_seen
         {

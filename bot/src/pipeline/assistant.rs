@@ -1,24 +1,55 @@
 //! The assistant step: the message goes to the LLM provider under the person's pseudonym, and the
-//! answer comes back. The message text is not stored.
+//! answer comes back. The exchange is stored (encrypted) only for people who chose `history`,
+//! and then the last messages go along as context, redacted like the message itself.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, Set};
 
 use consentgate_adapters::Outbound;
+use consentgate_entity::egress_ledger;
 
 use super::{Pipeline, PipelineError, Turn, replies};
 use crate::{
-    llm::Prompt,
+    consent::{Choices, PURPOSE_HISTORY},
+    conversation,
+    llm::{Prompt, Role},
     metrics::{ReasonLabel, TypeLabel},
-    redact::{Hints, Placeholders},
+    redact::{Hints, Placeholders, RedactedText},
 };
 
-pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
+pub(super) async fn answer(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    choices: &Choices,
+) -> Result<Vec<Outbound>, PipelineError> {
     let Some(text) = t.inbound.text.as_deref() else {
         return Ok(vec![Outbound::text(replies::TEXT_ONLY)]);
     };
-    // Personal data becomes placeholders; the mapping lives only in this function.
+    let keep_history = choices.allows(t.policy, PURPOSE_HISTORY);
+    let earlier = if keep_history {
+        conversation::recent(&p.db, &p.keys, t.subject.id, t.bot.id, p.history_messages).await?
+    } else {
+        Vec::new()
+    };
+    // Personal data becomes placeholders; the mapping lives only in this function. One mapping
+    // covers the context too, so a value repeated there gets the same placeholder.
     let mut placeholders = Placeholders::new();
     let hints = Hints::from_sender(&t.inbound.sender);
-    let redacted = match p.redactor.redact(text, &hints, &mut placeholders) {
-        Ok(redacted) => redacted,
+    let redacted = earlier
+        .iter()
+        .map(|m| {
+            p.redactor
+                .redact(&m.text, &hints, &mut placeholders)
+                .map(|r| (m.role, r))
+        })
+        .collect::<Result<Vec<(Role, RedactedText)>, _>>()
+        .and_then(|history| {
+            p.redactor
+                .redact(text, &hints, &mut placeholders)
+                .map(|r| (history, r))
+        });
+    let (history, redacted) = match redacted {
+        Ok(both) => both,
         Err(err) => {
             // Fail closed: nothing unredacted ever leaves.
             tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "redaction failed; message not forwarded");
@@ -43,12 +74,16 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
     let payload = p.provider.payload(Prompt {
         user: &t.subject.pseudonym,
         text: &redacted,
+        history: &history,
     });
     // Written before the call: if the audit log cannot be written, nothing is forwarded. The
-    // SHA-256 of the exact bytes sent is the egress ledger's proof of what left.
+    // SHA-256 of the exact bytes sent is the egress ledger's proof of what left; the ledger row
+    // and the audit entry are kept together or not at all.
+    let sha = payload.sha256();
+    let txn = crate::audit::begin(&p.db).await?;
     p.audit
-        .record(
-            &p.db,
+        .append(
+            &txn,
             Some(t.bot.id),
             Some(&t.subject.pseudonym),
             "message.forwarded",
@@ -56,10 +91,23 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
                 "provider": p.provider.name(),
                 "model": p.provider.model(),
                 "redactions": redacted.counts(),
-                "payload_sha256": payload.sha256(),
+                "context_messages": history.len(),
+                "payload_sha256": sha,
             }),
         )
         .await?;
+    egress_ledger::ActiveModel {
+        subject_id: Set(t.subject.id),
+        bot_id: Set(t.bot.id),
+        provider: Set(p.provider.name().to_string()),
+        model: Set(p.provider.model().to_string()),
+        payload_sha256: Set(sha),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
     for (label, count) in redacted.counts() {
         p.metrics
             .redactions
@@ -78,7 +126,11 @@ pub(super) async fn answer(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
                 latency_ms = completion.latency.as_millis() as u64,
                 "assistant answered"
             );
-            let mut reply = Outbound::text(placeholders.restore(&completion.text));
+            let answer = placeholders.restore(&completion.text);
+            if keep_history {
+                conversation::store(&p.db, &p.keys, t.subject.id, t.bot.id, text, &answer).await?;
+            }
+            let mut reply = Outbound::text(answer);
             reply.reply_to = t.inbound.message_id.clone();
             Ok(vec![reply])
         }

@@ -15,10 +15,6 @@ use consentgate_entity::processed_updates::{self, Column};
 /// How long a claim protects an update that is still being handled.
 pub const LEASE: Duration = Duration::minutes(5);
 
-/// How long completed claims are kept: longer than any platform redelivers (WhatsApp retries for
-/// up to 7 days; Telegram keeps updates for 24 hours).
-pub const KEEP: Duration = Duration::days(8);
-
 /// Claims an update. `true` means this call must handle it.
 pub async fn claim(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<bool, DbErr> {
     let now = Utc::now();
@@ -70,14 +66,4 @@ pub async fn release(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// Forgets completed claims older than [`KEEP`]. Returns how many were removed.
-pub async fn prune(db: &DatabaseConnection) -> Result<u64, DbErr> {
-    let result = processed_updates::Entity::delete_many()
-        .filter(Column::Completed.eq(true))
-        .filter(Column::ProcessedAt.lt(Utc::now() - KEEP))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
 }

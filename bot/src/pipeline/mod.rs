@@ -3,15 +3,20 @@
 //! 1. **dedupe** — a delivery already handled for this bot is dropped (platforms retry);
 //! 2. **identify** — the channel user becomes a subject, known by pseudonym from here on;
 //! 3. **blocked** — a person who blocked the bot is marked unreachable, nothing is sent;
-//! 4. **rights and consent** — /start, /privacy, /revoke, /help and consent buttons are always
-//!    answered, with or without consent (and without a rate limit: withdrawing must never be
-//!    harder than agreeing);
-//! 5. **rate limit** — a person sending faster than `messages_per_minute` is asked to slow down;
-//! 6. **consent gate** — without a grant of the current policy version the message is neither
-//!    stored nor forwarded; the person gets the consent prompt instead;
-//! 7. **assistant** — personal data in the message is replaced by placeholders (if that fails,
-//!    nothing is sent), the redacted text goes to the LLM provider under the person's pseudonym,
-//!    and the answer comes back with the placeholders restored.
+//! 4. **erasure pending** — after `/delete`, nothing is processed: only `/restore`, `/export`
+//!    and `/help` are answered until the purge;
+//! 5. **rights and consent** — /start, /privacy, /consent, /revoke, /export, /delete, /stop,
+//!    /help, consent buttons and the words STOP and START are always answered, with or without
+//!    consent (and without a rate limit: withdrawing must never be harder than agreeing);
+//! 6. **rate limit** — a person sending faster than `messages_per_minute` is asked to slow down;
+//! 7. **renewal** — grants whose purpose text changed in a new policy version expire (recorded),
+//!    and the person is told first;
+//! 8. **consent gate** — without a grant of every required purpose for its current text the
+//!    message is neither stored nor forwarded; the person gets the consent prompt instead;
+//! 9. **assistant** — personal data in the message (and in the stored conversation, for people
+//!    who chose `history`) is replaced by placeholders (if that fails, nothing is sent), the
+//!    redacted text goes to the LLM provider under the person's pseudonym, and the answer comes
+//!    back with the placeholders restored. Only with `history` is the exchange stored.
 //!
 //! Every decision is written to the audit log (metadata only). Database trouble fails closed:
 //! nothing is forwarded, and the adapter is told to deliver the message again later.
@@ -33,7 +38,8 @@ use consentgate_adapters::{
 
 use crate::{
     audit::AuditLog,
-    consent::{self, Policy},
+    config::RetentionSettings,
+    consent::{self, Choices, Policy},
     identity::{self, Subject},
     keys::Keys,
     llm::Provider,
@@ -47,7 +53,6 @@ pub struct BotContext {
     pub id: i64,
     pub name: String,
     pub channel: ChannelKind,
-    pub policy: Policy,
 }
 
 /// Why a message could not be handled.
@@ -57,6 +62,8 @@ pub enum PipelineError {
     Database(#[from] DbErr),
     #[error("no bot named `{0}` is configured")]
     UnknownBot(String),
+    #[error("bot `{0}` has no policy in effect")]
+    NoPolicy(String),
 }
 
 impl From<PipelineError> for HandleError {
@@ -73,6 +80,20 @@ pub(crate) struct Turn<'a> {
     pub bot: &'a BotContext,
     pub subject: &'a Subject,
     pub inbound: &'a Inbound,
+    /// The policy version in effect.
+    pub policy: &'a Policy,
+}
+
+/// What the pipeline needs beyond its parts.
+#[derive(Clone, Debug)]
+pub struct PipelineSettings {
+    /// Messages a person may send per minute before being asked to slow down.
+    pub messages_per_minute: u32,
+    pub retention: RetentionSettings,
+    /// Earlier messages sent as context for people who chose `history`.
+    pub history_messages: usize,
+    /// Base of links the gateway sends, e.g. `https://chat.example.com`.
+    pub public_url: String,
 }
 
 /// The message pipeline shared by every channel.
@@ -85,6 +106,9 @@ pub struct Pipeline {
     audit: AuditLog,
     metrics: Arc<Metrics>,
     limiter: DefaultKeyedRateLimiter<String>,
+    retention: RetentionSettings,
+    history_messages: usize,
+    public_url: String,
 }
 
 impl Pipeline {
@@ -95,8 +119,9 @@ impl Pipeline {
         provider: Box<dyn Provider>,
         redactor: Redactor,
         metrics: Arc<Metrics>,
-        messages_per_minute: u32,
+        settings: PipelineSettings,
     ) -> Self {
+        let messages_per_minute = settings.messages_per_minute;
         let per_minute = NonZeroU32::new(messages_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(messages_per_minute.clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
         Pipeline {
@@ -108,19 +133,29 @@ impl Pipeline {
             provider,
             redactor,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            retention: settings.retention,
+            history_messages: settings.history_messages,
+            public_url: settings.public_url,
         }
     }
 
-    /// Forgets rate-limit state of people who have been quiet and dedupe claims older than any
-    /// platform redelivers; call now and then.
-    pub async fn housekeeping(&self) {
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Forgets rate-limit state of people who have been quiet; call now and then. (Old
+    /// delivery records go with the retention sweep.)
+    pub fn housekeeping(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
-        match dedupe::prune(&self.db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(removed = n, "pruned old dedupe claims"),
-            Err(err) => tracing::warn!(error = %err, "could not prune dedupe claims"),
-        }
     }
 
     /// Handles one inbound message and returns the replies for its chat.
@@ -197,20 +232,47 @@ impl Pipeline {
             identity::set_reachable(&self.db, subject.id, true).await?;
         }
 
+        let now = chrono::Utc::now();
+        let policy = consent::current_policy(&self.db, bot.id, now)
+            .await?
+            .ok_or_else(|| PipelineError::NoPolicy(bot.name.clone()))?;
         let turn = Turn {
             bot,
             subject: &subject,
             inbound,
+            policy: &policy,
         };
 
-        // 4. rights and consent: answered without consent
-        match &inbound.kind {
-            InboundKind::Command { name, .. } => return rights::command(self, &turn, name).await,
-            InboundKind::ButtonPress { data } => return rights::button(self, &turn, data).await,
-            InboundKind::Text | InboundKind::Blocked => {}
+        // 4. erasure pending
+        if let Some(purge_after) = subject.purge_after {
+            return rights::while_erasing(self, &turn, purge_after).await;
         }
 
-        // 5. rate limit
+        // 5. rights and consent: answered without consent
+        let mut choices = Choices::load(&self.db, subject.id, bot.id).await?;
+        match &inbound.kind {
+            InboundKind::Command { name, args } => {
+                return rights::command(self, &turn, &mut choices, name, args).await;
+            }
+            InboundKind::ButtonPress { data } => {
+                return rights::button(self, &turn, &mut choices, data).await;
+            }
+            InboundKind::Text => {
+                if let Some(on) = inbound.text.as_deref().and_then(rights::keyword) {
+                    return rights::marketing(
+                        self,
+                        &turn,
+                        &mut choices,
+                        on,
+                        consent::Method::Keyword,
+                    )
+                    .await;
+                }
+            }
+            InboundKind::Blocked => {}
+        }
+
+        // 6. rate limit
         if self
             .limiter
             .check_key(&subject.pseudonym.as_str().to_string())
@@ -229,24 +291,20 @@ impl Pipeline {
             return Ok(vec![Outbound::text(replies::SLOW_DOWN)]);
         }
 
-        // 6. consent gate
-        let state = consent::state(
-            &self.db,
-            subject.id,
-            bot.id,
-            consent::PURPOSE_ASSISTANT,
-            &bot.policy,
-        )
-        .await?;
-        if !state.allows_processing() {
-            self.audit.record(
-                &self.db,
-                Some(bot.id),
-                Some(&subject.pseudonym),
-                "message.held",
-                serde_json::json!({"reason": "no_consent", "purpose": consent::PURPOSE_ASSISTANT}),
-            )
-            .await?;
+        // 7. renewal
+        let mut out = rights::expire_outdated(self, &turn, &mut choices).await?;
+
+        // 8. consent gate
+        if !choices.may_process(&policy) {
+            self.audit
+                .record(
+                    &self.db,
+                    Some(bot.id),
+                    Some(&subject.pseudonym),
+                    "message.held",
+                    serde_json::json!({"reason": "no_consent", "purpose": consent::PURPOSE_ASSISTANT}),
+                )
+                .await?;
             self.metrics
                 .held
                 .get_or_create(&ReasonLabel {
@@ -254,11 +312,12 @@ impl Pipeline {
                 })
                 .inc();
             self.count_prompt(inbound.channel);
-            return Ok(replies::consent_prompt(&bot.policy, &state));
+            return Ok(replies::consent_prompt(&policy, &choices));
         }
 
-        // 7. assistant
-        assistant::answer(self, &turn).await
+        // 9. assistant
+        out.extend(assistant::answer(self, &turn, &choices).await?);
+        Ok(out)
     }
 }
 

@@ -1,8 +1,9 @@
 //! What the gateway says in its own voice. Short, honest, and the same on every channel.
 
+use chrono::{DateTime, Utc};
 use consentgate_adapters::{Button, Outbound};
 
-use crate::consent::{Policy, State};
+use crate::consent::{Choices, Policy, Purpose, State};
 
 pub const SLOW_DOWN: &str =
     "You're sending messages faster than I can read them. Please wait a moment and try again.";
@@ -16,21 +17,28 @@ to the assistant. Please try a shorter message.";
 pub const TEXT_ONLY: &str = "Sorry, I can only read text messages.";
 
 pub const HELP: &str = "What you can do here:\n\
-/privacy — how your messages are handled, and your current choice\n\
+/privacy — how your messages are handled, and your current choices\n\
+/privacy history — earlier versions of the policy\n\
+/consent — change each choice\n\
 /start — review the policy and agree\n\
-/revoke — withdraw your consent at once\n\
+/revoke — withdraw all your consent at once\n\
+/export — a copy of everything stored about you\n\
+/delete — erase everything stored about you\n\
+/restore — undo /delete while it is pending\n\
+/stop or STOP — no marketing messages (START to get them again)\n\
 /help — this list";
 
 pub const THANKS_FOR_CONSENT: &str = "Thank you! You can chat with the assistant now.\n\
-/privacy shows your choice; /revoke withdraws it at any time.";
+/privacy shows your choices; /revoke withdraws them at any time.";
 
 pub const ALREADY_AGREED: &str = "You have already agreed. Just write your question.";
 
 pub const DECLINED: &str = "Understood. Nothing you write will be stored or sent to the assistant.\n\
 Send /start if you change your mind.";
 
-pub const WITHDRAWN: &str = "Your consent is withdrawn. From now on, nothing you write is stored or \
-sent to the assistant. Your record of choices is kept as proof.\nSend /start if you want to agree again.";
+pub const WITHDRAWN: &str = "All your consent is withdrawn. From now on, nothing you write is \
+stored or sent to the assistant, and no marketing messages are sent to you. Your record of \
+choices is kept as proof.\nSend /start if you want to agree again.";
 
 pub const NOTHING_TO_WITHDRAW: &str = "You have no active consent to withdraw: nothing you write is \
 stored or sent to the assistant.";
@@ -42,68 +50,255 @@ Here is the current one:";
 
 pub const UNKNOWN_BUTTON: &str = "That button is no longer active.";
 
+pub const NEEDS_ASSISTANT_FIRST: &str = "Please agree to the main purpose first: without it, \
+nothing you write is processed, so the other choices would have no effect.";
+
+pub const STOPPED: &str = "You will get no marketing messages from us. Send START if you \
+change your mind.";
+
+pub const ALREADY_STOPPED: &str = "You are already unsubscribed from marketing messages. Send \
+START if you change your mind.";
+
+pub const STARTED: &str = "You will receive news and offers from us again. Send STOP at any \
+time to end them.";
+
+pub const NO_MARKETING: &str = "This assistant sends no marketing messages, so there is nothing \
+to stop.";
+
+pub const DELETE_CANCELLED: &str = "Nothing was deleted.";
+
+pub const NOTHING_TO_RESTORE: &str = "There is no pending deletion to undo.";
+
+pub const RESTORED: &str = "Your deletion request is cancelled and your data is kept as before. \
+Your earlier choices apply again; /privacy shows them.";
+
+pub const ERASED_NOW: &str = "Everything stored about you here has been deleted. If you write \
+again, you will be asked for consent as someone new.";
+
 pub fn unknown_command(name: &str) -> String {
     format!("Sorry, I don't know /{name}.\n\n{HELP}")
 }
 
-/// Button data for a consent decision on a policy version (well under Telegram's 64 bytes).
-pub fn consent_button_data(agree: bool, policy: &Policy) -> String {
-    format!(
-        "consent:{}:{}",
-        if agree { "agree" } else { "decline" },
-        policy.id
-    )
+fn date(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
 }
 
-/// The prompt: the exact policy text (whose hash is recorded with the decision) and two buttons,
-/// preceded by a note when the person has been here before.
-pub fn consent_prompt(policy: &Policy, state: &State) -> Vec<Outbound> {
+/// Button data: `c:<purpose or req>:<y|n>:<policy id>` (well under Telegram's 64 bytes).
+pub fn consent_button(label: &str, target: &str, yes: bool, policy: &Policy) -> Button {
+    Button {
+        label: label.to_string(),
+        data: format!("c:{target}:{}:{}", if yes { "y" } else { "n" }, policy.id),
+    }
+}
+
+/// The prompt: the policy and every required purpose with its exact text (whose hash is
+/// recorded with the decision), and two buttons; preceded by a note when the person has been
+/// here before.
+pub fn consent_prompt(policy: &Policy, choices: &Choices) -> Vec<Outbound> {
     let mut out = Vec::new();
-    match state {
-        State::Outdated { .. } => out.push(Outbound::text(
+    let states: Vec<State> = policy.required().map(|p| choices.state(p)).collect();
+    if states
+        .iter()
+        .any(|s| matches!(s, State::Outdated { .. } | State::Expired { .. }))
+    {
+        out.push(Outbound::text(
             "Our privacy policy has changed since you agreed. Please read the new version; \
              your messages are not processed until you decide.",
-        )),
-        State::Refused { .. } | State::Withdrawn { .. } => out.push(Outbound::text(
+        ));
+    } else if states
+        .iter()
+        .any(|s| matches!(s, State::Refused { .. } | State::Withdrawn { .. }))
+    {
+        out.push(Outbound::text(
             "You haven't agreed, so your message was not stored or sent to the assistant.",
-        )),
-        State::NotAsked | State::Given { .. } => {}
+        ));
     }
-    out.push(Outbound::text(policy.text.clone()).with_buttons(vec![vec![
-        Button {
-            label: "Agree".into(),
-            data: consent_button_data(true, policy),
-        },
-        Button {
-            label: "Decline".into(),
-            data: consent_button_data(false, policy),
-        },
+    let mut text = policy.text.trim_end().to_string();
+    for p in policy.required() {
+        text.push_str(&format!("\n\n{}:\n{}", p.title, p.text));
+    }
+    text.push_str("\n\nDo you agree?");
+    out.push(Outbound::text(text).with_buttons(vec![vec![
+        consent_button("Agree", "req", true, policy),
+        consent_button("Decline", "req", false, policy),
     ]]));
     out
 }
 
-/// `/privacy`: the policy and where the person stands.
-pub fn privacy(policy: &Policy, state: &State) -> Outbound {
-    let choice = match state {
-        State::NotAsked => "you have not decided yet".to_string(),
-        State::Given { at } => format!("you agreed on {}", at.format("%Y-%m-%d")),
+/// Optional purposes, each with its own pair of buttons (nothing is bundled), appended to
+/// `intro`.
+pub fn optional_choices(policy: &Policy, purposes: &[&Purpose], intro: &str) -> Outbound {
+    let mut text = intro.to_string();
+    let mut rows = Vec::new();
+    for p in purposes {
+        text.push_str(&format!("\n\n{}:\n{}", p.title, p.text));
+        rows.push(vec![
+            consent_button(&format!("{}: yes", p.name), &p.name, true, policy),
+            consent_button(&format!("{}: no", p.name), &p.name, false, policy),
+        ]);
+    }
+    Outbound::text(text).with_buttons(rows)
+}
+
+pub const OPTIONAL_INTRO: &str = "Optional choices, each off unless you turn it on:";
+
+pub const RENEWAL_INTRO: &str = "Our privacy policy has changed the text of these optional \
+choices, so they are off until you decide again:";
+
+fn describe(state: &State) -> String {
+    match state {
+        State::NotAsked => "not decided (off)".to_string(),
+        State::Given { at } => format!("on since {}", date(*at)),
         State::Outdated { at } => format!(
-            "you agreed to an earlier version on {}; the current version needs your decision",
-            at.format("%Y-%m-%d")
+            "agreed on {} to an earlier text; needs your decision again (off)",
+            date(*at)
         ),
-        State::Refused { at } => format!("you declined on {}", at.format("%Y-%m-%d")),
-        State::Withdrawn { at } => format!("you withdrew consent on {}", at.format("%Y-%m-%d")),
-    };
-    let change = if state.allows_processing() {
-        "/revoke withdraws your consent at once."
-    } else {
-        "/start lets you review and agree."
-    };
-    Outbound::text(format!(
-        "Privacy policy, version {} ({}), in effect since {}:\n\n{}\n\nYour choice: {choice}.\n{change}",
+        State::Refused { at } => format!("declined on {} (off)", date(*at)),
+        State::Withdrawn { at } => format!("withdrawn on {} (off)", date(*at)),
+        State::Expired { at } => format!(
+            "lapsed on {} when its text changed (off until you decide)",
+            date(*at)
+        ),
+    }
+}
+
+/// `/privacy`: the current summary, the person's choice per purpose, and how to change them.
+pub fn privacy(policy: &Policy, choices: &Choices) -> Outbound {
+    let mut text = format!(
+        "Privacy policy, version {} ({}), in effect since {}.",
         policy.version,
         policy.label,
-        policy.effective_at.format("%Y-%m-%d"),
-        policy.text,
+        date(policy.effective_at)
+    );
+    if !policy.summary.trim().is_empty() {
+        text.push_str(&format!("\nWhat changed: {}", policy.summary.trim()));
+    }
+    text.push_str("\n\n");
+    text.push_str(policy.text.trim_end());
+    text.push_str("\n\nYour choices:");
+    for p in &policy.purposes {
+        text.push_str(&format!(
+            "\n• {}{}: {}",
+            p.title,
+            if p.required { " (required)" } else { "" },
+            describe(&choices.state(p))
+        ));
+    }
+    text.push_str(
+        "\n\n/consent changes each choice, /revoke withdraws everything at once, /export sends \
+         you a copy of your data, /delete erases it. /privacy history lists earlier versions.",
+    );
+    Outbound::text(text)
+}
+
+/// `/privacy history`: every published version, newest first.
+pub fn privacy_history(versions: &[Policy], current: &Policy) -> Outbound {
+    let mut text = String::from("Versions of this privacy policy, newest first:");
+    for v in versions.iter().rev() {
+        let status = if v.id == current.id {
+            " — in effect"
+        } else if v.effective_at > Utc::now() {
+            " — not yet in effect"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            "\n\nVersion {} ({}), effective {}{status}\nSHA-256 {}…",
+            v.version,
+            v.label,
+            date(v.effective_at),
+            &v.text_sha256[..16]
+        ));
+        if !v.summary.trim().is_empty() {
+            text.push_str(&format!("\n{}", v.summary.trim()));
+        }
+    }
+    Outbound::text(text)
+}
+
+/// `/consent`: each purpose, where the person stands, and a button to change it.
+pub fn consent_overview(policy: &Policy, choices: &Choices) -> Outbound {
+    let mut text = String::from("Your choices, one per purpose:");
+    let mut rows = Vec::new();
+    for p in &policy.purposes {
+        let state = choices.state(p);
+        text.push_str(&format!(
+            "\n\n{}{}: {}\n{}",
+            p.title,
+            if p.required { " (required)" } else { "" },
+            describe(&state),
+            p.text
+        ));
+        let on = state.allows_processing();
+        let label = format!("{} {}", if on { "Turn off" } else { "Turn on" }, p.name);
+        rows.push(vec![consent_button(&label, &p.name, !on, policy)]);
+    }
+    Outbound::text(text).with_buttons(rows)
+}
+
+pub fn purpose_on(purpose: &Purpose) -> String {
+    format!("“{}” is on. /consent changes it.", purpose.title)
+}
+
+pub fn purpose_off(purpose: &Purpose, history_deleted: u64) -> String {
+    let mut text = format!("“{}” is off. /consent changes it.", purpose.title);
+    if history_deleted > 0 {
+        text.push_str(&format!(
+            " The {history_deleted} stored messages of our conversation were deleted."
+        ));
+    }
+    text
+}
+
+pub fn delete_confirm(grace_days: u32) -> Outbound {
+    let when = if grace_days == 0 {
+        "at once, and cannot be undone".to_string()
+    } else {
+        format!(
+            "after {grace_days} days; until then nothing you write is processed, and /restore \
+             undoes it"
+        )
+    };
+    Outbound::text(format!(
+        "Delete everything stored about you here — your choices, any stored conversation, \
+         your encrypted ids and linked accounts? The deletion happens {when}. Only the audit \
+         log keeps entries under your random-looking code, with no content."
     ))
+    .with_buttons(vec![vec![
+        Button {
+            label: "Yes, delete".into(),
+            data: "erase:confirm".into(),
+        },
+        Button {
+            label: "Cancel".into(),
+            data: "erase:cancel".into(),
+        },
+    ]])
+}
+
+pub fn erasure_scheduled(purge_after: DateTime<Utc>) -> String {
+    format!(
+        "Done: nothing you write is processed any more, and everything stored about you will be \
+         deleted on {} (UTC). Send /restore before then to undo it.",
+        purge_after.format("%Y-%m-%d %H:%M")
+    )
+}
+
+pub fn erasure_pending(purge_after: DateTime<Utc>) -> String {
+    format!(
+        "Your data is scheduled for deletion on {} (UTC), so this message was not processed. \
+         Send /restore to undo the deletion, or /export for a copy of your data first.",
+        purge_after.format("%Y-%m-%d %H:%M")
+    )
+}
+
+pub const EXPORT_CAPTION: &str = "Everything stored about you, as JSON: your ids, your consent \
+record, any stored conversation, linked integrations, audit entries and each call made to the \
+AI service about you.";
+
+pub fn export_link(url: &str, minutes: i64) -> String {
+    format!(
+        "Your data export is ready: {url}\nThe link works once and expires in {minutes} minutes. \
+         It holds everything stored about you, as JSON."
+    )
 }

@@ -1,72 +1,229 @@
-//! Commands and buttons that are answered with or without consent: reading the policy, giving,
-//! refusing and withdrawing consent.
+//! What a person can always do, with or without consent and without a rate limit: read the
+//! policy, give, refuse and withdraw consent per purpose, export and delete their data, undo a
+//! deletion, and object to marketing. Withdrawing is never harder than agreeing.
 
-use consentgate_adapters::Outbound;
+use chrono::{DateTime, Utc};
+use consentgate_adapters::{Document, Outbound};
 
 use super::{Pipeline, PipelineError, Turn, replies};
-use crate::consent::{self, Action, Decision, Method, PURPOSE_ASSISTANT, State};
+use crate::{
+    consent::{
+        self, Action, Choices, Decision, Method, PURPOSE_HISTORY, PURPOSE_MARKETING, Policy,
+        Purpose, State,
+    },
+    conversation, erasure, export,
+};
 
-async fn current_state(p: &Pipeline, t: &Turn<'_>) -> Result<State, PipelineError> {
-    Ok(consent::state(
-        &p.db,
-        t.subject.id,
-        t.bot.id,
-        PURPOSE_ASSISTANT,
-        &t.bot.policy,
-    )
-    .await?)
+/// What a decision is about: a purpose, the text of it that was shown, and the version.
+struct About<'a> {
+    purpose: &'a str,
+    text_sha256: &'a str,
+    policy: &'a Policy,
 }
 
+/// Records a decision and remembers it for the rest of the turn.
 async fn decide(
     p: &Pipeline,
     t: &Turn<'_>,
+    choices: &mut Choices,
+    about: About<'_>,
     action: Action,
     method: Method,
 ) -> Result<(), PipelineError> {
-    decide_on(p, t, action, method, &t.bot.policy).await
-}
-
-/// Records a decision about a given policy version.
-async fn decide_on(
-    p: &Pipeline,
-    t: &Turn<'_>,
-    action: Action,
-    method: Method,
-    policy: &consent::Policy,
-) -> Result<(), PipelineError> {
+    let About {
+        purpose,
+        text_sha256,
+        policy,
+    } = about;
     p.metrics
         .consent_events
         .get_or_create(&crate::metrics::ConsentLabel {
-            purpose: PURPOSE_ASSISTANT,
+            purpose: purpose.to_string(),
             action: action.as_str(),
         })
         .inc();
-    consent::record(
+    let event = consent::record(
         &p.db,
         &p.audit,
         Decision {
             subject_id: t.subject.id,
             pseudonym: &t.subject.pseudonym,
             bot_id: t.bot.id,
-            purpose: PURPOSE_ASSISTANT,
+            purpose,
             action,
             policy,
+            text_sha256,
             channel: t.inbound.channel,
             method,
             platform_message_id: t.inbound.message_id.clone(),
         },
     )
     .await?;
+    choices.note(event);
     Ok(())
 }
 
-/// `/start`, `/privacy`, `/revoke`, `/help`, and a polite answer to anything else.
+/// A decision about a purpose of the current policy.
+async fn decide_current(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    choices: &mut Choices,
+    purpose: &Purpose,
+    action: Action,
+    method: Method,
+) -> Result<(), PipelineError> {
+    decide(
+        p,
+        t,
+        choices,
+        About {
+            purpose: &purpose.name,
+            text_sha256: &purpose.text_sha256,
+            policy: t.policy,
+        },
+        action,
+        method,
+    )
+    .await
+}
+
+/// Withdraws the grant of a purpose, naming the version and text that were granted (which may
+/// be older than the current ones). Turning `history` off deletes the stored conversation.
+/// Returns how many stored messages went.
+async fn withdraw(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    choices: &mut Choices,
+    purpose: &str,
+    method: Method,
+) -> Result<u64, PipelineError> {
+    let Some(grant) = choices
+        .latest(purpose)
+        .filter(|e| e.action == "given")
+        .cloned()
+    else {
+        return Ok(0);
+    };
+    let policy = if grant.policy_version_id == t.policy.id {
+        t.policy.clone()
+    } else {
+        consent::policy_by_id(&p.db, grant.policy_version_id)
+            .await?
+            .unwrap_or_else(|| t.policy.clone())
+    };
+    decide(
+        p,
+        t,
+        choices,
+        About {
+            purpose,
+            text_sha256: &grant.text_sha256,
+            policy: &policy,
+        },
+        Action::Withdrawn,
+        method,
+    )
+    .await?;
+    if purpose == PURPOSE_HISTORY {
+        return Ok(conversation::forget(&p.db, t.subject.id, t.bot.id).await?);
+    }
+    Ok(0)
+}
+
+/// Renewal after a policy change: grants whose purpose text changed expire (recorded), and the
+/// person is told. Returns the notices for optional purposes; required ones are asked again by
+/// the consent prompt.
+pub(super) async fn expire_outdated(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    choices: &mut Choices,
+) -> Result<Vec<Outbound>, PipelineError> {
+    let mut renewed = Vec::new();
+    for purpose in &t.policy.purposes {
+        if !matches!(choices.state(purpose), State::Outdated { .. }) {
+            continue;
+        }
+        let grant = choices
+            .latest(&purpose.name)
+            .map(|g| g.text_sha256.clone())
+            .unwrap_or_default();
+        decide(
+            p,
+            t,
+            choices,
+            About {
+                purpose: &purpose.name,
+                text_sha256: &grant,
+                policy: t.policy,
+            },
+            Action::Expired,
+            Method::PolicyChange,
+        )
+        .await?;
+        if purpose.name == PURPOSE_HISTORY {
+            conversation::forget(&p.db, t.subject.id, t.bot.id).await?;
+        }
+        if !purpose.required {
+            renewed.push(purpose);
+        }
+    }
+    if renewed.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![replies::optional_choices(
+        t.policy,
+        &renewed,
+        replies::RENEWAL_INTRO,
+    )])
+}
+
+/// Thanks for agreeing, with the optional purposes the person has not decided under their
+/// current texts.
+fn thanks(policy: &Policy, choices: &Choices) -> Outbound {
+    let open: Vec<&Purpose> = policy
+        .optional()
+        .filter(|p| {
+            matches!(
+                choices.state(p),
+                State::NotAsked | State::Expired { .. } | State::Outdated { .. }
+            )
+        })
+        .collect();
+    if open.is_empty() {
+        return Outbound::text(replies::THANKS_FOR_CONSENT);
+    }
+    replies::optional_choices(
+        policy,
+        &open,
+        &format!(
+            "{}\n\n{}",
+            replies::THANKS_FOR_CONSENT,
+            replies::OPTIONAL_INTRO
+        ),
+    )
+}
+
+/// `/start`, `/privacy`, `/consent`, `/revoke`, `/export`, `/delete`, `/restore`, `/stop`,
+/// `/help`, and a polite answer to anything else.
 pub(super) async fn command(
     p: &Pipeline,
     t: &Turn<'_>,
+    choices: &mut Choices,
     name: &str,
+    args: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
-    let known = matches!(name, "start" | "privacy" | "revoke" | "help");
+    let known = matches!(
+        name,
+        "start"
+            | "privacy"
+            | "consent"
+            | "revoke"
+            | "export"
+            | "delete"
+            | "restore"
+            | "stop"
+            | "help"
+    );
     p.audit
         .record(
             &p.db,
@@ -78,79 +235,271 @@ pub(super) async fn command(
         .await?;
     match name {
         "start" => {
-            let state = current_state(p, t).await?;
-            if state.allows_processing() {
+            if choices.may_process(t.policy) {
                 Ok(vec![Outbound::text(replies::WELCOME_BACK)])
             } else {
                 p.count_prompt(t.inbound.channel);
-                Ok(replies::consent_prompt(&t.bot.policy, &State::NotAsked))
+                Ok(replies::consent_prompt(t.policy, choices))
             }
         }
-        "privacy" => {
-            let state = current_state(p, t).await?;
-            Ok(vec![replies::privacy(&t.bot.policy, &state)])
+        "privacy" if args.trim().eq_ignore_ascii_case("history") => {
+            let versions = consent::versions(&p.db, t.bot.id).await?;
+            Ok(vec![replies::privacy_history(&versions, t.policy)])
         }
+        "privacy" => Ok(vec![replies::privacy(t.policy, choices)]),
+        "consent" => Ok(vec![replies::consent_overview(t.policy, choices)]),
         "revoke" => {
-            // One read gives both the state and the grant to withdraw.
-            let latest = consent::latest(&p.db, t.subject.id, t.bot.id, PURPOSE_ASSISTANT).await?;
-            let state = consent::state_of(latest.as_ref(), &t.bot.policy);
-            if let (State::Given { .. } | State::Outdated { .. }, Some(grant)) = (&state, &latest) {
-                // The withdrawal names the version that was granted, which may be older than
-                // the current one.
-                let policy = if grant.policy_version_id == t.bot.policy.id {
-                    t.bot.policy.clone()
-                } else {
-                    consent::policy_by_id(&p.db, grant.policy_version_id)
-                        .await?
-                        .unwrap_or_else(|| t.bot.policy.clone())
-                };
-                decide_on(p, t, Action::Withdrawn, Method::Command, &policy).await?;
-                Ok(vec![Outbound::text(replies::WITHDRAWN)])
-            } else {
-                Ok(vec![Outbound::text(replies::NOTHING_TO_WITHDRAW)])
+            let granted: Vec<String> = choices.granted().map(|e| e.purpose.clone()).collect();
+            if granted.is_empty() {
+                return Ok(vec![Outbound::text(replies::NOTHING_TO_WITHDRAW)]);
             }
+            for purpose in granted {
+                withdraw(p, t, choices, &purpose, Method::Command).await?;
+            }
+            Ok(vec![Outbound::text(replies::WITHDRAWN)])
         }
+        "export" => export(p, t).await,
+        "delete" => Ok(vec![replies::delete_confirm(
+            p.retention.erasure_grace_days,
+        )]),
+        "restore" => Ok(vec![Outbound::text(replies::NOTHING_TO_RESTORE)]),
+        "stop" => marketing(p, t, choices, false, Method::Command).await,
         "help" => Ok(vec![Outbound::text(replies::HELP)]),
         other => Ok(vec![Outbound::text(replies::unknown_command(other))]),
     }
 }
 
-/// A pressed button: `consent:agree:<policy id>` or `consent:decline:<policy id>`.
+/// The bare words STOP and START, as people use them for marketing everywhere.
+pub(super) fn keyword(text: &str) -> Option<bool> {
+    let word = text.trim().trim_end_matches(['.', '!']);
+    if word.eq_ignore_ascii_case("stop") {
+        Some(false)
+    } else if word.eq_ignore_ascii_case("start") {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// STOP (objection) or START for the `marketing` purpose.
+pub(super) async fn marketing(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    choices: &mut Choices,
+    on: bool,
+    method: Method,
+) -> Result<Vec<Outbound>, PipelineError> {
+    let Some(purpose) = t.policy.purpose(PURPOSE_MARKETING).cloned() else {
+        return Ok(vec![Outbound::text(replies::NO_MARKETING)]);
+    };
+    let state = choices.state(&purpose);
+    let reply = match (on, &state) {
+        (true, State::Given { .. }) => replies::STARTED,
+        (true, _) => {
+            decide_current(p, t, choices, &purpose, Action::Given, method).await?;
+            replies::STARTED
+        }
+        (false, State::Given { .. }) => {
+            withdraw(p, t, choices, &purpose.name, method).await?;
+            replies::STOPPED
+        }
+        (false, State::Refused { .. } | State::Withdrawn { .. }) => replies::ALREADY_STOPPED,
+        (false, _) => {
+            // Never granted, or granted for an old text: the objection is recorded all the same.
+            decide_current(p, t, choices, &purpose, Action::Refused, method).await?;
+            replies::STOPPED
+        }
+    };
+    Ok(vec![Outbound::text(reply)])
+}
+
+/// `/export`: a document where the channel carries files, else a one-time link.
+pub(super) async fn export(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
+    let now = Utc::now();
+    let via = if t.inbound.channel.carries_documents() {
+        "document"
+    } else {
+        "link"
+    };
+    p.audit
+        .record(
+            &p.db,
+            Some(t.bot.id),
+            Some(&t.subject.pseudonym),
+            "rights.export",
+            serde_json::json!({"via": via}),
+        )
+        .await?;
+    if via == "document" {
+        let Some(data) = export::build(&p.db, &p.keys, t.subject.id, now).await? else {
+            return Ok(Vec::new());
+        };
+        let bytes = serde_json::to_vec_pretty(&data).unwrap_or_default();
+        return Ok(vec![Outbound::text(replies::EXPORT_CAPTION).with_document(
+            Document {
+                file_name: format!("consentgate-export-{}.json", now.format("%Y%m%d")),
+                mime_type: "application/json".into(),
+                bytes,
+            },
+        )]);
+    }
+    let token = export::create_link(&p.db, t.subject.id, t.bot.id, now).await?;
+    let url = format!("{}/export/{token}", p.public_url.trim_end_matches('/'));
+    Ok(vec![Outbound::text(replies::export_link(
+        &url,
+        export::LINK_MINUTES,
+    ))])
+}
+
+/// While an erasure is pending nothing is processed: only undoing it, exporting first, and help.
+pub(super) async fn while_erasing(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    purge_after: DateTime<Utc>,
+) -> Result<Vec<Outbound>, PipelineError> {
+    if let consentgate_adapters::InboundKind::Command { name, .. } = &t.inbound.kind {
+        match name.as_str() {
+            "restore" => {
+                let restored = erasure::restore(
+                    &p.db,
+                    &p.audit,
+                    t.subject.id,
+                    &t.subject.pseudonym,
+                    t.bot.id,
+                    Utc::now(),
+                )
+                .await?;
+                let reply = if restored {
+                    replies::RESTORED
+                } else {
+                    replies::NOTHING_TO_RESTORE
+                };
+                return Ok(vec![Outbound::text(reply)]);
+            }
+            "export" => return export(p, t).await,
+            "help" => return Ok(vec![Outbound::text(replies::HELP)]),
+            _ => {}
+        }
+    }
+    p.audit
+        .record(
+            &p.db,
+            Some(t.bot.id),
+            Some(&t.subject.pseudonym),
+            "message.held",
+            serde_json::json!({"reason": "erasure_pending"}),
+        )
+        .await?;
+    Ok(vec![Outbound::text(replies::erasure_pending(purge_after))])
+}
+
+/// A pressed button: `c:<purpose|req>:<y|n>:<policy id>`, `erase:confirm|cancel`, or the
+/// `consent:agree|decline:<policy id>` of prompts sent by earlier versions.
 pub(super) async fn button(
     p: &Pipeline,
     t: &Turn<'_>,
+    choices: &mut Choices,
     data: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
-    let mut parts = data.splitn(3, ':');
-    let (Some("consent"), Some(choice), Some(policy_id)) =
-        (parts.next(), parts.next(), parts.next())
-    else {
-        return Ok(vec![Outbound::text(replies::UNKNOWN_BUTTON)]);
-    };
-    let agree = match choice {
-        "agree" => true,
-        "decline" => false,
+    match data {
+        "erase:confirm" => return erase(p, t).await,
+        "erase:cancel" => return Ok(vec![Outbound::text(replies::DELETE_CANCELLED)]),
+        _ => {}
+    }
+    let parts: Vec<&str> = data.split(':').collect();
+    let (target, yes, policy_id) = match parts.as_slice() {
+        ["c", target, yn @ ("y" | "n"), id] => (*target, *yn == "y", *id),
+        ["consent", choice @ ("agree" | "decline"), id] => ("req", *choice == "agree", *id),
         _ => return Ok(vec![Outbound::text(replies::UNKNOWN_BUTTON)]),
     };
-    if policy_id.parse::<i64>().ok() != Some(t.bot.policy.id) {
-        // The prompt was for another version: the person must see what they agree to.
+    if policy_id.parse::<i64>().ok() != Some(t.policy.id) {
+        // The button was for another version: the person must see what they agree to.
         let mut out = vec![Outbound::text(replies::STALE_BUTTON)];
-        out.extend(replies::consent_prompt(&t.bot.policy, &State::NotAsked));
+        if choices.may_process(t.policy) {
+            out.push(replies::consent_overview(t.policy, choices));
+        } else {
+            out.extend(replies::consent_prompt(t.policy, choices));
+        }
         return Ok(out);
     }
-    let state = current_state(p, t).await?;
-    if agree {
-        if state.allows_processing() {
-            return Ok(vec![Outbound::text(replies::ALREADY_AGREED)]);
+    if target == "req" {
+        let required: Vec<Purpose> = t.policy.required().cloned().collect();
+        if yes {
+            if choices.may_process(t.policy) {
+                return Ok(vec![Outbound::text(replies::ALREADY_AGREED)]);
+            }
+            for purpose in &required {
+                if !choices.state(purpose).allows_processing() {
+                    decide_current(p, t, choices, purpose, Action::Given, Method::Button).await?;
+                }
+            }
+            return Ok(vec![thanks(t.policy, choices)]);
         }
-        decide(p, t, Action::Given, Method::Button).await?;
-        Ok(vec![Outbound::text(replies::THANKS_FOR_CONSENT)])
-    } else {
-        match state {
-            State::Given { .. } => decide(p, t, Action::Withdrawn, Method::Button).await?,
-            State::Refused { .. } => {}
-            _ => decide(p, t, Action::Refused, Method::Button).await?,
+        for purpose in &required {
+            match choices.state(purpose) {
+                State::Given { .. } => {
+                    withdraw(p, t, choices, &purpose.name, Method::Button).await?;
+                }
+                State::Refused { .. } => {}
+                _ => {
+                    decide_current(p, t, choices, purpose, Action::Refused, Method::Button).await?;
+                }
+            }
         }
-        Ok(vec![Outbound::text(replies::DECLINED)])
+        return Ok(vec![Outbound::text(replies::DECLINED)]);
     }
+    let Some(purpose) = t.policy.purpose(target).cloned() else {
+        return Ok(vec![Outbound::text(replies::UNKNOWN_BUTTON)]);
+    };
+    let state = choices.state(&purpose);
+    if yes {
+        if state.allows_processing() {
+            return Ok(vec![Outbound::text(replies::purpose_on(&purpose))]);
+        }
+        if purpose.name == PURPOSE_HISTORY && !choices.may_process(t.policy) {
+            return Ok(vec![Outbound::text(replies::NEEDS_ASSISTANT_FIRST)]);
+        }
+        decide_current(p, t, choices, &purpose, Action::Given, Method::Button).await?;
+        return Ok(vec![Outbound::text(replies::purpose_on(&purpose))]);
+    }
+    let deleted = match state {
+        State::Given { .. } => withdraw(p, t, choices, &purpose.name, Method::Button).await?,
+        State::Refused { .. } | State::Withdrawn { .. } => 0,
+        _ => {
+            decide_current(p, t, choices, &purpose, Action::Refused, Method::Button).await?;
+            0
+        }
+    };
+    Ok(vec![Outbound::text(replies::purpose_off(
+        &purpose, deleted,
+    ))])
+}
+
+/// The confirmed `/delete`: blocked at once, purged after the grace period (or now, with 0).
+async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
+    let grace = p.retention.erasure_grace_days;
+    let purge_after = erasure::request(
+        &p.db,
+        &p.audit,
+        t.subject.id,
+        &t.subject.pseudonym,
+        t.bot.id,
+        grace,
+        Utc::now(),
+    )
+    .await?;
+    if grace == 0 {
+        erasure::purge(
+            &p.db,
+            &p.audit,
+            t.subject.id,
+            &t.subject.pseudonym,
+            "request",
+        )
+        .await?;
+        return Ok(vec![Outbound::text(replies::ERASED_NOW)]);
+    }
+    Ok(vec![Outbound::text(replies::erasure_scheduled(
+        purge_after,
+    ))])
 }

@@ -192,6 +192,66 @@ impl Harness {
         self.gateway = Some(gateway);
     }
 
+    /// The configuration the gateway runs with, plus `extra` variables.
+    pub fn config(&self, extra: &[(&str, &str)]) -> Config {
+        let mut env = self.env.clone();
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Config::load(None, &env).unwrap()
+    }
+
+    pub fn gateway_keys(&self) -> Keys {
+        Keys::load(
+            Mode::Dev,
+            &self.db.dir().join("consentgate.secrets"),
+            &self.env,
+        )
+        .unwrap()
+        .0
+    }
+
+    /// `consentgate policy publish` with `text` as the policy file, under the configuration
+    /// changed by `extra` (e.g. a new LLM_RECIPIENT, which changes the assistant purpose).
+    pub async fn publish_policy(
+        &self,
+        text: &str,
+        summary: &str,
+        extra: &[(&str, &str)],
+        notify: bool,
+    ) -> String {
+        let file = self.db.dir().join(format!("publish-{}.txt", text.len()));
+        std::fs::write(&file, text).unwrap();
+        consentgate::ops::publish(
+            self.db(),
+            &self.config(extra),
+            &self.gateway_keys(),
+            consentgate::ops::PublishRequest {
+                file: &file,
+                label: Some("v-test".into()),
+                summary: summary.into(),
+                effective: None,
+                bots: Vec::new(),
+                notify,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// `consentgate retention run` at `now`.
+    pub async fn retention(&self, now: chrono::DateTime<chrono::Utc>, dry_run: bool) -> String {
+        consentgate::ops::retention_run(
+            self.db(),
+            &self.config(&[]),
+            &self.gateway_keys(),
+            now,
+            dry_run,
+        )
+        .await
+        .unwrap()
+    }
+
     /// Stops the gateway and removes the test database.
     pub async fn finish(mut self) {
         if let Some(gw) = self.gateway.take() {
@@ -262,6 +322,27 @@ impl Harness {
                 .unwrap(),
         );
         all.extend(audit_log::Entity::find().into_json().all(db).await.unwrap());
+        all.extend(
+            conversation_messages::Entity::find()
+                .into_json()
+                .all(db)
+                .await
+                .unwrap(),
+        );
+        all.extend(
+            egress_ledger::Entity::find()
+                .into_json()
+                .all(db)
+                .await
+                .unwrap(),
+        );
+        all.extend(
+            export_links::Entity::find()
+                .into_json()
+                .all(db)
+                .await
+                .unwrap(),
+        );
         all.extend(
             processed_updates::Entity::find()
                 .into_json()
@@ -373,21 +454,29 @@ pub fn button_update(update_id: i64, p: Person, data: &str) -> Value {
     })
 }
 
-/// The callback data of the button labelled `label` in the last message to `chat` with buttons.
+/// The callback data of the latest button labelled `label` sent to `chat`.
 pub fn button_data(h: &Harness, chat: i64, label: &str) -> String {
-    let sends = h.telegram.sends_to(chat);
-    let with_buttons = sends
+    button_data_where(h, chat, label, "")
+}
+
+/// The callback data of the latest button labelled `label` on a message to `chat` whose text
+/// contains `text`.
+pub fn button_data_where(h: &Harness, chat: i64, label: &str, text: &str) -> String {
+    h.telegram
+        .sends_to(chat)
         .iter()
         .rev()
-        .find(|r| r.body.get("reply_markup").is_some())
-        .expect("a message with buttons");
-    with_buttons.body["reply_markup"]["inline_keyboard"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|row| row.as_array().unwrap().iter())
+        .filter(|r| r.body["text"].as_str().unwrap_or_default().contains(text))
+        .filter_map(|r| r.body.get("reply_markup"))
+        .flat_map(|m| {
+            m["inline_keyboard"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        })
         .find(|b| b["text"] == label)
-        .and_then(|b| b["callback_data"].as_str())
-        .expect("the button")
-        .to_string()
+        .and_then(|b| b["callback_data"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no button `{label}` on a message with `{text}`"))
 }

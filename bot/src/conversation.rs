@@ -1,0 +1,117 @@
+//! The stored conversation, kept only for people who chose the `history` purpose: each text
+//! Fernet-encrypted, read back as context for the assistant, deleted when `history` is turned
+//! off, by retention, and by erasure.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use consentgate_entity::conversation_messages::{self, Column, Entity};
+
+use crate::{keys::Keys, llm::Role};
+
+/// Stores one exchange: the person's message and the answer they were sent.
+pub async fn store(
+    db: &impl ConnectionTrait,
+    keys: &Keys,
+    subject_id: i64,
+    bot_id: i64,
+    question: &str,
+    answer: &str,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    for (role, text) in [(Role::User, question), (Role::Assistant, answer)] {
+        conversation_messages::ActiveModel {
+            subject_id: Set(subject_id),
+            bot_id: Set(bot_id),
+            role: Set(role.as_str().to_string()),
+            text_enc: Set(keys.fernet.encrypt(text.as_bytes())),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A stored message, decrypted.
+pub struct Message {
+    pub bot_id: i64,
+    pub role: Role,
+    pub text: String,
+    pub at: chrono::DateTime<Utc>,
+}
+
+fn open(keys: &Keys, row: conversation_messages::Model) -> Option<Message> {
+    let text = keys
+        .fernet
+        .decrypt(&row.text_enc)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    let Some(text) = text else {
+        tracing::warn!(
+            row = row.id,
+            "a stored message could not be decrypted; skipped"
+        );
+        return None;
+    };
+    Some(Message {
+        bot_id: row.bot_id,
+        role: if row.role == "assistant" {
+            Role::Assistant
+        } else {
+            Role::User
+        },
+        text,
+        at: row.created_at,
+    })
+}
+
+/// The last `limit` messages of a person on a bot, oldest first.
+pub async fn recent(
+    db: &impl ConnectionTrait,
+    keys: &Keys,
+    subject_id: i64,
+    bot_id: i64,
+    limit: usize,
+) -> Result<Vec<Message>, DbErr> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut rows = Entity::find()
+        .filter(Column::SubjectId.eq(subject_id))
+        .filter(Column::BotId.eq(bot_id))
+        .order_by_desc(Column::Id)
+        .limit(limit as u64)
+        .all(db)
+        .await?;
+    rows.reverse();
+    Ok(rows.into_iter().filter_map(|r| open(keys, r)).collect())
+}
+
+/// Everything stored for a person, on every bot, oldest first.
+pub async fn all(
+    db: &impl ConnectionTrait,
+    keys: &Keys,
+    subject_id: i64,
+) -> Result<Vec<Message>, DbErr> {
+    let rows = Entity::find()
+        .filter(Column::SubjectId.eq(subject_id))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|r| open(keys, r)).collect())
+}
+
+/// Deletes a person's stored conversation on a bot; returns how many messages went.
+pub async fn forget(db: &impl ConnectionTrait, subject_id: i64, bot_id: i64) -> Result<u64, DbErr> {
+    Ok(Entity::delete_many()
+        .filter(Column::SubjectId.eq(subject_id))
+        .filter(Column::BotId.eq(bot_id))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -1,0 +1,171 @@
+//! Erasure: `/delete` blocks all processing of the person at once and schedules the purge after
+//! a grace period; `/restore` undoes it until then; the purge deletes every row about them.
+//! The audit log keeps its entries (pseudonyms and metadata, never content), so the chain is
+//! never rewritten.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    sea_query::Expr,
+};
+
+use consentgate_entity::{
+    channel_identities, consent_events, conversation_messages, egress_ledger, export_links,
+    subjects,
+};
+
+use crate::{audit::AuditLog, pseudonym::Pseudonym};
+
+/// Blocks the person at once and schedules the purge for `now + grace`. Returns when.
+pub async fn request(
+    db: &DatabaseConnection,
+    audit: &AuditLog,
+    subject_id: i64,
+    pseudonym: &Pseudonym,
+    bot_id: i64,
+    grace_days: u32,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, DbErr> {
+    let purge_after = now + Duration::days(grace_days.into());
+    let txn = crate::audit::begin(db).await?;
+    subjects::Entity::update_many()
+        .col_expr(subjects::Column::ErasureRequestedAt, Expr::value(now))
+        .col_expr(subjects::Column::PurgeAfter, Expr::value(purge_after))
+        .filter(subjects::Column::Id.eq(subject_id))
+        .exec(&txn)
+        .await?;
+    audit
+        .append(
+            &txn,
+            Some(bot_id),
+            Some(pseudonym),
+            "erasure.requested",
+            serde_json::json!({
+                "grace_days": grace_days,
+                "purge_after": purge_after.to_rfc3339(),
+                // No integrations exist for people yet; owners' links are revoked by their own
+                // commands.
+                "integrations_revoked": 0,
+            }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(purge_after)
+}
+
+/// Cancels a pending erasure that has not been purged yet. `false` when there was none.
+pub async fn restore(
+    db: &DatabaseConnection,
+    audit: &AuditLog,
+    subject_id: i64,
+    pseudonym: &Pseudonym,
+    bot_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let txn = crate::audit::begin(db).await?;
+    let changed = subjects::Entity::update_many()
+        .col_expr(
+            subjects::Column::ErasureRequestedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            subjects::Column::PurgeAfter,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(subjects::Column::Id.eq(subject_id))
+        .filter(subjects::Column::ErasureRequestedAt.is_not_null())
+        .filter(subjects::Column::PurgeAfter.gt(now))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if changed == 0 {
+        return Ok(false);
+    }
+    audit
+        .append(
+            &txn,
+            Some(bot_id),
+            Some(pseudonym),
+            "erasure.cancelled",
+            serde_json::json!({}),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// What a purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub identities: u64,
+    pub consent_events: u64,
+    pub messages: u64,
+    pub egress: u64,
+}
+
+/// Deletes every row about a subject, and records that it happened (`reason`: `request`,
+/// `inactive`). One transaction: all of it, or none.
+pub async fn purge(
+    db: &DatabaseConnection,
+    audit: &AuditLog,
+    subject_id: i64,
+    pseudonym: &Pseudonym,
+    reason: &str,
+) -> Result<Purged, DbErr> {
+    let txn = crate::audit::begin(db).await?;
+    let purged = delete_rows(&txn, subject_id).await?;
+    audit
+        .append(
+            &txn,
+            None,
+            Some(pseudonym),
+            "erasure.completed",
+            serde_json::json!({
+                "reason": reason,
+                "identities": purged.identities,
+                "consent_events": purged.consent_events,
+                "messages": purged.messages,
+                "egress": purged.egress,
+            }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(purged)
+}
+
+async fn delete_rows(db: &impl ConnectionTrait, subject_id: i64) -> Result<Purged, DbErr> {
+    let messages = conversation_messages::Entity::delete_many()
+        .filter(conversation_messages::Column::SubjectId.eq(subject_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let egress = egress_ledger::Entity::delete_many()
+        .filter(egress_ledger::Column::SubjectId.eq(subject_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    export_links::Entity::delete_many()
+        .filter(export_links::Column::SubjectId.eq(subject_id))
+        .exec(db)
+        .await?;
+    let consent_events = consent_events::Entity::delete_many()
+        .filter(consent_events::Column::SubjectId.eq(subject_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let identities = channel_identities::Entity::delete_many()
+        .filter(channel_identities::Column::SubjectId.eq(subject_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    subjects::Entity::delete_many()
+        .filter(subjects::Column::Id.eq(subject_id))
+        .exec(db)
+        .await?;
+    Ok(Purged {
+        identities,
+        consent_events,
+        messages,
+        egress,
+    })
+}

@@ -1,0 +1,237 @@
+//! `/export`: everything stored about a person, as machine-readable JSON — identity rows
+//! (decrypted: it is their own data), the consent record, stored conversation, linked
+//! integrations, audit entries about them and the egress ledger. Never a token or a key.
+//!
+//! Channels that carry files get it as a document; the others get a one-time link that expires.
+//! Only the SHA-256 of a link's token is stored.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, sea_query::Expr,
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use consentgate_entity::{audit_log, bots, egress_ledger, export_links, policy_versions, subjects};
+
+use crate::{
+    consent::{self, Choices},
+    conversation, identity,
+    keys::Keys,
+};
+
+/// How long a download link works.
+pub const LINK_MINUTES: i64 = 15;
+
+/// The export's format name; bumped when its shape changes.
+pub const FORMAT: &str = "consentgate-export-v1";
+
+/// Bot names by id.
+pub async fn bot_names(db: &impl ConnectionTrait) -> Result<HashMap<i64, String>, DbErr> {
+    Ok(bots::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b.name))
+        .collect())
+}
+
+/// Builds the export of a subject; `None` when no such subject exists (any more).
+pub async fn build(
+    db: &impl ConnectionTrait,
+    keys: &Keys,
+    subject_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Value>, DbErr> {
+    let Some(subject) = subjects::Entity::find_by_id(subject_id).one(db).await? else {
+        return Ok(None);
+    };
+    let bot_names = bot_names(db).await?;
+    let bot = |id: i64| {
+        bot_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    };
+
+    let identities: Vec<Value> = identity::identities_of(db, keys, subject_id)
+        .await?
+        .into_iter()
+        .map(|i| {
+            json!({
+                "bot": bot(i.bot_id),
+                "channel": i.channel,
+                "user_id": i.user_id,
+                "chat_id": i.chat_id,
+                "first_seen": i.created_at.to_rfc3339(),
+                "last_seen": i.last_seen_at.to_rfc3339(),
+            })
+        })
+        .collect();
+
+    let events = consent::history(db, subject_id, None).await?;
+    let version_ids: Vec<i64> = events.iter().map(|e| e.policy_version_id).collect();
+    let versions: HashMap<i64, policy_versions::Model> = policy_versions::Entity::find()
+        .filter(policy_versions::Column::Id.is_in(version_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect();
+    let history: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            let v = versions.get(&e.policy_version_id);
+            json!({
+                "bot": bot(e.bot_id),
+                "purpose": e.purpose,
+                "action": e.action,
+                "policy_version": v.map(|v| v.version),
+                "policy_label": v.map(|v| v.label.clone()),
+                "text_sha256": e.text_sha256,
+                "channel": e.channel,
+                "method": e.method,
+                "platform_message_id": e.platform_message_id,
+                "at": e.created_at.to_rfc3339(),
+            })
+        })
+        .collect();
+    let mut bots_seen: Vec<i64> = events.iter().map(|e| e.bot_id).collect();
+    bots_seen.sort_unstable();
+    bots_seen.dedup();
+    let mut current = serde_json::Map::new();
+    for bot_id in bots_seen {
+        let Some(policy) = consent::current_policy(db, bot_id, now).await? else {
+            continue;
+        };
+        let choices = Choices::load(db, subject_id, bot_id).await?;
+        let states: serde_json::Map<String, Value> = policy
+            .purposes
+            .iter()
+            .map(|p| (p.name.clone(), json!(choices.state(p).name())))
+            .collect();
+        current.insert(bot(bot_id), Value::Object(states));
+    }
+
+    let messages: Vec<Value> = conversation::all(db, keys, subject_id)
+        .await?
+        .into_iter()
+        .map(|m| {
+            json!({"bot": bot(m.bot_id), "role": m.role.as_str(), "text": m.text, "at": m.at.to_rfc3339()})
+        })
+        .collect();
+
+    let audit: Vec<Value> = audit_log::Entity::find()
+        .filter(audit_log::Column::Subject.eq(subject.pseudonym.clone()))
+        .order_by_asc(audit_log::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| {
+            json!({
+                "seq": a.seq,
+                "at": a.at.to_rfc3339(),
+                "bot": a.bot_id.map(bot),
+                "action": a.action,
+                "detail": serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::String(a.detail)),
+            })
+        })
+        .collect();
+
+    let egress: Vec<Value> = egress_ledger::Entity::find()
+        .filter(egress_ledger::Column::SubjectId.eq(subject_id))
+        .order_by_asc(egress_ledger::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| {
+            json!({
+                "bot": bot(e.bot_id),
+                "provider": e.provider,
+                "model": e.model,
+                "at": e.created_at.to_rfc3339(),
+                "payload_sha256": e.payload_sha256,
+            })
+        })
+        .collect();
+
+    Ok(Some(json!({
+        "format": FORMAT,
+        "generated_at": now.to_rfc3339(),
+        "subject": {
+            "pseudonym": subject.pseudonym,
+            "first_seen": subject.created_at.to_rfc3339(),
+            "reachable": subject.reachable,
+            "erasure_scheduled_for": subject.purge_after.filter(|_| subject.erasure_requested_at.is_some()).map(|t| t.to_rfc3339()),
+        },
+        "identities": identities,
+        "consent": {"current": current, "history": history},
+        "conversation": messages,
+        // Integrations are linked by business owners; people chatting with a bot have none.
+        "integrations": [],
+        "audit": audit,
+        "egress": egress,
+    })))
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Creates a one-time download link's token for a subject.
+pub async fn create_link(
+    db: &impl ConnectionTrait,
+    subject_id: i64,
+    bot_id: i64,
+    now: DateTime<Utc>,
+) -> Result<String, DbErr> {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    export_links::ActiveModel {
+        token_sha256: Set(token_hash(&token)),
+        subject_id: Set(subject_id),
+        bot_id: Set(bot_id),
+        created_at: Set(now),
+        expires_at: Set(now + Duration::minutes(LINK_MINUTES)),
+        used_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// Uses a link: the subject and bot it was made for, once, before it expires. The conditional
+/// update makes a second use fail even when two requests race.
+pub async fn redeem(
+    db: &impl ConnectionTrait,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(i64, i64)>, DbErr> {
+    if token.len() != 43 {
+        return Ok(None);
+    }
+    let hash = token_hash(token);
+    let Some(link) = export_links::Entity::find()
+        .filter(export_links::Column::TokenSha256.eq(hash.clone()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let taken = export_links::Entity::update_many()
+        .col_expr(export_links::Column::UsedAt, Expr::value(Some(now)))
+        .filter(export_links::Column::Id.eq(link.id))
+        .filter(export_links::Column::UsedAt.is_null())
+        .filter(export_links::Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok((taken == 1).then_some((link.subject_id, link.bot_id)))
+}

@@ -1,0 +1,78 @@
+//! Telling people something outside a reply: that their data was purged, that the policy
+//! changed. Only channels that can write first are used (Telegram and Bale bots); each bot's
+//! sends are paced by a token bucket so a long list never trips the platform's limits.
+
+use std::{collections::HashMap, num::NonZeroU32, sync::Arc};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use consentgate_adapters::{Channel, Outbound, PlatformId, SendError};
+
+use crate::identity::Identity;
+
+/// Messages per second per bot; Telegram allows about 30.
+pub const PER_BOT_PER_SECOND: u32 = 25;
+
+struct Route {
+    channel: Arc<dyn Channel>,
+    pace: DefaultDirectRateLimiter,
+}
+
+/// The channels that can reach people first, by bot id.
+#[derive(Default)]
+pub struct Notifier {
+    routes: HashMap<i64, Route>,
+}
+
+/// What became of a notice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Told {
+    pub sent: u64,
+    /// The person blocked the bot.
+    pub blocked: u64,
+    /// No channel of theirs can write first (web chat), or their ids are unreadable.
+    pub unreachable: u64,
+    pub failed: u64,
+}
+
+impl Notifier {
+    pub fn add(&mut self, bot_id: i64, channel: Arc<dyn Channel>) {
+        let per_second = NonZeroU32::new(PER_BOT_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        self.routes.insert(
+            bot_id,
+            Route {
+                channel,
+                pace: RateLimiter::direct(Quota::per_second(per_second)),
+            },
+        );
+    }
+
+    /// Sends `text` on each identity a configured bot can reach.
+    pub async fn tell(&self, identities: &[Identity], text: &str) -> Told {
+        let mut told = Told::default();
+        let reachable: Vec<_> = identities
+            .iter()
+            .filter_map(|i| Some((self.routes.get(&i.bot_id)?, i.chat_id.as_deref()?)))
+            .collect();
+        if reachable.is_empty() {
+            told.unreachable += 1;
+            return told;
+        }
+        for (route, chat) in reachable {
+            route.pace.until_ready().await;
+            match route
+                .channel
+                .send(&PlatformId::new(chat), &Outbound::text(text))
+                .await
+            {
+                Ok(()) => told.sent += 1,
+                Err(SendError::Blocked) => told.blocked += 1,
+                Err(err) => {
+                    tracing::warn!(channel = %route.channel.kind(), error = %err, "notice not delivered");
+                    told.failed += 1;
+                }
+            }
+        }
+        told
+    }
+}

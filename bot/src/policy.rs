@@ -1,0 +1,136 @@
+//! Publishing policy versions: `consentgate policy publish FILE` (and the first version at
+//! start-up). A version is the general text from a file plus the configured purposes; it takes
+//! effect on its effective date. With `--notify`, everyone who had consented is told, paced by
+//! each bot's outbound limit.
+
+use chrono::Utc;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+
+use consentgate_entity::{consent_events, subjects};
+
+use crate::{
+    config::Config,
+    consent::{DEFAULT_POLICY, Draft, Policy, Purpose},
+    identity,
+    keys::Keys,
+    notify::{Notifier, Told},
+};
+
+/// The configured purposes, as a policy version stores them.
+pub fn configured_purposes(config: &Config) -> Vec<Purpose> {
+    config
+        .purposes
+        .iter()
+        .map(|p| Purpose::new(&p.name, &p.title, &p.text, p.required))
+        .collect()
+}
+
+/// The general text the configuration names (`policy.file`), or the built-in one.
+pub fn configured_text(config: &Config) -> anyhow::Result<String> {
+    let text = match &config.policy.file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("policy.file: cannot read {}: {e}", path.display()))?,
+        None => DEFAULT_POLICY.to_string(),
+    };
+    anyhow::ensure!(!text.trim().is_empty(), "the policy text is empty");
+    Ok(text)
+}
+
+/// The draft a configuration describes, effective now.
+pub fn configured_draft(config: &Config) -> anyhow::Result<Draft> {
+    Ok(Draft {
+        label: config.policy.label.clone(),
+        text: configured_text(config)?,
+        summary: "First version.".to_string(),
+        effective_at: Utc::now(),
+        purposes: configured_purposes(config),
+    })
+}
+
+/// Purposes whose text differs between two versions (or that are new).
+pub fn changed_purposes<'a>(old: &Policy, new: &'a Policy) -> Vec<&'a Purpose> {
+    new.purposes
+        .iter()
+        .filter(|p| {
+            old.purpose(&p.name)
+                .is_none_or(|o| o.text_sha256 != p.text_sha256)
+        })
+        .collect()
+}
+
+/// The notice sent with `--notify`.
+pub fn notice(new: &Policy, changed: &[&Purpose]) -> String {
+    let mut text = format!(
+        "Our privacy policy has changed: version {} ({}), in effect from {}.",
+        new.version,
+        new.label,
+        new.effective_at.format("%Y-%m-%d")
+    );
+    if !new.summary.trim().is_empty() {
+        text.push_str(&format!("\nWhat changed: {}", new.summary.trim()));
+    }
+    if !changed.is_empty() {
+        let names: Vec<&str> = changed.iter().map(|p| p.title.as_str()).collect();
+        text.push_str(&format!(
+            "\nThe text of these choices changed, so we will ask you again: {}.",
+            names.join(", ")
+        ));
+    }
+    text.push_str("\n/privacy shows the new version and your choices.");
+    text
+}
+
+/// Tells everyone whose latest decision on the bot is a grant.
+pub async fn notify_consenting(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    notifier: &Notifier,
+    bot_id: i64,
+    text: &str,
+) -> Result<Told, DbErr> {
+    let events = consent_events::Entity::find()
+        .filter(consent_events::Column::BotId.eq(bot_id))
+        .all(db)
+        .await?;
+    // The latest event per (subject, purpose) decides; one notice per person.
+    let mut latest: std::collections::HashMap<(i64, String), (i64, bool)> = Default::default();
+    for e in events {
+        let entry = latest
+            .entry((e.subject_id, e.purpose.clone()))
+            .or_insert((e.id, false));
+        if e.id >= entry.0 {
+            *entry = (e.id, e.action == "given");
+        }
+    }
+    let mut people: Vec<i64> = latest
+        .into_iter()
+        .filter(|(_, (_, given))| *given)
+        .map(|((subject, _), _)| subject)
+        .collect();
+    people.sort_unstable();
+    people.dedup();
+    let mut total = Told::default();
+    for subject_id in people {
+        let Some(subject) = subjects::Entity::find_by_id(subject_id).one(db).await? else {
+            continue;
+        };
+        if !subject.reachable || subject.erasure_requested_at.is_some() {
+            total.unreachable += 1;
+            continue;
+        }
+        let identities: Vec<_> = identity::identities_of(db, keys, subject_id)
+            .await?
+            .into_iter()
+            .filter(|i| i.bot_id == bot_id)
+            .collect();
+        let told = notifier.tell(&identities, text).await;
+        if told.blocked > 0 {
+            identity::set_reachable(db, subject_id, false).await?;
+        }
+        total.sent += told.sent;
+        total.blocked += told.blocked;
+        total.unreachable += told.unreachable;
+        total.failed += told.failed;
+    }
+    Ok(total)
+}

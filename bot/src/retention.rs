@@ -1,0 +1,200 @@
+//! Retention: each class of data is kept for its configured time and then deleted, by the
+//! background sweeper and by `consentgate retention run [--dry-run]`. The clock is a parameter,
+//! so tests (and operators checking "what would go next month") can run it at any time.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
+
+use consentgate_entity::{
+    channel_identities, conversation_messages, egress_ledger, export_links, processed_updates,
+    subjects,
+};
+
+use crate::{
+    audit::AuditLog, config::RetentionSettings, erasure, identity, keys::Keys, notify::Notifier,
+    pseudonym::Pseudonym,
+};
+
+/// Told to a person when their requested erasure is carried out.
+pub const PURGED_NOTICE: &str = "As you asked, everything stored about you here has now been \
+deleted. If you write again, you will be asked for consent as someone new.";
+
+/// People purged per sweep at most, so one sweep stays short; the next one continues.
+const SUBJECTS_PER_SWEEP: u64 = 500;
+
+/// One class of data and what happened to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassReport {
+    pub class: &'static str,
+    pub kept_days: u32,
+    pub what: &'static str,
+    pub count: u64,
+}
+
+/// Everything the sweeper needs.
+pub struct Sweeper<'a> {
+    pub db: &'a DatabaseConnection,
+    pub keys: &'a Keys,
+    pub audit: &'a AuditLog,
+    pub settings: &'a RetentionSettings,
+    pub notifier: &'a Notifier,
+}
+
+fn days(n: u32) -> Duration {
+    Duration::days(n.into())
+}
+
+impl Sweeper<'_> {
+    /// Deletes what is due at `now` (or only counts it, with `dry_run`), class by class.
+    pub async fn run(&self, now: DateTime<Utc>, dry_run: bool) -> Result<Vec<ClassReport>, DbErr> {
+        let s = self.settings;
+        let mut report = Vec::new();
+
+        let cutoff = now - days(s.conversation_days);
+        let q = conversation_messages::Entity::delete_many()
+            .filter(conversation_messages::Column::CreatedAt.lt(cutoff));
+        let count = if dry_run {
+            conversation_messages::Entity::find()
+                .filter(conversation_messages::Column::CreatedAt.lt(cutoff))
+                .count(self.db)
+                .await?
+        } else {
+            q.exec(self.db).await?.rows_affected
+        };
+        report.push(ClassReport {
+            class: "conversation",
+            kept_days: s.conversation_days,
+            what: "stored messages",
+            count,
+        });
+
+        let cutoff = now - days(s.egress_days);
+        let count = if dry_run {
+            egress_ledger::Entity::find()
+                .filter(egress_ledger::Column::CreatedAt.lt(cutoff))
+                .count(self.db)
+                .await?
+        } else {
+            egress_ledger::Entity::delete_many()
+                .filter(egress_ledger::Column::CreatedAt.lt(cutoff))
+                .exec(self.db)
+                .await?
+                .rows_affected
+        };
+        report.push(ClassReport {
+            class: "egress",
+            kept_days: s.egress_days,
+            what: "egress ledger rows",
+            count,
+        });
+
+        // Temporary: delivery ids (kept to drop redeliveries) and export links past expiry.
+        let cutoff = now - days(s.temporary_days);
+        let updates = processed_updates::Entity::find()
+            .filter(processed_updates::Column::Completed.eq(true))
+            .filter(processed_updates::Column::ProcessedAt.lt(cutoff));
+        let links = export_links::Entity::find().filter(export_links::Column::ExpiresAt.lt(now));
+        let count = if dry_run {
+            updates.count(self.db).await? + links.count(self.db).await?
+        } else {
+            processed_updates::Entity::delete_many()
+                .filter(processed_updates::Column::Completed.eq(true))
+                .filter(processed_updates::Column::ProcessedAt.lt(cutoff))
+                .exec(self.db)
+                .await?
+                .rows_affected
+                + export_links::Entity::delete_many()
+                    .filter(export_links::Column::ExpiresAt.lt(now))
+                    .exec(self.db)
+                    .await?
+                    .rows_affected
+        };
+        report.push(ClassReport {
+            class: "temporary",
+            kept_days: s.temporary_days,
+            what: "delivery records and expired export links",
+            count,
+        });
+
+        // Requested erasures whose grace period is over: told, then purged.
+        let due: Vec<subjects::Model> = subjects::Entity::find()
+            .filter(subjects::Column::ErasureRequestedAt.is_not_null())
+            .filter(subjects::Column::PurgeAfter.lte(now))
+            .limit(SUBJECTS_PER_SWEEP)
+            .all(self.db)
+            .await?;
+        let count = due.len() as u64;
+        if !dry_run {
+            for subject in due {
+                let identities = identity::identities_of(self.db, self.keys, subject.id).await?;
+                let told = self.notifier.tell(&identities, PURGED_NOTICE).await;
+                let pseudonym = Pseudonym::from_stored(subject.pseudonym);
+                erasure::purge(self.db, self.audit, subject.id, &pseudonym, "request").await?;
+                tracing::info!(
+                    subject = pseudonym.short(),
+                    told = told.sent,
+                    "erasure carried out"
+                );
+            }
+        }
+        report.push(ClassReport {
+            class: "erased",
+            kept_days: s.erasure_grace_days,
+            what: "people whose erasure grace period ended",
+            count,
+        });
+
+        // Inactive people: no identity of theirs seen within the period.
+        let cutoff = now - days(s.inactive_subject_days);
+        let active = sea_orm::sea_query::Query::select()
+            .column(channel_identities::Column::SubjectId)
+            .from(channel_identities::Entity)
+            .and_where(channel_identities::Column::LastSeenAt.gte(cutoff))
+            .to_owned();
+        let inactive = subjects::Entity::find()
+            .filter(subjects::Column::ErasureRequestedAt.is_null())
+            .filter(subjects::Column::CreatedAt.lt(cutoff))
+            .filter(subjects::Column::Id.not_in_subquery(active));
+        let inactive = inactive.limit(SUBJECTS_PER_SWEEP).all(self.db).await?;
+        let count = inactive.len() as u64;
+        if !dry_run {
+            for subject in inactive {
+                let pseudonym = Pseudonym::from_stored(subject.pseudonym);
+                erasure::purge(self.db, self.audit, subject.id, &pseudonym, "inactive").await?;
+            }
+        }
+        report.push(ClassReport {
+            class: "inactive_subjects",
+            kept_days: s.inactive_subject_days,
+            what: "people inactive for the whole period",
+            count,
+        });
+
+        let count = self
+            .audit
+            .prune(self.db, now - days(s.audit_days), dry_run)
+            .await?;
+        report.push(ClassReport {
+            class: "audit",
+            kept_days: s.audit_days,
+            what: "audit entries (an anchor entry records the pruning)",
+            count,
+        });
+        Ok(report)
+    }
+}
+
+/// The report as the CLI prints it.
+pub fn render(report: &[ClassReport], dry_run: bool) -> String {
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let mut out = String::new();
+    for r in report {
+        out.push_str(&format!(
+            "{:<18} kept {:>5} days  {verb} {:>6} {}\n",
+            r.class, r.kept_days, r.count, r.what
+        ));
+    }
+    out
+}

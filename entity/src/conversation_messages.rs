@@ -1,0 +1,22 @@
+//! The stored conversation: kept only for people who chose the `history` purpose, each text
+//! Fernet-encrypted, deleted by retention, withdrawal of `history`, or erasure.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "conversation_messages")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub subject_id: i64,
+    pub bot_id: i64,
+    /// `user` or `assistant`.
+    pub role: String,
+    /// Fernet token of the text.
+    pub text_enc: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
