@@ -1201,6 +1201,64 @@ token_env = "SHOP_BALE_TOKEN"
     }
 
     #[test]
+    fn purposes_and_retention_are_validated_with_their_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(Some(&path), &env(&[]))
+        };
+        let c = load("").unwrap();
+        let names: Vec<&str> = c.purposes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["assistant", "history", "marketing"]);
+        assert!(
+            c.purposes[0].text.contains("offline echo"),
+            "{:?}",
+            c.purposes[0]
+        );
+        assert!(c.purposes[1].text.contains("30 days"));
+        let c = load("[llm]\nrecipient = \"Acme AI\"\n[retention]\nconversation_days = 7\n[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"history\"\n").unwrap();
+        assert!(c.purposes[0].text.contains("Acme AI"));
+        assert!(c.purposes[1].text.contains("7 days"));
+        assert_eq!(c.purposes.len(), 2);
+        for (text, place) in [
+            ("[[purposes]]\nname = \"history\"\n", "purposes"),
+            (
+                "[[purposes]]\nname = \"assistant\"\nrequired = false\n",
+                "purposes",
+            ),
+            (
+                "[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"marketing\"\nrequired = true\n",
+                "purposes",
+            ),
+            (
+                "[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"Survey\"\n",
+                "purposes[1].name",
+            ),
+            (
+                "[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"survey\"\n",
+                "purposes[1].title",
+            ),
+            (
+                "[retention]\ntemporary_days = 3\n",
+                "retention.temporary_days",
+            ),
+            (
+                "[retention]\nsweep_interval_secs = 1\n",
+                "retention.sweep_interval_secs",
+            ),
+        ] {
+            let err = load(text).unwrap_err();
+            assert!(err.place.starts_with(place), "{text}: {err}");
+        }
+        let c = Config::load(None, &env(&[("CONSENTGATE_ERASURE_GRACE_DAYS", "0")])).unwrap();
+        assert_eq!(c.retention.erasure_grace_days, 0);
+        let err =
+            Config::load(None, &env(&[("CONSENTGATE_ERASURE_GRACE_DAYS", "soon")])).unwrap_err();
+        assert_eq!(err.place, "CONSENTGATE_ERASURE_GRACE_DAYS");
+    }
+
+    #[test]
     fn redaction_settings_are_validated_with_their_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

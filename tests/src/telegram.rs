@@ -199,6 +199,21 @@ fn multipart(content_type: &str, body: &[u8]) -> Value {
         };
         out.insert(field, value);
     }
+    // teloxide names a file `attach://ID` and sends it in the part called ID.
+    let attached: Vec<(String, String)> = out
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.clone(),
+                v.as_str()?.strip_prefix("attach://")?.to_string(),
+            ))
+        })
+        .collect();
+    for (field, part) in attached {
+        if let Some(file) = out.remove(&part) {
+            out.insert(field, file);
+        }
+    }
     Value::Object(out)
 }
 

@@ -224,3 +224,72 @@ async fn a_deleted_head_or_a_row_slipped_in_outside_the_chain_is_caught() {
     );
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn retention_pruning_leaves_an_anchor_from_which_the_chain_verifies() {
+    let (test_db, db, log, key) = chain(5).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let cutoff = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for i in 0..5 {
+        log.record(&db, None, None, "test.later", serde_json::json!({ "n": i }))
+            .await
+            .unwrap();
+    }
+    let old_checkpoint = Checkpoint {
+        seq: 3,
+        hash: row(&db, 3).await.hash.unwrap(),
+    };
+    assert_eq!(log.prune(&db, cutoff, true).await.unwrap(), 5, "dry run");
+    assert_eq!(verify(&db, &key, None).await.unwrap().entries, 10);
+    assert_eq!(log.prune(&db, cutoff, false).await.unwrap(), 5);
+    let anchor = row(&db, 11).await;
+    assert_eq!(anchor.action, "audit.anchor");
+    assert!(anchor.detail.contains("\"pruned_through_seq\":5"));
+    let report = verify(&db, &key, None).await.unwrap();
+    assert_eq!(report.broken, None, "{report:?}");
+    assert_eq!(report.entries, 6);
+    // A checkpoint from before the pruning is older than the chain now kept: still fine.
+    let report = verify(&db, &key, Some(&old_checkpoint)).await.unwrap();
+    assert_eq!(report.broken, None);
+
+    // Removing more from the start is not covered by any anchor.
+    audit_log::Entity::delete_many()
+        .filter(audit_log::Column::Seq.eq(6))
+        .exec(&db)
+        .await
+        .unwrap();
+    let broken = verify(&db, &key, None).await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 6, "{broken:?}");
+    assert!(broken.reason.contains("no anchor"), "{broken:?}");
+    test_db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_forged_anchor_is_caught() {
+    let (test_db, db, log, key) = chain(4).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let cutoff = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    log.record(&db, None, None, "test.later", serde_json::json!({}))
+        .await
+        .unwrap();
+    log.prune(&db, cutoff, false).await.unwrap();
+    // Someone deletes entry 5 and rewrites the anchor to say it was pruned too.
+    audit_log::Entity::delete_many()
+        .filter(audit_log::Column::Seq.eq(5))
+        .exec(&db)
+        .await
+        .unwrap();
+    let mut anchor = row(&db, 6).await.into_active_model();
+    let detail = anchor
+        .detail
+        .clone()
+        .unwrap()
+        .replace("\"pruned_through_seq\":4", "\"pruned_through_seq\":5");
+    anchor.detail = Set(detail);
+    anchor.update(&db).await.unwrap();
+    let broken = verify(&db, &key, None).await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 6, "{broken:?}");
+    test_db.drop_db().await;
+}

@@ -8,98 +8,6 @@ use reqwest::{StatusCode, header};
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 
-/// A browser: keeps the session cookie the gateway set.
-struct Browser<'a> {
-    h: &'a Harness,
-    cookie: String,
-    seen: u64,
-}
-
-impl<'a> Browser<'a> {
-    async fn open(h: &'a Harness) -> (Browser<'a>, String) {
-        let page = h.http.get(&h.base).send().await.unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        assert!(page.text().await.unwrap().contains("/webchat/api/messages"));
-        let resp = h
-            .http
-            .post(format!("{}/webchat/api/session", h.base))
-            .send()
-            .await
-            .unwrap();
-        let set_cookie = resp
-            .headers()
-            .get(header::SET_COOKIE)
-            .expect("a session cookie")
-            .to_str()
-            .unwrap()
-            .to_string();
-        let cookie = set_cookie.split(';').next().unwrap().to_string();
-        (Browser { h, cookie, seen: 0 }, set_cookie)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.h
-            .http
-            .post(format!("{}{path}", self.h.base))
-            .header(header::COOKIE, &self.cookie)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn say(&mut self, text: &str) -> Vec<Value> {
-        let resp = self
-            .post("/webchat/api/messages", json!({"text": text}))
-            .await;
-        assert_eq!(resp.status(), StatusCode::ACCEPTED);
-        self.replies().await
-    }
-
-    async fn press(&mut self, data: &str) -> Vec<Value> {
-        let resp = self
-            .post("/webchat/api/buttons", json!({"data": data}))
-            .await;
-        assert_eq!(resp.status(), StatusCode::ACCEPTED);
-        self.replies().await
-    }
-
-    /// Long-polls for replies after the last one seen.
-    async fn replies(&mut self) -> Vec<Value> {
-        let resp: Value = self
-            .h
-            .http
-            .get(format!(
-                "{}/webchat/api/replies?after={}&wait=5",
-                self.h.base, self.seen
-            ))
-            .header(header::COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let replies = resp["replies"].as_array().unwrap().clone();
-        if let Some(last) = replies.last() {
-            self.seen = last["seq"].as_u64().unwrap();
-        }
-        replies
-    }
-}
-
-fn button(reply: &Value, label: &str) -> String {
-    reply["buttons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|row| row.as_array().unwrap().iter())
-        .find(|b| b["label"] == label)
-        .and_then(|b| b["data"].as_str())
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test]
 async fn web_chat_asks_for_consent_then_talks_to_the_assistant() {
     let h = Harness::start(Options::default()).await;
@@ -118,7 +26,7 @@ async fn web_chat_asks_for_consent_then_talks_to_the_assistant() {
     assert!(h.llm.requests().is_empty());
     assert!(!h.dump().await.contains("your prices"));
 
-    let agree = button(&replies[0], "Agree");
+    let agree = web_button(&replies[0], "Agree");
     let replies = browser.press(&agree).await;
     assert!(
         replies[0]["text"]
@@ -227,7 +135,7 @@ async fn a_retried_web_request_is_handled_once() {
     let h = Harness::start(Options::default()).await;
     let (mut browser, _) = Browser::open(&h).await;
     let first = browser.say("hello").await;
-    let agree = button(&first[0], "Agree");
+    let agree = web_button(&first[0], "Agree");
     browser.press(&agree).await;
     for _ in 0..2 {
         let resp = browser

@@ -216,9 +216,9 @@ pub async fn verify(
         && let Some((through, _)) = start_unvouched
     {
         report.broken = Some(Break {
-            seq: through + 1,
+            seq: through,
             reason: format!(
-                "the chain starts at entry {} and no anchor entry records that entries 1-{through} were pruned: they were removed",
+                "entry {through} is missing: the chain starts at entry {} and no anchor entry records that entries up to {through} were pruned",
                 through + 1
             ),
         });

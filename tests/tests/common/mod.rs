@@ -220,17 +220,52 @@ impl Harness {
         extra: &[(&str, &str)],
         notify: bool,
     ) -> String {
+        self.publish_with(&self.config(extra), text, summary, notify)
+            .await
+    }
+
+    /// `consentgate policy publish` under `config`.
+    pub async fn publish_with(
+        &self,
+        config: &Config,
+        text: &str,
+        summary: &str,
+        notify: bool,
+    ) -> String {
+        self.publish(config, text, summary, None, notify).await
+    }
+
+    /// `consentgate policy publish --effective DATE`.
+    pub async fn publish_policy_at(&self, text: &str, summary: &str, effective: &str) -> String {
+        self.publish(
+            &self.config(&[]),
+            text,
+            summary,
+            Some(effective.to_string()),
+            false,
+        )
+        .await
+    }
+
+    async fn publish(
+        &self,
+        config: &Config,
+        text: &str,
+        summary: &str,
+        effective: Option<String>,
+        notify: bool,
+    ) -> String {
         let file = self.db.dir().join(format!("publish-{}.txt", text.len()));
         std::fs::write(&file, text).unwrap();
         consentgate::ops::publish(
             self.db(),
-            &self.config(extra),
+            config,
             &self.gateway_keys(),
             consentgate::ops::PublishRequest {
                 file: &file,
                 label: Some("v-test".into()),
                 summary: summary.into(),
-                effective: None,
+                effective,
                 bots: Vec::new(),
                 notify,
             },
@@ -479,4 +514,96 @@ pub fn button_data_where(h: &Harness, chat: i64, label: &str, text: &str) -> Str
         .find(|b| b["text"] == label)
         .and_then(|b| b["callback_data"].as_str().map(str::to_string))
         .unwrap_or_else(|| panic!("no button `{label}` on a message with `{text}`"))
+}
+
+/// A browser: keeps the session cookie the gateway set.
+pub struct Browser<'a> {
+    pub h: &'a Harness,
+    pub cookie: String,
+    pub seen: u64,
+}
+
+impl<'a> Browser<'a> {
+    pub async fn open(h: &'a Harness) -> (Browser<'a>, String) {
+        let page = h.http.get(&h.base).send().await.unwrap();
+        assert_eq!(page.status(), reqwest::StatusCode::OK);
+        assert!(page.text().await.unwrap().contains("/webchat/api/messages"));
+        let resp = h
+            .http
+            .post(format!("{}/webchat/api/session", h.base))
+            .send()
+            .await
+            .unwrap();
+        let set_cookie = resp
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .expect("a session cookie")
+            .to_str()
+            .unwrap()
+            .to_string();
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        (Browser { h, cookie, seen: 0 }, set_cookie)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.h
+            .http
+            .post(format!("{}{path}", self.h.base))
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn say(&mut self, text: &str) -> Vec<Value> {
+        let resp = self
+            .post("/webchat/api/messages", json!({"text": text}))
+            .await;
+        assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+        self.replies().await
+    }
+
+    pub async fn press(&mut self, data: &str) -> Vec<Value> {
+        let resp = self
+            .post("/webchat/api/buttons", json!({"data": data}))
+            .await;
+        assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+        self.replies().await
+    }
+
+    /// Long-polls for replies after the last one seen.
+    pub async fn replies(&mut self) -> Vec<Value> {
+        let resp: Value = self
+            .h
+            .http
+            .get(format!(
+                "{}/webchat/api/replies?after={}&wait=5",
+                self.h.base, self.seen
+            ))
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let replies = resp["replies"].as_array().unwrap().clone();
+        if let Some(last) = replies.last() {
+            self.seen = last["seq"].as_u64().unwrap();
+        }
+        replies
+    }
+}
+
+pub fn web_button(reply: &Value, label: &str) -> String {
+    reply["buttons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter())
+        .find(|b| b["label"] == label)
+        .and_then(|b| b["data"].as_str())
+        .unwrap()
+        .to_string()
 }
