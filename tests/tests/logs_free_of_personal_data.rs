@@ -82,6 +82,29 @@ async fn logs_hold_no_secrets_ids_names_or_message_text() {
         .push_update(text_update(7, MARYAM, "maryam writes privately"));
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    // History, an export (raw ids in a document), an erasure and its purge.
+    let history = button_data(&h, IVAN.id, "history: yes");
+    h.telegram.push_update(button_update(8, IVAN, &history));
+    h.wait_sent(IVAN.id, 6).await;
+    h.telegram
+        .push_update(text_update(9, IVAN, "diary entry about lilacs"));
+    h.wait_sent(IVAN.id, 7).await;
+    h.telegram.push_update(text_update(10, IVAN, "/export"));
+    consentgate_e2e::wait_for(WAIT, || {
+        let n = h.telegram.calls("sendDocument").len();
+        async move { (n > 0).then_some(()) }
+    })
+    .await
+    .expect("an export document");
+    h.telegram.push_update(text_update(11, IVAN, "/delete"));
+    h.wait_sent(IVAN.id, 8).await;
+    let confirm = button_data(&h, IVAN.id, "Yes, delete");
+    h.telegram.push_update(button_update(12, IVAN, &confirm));
+    h.wait_sent(IVAN.id, 9).await;
+    h.retention(chrono::Utc::now() + chrono::Duration::days(31), false)
+        .await;
+    h.wait_sent(IVAN.id, 10).await;
+
     // The web chat.
     let resp = h
         .http
@@ -135,6 +158,7 @@ async fn logs_hold_no_secrets_ids_names_or_message_text() {
         "private thought",
         "maryam writes",
         "web visitor secret",
+        "lilacs",
         phone,
         "912 345",
         email,

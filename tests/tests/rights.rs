@@ -611,3 +611,43 @@ async fn a_changed_optional_purpose_is_renewed_and_refusals_stay_refusals() {
     assert!(versions[0].contains("not yet in effect"), "{versions:?}");
     h.finish().await;
 }
+
+#[tokio::test]
+async fn every_right_works_the_same_on_the_web_chat() {
+    let h = Harness::start(Options::default()).await;
+    let (mut browser, _) = Browser::open(&h).await;
+    let text = |replies: &[Value], i: usize| replies[i]["text"].as_str().unwrap().to_string();
+    let prompt = browser.say("hello").await;
+    let thanks = browser.press(&web_button(&prompt[0], "Agree")).await;
+    assert!(text(&thanks, 0).contains("Optional choices"));
+    browser.press(&web_button(&thanks[0], "history: yes")).await;
+    browser.say("keep this: peonies").await;
+    assert_eq!(stored_messages(&h).await, 2);
+
+    let privacy = browser.say("/privacy").await;
+    assert!(text(&privacy, 0).contains("Keeping our conversation: on since"));
+    let versions = browser.say("/privacy history").await;
+    assert!(text(&versions, 0).contains("Version 1"));
+    let overview = browser.say("/consent").await;
+    let off = browser
+        .press(&web_button(&overview[0], "Turn off history"))
+        .await;
+    assert!(text(&off, 0).contains("2 stored messages"), "{off:?}");
+    assert_eq!(stored_messages(&h).await, 0);
+    assert!(text(&browser.say("STOP").await, 0).contains("no marketing messages"));
+    assert!(text(&browser.say("START").await, 0).contains("again"));
+    assert!(text(&browser.say("/stop").await, 0).contains("no marketing messages"));
+
+    let confirm = browser.say("/delete").await;
+    let scheduled = browser.press(&web_button(&confirm[0], "Yes, delete")).await;
+    assert!(text(&scheduled, 0).contains("/restore"));
+    let held = browser.say("a question").await;
+    assert!(text(&held, 0).contains("scheduled for deletion"));
+    assert!(text(&browser.say("/restore").await, 0).contains("cancelled"));
+    assert!(text(&browser.say("/revoke").await, 0).contains("withdrawn"));
+    let again = browser.say("a question").await;
+    assert!(text(&again, again.len() - 1).contains("Do you agree"));
+    // Nothing after the first exchange reached the provider.
+    assert_eq!(h.llm.requests().len(), 1);
+    h.finish().await;
+}
