@@ -143,11 +143,32 @@ impl fmt::Debug for Inbound {
     }
 }
 
-/// An inline button: a label to show and the data that comes back when pressed.
+/// An inline button: a label to show and the data that comes back when pressed, or (with `url`)
+/// a link that opens in the browser and sends nothing back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {
     pub label: String,
     pub data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Button {
+    pub fn callback(label: impl Into<String>, data: impl Into<String>) -> Self {
+        Button {
+            label: label.into(),
+            data: data.into(),
+            url: None,
+        }
+    }
+
+    pub fn link(label: impl Into<String>, url: impl Into<String>) -> Self {
+        Button {
+            label: label.into(),
+            data: String::new(),
+            url: Some(url.into()),
+        }
+    }
 }
 
 /// A file sent with a reply (an `/export`), where the channel can carry files. Its contents are

@@ -121,7 +121,12 @@ fn describe(err: &RequestError) -> String {
 fn keyboard(rows: &[Vec<crate::model::Button>]) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(rows.iter().map(|row| {
         row.iter()
-            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
+            .map(
+                |b| match b.url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
+                    Some(url) => InlineKeyboardButton::url(b.label.clone(), url),
+                    None => InlineKeyboardButton::callback(b.label.clone(), b.data.clone()),
+                },
+            )
             .collect::<Vec<_>>()
     }))
 }

@@ -37,7 +37,10 @@ Examples:
   consentgate audit checkpoint > head.txt; consentgate audit verify --checkpoint $(cat head.txt)
   consentgate policy publish policy-v2.txt --summary 'We now keep conversations for 60 days' --notify
   consentgate consent show 3f2a91c0
-  consentgate retention run --dry-run";
+  consentgate retention run --dry-run
+  consentgate owners invite --bot shop
+  consentgate admin keys create --role auditor --label 'DPO laptop'
+  FERNET_KEYS=NEW,OLD consentgate keys rotate";
 
 /// ConsentGate: a chatbot gateway with consent, pseudonyms and an audit log in the message path.
 #[derive(Parser, Debug)]
@@ -81,6 +84,16 @@ pub enum Command {
     Consent {
         #[command(subcommand)]
         action: ConsentAction,
+    },
+    /// Business owners of a bot.
+    Owners {
+        #[command(subcommand)]
+        action: OwnersAction,
+    },
+    /// Admin API keys and integrations.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
     },
     /// Delete what has been kept longer than its class allows.
     Retention {
@@ -133,6 +146,71 @@ pub enum PolicyAction {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum OwnersAction {
+    /// Print a one-time invite code (valid 7 days); whoever sends `/claim CODE` to the bot
+    /// becomes an owner.
+    Invite {
+        #[arg(long)]
+        bot: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminAction {
+    /// Admin API keys.
+    Keys {
+        #[command(subcommand)]
+        action: AdminKeysAction,
+    },
+    /// Linked accounts of every owner.
+    Integrations {
+        #[command(subcommand)]
+        action: IntegrationsAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminKeysAction {
+    /// Create a key and print it once (only its SHA-256 is stored).
+    Create {
+        /// `admin` (read and revoke) or `auditor` (read only).
+        #[arg(long)]
+        role: String,
+        /// Who or what the key is for.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IntegrationsAction {
+    /// List integrations (never tokens), as JSON lines.
+    List {
+        #[arg(long)]
+        bot: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        /// Owner pseudonym (or its first 8+ hex digits).
+        #[arg(long)]
+        owner: Option<String>,
+        /// active, broken or revoked.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Revoke one integration by id, or all of a provider or an owner: at the provider
+    /// (RFC 7009) where possible, and here in any case. The owner is told.
+    Revoke {
+        id: Option<i64>,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        bot: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum ConsentAction {
     /// Print a person's whole consent record as proof.
     Show {
@@ -180,6 +258,12 @@ pub enum MigrateAction {
 pub enum KeysAction {
     /// Print fresh FERNET_KEYS, PSEUDONYM_KEY and AUDIT_KEY values, as NAME=value lines.
     Generate,
+    /// Re-encrypt every stored secret with the first key of FERNET_KEYS (batched, resumable).
+    Rotate {
+        /// Only count.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Runs the parsed command.
@@ -297,6 +381,105 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             let (_, _, db) = open(cli.config.as_deref()).await?;
             print!("{}", ops::consent_show(&db, &subject, json).await?);
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Rotate { dry_run },
+        } => {
+            let (_, keys, db) = open(cli.config.as_deref()).await?;
+            let report = crate::rotation::rotate(&db, &keys, dry_run).await?;
+            print!("{}", crate::rotation::render(&report, dry_run));
+            if report.iter().any(|r| r.unreadable > 0) {
+                anyhow::bail!(
+                    "some values no configured key opens; keep the old keys in FERNET_KEYS"
+                );
+            }
+            Ok(())
+        }
+        Command::Owners {
+            action: OwnersAction::Invite { bot },
+        } => {
+            let (config, keys, db) = open(cli.config.as_deref()).await?;
+            let i = ops::integrations_for(&db, &config, std::sync::Arc::new(keys)).await?;
+            let names = crate::export::bot_names(&db).await?;
+            let (id, _) = names
+                .into_iter()
+                .find(|(_, n)| *n == bot)
+                .with_context(|| format!("--bot {bot}: no such bot in the configuration"))?;
+            let code = i.invite(id, chrono::Utc::now()).await?;
+            println!("{code}");
+            eprintln!("Send `/claim {code}` to bot `{bot}` within 7 days. The code works once.");
+            Ok(())
+        }
+        Command::Admin { action } => {
+            let (config, keys, db) = open(cli.config.as_deref()).await?;
+            match action {
+                AdminAction::Keys {
+                    action: AdminKeysAction::Create { role, label },
+                } => {
+                    let role = crate::admin::Role::parse(&role)
+                        .context("--role must be `admin` or `auditor`")?;
+                    let key = crate::admin::create_key(&db, role, &label).await?;
+                    println!("{key}");
+                    eprintln!(
+                        "Shown once; only its SHA-256 is stored. Send it as `Authorization: Bearer …`."
+                    );
+                }
+                AdminAction::Integrations { action } => {
+                    let i = ops::integrations_for(&db, &config, std::sync::Arc::new(keys)).await?;
+                    match action {
+                        IntegrationsAction::List {
+                            bot,
+                            provider,
+                            owner,
+                            status,
+                        } => {
+                            let filter = crate::admin::filter_for(
+                                &db,
+                                bot.as_deref(),
+                                provider,
+                                owner,
+                                status,
+                            )
+                            .await?
+                            .map_err(anyhow::Error::msg)?;
+                            for link in i.list(&filter).await? {
+                                println!("{}", serde_json::to_string(&link)?);
+                            }
+                        }
+                        IntegrationsAction::Revoke {
+                            id,
+                            provider,
+                            owner,
+                            bot,
+                        } => {
+                            let revoked = match id {
+                                Some(id) => i.revoke(id, "cli").await?.into_iter().collect(),
+                                None => {
+                                    anyhow::ensure!(
+                                        provider.is_some() || owner.is_some(),
+                                        "give an integration id, --provider or --owner"
+                                    );
+                                    let filter = crate::admin::filter_for(
+                                        &db,
+                                        bot.as_deref(),
+                                        provider,
+                                        owner,
+                                        None,
+                                    )
+                                    .await?
+                                    .map_err(anyhow::Error::msg)?;
+                                    i.revoke_all(&filter, "cli").await?
+                                }
+                            };
+                            for r in &revoked {
+                                println!("{}", serde_json::to_string(r)?);
+                            }
+                            eprintln!("{} revoked", revoked.len());
+                        }
+                    }
+                }
+            }
             Ok(())
         }
         Command::Retention {

@@ -144,6 +144,109 @@ pub struct PurposeSettings {
     pub required: bool,
 }
 
+/// An OAuth 2.0 provider owners can link (authorization code with PKCE S256).
+#[derive(Clone, Debug)]
+pub struct OAuthProvider {
+    /// Used in `/link NAME` and the callback path.
+    pub name: String,
+    /// Shown to people, e.g. "Google".
+    pub title: String,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    /// RFC 7009 token revocation, where the provider has it.
+    pub revocation_url: Option<Url>,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub scopes: Vec<String>,
+    /// What each scope allows, in words owners understand.
+    pub scope_words: Vec<(String, String)>,
+    pub extra_params: Vec<(String, String)>,
+}
+
+impl OAuthProvider {
+    /// The scopes in words: the description where one is known, else the scope itself.
+    pub fn describe_scopes(&self) -> Vec<String> {
+        self.scopes
+            .iter()
+            .map(|s| {
+                self.scope_words
+                    .iter()
+                    .find(|(scope, _)| scope == s)
+                    .map_or_else(|| s.clone(), |(_, words)| words.clone())
+            })
+            .collect()
+    }
+}
+
+/// Ready definitions, enabled by giving a client id (`[oauth.NAME] client_id` or
+/// `OAUTH_NAME_CLIENT_ID`); every field can be overridden.
+/// (name, title, authorize, token, revocation, scopes with words, extra parameters)
+#[allow(clippy::type_complexity)]
+pub const BUILTIN_PROVIDERS: [(
+    &str,
+    &str,
+    &str,
+    &str,
+    Option<&str>,
+    &[(&str, &str)],
+    &[(&str, &str)],
+); 4] = [
+    (
+        "google",
+        "Google",
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "https://oauth2.googleapis.com/token",
+        Some("https://oauth2.googleapis.com/revoke"),
+        &[
+            (
+                "https://www.googleapis.com/auth/spreadsheets",
+                "see, edit, create and delete your Google Sheets spreadsheets",
+            ),
+            (
+                "https://www.googleapis.com/auth/gmail.send",
+                "send email on your behalf from your Gmail account",
+            ),
+        ],
+        &[("access_type", "offline"), ("prompt", "consent")],
+    ),
+    (
+        "yandex",
+        "Yandex",
+        "https://oauth.yandex.ru/authorize",
+        "https://oauth.yandex.ru/token",
+        None,
+        &[("direct:api", "manage your Yandex Direct ad campaigns")],
+        &[],
+    ),
+    (
+        "hubspot",
+        "HubSpot",
+        "https://app.hubspot.com/oauth/authorize",
+        "https://api.hubapi.com/oauth/v1/token",
+        None,
+        &[
+            ("crm.objects.contacts.read", "read your HubSpot contacts"),
+            (
+                "crm.objects.contacts.write",
+                "create and update your HubSpot contacts",
+            ),
+        ],
+        &[],
+    ),
+    (
+        "zoho",
+        "Zoho",
+        "https://accounts.zoho.com/oauth/v2/auth",
+        "https://accounts.zoho.com/oauth/v2/token",
+        Some("https://accounts.zoho.com/oauth/v2/token/revoke"),
+        &[(
+            "ZohoCRM.modules.ALL",
+            "read and change all records in your Zoho CRM",
+        )],
+        &[("access_type", "offline"), ("prompt", "consent")],
+    ),
+];
+
 /// How long each class of data is kept, in days, and how erasure works.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetentionSettings {
@@ -201,6 +304,10 @@ pub struct Config {
     /// The gateway's public address, for links it sends (export downloads). Default: the
     /// address it listens on.
     pub public_url: Option<Url>,
+    /// OAuth providers owners can link.
+    pub oauth: Vec<OAuthProvider>,
+    /// Platform user ids made owners by the configuration, per bot name.
+    pub owners: HashMap<String, Vec<String>>,
 }
 
 /// The built-in purposes; `{recipients}` and `{history_days}` are filled in from the
@@ -256,6 +363,25 @@ struct FileConfig {
     #[serde(default)]
     retention: Option<FileRetention>,
     public_url: Option<String>,
+    #[serde(default)]
+    oauth: HashMap<String, FileOAuth>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileOAuth {
+    title: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    revocation_url: Option<String>,
+    client_id: Option<String>,
+    /// Environment variable with the client secret (default `OAUTH_<NAME>_CLIENT_SECRET`).
+    client_secret_env: Option<String>,
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    scope_words: HashMap<String, String>,
+    #[serde(default)]
+    extra_params: HashMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -434,6 +560,9 @@ struct FileBot {
     webhook_url: Option<String>,
     /// Name of the environment variable holding the webhook secret token (optional).
     webhook_secret_env: Option<String>,
+    /// Platform user ids that are owners of this bot without an invite.
+    #[serde(default)]
+    owners: Vec<String>,
 }
 
 fn default_recipient(llm: &LlmSettings) -> String {
@@ -448,6 +577,111 @@ fn default_recipient(llm: &LlmSettings) -> String {
             base_url.host_str().unwrap_or("the configured address")
         ),
     }
+}
+
+fn oauth_providers(
+    mut file: HashMap<String, FileOAuth>,
+    env: &dyn Env,
+) -> Result<Vec<OAuthProvider>, ConfigError> {
+    let mut names: Vec<String> = BUILTIN_PROVIDERS.iter().map(|b| b.0.to_string()).collect();
+    let mut custom: Vec<String> = file
+        .keys()
+        .filter(|k| !names.contains(k))
+        .cloned()
+        .collect();
+    custom.sort();
+    names.extend(custom);
+    let mut out = Vec::new();
+    for name in names {
+        if !valid_purpose_name(&name) {
+            return Err(bad(
+                format!("oauth.{name}"),
+                "use a-z and _ in provider names",
+            ));
+        }
+        let f = file.remove(&name).unwrap_or_default();
+        let var = |field: &str| format!("OAUTH_{}_{field}", name.to_ascii_uppercase());
+        let Some(client_id) = env.get(&var("CLIENT_ID")).or(f.client_id.clone()) else {
+            continue;
+        };
+        let builtin = BUILTIN_PROVIDERS.iter().find(|b| b.0 == name);
+        let url = |field: &str, file: Option<String>, default: Option<&str>| {
+            let place_env = var(field);
+            match env.get(&place_env) {
+                Some(v) => parse_url(&place_env, &v).map(Some),
+                None => match file.or(default.map(str::to_string)) {
+                    Some(v) => {
+                        parse_url(&format!("oauth.{name}.{}", field.to_ascii_lowercase()), &v)
+                            .map(Some)
+                    }
+                    None => Ok(None),
+                },
+            }
+        };
+        let authorize_url = url("AUTHORIZE_URL", f.authorize_url, builtin.map(|b| b.2))?
+            .ok_or_else(|| bad(format!("oauth.{name}.authorize_url"), "required"))?;
+        let token_url = url("TOKEN_URL", f.token_url, builtin.map(|b| b.3))?
+            .ok_or_else(|| bad(format!("oauth.{name}.token_url"), "required"))?;
+        let revocation_url = url(
+            "REVOCATION_URL",
+            f.revocation_url,
+            builtin.and_then(|b| b.4),
+        )?;
+        let secret_var = f
+            .client_secret_env
+            .clone()
+            .unwrap_or_else(|| var("CLIENT_SECRET"));
+        let client_secret = env.get(&secret_var).map(|v| Secret::new(v.trim()));
+        let scopes = f
+            .scopes
+            .or_else(|| builtin.map(|b| b.5.iter().map(|(s, _)| s.to_string()).collect()))
+            .unwrap_or_default();
+        if scopes.is_empty() {
+            return Err(bad(
+                format!("oauth.{name}.scopes"),
+                "name at least one scope",
+            ));
+        }
+        let mut scope_words: Vec<(String, String)> = builtin
+            .map(|b| {
+                b.5.iter()
+                    .map(|(s, w)| (s.to_string(), w.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (scope, words) in f.scope_words {
+            scope_words.retain(|(s, _)| *s != scope);
+            scope_words.push((scope, words));
+        }
+        let mut extra_params: Vec<(String, String)> = builtin
+            .map(|b| {
+                b.6.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (k, v) in f.extra_params {
+            extra_params.retain(|(key, _)| *key != k);
+            extra_params.push((k, v));
+        }
+        extra_params.sort();
+        out.push(OAuthProvider {
+            title: f
+                .title
+                .or(builtin.map(|b| b.1.to_string()))
+                .unwrap_or_else(|| name.clone()),
+            name,
+            authorize_url,
+            token_url,
+            revocation_url,
+            client_id: client_id.trim().to_string(),
+            client_secret,
+            scopes,
+            scope_words,
+            extra_params,
+        });
+    }
+    Ok(out)
 }
 
 fn valid_purpose_name(name: &str) -> bool {
@@ -707,7 +941,11 @@ impl Config {
         let llm = Self::llm(file.llm, env)?;
 
         let mut bots = Vec::new();
+        let mut owners: HashMap<String, Vec<String>> = HashMap::new();
         for (i, b) in file.bots.into_iter().enumerate() {
+            if !b.owners.is_empty() {
+                owners.insert(b.name.clone(), b.owners.clone());
+            }
             let place = format!("bots[{i}]");
             if !valid_bot_name(&b.name) {
                 return Err(bad(
@@ -946,6 +1184,16 @@ impl Config {
             .or(llm_recipient)
             .unwrap_or_else(|| default_recipient(&llm));
         let purposes = purpose_settings(file.purposes, &recipients, &retention)?;
+        if let Some(ids) = env.get("TELEGRAM_OWNER_IDS") {
+            owners.insert(
+                "telegram".to_string(),
+                ids.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            );
+        }
+        let oauth = oauth_providers(file.oauth, env)?;
         let public_url = env
             .get("CONSENTGATE_PUBLIC_URL")
             .map(|v| ("CONSENTGATE_PUBLIC_URL", v))
@@ -968,6 +1216,8 @@ impl Config {
             retention,
             history_messages,
             public_url,
+            oauth,
+            owners,
         })
     }
 

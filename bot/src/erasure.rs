@@ -11,21 +11,35 @@ use sea_orm::{
 
 use consentgate_entity::{
     channel_identities, consent_events, conversation_messages, egress_ledger, export_links,
-    subjects,
+    integrations, oauth_states, owners, subjects,
 };
 
 use crate::{audit::AuditLog, pseudonym::Pseudonym};
+
+/// A confirmed `/delete`.
+pub struct Request<'a> {
+    pub subject_id: i64,
+    pub pseudonym: &'a Pseudonym,
+    pub bot_id: i64,
+    pub grace_days: u32,
+    /// Integrations the person had linked as an owner, already revoked.
+    pub integrations_revoked: u64,
+}
 
 /// Blocks the person at once and schedules the purge for `now + grace`. Returns when.
 pub async fn request(
     db: &DatabaseConnection,
     audit: &AuditLog,
-    subject_id: i64,
-    pseudonym: &Pseudonym,
-    bot_id: i64,
-    grace_days: u32,
+    r: Request<'_>,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, DbErr> {
+    let Request {
+        subject_id,
+        pseudonym,
+        bot_id,
+        grace_days,
+        integrations_revoked,
+    } = r;
     let purge_after = now + Duration::days(grace_days.into());
     let txn = crate::audit::begin(db).await?;
     subjects::Entity::update_many()
@@ -43,9 +57,7 @@ pub async fn request(
             serde_json::json!({
                 "grace_days": grace_days,
                 "purge_after": purge_after.to_rfc3339(),
-                // No integrations exist for people yet; owners' links are revoked by their own
-                // commands.
-                "integrations_revoked": 0,
+                "integrations_revoked": integrations_revoked,
             }),
         )
         .await?;
@@ -146,6 +158,19 @@ async fn delete_rows(db: &impl ConnectionTrait, subject_id: i64) -> Result<Purge
         .rows_affected;
     export_links::Entity::delete_many()
         .filter(export_links::Column::SubjectId.eq(subject_id))
+        .exec(db)
+        .await?;
+    oauth_states::Entity::delete_many()
+        .filter(oauth_states::Column::SubjectId.eq(subject_id))
+        .exec(db)
+        .await?;
+    // Revoked at `/delete` (the rows then hold no tokens); their record goes with the person.
+    integrations::Entity::delete_many()
+        .filter(integrations::Column::OwnerSubjectId.eq(subject_id))
+        .exec(db)
+        .await?;
+    owners::Entity::delete_many()
+        .filter(owners::Column::SubjectId.eq(subject_id))
         .exec(db)
         .await?;
     let consent_events = consent_events::Entity::delete_many()

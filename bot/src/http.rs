@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -14,7 +14,10 @@ use sea_orm::DatabaseConnection;
 
 use consentgate_adapters::webchat::WebChat;
 
-use crate::{audit::AuditLog, export, keys::Keys, metrics::Metrics, pseudonym::Pseudonym, storage};
+use crate::{
+    audit::AuditLog, export, integrations::Integrations, keys::Keys, metrics::Metrics,
+    pseudonym::Pseudonym, storage,
+};
 
 #[derive(Clone)]
 struct Health {
@@ -150,4 +153,97 @@ async fn download(State(e): State<Exports>, Path(token): Path<String>) -> Respon
         body,
     )
         .into_response()
+}
+
+#[derive(Clone)]
+struct OAuthState {
+    integrations: Arc<Integrations>,
+    limiter: Arc<governor::DefaultDirectRateLimiter>,
+}
+
+#[derive(serde::Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /oauth/{provider}/callback`: where a provider sends the owner's browser back.
+pub fn oauth_router(integrations: Arc<Integrations>) -> Router {
+    let quota = governor::Quota::per_second(
+        std::num::NonZeroU32::new(10).unwrap_or(std::num::NonZeroU32::MIN),
+    )
+    .allow_burst(std::num::NonZeroU32::new(20).unwrap_or(std::num::NonZeroU32::MIN));
+    Router::new()
+        .route("/oauth/{provider}/callback", get(oauth_callback))
+        .with_state(OAuthState {
+            integrations,
+            limiter: Arc::new(governor::RateLimiter::direct(quota)),
+        })
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(format!(
+            "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+             <title>{t}</title><body style=\"font-family:system-ui;max-width:32rem;margin:3rem auto\">\
+             <h1>{t}</h1><p>{b}</p></body>",
+            t = escape(title),
+            b = escape(body)
+        )),
+    )
+        .into_response()
+}
+
+async fn oauth_callback(
+    State(s): State<OAuthState>,
+    Path(provider): Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    if s.limiter.check().is_err() {
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Please wait",
+            "Too many requests; try again in a moment.",
+        );
+    }
+    match s
+        .integrations
+        .complete(
+            &provider,
+            q.code.as_deref(),
+            q.state.as_deref(),
+            q.error.as_deref(),
+            Utc::now(),
+        )
+        .await
+    {
+        Ok(link) => {
+            let title = s
+                .integrations
+                .provider(&link.provider)
+                .map_or(link.provider.clone(), |p| p.title.clone());
+            page(
+                StatusCode::OK,
+                &format!("{title} is linked"),
+                "You can close this page and go back to the chat.",
+            )
+        }
+        Err(err) => page(
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            "Nothing was linked",
+            &err.to_string(),
+        ),
+    }
 }

@@ -38,6 +38,8 @@ const STANDARD_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
 /// keys rotate). Tokens are byte-compatible with Python's `cryptography.fernet`.
 pub struct FernetKeys {
     multi: fernet::MultiFernet,
+    /// The first key, which encrypts.
+    primary: fernet::Fernet,
     count: usize,
 }
 
@@ -88,14 +90,33 @@ impl FernetKeys {
             keys.push(fernet);
         }
         let count = keys.len();
+        let primary = keys
+            .first()
+            .cloned()
+            .ok_or_else(|| key_error(VAR, "no key given".to_string()))?;
         Ok(FernetKeys {
             multi: fernet::MultiFernet::new(keys),
+            primary,
             count,
         })
     }
 
     pub fn encrypt(&self, plaintext: &[u8]) -> String {
         self.multi.encrypt(plaintext)
+    }
+
+    /// Whether a token was made with the first key (so `keys rotate` can leave it alone).
+    pub fn is_current(&self, token: &str) -> bool {
+        self.primary.decrypt(token).is_ok()
+    }
+
+    /// How many keys are configured.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 
     /// Decrypts a token we stored. The TTL path of fernet 0.2.2 is deliberately not used: it can

@@ -47,6 +47,26 @@ impl Notifier {
         );
     }
 
+    /// Sends `text` to one chat of a bot; `false` when that bot cannot write first or the send
+    /// failed.
+    pub async fn tell_chat(&self, bot_id: i64, chat: &str, text: &str) -> bool {
+        let Some(route) = self.routes.get(&bot_id) else {
+            return false;
+        };
+        route.pace.until_ready().await;
+        match route
+            .channel
+            .send(&PlatformId::new(chat), &Outbound::text(text))
+            .await
+        {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(channel = %route.channel.kind(), error = %err, "notice not delivered");
+                false
+            }
+        }
+    }
+
     /// Sends `text` on each identity a configured bot can reach.
     pub async fn tell(&self, identities: &[Identity], text: &str) -> Told {
         let mut told = Told::default();

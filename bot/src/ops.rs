@@ -300,3 +300,27 @@ pub async fn retention_run(
     .await?;
     Ok(retention::render(&report, dry_run))
 }
+
+/// The integrations service as the CLI uses it: the same providers, owners and notices as the
+/// gateway.
+pub async fn integrations_for(
+    db: &DatabaseConnection,
+    config: &Config,
+    keys: std::sync::Arc<Keys>,
+) -> Result<crate::integrations::Integrations> {
+    let bots = configured_bots(db, config).await?;
+    Ok(crate::integrations::Integrations {
+        db: db.clone(),
+        keys: keys.clone(),
+        audit: AuditLog::new(keys.audit.clone()),
+        providers: config.oauth.clone(),
+        public_base: config
+            .public_url
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{}", config.http_addr)),
+        notifier: std::sync::Arc::new(notifier_for(config, &bots)),
+        configured_owners: crate::startup::configured_owners(config, &bots, &keys),
+        http: crate::oauth::client(),
+    })
+}

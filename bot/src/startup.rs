@@ -17,15 +17,19 @@ use consentgate_adapters::{
 use consentgate_entity::bots;
 
 use crate::{
+    admin,
     audit::AuditLog,
     config::{BotSettings, Config},
     consent, http,
+    integrations::Integrations,
     keys::{HmacKey, Keys},
     llm,
     metrics::Metrics,
     notify::Notifier,
+    oauth,
     pipeline::{BotContext, Pipeline, PipelineSettings},
     policy,
+    pseudonym::Pseudonym,
     redact::Redactor,
     retention::Sweeper,
     storage,
@@ -118,6 +122,32 @@ pub async fn configured_bots(db: &DatabaseConnection, config: &Config) -> Result
     Ok(out)
 }
 
+/// Owners named in the configuration, as pseudonyms per bot id.
+pub fn configured_owners(
+    config: &Config,
+    bots: &[BotContext],
+    keys: &Keys,
+) -> std::collections::HashMap<i64, Vec<String>> {
+    bots.iter()
+        .filter_map(|b| {
+            let ids = config.owners.get(&b.name)?;
+            let pseudonyms = ids
+                .iter()
+                .map(|id| {
+                    Pseudonym::derive(
+                        &keys.pseudonym,
+                        b.channel,
+                        &consentgate_adapters::PlatformId::new(id.clone()),
+                    )
+                    .as_str()
+                    .to_string()
+                })
+                .collect();
+            Some((b.id, pseudonyms))
+        })
+        .collect()
+}
+
 /// The channels that can write to people first, for notices outside replies.
 pub fn notifier_for(config: &Config, bots: &[BotContext]) -> Notifier {
     let mut notifier = Notifier::default();
@@ -184,6 +214,16 @@ impl Gateway {
             model = provider.model(),
             "LLM provider"
         );
+        let integrations = Arc::new(Integrations {
+            db: db.clone(),
+            keys: keys.clone(),
+            audit: audit.clone(),
+            providers: config.oauth.clone(),
+            public_base: public_url.clone(),
+            notifier: notifier.clone(),
+            configured_owners: configured_owners(&config, &contexts, &keys),
+            http: oauth::client(),
+        });
         let pipeline = Arc::new(Pipeline::new(
             db.clone(),
             keys.clone(),
@@ -192,6 +232,7 @@ impl Gateway {
             Redactor::new(config.redact.clone()),
             metrics.clone(),
             PipelineSettings {
+                integrations: integrations.clone(),
                 messages_per_minute: config.messages_per_minute,
                 retention: config.retention.clone(),
                 history_messages: config.history_messages,
@@ -230,7 +271,9 @@ impl Gateway {
             webhook_bots.push(Arc::new(webhook));
         }
         let mut router = http::router(db.clone(), metrics.clone(), webchat.as_ref())
-            .merge(http::export_router(db.clone(), keys.clone(), audit.clone()));
+            .merge(http::export_router(db.clone(), keys.clone(), audit.clone()))
+            .merge(http::oauth_router(integrations.clone()))
+            .merge(admin::router(integrations.clone()));
         if !webhook_bots.is_empty() {
             router = router.merge(telegram_webhook::router(webhook_bots));
         }
@@ -287,6 +330,11 @@ impl Gateway {
                             settings: &settings,
                             notifier: &notifier,
                         };
+                        match integrations.refresh_due(Utc::now()).await {
+                            Ok((0, 0)) => {}
+                            Ok((refreshed, broken)) => tracing::info!(refreshed, broken, "integration tokens refreshed"),
+                            Err(err) => tracing::warn!(error = %err, "token refresh sweep failed"),
+                        }
                         match sweeper.run(Utc::now(), false).await {
                             Ok(report) => {
                                 for r in report.iter().filter(|r| r.count > 0) {

@@ -5,6 +5,7 @@
 //! next to a keyed blind index, and every other table refers to people by `subject_id` or by
 //! pseudonym.
 
+pub mod admin_keys;
 pub mod audit_head;
 pub mod audit_log;
 pub mod bots;
@@ -13,6 +14,10 @@ pub mod consent_events;
 pub mod conversation_messages;
 pub mod egress_ledger;
 pub mod export_links;
+pub mod integrations;
+pub mod oauth_states;
+pub mod owner_invites;
+pub mod owners;
 pub mod policy_versions;
 pub mod processed_updates;
 pub mod subjects;

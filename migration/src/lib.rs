@@ -8,6 +8,7 @@ mod m20261123_000001_spine;
 mod m20261123_000002_dedupe_lease;
 mod m20261123_000003_audit_chain;
 mod m20261123_000004_rights;
+mod m20261123_000005_integrations;
 
 /// The ordered list of every migration ConsentGate has.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_dedupe_lease::Migration),
             Box::new(m20261123_000003_audit_chain::Migration),
             Box::new(m20261123_000004_rights::Migration),
+            Box::new(m20261123_000005_integrations::Migration),
         ]
     }
 }

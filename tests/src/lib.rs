@@ -4,13 +4,16 @@
 //!   sendMessage, answerCallbackQuery, deleteWebhook, getMe) for a bot to run against it.
 //! - [`FakeLlm`] is an OpenAI-compatible `/chat/completions` server that can answer, fail with a
 //!   status, or stall.
+//! - [`FakeOAuth`] is an OAuth 2.0 provider (authorize, token with PKCE, RFC 7009 revoke).
 //!
 //! Tests assert on what these servers received.
 
 pub mod llm;
+pub mod oauth;
 pub mod telegram;
 
 pub use llm::{FakeLlm, LlmBehaviour};
+pub use oauth::FakeOAuth;
 pub use telegram::{FakeTelegram, Recorded};
 
 use std::{future::Future, time::Duration};

@@ -23,6 +23,7 @@
 
 mod assistant;
 mod dedupe;
+mod owners;
 mod replies;
 mod rights;
 
@@ -41,6 +42,7 @@ use crate::{
     config::RetentionSettings,
     consent::{self, Choices, Policy},
     identity::{self, Subject},
+    integrations::Integrations,
     keys::Keys,
     llm::Provider,
     metrics::{ChannelLabel, Metrics, ReasonLabel},
@@ -85,8 +87,10 @@ pub(crate) struct Turn<'a> {
 }
 
 /// What the pipeline needs beyond its parts.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PipelineSettings {
+    /// Owners, linked accounts and the OAuth providers.
+    pub integrations: Arc<Integrations>,
     /// Messages a person may send per minute before being asked to slow down.
     pub messages_per_minute: u32,
     pub retention: RetentionSettings,
@@ -109,6 +113,7 @@ pub struct Pipeline {
     retention: RetentionSettings,
     history_messages: usize,
     public_url: String,
+    integrations: Arc<Integrations>,
 }
 
 impl Pipeline {
@@ -136,6 +141,7 @@ impl Pipeline {
             retention: settings.retention,
             history_messages: settings.history_messages,
             public_url: settings.public_url,
+            integrations: settings.integrations,
         }
     }
 
@@ -248,7 +254,16 @@ impl Pipeline {
             return rights::while_erasing(self, &turn, purge_after).await;
         }
 
-        // 5. rights and consent: answered without consent
+        // 5. owners' commands, rights and consent: answered without consent
+        match &inbound.kind {
+            InboundKind::Command { name, args } if owners::is_owner_command(name) => {
+                return owners::command(self, &turn, name, args).await;
+            }
+            InboundKind::ButtonPress { data } if data.starts_with("link:") => {
+                return owners::button(self, &turn, data).await;
+            }
+            _ => {}
+        }
         let mut choices = Choices::load(&self.db, subject.id, bot.id).await?;
         match &inbound.kind {
             InboundKind::Command { name, args } => {

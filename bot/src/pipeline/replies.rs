@@ -85,10 +85,10 @@ fn date(at: DateTime<Utc>) -> String {
 
 /// Button data: `c:<purpose or req>:<y|n>:<policy id>` (well under Telegram's 64 bytes).
 pub fn consent_button(label: &str, target: &str, yes: bool, policy: &Policy) -> Button {
-    Button {
-        label: label.to_string(),
-        data: format!("c:{target}:{}:{}", if yes { "y" } else { "n" }, policy.id),
-    }
+    Button::callback(
+        label,
+        format!("c:{target}:{}:{}", if yes { "y" } else { "n" }, policy.id),
+    )
 }
 
 /// The prompt: the policy and every required purpose with its exact text (whose hash is
@@ -265,14 +265,8 @@ pub fn delete_confirm(grace_days: u32) -> Outbound {
          log keeps entries under your random-looking code, with no content."
     ))
     .with_buttons(vec![vec![
-        Button {
-            label: "Yes, delete".into(),
-            data: "erase:confirm".into(),
-        },
-        Button {
-            label: "Cancel".into(),
-            data: "erase:cancel".into(),
-        },
+        Button::callback("Yes, delete", "erase:confirm"),
+        Button::callback("Cancel", "erase:cancel"),
     ]])
 }
 

@@ -249,7 +249,12 @@ pub(super) async fn command(
         "privacy" => Ok(vec![replies::privacy(t.policy, choices)]),
         "consent" => Ok(vec![replies::consent_overview(t.policy, choices)]),
         "revoke" => {
-            let granted: Vec<String> = choices.granted().map(|e| e.purpose.clone()).collect();
+            // Owners' approvals of integrations are ended with /unlink, which also cuts the access.
+            let granted: Vec<String> = choices
+                .granted()
+                .map(|e| e.purpose.clone())
+                .filter(|p| !p.starts_with("integration:"))
+                .collect();
             if granted.is_empty() {
                 return Ok(vec![Outbound::text(replies::NOTHING_TO_WITHDRAW)]);
             }
@@ -478,13 +483,21 @@ pub(super) async fn button(
 /// The confirmed `/delete`: blocked at once, purged after the grace period (or now, with 0).
 async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
     let grace = p.retention.erasure_grace_days;
+    // Accounts the person linked as an owner are cut off at once, at the provider too.
+    let revoked = p
+        .integrations
+        .revoke_owned_by(t.subject.id, "erasure")
+        .await?;
     let purge_after = erasure::request(
         &p.db,
         &p.audit,
-        t.subject.id,
-        &t.subject.pseudonym,
-        t.bot.id,
-        grace,
+        erasure::Request {
+            subject_id: t.subject.id,
+            pseudonym: &t.subject.pseudonym,
+            bot_id: t.bot.id,
+            grace_days: grace,
+            integrations_revoked: revoked,
+        },
         Utc::now(),
     )
     .await?;

@@ -1,0 +1,391 @@
+//! The admin API (JSON under `/admin/api/`) and the admin keys that open it.
+//!
+//! Keys are made by `consentgate admin keys create --role admin|auditor`, printed once and
+//! stored only as SHA-256; a request sends one as a bearer token. `admin` may read and revoke,
+//! `auditor` may only read. Every request is audited (the key's id, never the key), and the API
+//! is rate limited. No response ever holds a token.
+
+use std::{collections::HashMap, num::NonZeroU32, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use chrono::Utc;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, sea_query::Expr,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use consentgate_entity::{admin_keys, consent_events};
+
+use crate::{
+    audit::verify,
+    consent::sha256_hex,
+    integrations::{Filter, Integrations},
+    oauth,
+};
+
+/// What a key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Auditor,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "auditor" => Some(Role::Auditor),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+/// Creates a key; returns it (the only time it is ever shown).
+pub async fn create_key(db: &DatabaseConnection, role: Role, label: &str) -> Result<String, DbErr> {
+    let key = format!("cgk_{}", oauth::random_token());
+    admin_keys::ActiveModel {
+        key_sha256: Set(sha256_hex(&key)),
+        role: Set(role.as_str().to_string()),
+        label: Set(label.to_string()),
+        created_at: Set(Utc::now()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(key)
+}
+
+/// Equal-length comparison that takes the same time wherever the strings differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The key a request presents, if it is valid: (key id, role).
+async fn authenticate(
+    db: &DatabaseConnection,
+    headers: &HeaderMap,
+) -> Result<Option<(i64, Role)>, DbErr> {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.len() < 200)
+    else {
+        return Ok(None);
+    };
+    // Looked up by hash, so the key itself is never compared byte by byte with anything stored.
+    let hash = sha256_hex(token);
+    let Some(row) = admin_keys::Entity::find()
+        .filter(admin_keys::Column::KeySha256.eq(hash.clone()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.revoked_at.is_some() || !constant_time_eq(row.key_sha256.as_bytes(), hash.as_bytes()) {
+        return Ok(None);
+    }
+    admin_keys::Entity::update_many()
+        .col_expr(
+            admin_keys::Column::LastUsedAt,
+            Expr::value(Some(Utc::now())),
+        )
+        .filter(admin_keys::Column::Id.eq(row.id))
+        .exec(db)
+        .await?;
+    Ok(Role::parse(&row.role).map(|r| (row.id, r)))
+}
+
+#[derive(Clone)]
+struct Admin {
+    i: Arc<Integrations>,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    (status, Json(json!({"error": msg}))).into_response()
+}
+
+impl Admin {
+    /// Rate limit, authenticate, check the role, audit. Returns the key id or a response.
+    async fn gate(
+        &self,
+        headers: &HeaderMap,
+        need: Role,
+        action: &str,
+        detail: Value,
+    ) -> Result<i64, Response> {
+        if self.limiter.check().is_err() {
+            return Err(error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests; slow down",
+            ));
+        }
+        let db = &self.i.db;
+        let (key, role) = match authenticate(db, headers).await {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "a valid admin key is needed as `Authorization: Bearer …`",
+                ));
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "admin key lookup failed");
+                return Err(error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database unavailable",
+                ));
+            }
+        };
+        if need == Role::Admin && role != Role::Admin {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "this key may only read (auditor)",
+            ));
+        }
+        let mut detail = detail;
+        detail["key"] = json!(key);
+        detail["role"] = json!(role.as_str());
+        if let Err(err) = self.i.audit.record(db, None, None, action, detail).await {
+            tracing::error!(error = %err, "could not audit an admin request; refused");
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+            ));
+        }
+        Ok(key)
+    }
+}
+
+/// The admin API's routes.
+pub fn router(integrations: Arc<Integrations>) -> Router {
+    let quota = Quota::per_second(NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new(40).unwrap_or(NonZeroU32::MIN));
+    Router::new()
+        .route("/admin/api/integrations", get(list))
+        .route("/admin/api/integrations/revoke", post(revoke_many))
+        .route("/admin/api/integrations/{id}/revoke", post(revoke_one))
+        .route("/admin/api/consent/stats", get(consent_stats))
+        .route("/admin/api/audit/status", get(audit_status))
+        .with_state(Admin {
+            i: integrations,
+            limiter: Arc::new(RateLimiter::direct(quota)),
+        })
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    bot: Option<String>,
+    provider: Option<String>,
+    owner: Option<String>,
+    status: Option<String>,
+}
+
+/// Turns the query (bot by name) into a filter; `Err` names an unknown bot.
+pub async fn filter_for(
+    db: &DatabaseConnection,
+    bot: Option<&str>,
+    provider: Option<String>,
+    owner: Option<String>,
+    status: Option<String>,
+) -> Result<Result<Filter, String>, DbErr> {
+    let bot_id = match bot {
+        None => None,
+        Some(name) => {
+            let names = crate::export::bot_names(db).await?;
+            match names.into_iter().find(|(_, n)| n == name) {
+                Some((id, _)) => Some(id),
+                None => return Ok(Err(format!("no bot named `{name}`"))),
+            }
+        }
+    };
+    Ok(Ok(Filter {
+        bot_id,
+        provider,
+        owner,
+        status,
+    }))
+}
+
+async fn list(State(a): State<Admin>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    if let Err(r) = a
+        .gate(
+            &headers,
+            Role::Auditor,
+            "admin.read",
+            json!({"endpoint": "integrations"}),
+        )
+        .await
+    {
+        return r;
+    }
+    let filter = match filter_for(&a.i.db, q.bot.as_deref(), q.provider, q.owner, q.status).await {
+        Ok(Ok(f)) => f,
+        Ok(Err(msg)) => return error(StatusCode::BAD_REQUEST, &msg),
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    };
+    match a.i.list(&filter).await {
+        Ok(links) => Json(json!({"integrations": links})).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+async fn revoke_one(State(a): State<Admin>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    if let Err(r) = a
+        .gate(
+            &headers,
+            Role::Admin,
+            "admin.revoke",
+            json!({"integration": id}),
+        )
+        .await
+    {
+        return r;
+    }
+    match a.i.revoke(id, "admin").await {
+        Ok(Some(r)) => Json(json!({"revoked": [r]})).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such integration"),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeMany {
+    provider: Option<String>,
+    owner: Option<String>,
+    bot: Option<String>,
+}
+
+async fn revoke_many(
+    State(a): State<Admin>,
+    headers: HeaderMap,
+    body: Option<Json<RevokeMany>>,
+) -> Response {
+    let Some(Json(body)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "send JSON: {\"provider\": …} or {\"owner\": …}",
+        );
+    };
+    if body.provider.is_none() && body.owner.is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "name a provider or an owner: revoking everything at once is not offered",
+        );
+    }
+    if let Err(r) = a
+        .gate(
+            &headers,
+            Role::Admin,
+            "admin.revoke",
+            json!({"provider": body.provider, "owner": body.owner, "bot": body.bot}),
+        )
+        .await
+    {
+        return r;
+    }
+    let filter = match filter_for(
+        &a.i.db,
+        body.bot.as_deref(),
+        body.provider,
+        body.owner,
+        None,
+    )
+    .await
+    {
+        Ok(Ok(f)) => f,
+        Ok(Err(msg)) => return error(StatusCode::BAD_REQUEST, &msg),
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    };
+    match a.i.revoke_all(&filter, "admin").await {
+        Ok(revoked) => Json(json!({"revoked": revoked})).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+/// Counts of each person's latest decision, per bot and purpose.
+pub async fn consent_counts(db: &DatabaseConnection) -> Result<Value, DbErr> {
+    let events = consent_events::Entity::find()
+        .order_by_asc(consent_events::Column::Id)
+        .all(db)
+        .await?;
+    let mut latest: HashMap<(i64, i64, String), String> = HashMap::new();
+    for e in events {
+        latest.insert((e.bot_id, e.subject_id, e.purpose), e.action);
+    }
+    let names = crate::export::bot_names(db).await?;
+    let mut counts: HashMap<String, HashMap<String, HashMap<String, u64>>> = HashMap::new();
+    for ((bot, _, purpose), action) in latest {
+        let bot = names.get(&bot).cloned().unwrap_or_else(|| bot.to_string());
+        *counts
+            .entry(bot)
+            .or_default()
+            .entry(purpose)
+            .or_default()
+            .entry(action)
+            .or_default() += 1;
+    }
+    Ok(json!(counts))
+}
+
+async fn consent_stats(State(a): State<Admin>, headers: HeaderMap) -> Response {
+    if let Err(r) = a
+        .gate(
+            &headers,
+            Role::Auditor,
+            "admin.read",
+            json!({"endpoint": "consent_stats"}),
+        )
+        .await
+    {
+        return r;
+    }
+    match consent_counts(&a.i.db).await {
+        Ok(counts) => Json(json!({"latest_decisions": counts})).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+async fn audit_status(State(a): State<Admin>, headers: HeaderMap) -> Response {
+    if let Err(r) = a
+        .gate(
+            &headers,
+            Role::Auditor,
+            "admin.read",
+            json!({"endpoint": "audit_status"}),
+        )
+        .await
+    {
+        return r;
+    }
+    match verify::verify(&a.i.db, &a.i.keys.audit, None).await {
+        Ok(report) => Json(json!({
+            "ok": report.broken.is_none(),
+            "entries": report.entries,
+            "head": report.head.map(|h| h.to_string()),
+            "broken": report.broken.map(|b| json!({"seq": b.seq, "reason": b.reason})),
+        }))
+        .into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}

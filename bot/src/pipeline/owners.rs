@@ -1,0 +1,270 @@
+//! Commands for business owners: `/claim CODE`, `/link PROVIDER`, `/links`, `/unlink PROVIDER`.
+//! Everyone else is politely refused. Before linking, the owner sees what the integration will
+//! access, in words, and their approval is recorded as a consent event.
+
+use chrono::Utc;
+use consentgate_adapters::{Button, Outbound};
+
+use super::{Pipeline, PipelineError, Turn};
+use crate::{
+    consent::{self, Action, Decision, Method},
+    integrations::Filter,
+};
+
+pub const NOT_AN_OWNER: &str = "Only the owners of this assistant can manage linked accounts. If \
+you are one, ask the operator for an invite code and send /claim CODE.";
+
+pub const NOT_CONFIGURED: &str = "No accounts can be linked here yet: the operator has not \
+configured any provider.";
+
+/// The consent purpose an owner's approval of a provider is recorded under.
+pub fn purpose_of(provider: &str) -> String {
+    format!("integration:{provider}")
+}
+
+fn disclosure(title: &str, words: &[String]) -> String {
+    let mut text = format!("Linking {title} will let this assistant:");
+    for w in words {
+        text.push_str(&format!("\n• {w}"));
+    }
+    text.push_str(
+        "\n\nThe access is stored encrypted, and you can cut it off at any time with /unlink. \
+         Continue?",
+    );
+    text
+}
+
+pub(super) fn is_owner_command(name: &str) -> bool {
+    matches!(name, "claim" | "link" | "links" | "unlink")
+}
+
+pub(super) async fn command(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    name: &str,
+    args: &str,
+) -> Result<Vec<Outbound>, PipelineError> {
+    let i = &p.integrations;
+    let arg = args.split_whitespace().next().unwrap_or_default();
+    if name == "claim" {
+        let claimed = i
+            .claim(
+                t.bot.id,
+                t.subject.id,
+                &t.subject.pseudonym,
+                arg,
+                Utc::now(),
+            )
+            .await?;
+        let reply = if claimed {
+            "You are now an owner of this assistant. /link connects an account; /links lists them."
+        } else {
+            "That invite code is not valid: it may be mistyped, used or expired (codes work once, for 7 days)."
+        };
+        return Ok(vec![Outbound::text(reply)]);
+    }
+    p.audit
+        .record(
+            &p.db,
+            Some(t.bot.id),
+            Some(&t.subject.pseudonym),
+            "command",
+            serde_json::json!({"command": name}),
+        )
+        .await?;
+    if !i
+        .is_owner(t.bot.id, t.subject.id, &t.subject.pseudonym)
+        .await?
+    {
+        return Ok(vec![Outbound::text(NOT_AN_OWNER)]);
+    }
+    match name {
+        "link" => {
+            if i.providers.is_empty() {
+                return Ok(vec![Outbound::text(NOT_CONFIGURED)]);
+            }
+            let Some(provider) = i.provider(&arg.to_ascii_lowercase()) else {
+                let names: Vec<&str> = i.providers.iter().map(|p| p.name.as_str()).collect();
+                return Ok(vec![Outbound::text(format!(
+                    "Which account? Send /link followed by one of: {}.",
+                    names.join(", ")
+                ))]);
+            };
+            Ok(vec![
+                Outbound::text(disclosure(&provider.title, &provider.describe_scopes()))
+                    .with_buttons(vec![vec![
+                        Button::callback(
+                            format!("Continue to {}", provider.title),
+                            format!("link:go:{}", provider.name),
+                        ),
+                        Button::callback("Cancel", "link:cancel"),
+                    ]]),
+            ])
+        }
+        "links" => {
+            let links = i
+                .list(&Filter {
+                    bot_id: Some(t.bot.id),
+                    owner: Some(t.subject.pseudonym.as_str().to_string()),
+                    ..Default::default()
+                })
+                .await?;
+            let active: Vec<_> = links.iter().filter(|l| l.status != "revoked").collect();
+            if active.is_empty() {
+                return Ok(vec![Outbound::text(
+                    "You have no linked accounts. /link connects one.",
+                )]);
+            }
+            let mut text = String::from("Your linked accounts:");
+            for l in active {
+                let words = i
+                    .provider(&l.provider)
+                    .map(|p| p.describe_scopes())
+                    .unwrap_or_else(|| l.scopes.clone());
+                text.push_str(&format!(
+                    "\n\n{} — {}\nlinked {}, last used {}\ncan: {}",
+                    l.provider,
+                    if l.status == "broken" {
+                        "broken: send /link again"
+                    } else {
+                        "active"
+                    },
+                    l.linked_at.format("%Y-%m-%d %H:%M"),
+                    l.last_used_at.map_or("never".to_string(), |t| t
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()),
+                    words.join("; ")
+                ));
+            }
+            Ok(vec![Outbound::text(text)])
+        }
+        "unlink" => {
+            let provider = arg.to_ascii_lowercase();
+            let revoked = i
+                .revoke_all(
+                    &Filter {
+                        bot_id: Some(t.bot.id),
+                        owner: Some(t.subject.pseudonym.as_str().to_string()),
+                        provider: Some(provider.clone()),
+                        ..Default::default()
+                    },
+                    "owner",
+                )
+                .await?;
+            if revoked.is_empty() {
+                return Ok(vec![Outbound::text(format!(
+                    "You have no linked {} account. /links lists what is linked.",
+                    if provider.is_empty() {
+                        "such"
+                    } else {
+                        &provider
+                    }
+                ))]);
+            }
+            record_integration_decision(p, t, &provider, Action::Withdrawn, "unlink").await?;
+            let reply = if revoked.iter().all(|r| r.remote == "revoked") {
+                format!(
+                    "{provider} is unlinked: the provider cancelled the access, and the keys were deleted here."
+                )
+            } else if revoked.iter().any(|r| r.remote == "failed") {
+                format!(
+                    "{provider} is unlinked here: the keys were deleted. The provider could not be reached to cancel the access, so please also remove it in your account's security settings."
+                )
+            } else {
+                format!(
+                    "{provider} is unlinked here: the keys were deleted. This provider has no way for us to cancel the access remotely; you can remove it in your account's security settings."
+                )
+            };
+            Ok(vec![Outbound::text(reply)])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// `link:go:<provider>` and `link:cancel`.
+pub(super) async fn button(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    data: &str,
+) -> Result<Vec<Outbound>, PipelineError> {
+    let i = &p.integrations;
+    let Some(provider_name) = data.strip_prefix("link:go:") else {
+        return Ok(vec![Outbound::text("Nothing was linked.")]);
+    };
+    if !i
+        .is_owner(t.bot.id, t.subject.id, &t.subject.pseudonym)
+        .await?
+    {
+        return Ok(vec![Outbound::text(NOT_AN_OWNER)]);
+    }
+    let Some(provider) = i.provider(provider_name) else {
+        return Ok(vec![Outbound::text(
+            "That provider is no longer configured.",
+        )]);
+    };
+    let shown = disclosure(&provider.title, &provider.describe_scopes());
+    record_integration_decision(p, t, &provider.name, Action::Given, &shown).await?;
+    let url = i
+        .start(
+            provider,
+            t.bot.id,
+            t.subject.id,
+            &t.subject.pseudonym,
+            t.inbound.chat.id.expose(),
+            Utc::now(),
+        )
+        .await?;
+    Ok(vec![
+        Outbound::text(format!(
+            "Open {} to approve. The link works once, for 10 minutes; you will be told here when the account is linked.",
+            provider.title
+        ))
+        .with_buttons(vec![vec![Button::link(
+            format!("Open {}", provider.title),
+            url.to_string(),
+        )]]),
+    ])
+}
+
+/// The owner's approval (or withdrawal) of an integration, in the consent record.
+async fn record_integration_decision(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    provider: &str,
+    action: Action,
+    shown: &str,
+) -> Result<(), PipelineError> {
+    let purpose = purpose_of(provider);
+    // A withdrawal names the text that was approved.
+    let granted = if action == Action::Withdrawn {
+        consent::Choices::load(&p.db, t.subject.id, t.bot.id)
+            .await?
+            .latest(&purpose)
+            .map(|e| e.text_sha256.clone())
+    } else {
+        None
+    };
+    let text_sha256 = granted.unwrap_or_else(|| consent::sha256_hex(shown));
+    consent::record(
+        &p.db,
+        &p.audit,
+        Decision {
+            subject_id: t.subject.id,
+            pseudonym: &t.subject.pseudonym,
+            bot_id: t.bot.id,
+            purpose: &purpose,
+            action,
+            policy: t.policy,
+            text_sha256: &text_sha256,
+            channel: t.inbound.channel,
+            method: if action == Action::Given {
+                Method::Button
+            } else {
+                Method::Command
+            },
+            platform_message_id: t.inbound.message_id.clone(),
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,510 @@
+//! Business owners link accounts from the chat: invites and /claim, the whole OAuth dance with
+//! PKCE against a fake provider on loopback, refused states, /links and /unlink, refresh and
+//! broken links, and the admin API that sees and revokes every integration.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use common::*;
+use consentgate::{
+    admin::{self, Role},
+    integrations::Integrations,
+};
+use consentgate_e2e::FakeOAuth;
+use consentgate_entity::{admin_keys, audit_log, consent_events, integrations, oauth_states};
+use reqwest::{StatusCode, header};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use serde_json::Value;
+
+async fn start() -> (Harness, FakeOAuth) {
+    let oauth = FakeOAuth::start().await;
+    let env = |k: &str, v: String| (k.to_string(), v);
+    let h = Harness::start(Options {
+        telegram: true,
+        extra_env: vec![
+            env("OAUTH_GOOGLE_CLIENT_ID", "test-client".into()),
+            env("OAUTH_GOOGLE_CLIENT_SECRET", "test-client-secret".into()),
+            env(
+                "OAUTH_GOOGLE_AUTHORIZE_URL",
+                format!("{}/authorize", oauth.url),
+            ),
+            env("OAUTH_GOOGLE_TOKEN_URL", format!("{}/token", oauth.url)),
+            env(
+                "OAUTH_GOOGLE_REVOCATION_URL",
+                format!("{}/revoke", oauth.url),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    (h, oauth)
+}
+
+async fn service(h: &Harness) -> Integrations {
+    let mut config = h.config(&[]);
+    // The gateway's callbacks are on the address it bound.
+    config.public_url = Some(url::Url::parse(&h.base).unwrap());
+    consentgate::ops::integrations_for(h.db(), &config, Arc::new(h.gateway_keys()))
+        .await
+        .unwrap()
+}
+
+/// The URL on the latest link button sent to `chat`.
+fn link_button(h: &Harness, chat: i64) -> String {
+    h.telegram
+        .sends_to(chat)
+        .iter()
+        .rev()
+        .filter_map(|r| r.body.get("reply_markup"))
+        .flat_map(|m| m["inline_keyboard"].as_array().cloned().unwrap_or_default())
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .find_map(|b| b["url"].as_str().map(str::to_string))
+        .expect("a link button")
+}
+
+async fn telegram_bot_id(h: &Harness) -> i64 {
+    consentgate::export::bot_names(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(_, n)| n == "telegram")
+        .unwrap()
+        .0
+}
+
+/// Ivan, made an owner with an invite code.
+async fn claimed_owner<'a>(h: &'a Harness, i: &Integrations) -> Owner<'a> {
+    let mut owner = Owner {
+        h,
+        next: 0,
+        seen: 0,
+    };
+    let code = i
+        .invite(telegram_bot_id(h).await, Utc::now())
+        .await
+        .unwrap();
+    let claimed = owner.say(&format!("/claim {code}"), 1).await;
+    assert!(claimed[0].contains("You are now an owner"), "{claimed:?}");
+    owner
+}
+
+struct Owner<'a> {
+    h: &'a Harness,
+    next: i64,
+    seen: usize,
+}
+
+impl Owner<'_> {
+    async fn say(&mut self, text: &str, n: usize) -> Vec<String> {
+        self.next += 1;
+        self.h
+            .telegram
+            .push_update(text_update(self.next, IVAN, text));
+        self.wait(n).await
+    }
+
+    async fn press(&mut self, label: &str, n: usize) -> Vec<String> {
+        self.next += 1;
+        let data = button_data(self.h, IVAN.id, label);
+        self.h
+            .telegram
+            .push_update(button_update(self.next, IVAN, &data));
+        self.wait(n).await
+    }
+
+    async fn wait(&mut self, n: usize) -> Vec<String> {
+        let all = self.h.wait_sent(IVAN.id, self.seen + n).await;
+        let new = all[self.seen..].to_vec();
+        self.seen = all.len();
+        new
+    }
+}
+
+/// /claim, /link, Continue, and the browser's round trip; returns the callback URL used.
+async fn link_google(h: &Harness, owner: &mut Owner<'_>) -> String {
+    let shown = owner.say("/link google", 1).await;
+    assert!(
+        shown[0].contains("see, edit, create and delete your Google Sheets spreadsheets"),
+        "{shown:?}"
+    );
+    owner.press("Continue to Google", 1).await;
+    let authorize = link_button(h, IVAN.id);
+    assert!(
+        authorize.contains("code_challenge_method=S256"),
+        "{authorize}"
+    );
+    assert!(authorize.contains("access_type=offline"));
+    // The browser: the provider redirects back to the gateway.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let back = no_redirects.get(&authorize).send().await.unwrap();
+    assert_eq!(back.status(), StatusCode::FOUND);
+    let callback = back.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        callback.starts_with(&format!("{}/oauth/google/callback?", h.base)),
+        "{callback}"
+    );
+    let page = h.http.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Google is linked"));
+    let told = owner.wait(1).await;
+    assert!(told[0].contains("Google is linked"), "{told:?}");
+    callback
+}
+
+#[tokio::test]
+async fn an_owner_links_lists_refreshes_and_unlinks_an_account() {
+    let (h, oauth) = start().await;
+    let i = service(&h).await;
+    let mut owner = Owner {
+        h: &h,
+        next: 0,
+        seen: 0,
+    };
+    // Not an owner yet: politely refused.
+    let refused = owner.say("/link google", 1).await;
+    assert!(refused[0].contains("Only the owners"), "{refused:?}");
+    let code = i
+        .invite(telegram_bot_id(&h).await, Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        !h.dump().await.contains(&code),
+        "invite codes are stored hashed"
+    );
+    let claimed = owner.say(&format!("/claim {code}"), 1).await;
+    assert!(claimed[0].contains("You are now an owner"), "{claimed:?}");
+    let again = owner.say(&format!("/claim {code}"), 1).await;
+    assert!(again[0].contains("not valid"), "{again:?}");
+
+    let callback = link_google(&h, &mut owner).await;
+    // The token endpoint got the PKCE verifier and checked it against the challenge.
+    let exchange = &oauth.token_requests()[0];
+    assert_eq!(exchange["grant_type"], "authorization_code");
+    assert_eq!(exchange["code_verifier"].len(), 43);
+    // Stored encrypted, with the approval in the consent record.
+    let dump = h.dump().await;
+    let links = integrations::Entity::find().all(h.db()).await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].status, "active");
+    let raw_rows = format!("{links:?}");
+    assert!(!raw_rows.contains("at-secret") && !raw_rows.contains("rt-secret"));
+    assert!(!dump.contains("at-secret"));
+    let approvals = consent_events::Entity::find()
+        .filter(consent_events::Column::Purpose.eq("integration:google"))
+        .all(h.db())
+        .await
+        .unwrap();
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(approvals[0].action, "given");
+
+    // A replayed state is refused and nothing more is stored.
+    let replay = h.http.get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.text().await.unwrap().contains("already used"));
+    assert_eq!(
+        integrations::Entity::find()
+            .all(h.db())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // /links: provider, status, scopes in words. No token.
+    let listed = owner.say("/links", 1).await;
+    assert!(listed[0].contains("google — active"), "{listed:?}");
+    assert!(listed[0].contains("Google Sheets"));
+    assert!(!listed[0].contains("secret"));
+
+    // Refresh before expiry; then the provider forgets the refresh token: broken, owner told.
+    let (refreshed, broken) = i
+        .refresh_due(Utc::now() + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!((refreshed, broken), (1, 0));
+    assert_eq!(
+        oauth.token_requests().last().unwrap()["grant_type"],
+        "refresh_token"
+    );
+    oauth.forget_refresh_tokens();
+    let (refreshed, broken) = i
+        .refresh_due(Utc::now() + Duration::hours(4))
+        .await
+        .unwrap();
+    assert_eq!((refreshed, broken), (0, 1));
+    let told = owner.wait(1).await;
+    assert!(told[0].contains("stopped working"), "{told:?}");
+    let listed = owner.say("/links", 1).await;
+    assert!(listed[0].contains("broken"), "{listed:?}");
+
+    // Linking again replaces the broken link; /unlink revokes at the provider (RFC 7009).
+    link_google(&h, &mut owner).await;
+    let unlinked = owner.say("/unlink google", 1).await;
+    assert!(
+        unlinked[0].contains("the provider cancelled the access"),
+        "{unlinked:?}"
+    );
+    let revocation = oauth.revocations().last().unwrap().clone();
+    assert!(revocation["token"].starts_with("rt-secret-"));
+    assert_eq!(revocation["token_type_hint"], "refresh_token");
+    let rows = integrations::Entity::find().all(h.db()).await.unwrap();
+    assert!(rows.iter().all(|r| r.status == "revoked"));
+    assert!(
+        rows.iter()
+            .all(|r| r.access_token_enc.is_none() && r.refresh_token_enc.is_none())
+    );
+    let listed = owner.say("/links", 1).await;
+    assert!(listed[0].contains("no linked accounts"), "{listed:?}");
+
+    // If the provider cannot be reached, the tokens are deleted here all the same.
+    link_google(&h, &mut owner).await;
+    oauth.set_revoke_fails(true);
+    let unlinked = owner.say("/unlink google", 1).await;
+    assert!(unlinked[0].contains("could not be reached"), "{unlinked:?}");
+    let rows = integrations::Entity::find().all(h.db()).await.unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.status == "revoked" && r.access_token_enc.is_none())
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn bad_expired_and_foreign_states_are_refused_and_store_nothing() {
+    let (h, _oauth) = start().await;
+    let i = service(&h).await;
+    let mut owner = claimed_owner(&h, &i).await;
+    owner.say("/link google", 1).await;
+    owner.press("Continue to Google", 1).await;
+    let authorize = url::Url::parse(&link_button(&h, IVAN.id)).unwrap();
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    assert!(!h.dump().await.contains(&state), "states are stored hashed");
+    let get = |path: String| {
+        let http = h.http.clone();
+        async move {
+            let r = http.get(path).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    // Made up.
+    let (status, body) = get(format!(
+        "{}/oauth/google/callback?code=x&state={}",
+        h.base,
+        "A".repeat(43)
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("not valid"), "{body}");
+    // Another provider's callback with this state.
+    let (status, body) = get(format!(
+        "{}/oauth/zoho/callback?code=x&state={state}",
+        h.base
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("another provider"), "{body}");
+    // Expired.
+    let mut row = oauth_states::Entity::find()
+        .one(h.db())
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    row.expires_at = Set(Utc::now() - Duration::minutes(1));
+    row.update(h.db()).await.unwrap();
+    let (status, body) = get(format!(
+        "{}/oauth/google/callback?code=x&state={state}",
+        h.base
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("expired"), "{body}");
+    // Markup in the query is never echoed as markup.
+    let (_, body) = get(format!(
+        "{}/oauth/google/callback?error=%3Cscript%3E&state={}",
+        h.base,
+        "B".repeat(43)
+    ))
+    .await;
+    assert!(!body.contains("<script>"));
+    assert!(
+        integrations::Entity::find()
+            .all(h.db())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn admins_see_and_revoke_every_integration_and_auditors_only_read() {
+    let (h, oauth) = start().await;
+    let i = service(&h).await;
+    let mut owner = claimed_owner(&h, &i).await;
+    link_google(&h, &mut owner).await;
+
+    let admin_key = admin::create_key(h.db(), Role::Admin, "ops").await.unwrap();
+    let auditor_key = admin::create_key(h.db(), Role::Auditor, "dpo")
+        .await
+        .unwrap();
+    let stored = format!(
+        "{:?}",
+        admin_keys::Entity::find().all(h.db()).await.unwrap()
+    );
+    assert!(!stored.contains(&admin_key) && !stored.contains(&auditor_key));
+
+    let api = |path: &str| format!("{}/admin/api{path}", h.base);
+    let no_key = h.http.get(api("/integrations")).send().await.unwrap();
+    assert_eq!(no_key.status(), StatusCode::UNAUTHORIZED);
+    let wrong = h
+        .http
+        .get(api("/integrations"))
+        .bearer_auth("cgk_not-a-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+
+    let listed = h
+        .http
+        .get(api(
+            "/integrations?bot=telegram&provider=google&status=active",
+        ))
+        .bearer_auth(&auditor_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let text = listed.text().await.unwrap();
+    assert!(!text.contains("secret"), "{text}");
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    let link = &listed["integrations"][0];
+    let id = link["id"].as_i64().unwrap();
+    assert_eq!(
+        link["owner"],
+        h.expected_pseudonym("telegram", &IVAN.id.to_string())
+    );
+    let owner_prefix = link["owner"].as_str().unwrap()[..10].to_string();
+    let filtered: Value = h
+        .http
+        .get(api(&format!("/integrations?owner={owner_prefix}")))
+        .bearer_auth(&auditor_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["integrations"].as_array().unwrap().len(), 1);
+
+    // The auditor may not revoke.
+    let forbidden = h
+        .http
+        .post(api(&format!("/integrations/{id}/revoke")))
+        .bearer_auth(&auditor_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        integrations::Entity::find_by_id(id)
+            .one(h.db())
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "active"
+    );
+
+    // The admin revokes: the provider is told, the owner is told, the audit log says so.
+    let before = oauth.revocations().len();
+    let revoked = h
+        .http
+        .post(api(&format!("/integrations/{id}/revoke")))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let body: Value = revoked.json().await.unwrap();
+    assert_eq!(body["revoked"][0]["remote"], "revoked");
+    assert_eq!(oauth.revocations().len(), before + 1);
+    let told = owner.wait(1).await;
+    assert!(told[0].contains("revoked (admin)"), "{told:?}");
+    let actions: Vec<String> = audit_log::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert!(actions.contains(&"admin.revoke".to_string()));
+    assert!(actions.contains(&"integration.revoked".to_string()));
+    assert!(actions.contains(&"admin.read".to_string()));
+
+    // Revoke-all needs a provider or an owner.
+    let all = h
+        .http
+        .post(api("/integrations/revoke"))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.status(), StatusCode::BAD_REQUEST);
+    link_google(&h, &mut owner).await;
+    let all: Value = h
+        .http
+        .post(api("/integrations/revoke"))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({"provider": "google"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["revoked"].as_array().unwrap().len(), 1);
+
+    // Consent counts and the audit chain's status, for auditors.
+    let stats: Value = h
+        .http
+        .get(api("/consent/stats"))
+        .bearer_auth(&auditor_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats["latest_decisions"]["telegram"]["integration:google"]["given"],
+        1
+    );
+    let status: Value = h
+        .http
+        .get(api("/audit/status"))
+        .bearer_auth(&auditor_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["ok"], true, "{status}");
+    h.finish().await;
+}
