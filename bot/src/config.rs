@@ -775,6 +775,9 @@ fn purpose_settings(
     Ok(purposes)
 }
 
+/// The longest retention anything may have: a hundred years.
+pub const MAX_DAYS: u32 = 36_500;
+
 fn retention_settings(file: Option<FileRetention>) -> Result<RetentionSettings, ConfigError> {
     let mut r = RetentionSettings::default();
     let Some(f) = file else {
@@ -784,6 +787,10 @@ fn retention_settings(file: Option<FileRetention>) -> Result<RetentionSettings, 
         Some(v) if v < min => Err(bad(
             format!("retention.{place}"),
             format!("must be at least {min}"),
+        )),
+        Some(v) if v > MAX_DAYS => Err(bad(
+            format!("retention.{place}"),
+            format!("at most {MAX_DAYS} days"),
         )),
         Some(v) => Ok(v),
         None => Ok(default),
@@ -804,7 +811,12 @@ fn retention_settings(file: Option<FileRetention>) -> Result<RetentionSettings, 
         1,
         r.inactive_subject_days,
     )?;
-    r.erasure_grace_days = f.erasure_grace_days.unwrap_or(r.erasure_grace_days);
+    r.erasure_grace_days = at_least(
+        "erasure_grace_days",
+        f.erasure_grace_days,
+        0,
+        r.erasure_grace_days,
+    )?;
     if let Some(secs) = f.sweep_interval_secs {
         if secs < 10 {
             return Err(bad("retention.sweep_interval_secs", "must be at least 10"));
@@ -1172,12 +1184,17 @@ impl Config {
         let redact = redact_settings(file.redact)?;
         let mut retention = retention_settings(file.retention)?;
         if let Some(v) = env.get("CONSENTGATE_ERASURE_GRACE_DAYS") {
-            retention.erasure_grace_days = v.trim().parse().map_err(|_| {
-                bad(
-                    "CONSENTGATE_ERASURE_GRACE_DAYS",
-                    format!("`{v}` is not a whole number of days"),
-                )
-            })?;
+            retention.erasure_grace_days = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|d| *d <= MAX_DAYS)
+                .ok_or_else(|| {
+                    bad(
+                        "CONSENTGATE_ERASURE_GRACE_DAYS",
+                        format!("`{v}` is not a whole number of days up to {MAX_DAYS}"),
+                    )
+                })?;
         }
         let recipients = env
             .get("LLM_RECIPIENT")

@@ -4,23 +4,30 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use consentgate_entity::conversation_messages::{self, Column, Entity};
 
 use crate::{keys::Keys, llm::Role};
 
-/// Stores one exchange: the person's message and the answer they were sent.
+/// Stores one exchange — the person's message and the answer they were sent — only if, at this
+/// moment, their latest `history` decision is a grant of `history_sha256` (the purpose's current
+/// text) and no erasure is pending: a withdrawal or `/delete` handled while the answer was on its
+/// way wins. Returns whether it was stored.
 pub async fn store(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     keys: &Keys,
     subject_id: i64,
     bot_id: i64,
-    question: &str,
-    answer: &str,
-) -> Result<(), DbErr> {
+    history_sha256: &str,
+    (question, answer): (&str, &str),
+) -> Result<bool, DbErr> {
+    let txn = crate::audit::begin(db).await?;
+    // Write first (the stored rows), check after, inside one transaction: on SQLite that takes
+    // the write lock up front; on PostgreSQL a concurrent withdrawal's `forget` runs after the
+    // decision is committed, so it removes these rows if this commit wins the race.
     let now = Utc::now();
     for (role, text) in [(Role::User, question), (Role::Assistant, answer)] {
         conversation_messages::ActiveModel {
@@ -31,10 +38,29 @@ pub async fn store(
             created_at: Set(now),
             ..Default::default()
         }
-        .insert(db)
+        .insert(&txn)
         .await?;
     }
-    Ok(())
+    let latest = consentgate_entity::consent_events::Entity::find()
+        .filter(consentgate_entity::consent_events::Column::SubjectId.eq(subject_id))
+        .filter(consentgate_entity::consent_events::Column::BotId.eq(bot_id))
+        .filter(
+            consentgate_entity::consent_events::Column::Purpose.eq(crate::consent::PURPOSE_HISTORY),
+        )
+        .order_by_desc(consentgate_entity::consent_events::Column::Id)
+        .one(&txn)
+        .await?;
+    let granted = latest.is_some_and(|e| e.action == "given" && e.text_sha256 == history_sha256);
+    let erasing = consentgate_entity::subjects::Entity::find_by_id(subject_id)
+        .one(&txn)
+        .await?
+        .is_none_or(|s| s.erasure_requested_at.is_some());
+    if !granted || erasing {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// A stored message, decrypted.

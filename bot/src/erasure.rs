@@ -115,16 +115,67 @@ pub struct Purged {
     pub egress: u64,
 }
 
-/// Deletes every row about a subject, and records that it happened (`reason`: `request`,
-/// `inactive`). One transaction: all of it, or none.
+/// Why a subject is purged, checked again inside the purge's transaction so that a `/restore`,
+/// a new message, or another replica's sweep that got there first is respected.
+#[derive(Clone, Copy, Debug)]
+pub enum Because {
+    /// `/delete` with no grace period: at once.
+    RequestNow,
+    /// The grace period of a `/delete` ended by `now`.
+    RequestDue(DateTime<Utc>),
+    /// No identity of theirs has been seen since the cutoff.
+    InactiveSince(DateTime<Utc>),
+}
+
+impl Because {
+    fn reason(self) -> &'static str {
+        match self {
+            Because::RequestNow | Because::RequestDue(_) => "request",
+            Because::InactiveSince(_) => "inactive",
+        }
+    }
+}
+
+/// Deletes every row about a subject and records that it happened, in one transaction: all of
+/// it, or none. `None` when the reason no longer holds (nothing is deleted).
 pub async fn purge(
     db: &DatabaseConnection,
     audit: &AuditLog,
     subject_id: i64,
     pseudonym: &Pseudonym,
-    reason: &str,
-) -> Result<Purged, DbErr> {
+    because: Because,
+) -> Result<Option<Purged>, DbErr> {
     let txn = crate::audit::begin(db).await?;
+    // Claim the subject row first (a write, so concurrent sweeps take turns), under the condition.
+    let mut claim = subjects::Entity::update_many()
+        .col_expr(
+            subjects::Column::Reachable,
+            Expr::col(subjects::Column::Reachable),
+        )
+        .filter(subjects::Column::Id.eq(subject_id));
+    claim = match because {
+        Because::RequestNow => claim.filter(subjects::Column::ErasureRequestedAt.is_not_null()),
+        Because::RequestDue(now) => claim
+            .filter(subjects::Column::ErasureRequestedAt.is_not_null())
+            .filter(subjects::Column::PurgeAfter.lte(now)),
+        Because::InactiveSince(_) => claim.filter(subjects::Column::ErasureRequestedAt.is_null()),
+    };
+    if claim.exec(&txn).await?.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    if let Because::InactiveSince(cutoff) = because {
+        let seen = channel_identities::Entity::find()
+            .filter(channel_identities::Column::SubjectId.eq(subject_id))
+            .filter(channel_identities::Column::LastSeenAt.gte(cutoff))
+            .one(&txn)
+            .await?;
+        if seen.is_some() {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+    }
+    let reason = because.reason();
     let purged = delete_rows(&txn, subject_id).await?;
     audit
         .append(
@@ -142,7 +193,7 @@ pub async fn purge(
         )
         .await?;
     txn.commit().await?;
-    Ok(purged)
+    Ok(Some(purged))
 }
 
 async fn delete_rows(db: &impl ConnectionTrait, subject_id: i64) -> Result<Purged, DbErr> {

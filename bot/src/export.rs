@@ -207,31 +207,38 @@ pub async fn create_link(
     Ok(token)
 }
 
-/// Uses a link: the subject and bot it was made for, once, before it expires. The conditional
-/// update makes a second use fail even when two requests race.
-pub async fn redeem(
+/// A link that still works: (link id, subject, bot). Nothing is changed yet.
+pub async fn find_link(
     db: &impl ConnectionTrait,
     token: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(i64, i64)>, DbErr> {
+) -> Result<Option<(i64, i64, i64)>, DbErr> {
     if token.len() != 43 {
         return Ok(None);
     }
-    let hash = token_hash(token);
-    let Some(link) = export_links::Entity::find()
-        .filter(export_links::Column::TokenSha256.eq(hash.clone()))
+    Ok(export_links::Entity::find()
+        .filter(export_links::Column::TokenSha256.eq(token_hash(token)))
+        .filter(export_links::Column::UsedAt.is_null())
+        .filter(export_links::Column::ExpiresAt.gt(now))
         .one(db)
         .await?
-    else {
-        return Ok(None);
-    };
-    let taken = export_links::Entity::update_many()
+        .map(|l| (l.id, l.subject_id, l.bot_id)))
+}
+
+/// Uses a link up, once the export is ready to send. `false` when another request used it
+/// first: the conditional update is atomic, so two racing downloads get one file.
+pub async fn use_link(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(export_links::Entity::update_many()
         .col_expr(export_links::Column::UsedAt, Expr::value(Some(now)))
-        .filter(export_links::Column::Id.eq(link.id))
+        .filter(export_links::Column::Id.eq(id))
         .filter(export_links::Column::UsedAt.is_null())
         .filter(export_links::Column::ExpiresAt.gt(now))
         .exec(db)
         .await?
-        .rows_affected;
-    Ok((taken == 1).then_some((link.subject_id, link.bot_id)))
+        .rows_affected
+        == 1)
 }

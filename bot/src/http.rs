@@ -106,7 +106,7 @@ async fn download(State(e): State<Exports>, Path(token): Path<String>) -> Respon
             .into_response()
     };
     let now = Utc::now();
-    let (subject_id, bot_id) = match export::redeem(&e.db, &token, now).await {
+    let (link, subject_id, bot_id) = match export::find_link(&e.db, &token, now).await {
         Ok(Some(found)) => found,
         Ok(None) => return gone(),
         Err(err) => {
@@ -122,6 +122,15 @@ async fn download(State(e): State<Exports>, Path(token): Path<String>) -> Respon
             return failed();
         }
     };
+    // Used up only now that the file is ready: a failure above leaves the link working.
+    match export::use_link(&e.db, link, now).await {
+        Ok(true) => {}
+        Ok(false) => return gone(),
+        Err(err) => {
+            tracing::error!(error = %err, "export link update failed");
+            return failed();
+        }
+    }
     let pseudonym = data["subject"]["pseudonym"]
         .as_str()
         .map(|s| Pseudonym::from_stored(s.to_string()));

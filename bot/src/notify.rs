@@ -72,7 +72,15 @@ impl Notifier {
         let mut told = Told::default();
         let reachable: Vec<_> = identities
             .iter()
-            .filter_map(|i| Some((self.routes.get(&i.bot_id)?, i.chat_id.as_deref()?)))
+            .filter_map(|i| {
+                // On Telegram and Bale the private chat with a person has their user id, so a
+                // notice never lands in a group they wrote from.
+                let chat = match i.channel.as_str() {
+                    "telegram" | "bale" => i.user_id.as_deref()?,
+                    _ => i.chat_id.as_deref()?,
+                };
+                Some((self.routes.get(&i.bot_id)?, chat))
+            })
             .collect();
         if reachable.is_empty() {
             told.unreachable += 1;

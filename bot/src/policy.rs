@@ -72,7 +72,7 @@ pub fn notice(new: &Policy, changed: &[&Purpose]) -> String {
     if !changed.is_empty() {
         let names: Vec<&str> = changed.iter().map(|p| p.title.as_str()).collect();
         text.push_str(&format!(
-            "\nThe text of these choices changed, so we will ask you again: {}.",
+            "\nThe text of these choices changed; where you had agreed, we will ask you again: {}.",
             names.join(", ")
         ));
     }

@@ -18,8 +18,8 @@ use crate::{
 };
 
 /// Told to a person when their requested erasure is carried out.
-pub const PURGED_NOTICE: &str = "As you asked, everything stored about you here has now been \
-deleted. If you write again, you will be asked for consent as someone new.";
+pub const PURGED_NOTICE: &str = "As you asked, everything stored about you on this channel has \
+now been deleted. If you write again, you will be asked for consent again.";
 
 /// People purged per sweep at most, so one sweep stays short; the next one continues.
 const SUBJECTS_PER_SWEEP: u64 = 500;
@@ -118,7 +118,7 @@ impl Sweeper<'_> {
             count,
         });
 
-        // Requested erasures whose grace period is over: told, then purged.
+        // Requested erasures whose grace period is over: purged, then told.
         let due: Vec<subjects::Model> = subjects::Entity::find()
             .filter(subjects::Column::ErasureRequestedAt.is_not_null())
             .filter(subjects::Column::PurgeAfter.lte(now))
@@ -128,15 +128,25 @@ impl Sweeper<'_> {
         let count = due.len() as u64;
         if !dry_run {
             for subject in due {
+                // Read before the purge, told after it commits: only what really happened.
                 let identities = identity::identities_of(self.db, self.keys, subject.id).await?;
-                let told = self.notifier.tell(&identities, PURGED_NOTICE).await;
                 let pseudonym = Pseudonym::from_stored(subject.pseudonym);
-                erasure::purge(self.db, self.audit, subject.id, &pseudonym, "request").await?;
-                tracing::info!(
-                    subject = pseudonym.short(),
-                    told = told.sent,
-                    "erasure carried out"
-                );
+                let purged = erasure::purge(
+                    self.db,
+                    self.audit,
+                    subject.id,
+                    &pseudonym,
+                    erasure::Because::RequestDue(now),
+                )
+                .await?;
+                if purged.is_some() {
+                    let told = self.notifier.tell(&identities, PURGED_NOTICE).await;
+                    tracing::info!(
+                        subject = pseudonym.short(),
+                        told = told.sent,
+                        "erasure carried out"
+                    );
+                }
             }
         }
         report.push(ClassReport {
@@ -162,7 +172,14 @@ impl Sweeper<'_> {
         if !dry_run {
             for subject in inactive {
                 let pseudonym = Pseudonym::from_stored(subject.pseudonym);
-                erasure::purge(self.db, self.audit, subject.id, &pseudonym, "inactive").await?;
+                erasure::purge(
+                    self.db,
+                    self.audit,
+                    subject.id,
+                    &pseudonym,
+                    erasure::Because::InactiveSince(cutoff),
+                )
+                .await?;
             }
         }
         report.push(ClassReport {

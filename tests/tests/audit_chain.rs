@@ -293,3 +293,29 @@ async fn a_forged_anchor_is_caught() {
     assert_eq!(broken.seq, 6, "{broken:?}");
     test_db.drop_db().await;
 }
+
+#[tokio::test]
+async fn pruning_refuses_entries_whose_time_was_moved_back() {
+    let (test_db, db, log, key) = chain(6).await;
+    // Someone without AUDIT_KEY backdates entries 1-4 to get entry 4 pruned.
+    for seq in 1..=4 {
+        let mut r = row(&db, seq).await.into_active_model();
+        r.at = Set(chrono::Utc::now() - chrono::Duration::days(400));
+        r.update(&db).await.unwrap();
+    }
+    let err = log
+        .prune(&db, chrono::Utc::now() - chrono::Duration::days(365), false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not verify at entry 1"),
+        "{err}"
+    );
+    // Nothing was deleted, and verify names the edit.
+    assert_eq!(audit_log::Entity::find().all(&db).await.unwrap().len(), 6);
+    assert_eq!(
+        verify(&db, &key, None).await.unwrap().broken.unwrap().seq,
+        1
+    );
+    test_db.drop_db().await;
+}

@@ -635,7 +635,13 @@ async fn every_right_works_the_same_on_the_web_chat() {
     assert!(text(&off, 0).contains("2 stored messages"), "{off:?}");
     assert_eq!(stored_messages(&h).await, 0);
     assert!(text(&browser.say("STOP").await, 0).contains("no marketing messages"));
-    assert!(text(&browser.say("START").await, 0).contains("again"));
+    // START from someone who never agreed to the marketing text shows it first.
+    let offer = browser.say("START").await;
+    assert!(text(&offer, 0).contains("News and offers"), "{offer:?}");
+    let on = browser
+        .press(&web_button(&offer[0], "marketing: yes"))
+        .await;
+    assert!(text(&on, 0).contains("is on"), "{on:?}");
     assert!(text(&browser.say("/stop").await, 0).contains("no marketing messages"));
 
     let confirm = browser.say("/delete").await;
@@ -649,5 +655,56 @@ async fn every_right_works_the_same_on_the_web_chat() {
     assert!(text(&again, again.len() - 1).contains("Do you agree"));
     // Nothing after the first exchange reached the provider.
     assert_eq!(h.llm.requests().len(), 1);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn export_is_refused_in_groups_and_links_expire() {
+    let h = telegram(&[]).await;
+    let mut ivan = Chat::new(&h, IVAN);
+    ivan.agree().await;
+    // /export written in a group would post the file there: refused.
+    let mut update = text_update(next_update(), IVAN, "/export");
+    update["message"]["chat"] =
+        serde_json::json!({"id": -100_123, "type": "supergroup", "title": "Shop fans"});
+    h.telegram.push_update(update);
+    let group = h.wait_sent(-100_123, 1).await;
+    assert!(group[0].contains("only in a private chat"), "{group:?}");
+    assert!(h.telegram.calls("sendDocument").is_empty());
+    h.finish().await;
+
+    // A web chat link older than 15 minutes no longer works.
+    let h = Harness::start(Options::default()).await;
+    let (mut browser, _) = Browser::open(&h).await;
+    let prompt = browser.say("hello").await;
+    browser.press(&web_button(&prompt[0], "Agree")).await;
+    let replies = browser.say("/export").await;
+    let text = replies[0]["text"].as_str().unwrap().to_string();
+    let url = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    let mut link = consentgate_entity::export_links::Entity::find()
+        .one(h.db())
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    link.expires_at = Set(Utc::now() - Duration::minutes(1));
+    link.update(h.db()).await.unwrap();
+    let late = h.http.get(&url).send().await.unwrap();
+    assert_eq!(late.status(), reqwest::StatusCode::GONE);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn start_from_someone_who_never_agreed_to_marketing_only_offers_it() {
+    let h = telegram(&[]).await;
+    let mut ivan = Chat::new(&h, IVAN);
+    let offer = ivan.say("START", 1).await;
+    assert!(offer[0].contains("News and offers"), "{offer:?}");
+    assert!(events(&h).await.is_empty(), "nothing was granted");
     h.finish().await;
 }

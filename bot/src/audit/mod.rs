@@ -217,17 +217,47 @@ impl AuditLog {
             .filter(audit_head::Column::Id.eq(1))
             .exec(&txn)
             .await?;
-        let last = audit_log::Entity::find()
-            .filter(audit_log::Column::At.lt(cutoff))
+        // Walk the part about to go and check every link first: entries whose time was moved
+        // back (to get them pruned) or edited are refused, not deleted.
+        let mut last: Option<(i64, String)> = None;
+        let mut pages = audit_log::Entity::find()
             .filter(audit_log::Column::Seq.is_not_null())
-            .order_by_desc(audit_log::Column::Seq)
-            .one(&txn)
-            .await?;
-        let removed = audit_log::Entity::delete_many()
+            .order_by_asc(audit_log::Column::Seq)
+            .paginate(&txn, 1_000);
+        'walk: while let Some(rows) = pages.fetch_and_next().await? {
+            for row in rows {
+                if row.at >= cutoff {
+                    break 'walk;
+                }
+                let prev = match &last {
+                    Some((_, hash)) => hash.clone(),
+                    // The first entry kept so far: from genesis, or vouched for by an anchor.
+                    None => row.prev_hash.clone().unwrap_or_default(),
+                };
+                let seq = row.seq.unwrap_or_default();
+                if last.as_ref().is_some_and(|(s, _)| *s + 1 != seq)
+                    || !verify::links_to(&self.key, &prev, &row)
+                {
+                    return Err(DbErr::Custom(format!(
+                        "the audit chain does not verify at entry {seq}; nothing was pruned (run `consentgate audit verify`)"
+                    )));
+                }
+                last = Some((seq, row.hash.clone().unwrap_or_default()));
+            }
+        }
+        let mut removed = audit_log::Entity::delete_many()
+            .filter(audit_log::Column::Seq.is_null())
             .filter(audit_log::Column::At.lt(cutoff))
             .exec(&txn)
             .await?
             .rows_affected;
+        if let Some((through, _)) = &last {
+            removed += audit_log::Entity::delete_many()
+                .filter(audit_log::Column::Seq.lte(*through))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+        }
         if removed == 0 {
             return Ok(0);
         }
@@ -237,8 +267,8 @@ impl AuditLog {
             None,
             ANCHOR_ACTION,
             serde_json::json!({
-                "pruned_through_seq": last.as_ref().and_then(|l| l.seq),
-                "pruned_through_hash": last.as_ref().and_then(|l| l.hash.clone()),
+                "pruned_through_seq": last.as_ref().map(|l| l.0),
+                "pruned_through_hash": last.as_ref().map(|l| l.1.clone()),
                 "removed": removed,
                 "older_than": cutoff.to_rfc3339(),
             }),

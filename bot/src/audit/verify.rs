@@ -95,6 +95,16 @@ fn encode(row: &audit_log::Model, seq: i64) -> Vec<u8> {
     out
 }
 
+/// Whether a chained row links to `prev` and its hash matches its content.
+pub(crate) fn links_to(key: &HmacKey, prev: &str, row: &audit_log::Model) -> bool {
+    let Some(seq) = row.seq else {
+        return false;
+    };
+    row.prev_hash.as_deref() == Some(prev)
+        && row.hash.is_some()
+        && expected_hash(key, prev, row, seq).as_deref() == row.hash.as_deref()
+}
+
 fn expected_hash(key: &HmacKey, prev: &str, row: &audit_log::Model, seq: i64) -> Option<String> {
     let prev = hex::decode(prev).ok().filter(|p| p.len() == 32)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).ok()?;

@@ -127,8 +127,16 @@ pub(super) async fn answer(
                 "assistant answered"
             );
             let answer = placeholders.restore(&completion.text);
-            if keep_history {
-                conversation::store(&p.db, &p.keys, t.subject.id, t.bot.id, text, &answer).await?;
+            if keep_history && let Some(purpose) = t.policy.purpose(PURPOSE_HISTORY) {
+                conversation::store(
+                    &p.db,
+                    &p.keys,
+                    t.subject.id,
+                    t.bot.id,
+                    &purpose.text_sha256,
+                    (text, &answer),
+                )
+                .await?;
             }
             let mut reply = Outbound::text(answer);
             reply.reply_to = t.inbound.message_id.clone();

@@ -110,6 +110,8 @@ pub struct Pipeline {
     audit: AuditLog,
     metrics: Arc<Metrics>,
     limiter: DefaultKeyedRateLimiter<String>,
+    /// Exports per person: each builds the whole file.
+    export_limiter: DefaultKeyedRateLimiter<String>,
     retention: RetentionSettings,
     history_messages: usize,
     public_url: String,
@@ -138,6 +140,10 @@ impl Pipeline {
             provider,
             redactor,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            export_limiter: RateLimiter::keyed(
+                Quota::per_hour(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN))
+                    .allow_burst(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN)),
+            ),
             retention: settings.retention,
             history_messages: settings.history_messages,
             public_url: settings.public_url,
@@ -162,6 +168,8 @@ impl Pipeline {
     pub fn housekeeping(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+        self.export_limiter.retain_recent();
+        self.export_limiter.shrink_to_fit();
     }
 
     /// Handles one inbound message and returns the replies for its chat.
@@ -327,7 +335,7 @@ impl Pipeline {
                 })
                 .inc();
             self.count_prompt(inbound.channel);
-            return Ok(replies::consent_prompt(&policy, &choices));
+            return Ok(replies::consent_prompt(&policy, &choices, true));
         }
 
         // 9. assistant

@@ -62,6 +62,8 @@ START if you change your mind.";
 pub const STARTED: &str = "You will receive news and offers from us again. Send STOP at any \
 time to end them.";
 
+pub const START_OFFER: &str = "Here is what START would turn on. Choose below:";
+
 pub const NO_MARKETING: &str = "This assistant sends no marketing messages, so there is nothing \
 to stop.";
 
@@ -72,8 +74,8 @@ pub const NOTHING_TO_RESTORE: &str = "There is no pending deletion to undo.";
 pub const RESTORED: &str = "Your deletion request is cancelled and your data is kept as before. \
 Your earlier choices apply again; /privacy shows them.";
 
-pub const ERASED_NOW: &str = "Everything stored about you here has been deleted. If you write \
-again, you will be asked for consent as someone new.";
+pub const ERASED_NOW: &str = "Everything stored about you on this channel has been deleted. If \
+you write again, you will be asked for consent again.";
 
 pub fn unknown_command(name: &str) -> String {
     format!("Sorry, I don't know /{name}.\n\n{HELP}")
@@ -94,7 +96,8 @@ pub fn consent_button(label: &str, target: &str, yes: bool, policy: &Policy) -> 
 /// The prompt: the policy and every required purpose with its exact text (whose hash is
 /// recorded with the decision), and two buttons; preceded by a note when the person has been
 /// here before.
-pub fn consent_prompt(policy: &Policy, choices: &Choices) -> Vec<Outbound> {
+/// `for_message`: the prompt answers a message that was held (and says so).
+pub fn consent_prompt(policy: &Policy, choices: &Choices, for_message: bool) -> Vec<Outbound> {
     let mut out = Vec::new();
     let states: Vec<State> = policy.required().map(|p| choices.state(p)).collect();
     if states
@@ -105,9 +108,10 @@ pub fn consent_prompt(policy: &Policy, choices: &Choices) -> Vec<Outbound> {
             "Our privacy policy has changed since you agreed. Please read the new version; \
              your messages are not processed until you decide.",
         ));
-    } else if states
-        .iter()
-        .any(|s| matches!(s, State::Refused { .. } | State::Withdrawn { .. }))
+    } else if for_message
+        && states
+            .iter()
+            .any(|s| matches!(s, State::Refused { .. } | State::Withdrawn { .. }))
     {
         out.push(Outbound::text(
             "You haven't agreed, so your message was not stored or sent to the assistant.",
@@ -207,7 +211,7 @@ pub fn privacy_history(versions: &[Policy], current: &Policy) -> Outbound {
             v.version,
             v.label,
             date(v.effective_at),
-            &v.text_sha256[..16]
+            v.text_sha256.get(..16).unwrap_or(&v.text_sha256)
         ));
         if !v.summary.trim().is_empty() {
             text.push_str(&format!("\n{}", v.summary.trim()));
@@ -242,10 +246,12 @@ pub fn purpose_on(purpose: &Purpose) -> String {
 
 pub fn purpose_off(purpose: &Purpose, history_deleted: u64) -> String {
     let mut text = format!("“{}” is off. /consent changes it.", purpose.title);
-    if history_deleted > 0 {
-        text.push_str(&format!(
-            " The {history_deleted} stored messages of our conversation were deleted."
-        ));
+    match history_deleted {
+        0 => {}
+        1 => text.push_str(" The stored message of our conversation was deleted."),
+        n => text.push_str(&format!(
+            " The {n} stored messages of our conversation were deleted."
+        )),
     }
     text
 }
@@ -260,9 +266,10 @@ pub fn delete_confirm(grace_days: u32) -> Outbound {
         )
     };
     Outbound::text(format!(
-        "Delete everything stored about you here — your choices, any stored conversation, \
-         your encrypted ids and linked accounts? The deletion happens {when}. Only the audit \
-         log keeps entries under your random-looking code, with no content."
+        "Delete everything stored about you on this channel — your choices, any stored \
+         conversation, your encrypted ids and any accounts you linked? The deletion happens \
+         {when}. Only the audit log keeps entries under your random-looking code, with no \
+         content."
     ))
     .with_buttons(vec![vec![
         Button::callback("Yes, delete", "erase:confirm"),
@@ -285,6 +292,12 @@ pub fn erasure_pending(purge_after: DateTime<Utc>) -> String {
         purge_after.format("%Y-%m-%d %H:%M")
     )
 }
+
+pub const EXPORT_PRIVATE_ONLY: &str = "For your privacy, /export works only in a private chat \
+with me: open a chat with me and send /export there.";
+
+pub const EXPORT_TOO_OFTEN: &str = "You have asked for several exports in the last hour. Please \
+use the one you have, or try again later.";
 
 pub const EXPORT_CAPTION: &str = "Everything stored about you, as JSON: your ids, your consent \
 record, any stored conversation, linked integrations, audit entries and each call made to the \

@@ -104,6 +104,12 @@ async fn withdraw(
     else {
         return Ok(0);
     };
+    // The conversation goes first: if recording the withdrawal then fails, nothing is kept that
+    // should not be, and the retry finds the grant still there.
+    let mut deleted = 0;
+    if purpose == PURPOSE_HISTORY {
+        deleted += conversation::forget(&p.db, t.subject.id, t.bot.id).await?;
+    }
     let policy = if grant.policy_version_id == t.policy.id {
         t.policy.clone()
     } else {
@@ -125,9 +131,10 @@ async fn withdraw(
     )
     .await?;
     if purpose == PURPOSE_HISTORY {
-        return Ok(conversation::forget(&p.db, t.subject.id, t.bot.id).await?);
+        // And once more, for an exchange stored while the withdrawal was being recorded.
+        deleted += conversation::forget(&p.db, t.subject.id, t.bot.id).await?;
     }
-    Ok(0)
+    Ok(deleted)
 }
 
 /// Renewal after a policy change: grants whose purpose text changed expire (recorded), and the
@@ -239,7 +246,7 @@ pub(super) async fn command(
                 Ok(vec![Outbound::text(replies::WELCOME_BACK)])
             } else {
                 p.count_prompt(t.inbound.channel);
-                Ok(replies::consent_prompt(t.policy, choices))
+                Ok(replies::consent_prompt(t.policy, choices, false))
             }
         }
         "privacy" if args.trim().eq_ignore_ascii_case("history") => {
@@ -298,6 +305,14 @@ pub(super) async fn marketing(
         return Ok(vec![Outbound::text(replies::NO_MARKETING)]);
     };
     let state = choices.state(&purpose);
+    if on && !state.allows_processing() && !granted_before(p, t, &purpose).await? {
+        // START from someone who never agreed to this text: show it and let them choose.
+        return Ok(vec![replies::optional_choices(
+            t.policy,
+            &[&purpose],
+            replies::START_OFFER,
+        )]);
+    }
     let reply = match (on, &state) {
         (true, State::Given { .. }) => replies::STARTED,
         (true, _) => {
@@ -318,8 +333,36 @@ pub(super) async fn marketing(
     Ok(vec![Outbound::text(reply)])
 }
 
+/// Whether the person once granted this exact purpose text (START then simply reverses STOP).
+async fn granted_before(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    purpose: &Purpose,
+) -> Result<bool, PipelineError> {
+    use consentgate_entity::consent_events::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    Ok(Entity::find()
+        .filter(Column::SubjectId.eq(t.subject.id))
+        .filter(Column::BotId.eq(t.bot.id))
+        .filter(Column::Purpose.eq(purpose.name.clone()))
+        .filter(Column::Action.eq("given"))
+        .filter(Column::TextSha256.eq(purpose.text_sha256.clone()))
+        .one(&p.db)
+        .await?
+        .is_some())
+}
+
 /// `/export`: a document where the channel carries files, else a one-time link.
 pub(super) async fn export(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
+    if !t.inbound.chat.private {
+        return Ok(vec![Outbound::text(replies::EXPORT_PRIVATE_ONLY)]);
+    }
+    if p.export_limiter
+        .check_key(&t.subject.pseudonym.as_str().to_string())
+        .is_err()
+    {
+        return Ok(vec![Outbound::text(replies::EXPORT_TOO_OFTEN)]);
+    }
     let now = Utc::now();
     let via = if t.inbound.channel.carries_documents() {
         "document"
@@ -356,7 +399,8 @@ pub(super) async fn export(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
     ))])
 }
 
-/// While an erasure is pending nothing is processed: only undoing it, exporting first, and help.
+/// While an erasure is pending nothing is processed: only undoing it, exporting first, reading
+/// the policy and help.
 pub(super) async fn while_erasing(
     p: &Pipeline,
     t: &Turn<'_>,
@@ -382,6 +426,13 @@ pub(super) async fn while_erasing(
                 return Ok(vec![Outbound::text(reply)]);
             }
             "export" => return export(p, t).await,
+            "privacy" => {
+                let choices = Choices::load(&p.db, t.subject.id, t.bot.id).await?;
+                let mut out = replies::privacy(t.policy, &choices);
+                out.text
+                    .push_str(&format!("\n\n{}", replies::erasure_pending(purge_after)));
+                return Ok(vec![out]);
+            }
             "help" => return Ok(vec![Outbound::text(replies::HELP)]),
             _ => {}
         }
@@ -423,7 +474,7 @@ pub(super) async fn button(
         if choices.may_process(t.policy) {
             out.push(replies::consent_overview(t.policy, choices));
         } else {
-            out.extend(replies::consent_prompt(t.policy, choices));
+            out.extend(replies::consent_prompt(t.policy, choices, false));
         }
         return Ok(out);
     }
@@ -507,7 +558,7 @@ async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineErro
             &p.audit,
             t.subject.id,
             &t.subject.pseudonym,
-            "request",
+            erasure::Because::RequestNow,
         )
         .await?;
         return Ok(vec![Outbound::text(replies::ERASED_NOW)]);

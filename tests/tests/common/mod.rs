@@ -202,13 +202,16 @@ impl Harness {
     }
 
     pub fn gateway_keys(&self) -> Keys {
-        Keys::load(
-            Mode::Dev,
-            &self.db.dir().join("consentgate.secrets"),
-            &self.env,
-        )
-        .unwrap()
-        .0
+        self.keys_with(&[])
+    }
+
+    /// The keys under a changed environment (e.g. a new FERNET_KEYS).
+    pub fn keys_with(&self, extra: &[(&str, &str)]) -> Keys {
+        let mut env = self.env.clone();
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Keys::load_existing(Mode::Dev, &self.db.dir().join("consentgate.secrets"), &env).unwrap()
     }
 
     /// `consentgate policy publish` with `text` as the policy file, under the configuration
