@@ -1526,6 +1526,53 @@ token_env = "SHOP_BALE_TOKEN"
     }
 
     #[test]
+    fn oauth_providers_come_from_definitions_the_file_and_the_environment() {
+        let c = Config::load(None, &env(&[])).unwrap();
+        assert!(c.oauth.is_empty(), "no client id, no provider");
+        let c = Config::load(
+            None,
+            &env(&[
+                ("OAUTH_GOOGLE_CLIENT_ID", "cid"),
+                ("OAUTH_GOOGLE_CLIENT_SECRET", "shh"),
+                ("OAUTH_GOOGLE_TOKEN_URL", "http://127.0.0.1:9/token"),
+                ("TELEGRAM_BOT_TOKEN", "1:x"),
+                ("TELEGRAM_OWNER_IDS", "42, 43"),
+            ]),
+        )
+        .unwrap();
+        let google = &c.oauth[0];
+        assert_eq!(google.title, "Google");
+        assert_eq!(google.token_url.as_str(), "http://127.0.0.1:9/token");
+        assert!(
+            google
+                .authorize_url
+                .as_str()
+                .starts_with("https://accounts.google.com/")
+        );
+        assert!(google.describe_scopes()[0].contains("Google Sheets"));
+        assert_eq!(
+            format!("{:?}", google.client_secret),
+            "Some(Secret(<redacted>))"
+        );
+        assert_eq!(c.owners["telegram"], ["42", "43"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(Some(&path), &env(&[("CRM_SECRET", "s")]))
+        };
+        let c = load("[oauth.crm]\nclient_id = \"gw\"\nclient_secret_env = \"CRM_SECRET\"\nauthorize_url = \"https://crm.example/a\"\ntoken_url = \"https://crm.example/t\"\nscopes = [\"contacts.read\"]\nscope_words = { \"contacts.read\" = \"read your contacts\" }\n").unwrap();
+        assert_eq!(c.oauth[0].name, "crm");
+        assert_eq!(c.oauth[0].describe_scopes(), ["read your contacts"]);
+        assert!(c.oauth[0].client_secret.is_some());
+        let err = load("[oauth.crm]\nclient_id = \"gw\"\nauthorize_url = \"https://crm.example/a\"\ntoken_url = \"https://crm.example/t\"\n").unwrap_err();
+        assert_eq!(err.place, "oauth.crm.scopes");
+        let err = load("[oauth.crm]\nclient_id = \"gw\"\nscopes = [\"x\"]\n").unwrap_err();
+        assert_eq!(err.place, "oauth.crm.authorize_url");
+    }
+
+    #[test]
     fn redaction_settings_are_validated_with_their_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
