@@ -5,6 +5,7 @@
 //! [`InboundHandler`] (the pipeline) and deliver whatever replies it returns.
 
 pub mod model;
+pub mod outbound;
 pub mod telegram;
 pub mod telegram_webhook;
 pub mod text;

@@ -238,17 +238,50 @@ pub struct HandleError {
 #[async_trait]
 pub trait InboundHandler: Send + Sync + 'static {
     async fn handle(&self, inbound: Inbound) -> Result<Vec<Outbound>, HandleError>;
+
+    /// A reply to `user` on `bot` could not be delivered for a reason about the person
+    /// (blocked, unreachable, window closed): record it.
+    async fn undeliverable(
+        &self,
+        _bot: &str,
+        _channel: ChannelKind,
+        _user: &PlatformId,
+        _error: &SendError,
+    ) {
+    }
 }
 
 /// Why a send failed, in terms the sender can act on. Never carries a token or a raw id.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
+    /// Permanent: the person blocked the bot.
     #[error("the person blocked the bot")]
     Blocked,
+    /// Permanent: the chat or number cannot be reached (chat not found, WhatsApp 131026).
+    #[error("the recipient cannot be reached: {0}")]
+    Unreachable(String),
+    /// Permanent for now: outside WhatsApp's 24-hour window, only templates may be sent.
+    #[error("outside the 24-hour customer-service window")]
+    WindowClosed,
+    /// Retry after this many seconds (the platform said so, or its back-off rule).
     #[error("rate limited by the platform; retry after {0} s")]
     RateLimited(u64),
+    /// Worth retrying: network trouble, a server error.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// Permanent: a bad request and the like.
     #[error("{0}")]
     Other(String),
+}
+
+impl SendError {
+    /// Whether this says something about the person (to be recorded), not about this message.
+    pub fn about_recipient(&self) -> bool {
+        matches!(
+            self,
+            SendError::Blocked | SendError::Unreachable(_) | SendError::WindowClosed
+        )
+    }
 }
 
 /// A way to deliver replies on one bot of one platform.

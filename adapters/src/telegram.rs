@@ -28,6 +28,7 @@ use crate::{
         Channel, ChannelKind, Chat, Inbound, InboundHandler, InboundKind, Outbound, PlatformId,
         SendError, Sender,
     },
+    outbound::{ChatQueues, Limits, Pacer},
     text::split_message,
 };
 
@@ -64,6 +65,8 @@ pub struct TelegramSettings {
     pub api_url: Url,
     /// Long-poll timeout in seconds (0 = short polling, for tests).
     pub poll_timeout: u32,
+    /// Outbound limits of this bot.
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for TelegramSettings {
@@ -82,6 +85,7 @@ impl std::fmt::Debug for TelegramSettings {
 pub struct TelegramChannel {
     kind: ChannelKind,
     bot: Bot,
+    pacer: Arc<Pacer>,
 }
 
 impl TelegramChannel {
@@ -90,7 +94,13 @@ impl TelegramChannel {
         TelegramChannel {
             kind: settings.channel,
             bot,
+            pacer: Arc::new(Pacer::new(settings.limits)),
         }
+    }
+
+    /// The pacer of this bot's sends (for its queue depth and waits).
+    pub fn pacer(&self) -> &Arc<Pacer> {
+        &self.pacer
     }
 
     /// Stops the client spinner on a pressed button. Called for every callback query, whether or
@@ -137,7 +147,32 @@ fn map_send_error(err: RequestError) -> SendError {
         | RequestError::Api(ApiError::UserDeactivated)
         | RequestError::Api(ApiError::BotKicked)
         | RequestError::Api(ApiError::BotKickedFromSupergroup) => SendError::Blocked,
+        RequestError::Api(ApiError::ChatNotFound) => {
+            SendError::Unreachable("chat not found".into())
+        }
         RequestError::RetryAfter(secs) => SendError::RateLimited(secs.seconds().into()),
+        RequestError::Network(_) | RequestError::Io(_) => SendError::Transient(describe(&err)),
+        // Bale (and future Telegram wording) describe errors differently; teloxide then knows
+        // only the text. Every 403 starts with "Forbidden".
+        RequestError::Api(ApiError::Unknown(ref d)) if d.starts_with("Forbidden") => {
+            SendError::Blocked
+        }
+        RequestError::Api(ApiError::Unknown(ref d))
+            if d.contains("Internal Server Error")
+                || d.contains("Bad Gateway")
+                || d.contains("Service Unavailable")
+                || d.contains("Gateway Timeout") =>
+        {
+            SendError::Transient(describe(&err))
+        }
+        RequestError::Api(ApiError::Unknown(ref d))
+            if d.contains("Too Many Requests")
+                || d.contains("bot limit exceed")
+                || d.contains("local_rate_limited") =>
+        {
+            // A 429 without retry_after (Bale): a short wait.
+            SendError::RateLimited(1)
+        }
         other => SendError::Other(describe(&other)),
     }
 }
@@ -153,19 +188,24 @@ impl Channel for TelegramChannel {
             .expose()
             .parse()
             .map_err(|_| SendError::Other("chat id is not numeric".into()))?;
+        // Group and supergroup ids are negative; they have their own, slower bucket.
+        let group = chat_id < 0;
+        let key = chat_id.to_string();
         let text = out.text.as_str();
         if let Some(doc) = &out.document {
             // The text rides along as the caption when it fits.
             let caption = (text.chars().count() <= MAX_CAPTION_CHARS).then_some(text);
-            with_retries(|| {
-                let file = InputFile::memory(doc.bytes.clone()).file_name(doc.file_name.clone());
-                let mut req = self.bot.send_document(ChatId(chat_id), file);
-                if let Some(caption) = caption {
-                    req = req.caption(caption);
-                }
-                async move { req.await.map(|_| ()) }
-            })
-            .await?;
+            self.pacer
+                .send(&key, group, || {
+                    let file =
+                        InputFile::memory(doc.bytes.clone()).file_name(doc.file_name.clone());
+                    let mut req = self.bot.send_document(ChatId(chat_id), file);
+                    if let Some(caption) = caption {
+                        req = req.caption(caption);
+                    }
+                    async move { req.await.map(|_| ()).map_err(map_send_error) }
+                })
+                .await?;
             if caption.is_some() {
                 return Ok(());
             }
@@ -180,54 +220,24 @@ impl Channel for TelegramChannel {
         let parts = split_message(text, MAX_MESSAGE_CHARS);
         let last = parts.len() - 1;
         for (i, part) in parts.into_iter().enumerate() {
-            with_retries(|| {
-                let mut req = self.bot.send_message(ChatId(chat_id), part.clone());
-                if i == last && !out.buttons.is_empty() {
-                    req = req.reply_markup(keyboard(&out.buttons));
-                }
-                if i == 0
-                    && let Some(reply_to) = out.reply_to.as_deref().and_then(|r| r.parse().ok())
-                {
-                    req = req.reply_parameters(
-                        ReplyParameters::new(MessageId(reply_to)).allow_sending_without_reply(),
-                    );
-                }
-                async move { req.await.map(|_| ()) }
-            })
-            .await?;
+            self.pacer
+                .send(&key, group, || {
+                    let mut req = self.bot.send_message(ChatId(chat_id), part.clone());
+                    if i == last && !out.buttons.is_empty() {
+                        req = req.reply_markup(keyboard(&out.buttons));
+                    }
+                    if i == 0
+                        && let Some(reply_to) = out.reply_to.as_deref().and_then(|r| r.parse().ok())
+                    {
+                        req = req.reply_parameters(
+                            ReplyParameters::new(MessageId(reply_to)).allow_sending_without_reply(),
+                        );
+                    }
+                    async move { req.await.map(|_| ()).map_err(map_send_error) }
+                })
+                .await?;
         }
         Ok(())
-    }
-}
-
-/// Up to three attempts: after the platform's retry_after (bounded), or a short back-off for
-/// network trouble and server errors. A block or a bad request is final.
-async fn with_retries<F, Fut>(make: F) -> Result<(), SendError>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), RequestError>>,
-{
-    let transient = |e: &RequestError| {
-        matches!(e, RequestError::Network(_) | RequestError::Io(_))
-            || matches!(e, RequestError::Api(ApiError::Unknown(d)) if d.contains("Internal Server Error") || d.contains("Bad Gateway"))
-    };
-    let mut attempt: u64 = 0;
-    loop {
-        match make().await {
-            Ok(()) => return Ok(()),
-            Err(err) if attempt < 2 && transient(&err) => {
-                attempt += 1;
-                tracing::debug!(error = %describe(&err), attempt, "send failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
-            }
-            Err(err) => match map_send_error(err) {
-                SendError::RateLimited(secs) if attempt < 2 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_secs(secs.min(60))).await;
-                }
-                other => return Err(other),
-            },
-        }
     }
 }
 
@@ -408,10 +418,14 @@ struct ResponseParameters {
 
 /// Handles one update and sends its replies; a pressed button is always answered. `Err` means
 /// "deliver this update again". Shared by polling and webhooks.
+/// Handles one update and queues its replies on the chat's outbound queue. `Err(())`: handling
+/// failed and the update must be delivered again. Replies are sent after the pipeline recorded
+/// its decisions, in order per chat, without holding up other chats or the next updates.
 pub(crate) async fn deliver(
     settings: &TelegramSettings,
-    channel: &TelegramChannel,
-    handler: &dyn InboundHandler,
+    channel: &Arc<TelegramChannel>,
+    handler: &Arc<dyn InboundHandler>,
+    queues: &Arc<ChatQueues>,
     parsed: ParsedUpdate,
 ) -> Result<(), ()> {
     let ParsedUpdate {
@@ -422,20 +436,25 @@ pub(crate) async fn deliver(
     let result = match inbound {
         Some(inbound) => {
             let chat = inbound.chat.id.clone();
+            let user = inbound.sender.id.clone();
             match handler.handle(inbound).await {
+                Ok(replies) if replies.is_empty() => Ok(()),
                 Ok(replies) => {
-                    for reply in &replies {
-                        if let Err(err) = channel.send(&chat, reply).await {
-                            tracing::warn!(
-                                channel = %settings.channel,
-                                bot = %settings.bot_name,
-                                update_id,
-                                error = %err,
-                                "reply not delivered"
-                            );
-                            break;
+                    let (channel, handler) = (channel.clone(), handler.clone());
+                    let (kind, bot) = (settings.channel, settings.bot_name.clone());
+                    queues.push(chat.expose().to_string(), async move {
+                        for reply in &replies {
+                            if let Err(err) = channel.send(&chat, reply).await {
+                                tracing::warn!(channel = %kind, bot = %bot, update_id, error = %err, "reply not delivered");
+                                if err.about_recipient()
+                                    && let Some(user) = &user
+                                {
+                                    handler.undeliverable(&bot, kind, user, &err).await;
+                                }
+                                break;
+                            }
                         }
-                    }
+                    });
                     Ok(())
                 }
                 Err(err) if err.retry => {
@@ -477,8 +496,9 @@ pub enum PollError {
 pub struct Poller {
     settings: TelegramSettings,
     http: reqwest::Client,
-    channel: TelegramChannel,
+    channel: Arc<TelegramChannel>,
     handler: Arc<dyn InboundHandler>,
+    queues: Arc<ChatQueues>,
 }
 
 impl Poller {
@@ -487,12 +507,13 @@ impl Poller {
             .timeout(Duration::from_secs(u64::from(settings.poll_timeout) + 15))
             .build()
             .unwrap_or_default();
-        let channel = TelegramChannel::new(&settings);
+        let channel = Arc::new(TelegramChannel::new(&settings));
         Poller {
             settings,
             http,
             channel,
             handler,
+            queues: Arc::new(ChatQueues::default()),
         }
     }
 
@@ -534,7 +555,14 @@ impl Poller {
     }
 
     async fn handle_one(&self, parsed: ParsedUpdate) -> Result<(), ()> {
-        deliver(&self.settings, &self.channel, self.handler.as_ref(), parsed).await
+        deliver(
+            &self.settings,
+            &self.channel,
+            &self.handler,
+            &self.queues,
+            parsed,
+        )
+        .await
     }
 
     /// Handles a batch: updates of one chat in order, different chats concurrently. Returns the

@@ -46,8 +46,9 @@ pub struct WebhookBot {
     /// The public URL Telegram should call (this gateway's `/webhooks/telegram/{bot}`).
     pub url: Url,
     secret: String,
-    channel: TelegramChannel,
+    channel: Arc<TelegramChannel>,
     handler: Arc<dyn InboundHandler>,
+    queues: Arc<crate::outbound::ChatQueues>,
 }
 
 impl WebhookBot {
@@ -64,13 +65,14 @@ impl WebhookBot {
                 settings.bot_name
             ));
         }
-        let channel = TelegramChannel::new(&settings);
+        let channel = Arc::new(TelegramChannel::new(&settings));
         Ok(WebhookBot {
             settings,
             url,
             secret,
             channel,
             handler,
+            queues: Arc::new(crate::outbound::ChatQueues::default()),
         })
     }
 
@@ -168,7 +170,15 @@ async fn receive(
             return StatusCode::OK;
         }
     };
-    match deliver(&bot.settings, &bot.channel, bot.handler.as_ref(), parsed).await {
+    match deliver(
+        &bot.settings,
+        &bot.channel,
+        &bot.handler,
+        &bot.queues,
+        parsed,
+    )
+    .await
+    {
         Ok(()) => StatusCode::OK,
         // Telegram retries non-2xx answers; dedupe makes the retry count once.
         Err(()) => StatusCode::SERVICE_UNAVAILABLE,

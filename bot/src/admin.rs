@@ -73,6 +73,32 @@ pub async fn create_key(db: &DatabaseConnection, role: Role, label: &str) -> Res
     Ok(key)
 }
 
+/// Revokes a key: it stops working at once. `false` when there is no such key.
+pub async fn revoke_key(db: &DatabaseConnection, id: i64) -> Result<bool, DbErr> {
+    Ok(admin_keys::Entity::update_many()
+        .col_expr(admin_keys::Column::RevokedAt, Expr::value(Some(Utc::now())))
+        .filter(admin_keys::Column::Id.eq(id))
+        .filter(admin_keys::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Every key: id, role, label, created, last used, revoked. Never the key.
+pub async fn list_keys(db: &DatabaseConnection) -> Result<Vec<Value>, DbErr> {
+    Ok(admin_keys::Entity::find()
+        .order_by_asc(admin_keys::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| {
+            json!({"id": k.id, "role": k.role, "label": k.label, "created_at": k.created_at,
+                   "last_used_at": k.last_used_at, "revoked_at": k.revoked_at})
+        })
+        .collect())
+}
+
 /// Equal-length comparison that takes the same time wherever the strings differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -209,6 +235,16 @@ pub async fn filter_for(
     owner: Option<String>,
     status: Option<String>,
 ) -> Result<Result<Filter, String>, DbErr> {
+    let valid_owner =
+        |o: &str| (8..=64).contains(&o.len()) && o.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(owner) = &owner
+        && !valid_owner(owner)
+    {
+        return Ok(Err(
+            "owner must be a pseudonym: 8 to 64 hex digits".to_string()
+        ));
+    }
+    let owner = owner.map(|o| o.to_ascii_lowercase());
     let bot_id = match bot {
         None => None,
         Some(name) => {

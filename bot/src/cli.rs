@@ -180,6 +180,10 @@ pub enum AdminKeysAction {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// List keys (never the keys themselves), as JSON lines.
+    List,
+    /// Revoke a key by id: it stops working at once.
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -424,6 +428,31 @@ pub async fn run(cli: Cli) -> Result<()> {
                     eprintln!(
                         "Shown once; only its SHA-256 is stored. Send it as `Authorization: Bearer …`."
                     );
+                }
+                AdminAction::Keys {
+                    action: AdminKeysAction::List,
+                } => {
+                    for key in crate::admin::list_keys(&db).await? {
+                        println!("{key}");
+                    }
+                }
+                AdminAction::Keys {
+                    action: AdminKeysAction::Revoke { id },
+                } => {
+                    anyhow::ensure!(
+                        crate::admin::revoke_key(&db, id).await?,
+                        "no active admin key with id {id}"
+                    );
+                    crate::audit::AuditLog::new(keys.audit.clone())
+                        .record(
+                            &db,
+                            None,
+                            None,
+                            "admin.key_revoked",
+                            serde_json::json!({"key": id}),
+                        )
+                        .await?;
+                    println!("admin key {id} revoked");
                 }
                 AdminAction::Integrations { action } => {
                     let i = ops::integrations_for(&db, &config, std::sync::Arc::new(keys)).await?;

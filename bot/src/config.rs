@@ -17,7 +17,7 @@ use std::{
 use serde::Deserialize;
 use url::Url;
 
-use consentgate_adapters::ChannelKind;
+use consentgate_adapters::{ChannelKind, outbound::Limits};
 
 use crate::redact::{CustomPattern, Kind, RedactSettings, Validator};
 
@@ -115,6 +115,8 @@ pub struct BotSettings {
     /// The webhook secret token; derived from `PSEUDONYM_KEY` when not configured, so every
     /// replica agrees on it.
     pub webhook_secret: Option<Secret>,
+    /// Outbound limits.
+    pub limits: Limits,
 }
 
 /// The web chat.
@@ -563,6 +565,62 @@ struct FileBot {
     /// Platform user ids that are owners of this bot without an invite.
     #[serde(default)]
     owners: Vec<String>,
+    /// Outbound limits (default: the platform's published ones).
+    limits: Option<FileLimits>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    per_bot_per_second: Option<u32>,
+    chat_period_ms: Option<u64>,
+    chat_burst: Option<u32>,
+    group_period_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    max_backoff_secs: Option<u64>,
+}
+
+fn limits(place: &str, base: Limits, f: Option<FileLimits>) -> Result<Limits, ConfigError> {
+    let Some(f) = f else {
+        return Ok(base);
+    };
+    let positive = |name: &str, v: Option<u64>, default: u64| match v {
+        Some(0) => Err(bad(format!("{place}.limits.{name}"), "must be above 0")),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    };
+    Ok(Limits {
+        per_bot_per_second: positive(
+            "per_bot_per_second",
+            f.per_bot_per_second.map(u64::from),
+            base.per_bot_per_second.into(),
+        )? as u32,
+        chat_period: Duration::from_millis(positive(
+            "chat_period_ms",
+            f.chat_period_ms,
+            base.chat_period.as_millis() as u64,
+        )?),
+        chat_burst: positive(
+            "chat_burst",
+            f.chat_burst.map(u64::from),
+            base.chat_burst.into(),
+        )? as u32,
+        group_period: Duration::from_millis(positive(
+            "group_period_ms",
+            f.group_period_ms,
+            base.group_period.as_millis() as u64,
+        )?),
+        max_attempts: positive(
+            "max_attempts",
+            f.max_attempts.map(u64::from),
+            base.max_attempts.into(),
+        )? as u32,
+        max_backoff: Duration::from_secs(positive(
+            "max_backoff_secs",
+            f.max_backoff_secs,
+            base.max_backoff.as_secs(),
+        )?),
+    })
 }
 
 fn default_recipient(llm: &LlmSettings) -> String {
@@ -661,8 +719,35 @@ fn oauth_providers(
             })
             .unwrap_or_default();
         for (k, v) in f.extra_params {
+            const RESERVED: [&str; 7] = [
+                "response_type",
+                "client_id",
+                "redirect_uri",
+                "scope",
+                "state",
+                "code_challenge",
+                "code_challenge_method",
+            ];
+            if RESERVED.contains(&k.as_str()) {
+                return Err(bad(
+                    format!("oauth.{name}.extra_params.{k}"),
+                    "set by the gateway itself; it cannot be overridden",
+                ));
+            }
             extra_params.retain(|(key, _)| *key != k);
             extra_params.push((k, v));
+        }
+        // The client secret and tokens travel to these: never in clear beyond this machine.
+        for (field, url) in [
+            ("token_url", Some(&token_url)),
+            ("revocation_url", revocation_url.as_ref()),
+        ] {
+            if let Some(url) = url {
+                let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+                if url.scheme() != "https" && !loopback {
+                    return Err(bad(format!("oauth.{name}.{field}"), "must be https://"));
+                }
+            }
         }
         extra_params.sort();
         out.push(OAuthProvider {
@@ -999,6 +1084,7 @@ impl Config {
                 })?)),
                 None => None,
             };
+            let limits = limits(&place, Limits::BOT_API, b.limits)?;
             bots.push(BotSettings {
                 name: b.name,
                 channel,
@@ -1008,6 +1094,7 @@ impl Config {
                 poll_timeout_secs: b.poll_timeout_secs.unwrap_or(25),
                 webhook_url,
                 webhook_secret,
+                limits,
             });
         }
         for (channel, token_var, url_var, default_api) in [
@@ -1050,6 +1137,7 @@ impl Config {
                     poll_timeout_secs: 25,
                     webhook_url,
                     webhook_secret,
+                    limits: Limits::BOT_API,
                 });
             }
         }

@@ -95,6 +95,17 @@ pub async fn identify(
     Ok(subject.into())
 }
 
+/// The subject behind a platform user on a bot, if known (never creates one).
+pub async fn find_by_platform_id(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    bot_id: i64,
+    channel: ChannelKind,
+    user: &PlatformId,
+) -> Result<Option<Subject>, DbErr> {
+    find(db, &blind_index(&keys.pseudonym, bot_id, channel, user)).await
+}
+
 async fn find(db: &DatabaseConnection, index: &str) -> Result<Option<Subject>, DbErr> {
     let Some(identity) = channel_identities::Entity::find()
         .filter(channel_identities::Column::BlindIndex.eq(index))

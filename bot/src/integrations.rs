@@ -332,7 +332,16 @@ impl Integrations {
             .one(&self.db)
             .await?
             .ok_or(CallbackError::UnknownState)?;
-        let pseudonym = Pseudonym::from_stored(subject.pseudonym);
+        if subject.erasure_requested_at.is_some() {
+            return Err(CallbackError::UnknownState);
+        }
+        let pseudonym = Pseudonym::from_stored(subject.pseudonym.clone());
+        if !self
+            .is_owner(row.bot_id, row.subject_id, &pseudonym)
+            .await?
+        {
+            return Err(CallbackError::UnknownState);
+        }
         let chat = self.open(Some(&row.chat_id_enc));
         if let Some(reason) = denied {
             let reason: String = reason
@@ -385,8 +394,10 @@ impl Integrations {
             .filter(integrations::Column::Status.ne("revoked"))
             .all(&self.db)
             .await?;
+        // Locally only: revoking the old token at the provider could end the whole grant,
+        // and with it the tokens just issued.
         for old in earlier {
-            self.revoke(old.id, "relink").await?;
+            self.revoke_here(old.id, "relink", "skipped").await?;
         }
         let txn = crate::audit::begin(&self.db).await?;
         let model = integrations::ActiveModel {
@@ -401,7 +412,7 @@ impl Integrations {
                 .refresh_token
                 .as_deref()
                 .map(|t| self.keys.fernet.encrypt(t.as_bytes()))),
-            expires_at: Set(tokens.expires_in.map(|s| now + Duration::seconds(s))),
+            expires_at: Set(tokens.expires_in.map(|s| expiry(now, s))),
             status: Set("active".into()),
             linked_at: Set(now),
             last_used_at: Set(None),
@@ -450,6 +461,10 @@ impl Integrations {
             q = q.filter(integrations::Column::Status.eq(s.clone()));
         }
         if let Some(owner) = &filter.owner {
+            // A pseudonym prefix of hex digits only: `%` or `_` would be LIKE wildcards.
+            if owner.len() < 8 || !owner.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(Vec::new());
+            }
             let ids: Vec<i64> = subjects::Entity::find()
                 .filter(subjects::Column::Pseudonym.starts_with(owner.to_ascii_lowercase()))
                 .all(&self.db)
@@ -494,7 +509,14 @@ impl Integrations {
                 remote: "already_revoked".into(),
             }));
         }
-        let remote = match self.provider(&row.provider) {
+        let remote = self.revoke_remote(&row).await;
+        self.revoke_here(id, by, &remote).await
+    }
+
+    /// Asks the provider to revoke the link's token (RFC 7009): `revoked`, `failed` or
+    /// `not_supported`.
+    async fn revoke_remote(&self, row: &integrations::Model) -> String {
+        match self.provider(&row.provider) {
             None => "not_supported".to_string(),
             Some(provider) => {
                 let (token, hint) = match self.open(row.refresh_token_enc.as_deref()) {
@@ -513,7 +535,15 @@ impl Integrations {
                     },
                 }
             }
+        }
+    }
+
+    /// Deletes the tokens here and records it; `remote` says what the provider was told.
+    async fn revoke_here(&self, id: i64, by: &str, remote: &str) -> Result<Option<Revoked>, DbErr> {
+        let Some(row) = integrations::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
         };
+        let remote = remote.to_string();
         let owner = subjects::Entity::find_by_id(row.owner_subject_id)
             .one(&self.db)
             .await?
@@ -582,8 +612,24 @@ impl Integrations {
         Ok(out)
     }
 
+    /// Forgets OAuth states that can no longer be used (expired), and a person's pending ones
+    /// (`/delete`). Returns how many went.
+    pub async fn prune_states(
+        &self,
+        now: DateTime<Utc>,
+        subject: Option<i64>,
+    ) -> Result<u64, DbErr> {
+        let mut q = oauth_states::Entity::delete_many();
+        q = match subject {
+            Some(id) => q.filter(oauth_states::Column::SubjectId.eq(id)),
+            None => q.filter(oauth_states::Column::ExpiresAt.lt(now)),
+        };
+        Ok(q.exec(&self.db).await?.rows_affected)
+    }
+
     /// Revokes everything a person linked as an owner (erasure).
     pub async fn revoke_owned_by(&self, subject_id: i64, by: &str) -> Result<u64, DbErr> {
+        self.prune_states(Utc::now(), Some(subject_id)).await?;
         let ids: Vec<i64> = integrations::Entity::find()
             .filter(integrations::Column::OwnerSubjectId.eq(subject_id))
             .filter(integrations::Column::Status.ne("revoked"))
@@ -640,7 +686,7 @@ impl Integrations {
                         active.refresh_token_enc =
                             Set(Some(self.keys.fernet.encrypt(new_refresh.as_bytes())));
                     }
-                    active.expires_at = Set(tokens.expires_in.map(|s| now + Duration::seconds(s)));
+                    active.expires_at = Set(tokens.expires_in.map(|s| expiry(now, s)));
                     active.last_used_at = Set(Some(now));
                     active.update(&self.db).await?;
                     refreshed += 1;
@@ -682,6 +728,12 @@ impl Integrations {
         }
         Ok((refreshed, broken))
     }
+}
+
+/// When a token given `expires_in` seconds now expires; a provider's absurd value cannot
+/// overflow the clock (at most a year).
+fn expiry(now: DateTime<Utc>, expires_in: i64) -> DateTime<Utc> {
+    now + Duration::seconds(expires_in.clamp(0, 366 * 24 * 3600))
 }
 
 fn view(r: integrations::Model, names: &HashMap<i64, String>, owner: &str) -> Link {

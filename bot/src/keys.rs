@@ -36,6 +36,7 @@ const STANDARD_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
 
 /// `FERNET_KEYS`: the first key encrypts, every key decrypts (so old data stays readable while
 /// keys rotate). Tokens are byte-compatible with Python's `cryptography.fernet`.
+#[derive(Clone)]
 pub struct FernetKeys {
     multi: fernet::MultiFernet,
     /// The first key, which encrypts.
@@ -161,7 +162,7 @@ impl HmacKey {
 }
 
 /// Everything secret the gateway needs to run.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Keys {
     pub fernet: FernetKeys,
     pub pseudonym: HmacKey,

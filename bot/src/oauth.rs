@@ -74,9 +74,10 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
-    /// The refresh token (or code) will never work again.
+    /// The refresh token (or code) will never work again. Only `invalid_grant` says so: a 429,
+    /// or our own `invalid_client` misconfiguration, must not mark every link broken.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, OAuthError::Refused { status, .. } if (400..500).contains(status))
+        matches!(self, OAuthError::Refused { error, .. } if error == "invalid_grant")
     }
 }
 

@@ -289,12 +289,14 @@ pub async fn retention_run(
     let bots = configured_bots(db, config).await?;
     let notifier = notifier_for(config, &bots);
     let audit = AuditLog::new(keys.audit.clone());
+    let integrations = integrations_for(db, config, std::sync::Arc::new(keys.clone())).await?;
     let report = Sweeper {
         db,
         keys,
         audit: &audit,
         settings: &config.retention,
         notifier: &notifier,
+        integrations: Some(&integrations),
     }
     .run(now, dry_run)
     .await?;

@@ -8,8 +8,8 @@ use sea_orm::{
 };
 
 use consentgate_entity::{
-    channel_identities, conversation_messages, egress_ledger, export_links, processed_updates,
-    subjects,
+    channel_identities, conversation_messages, egress_ledger, export_links, oauth_states,
+    processed_updates, subjects,
 };
 
 use crate::{
@@ -40,6 +40,8 @@ pub struct Sweeper<'a> {
     pub audit: &'a AuditLog,
     pub settings: &'a RetentionSettings,
     pub notifier: &'a Notifier,
+    /// To revoke, at the provider, what a purged person linked as an owner.
+    pub integrations: Option<&'a crate::integrations::Integrations>,
 }
 
 fn days(n: u32) -> Duration {
@@ -96,15 +98,23 @@ impl Sweeper<'_> {
             .filter(processed_updates::Column::Completed.eq(true))
             .filter(processed_updates::Column::ProcessedAt.lt(cutoff));
         let links = export_links::Entity::find().filter(export_links::Column::ExpiresAt.lt(now));
+        let states = oauth_states::Entity::find().filter(oauth_states::Column::ExpiresAt.lt(now));
         let count = if dry_run {
-            updates.count(self.db).await? + links.count(self.db).await?
+            updates.count(self.db).await?
+                + links.count(self.db).await?
+                + states.count(self.db).await?
         } else {
-            processed_updates::Entity::delete_many()
-                .filter(processed_updates::Column::Completed.eq(true))
-                .filter(processed_updates::Column::ProcessedAt.lt(cutoff))
+            oauth_states::Entity::delete_many()
+                .filter(oauth_states::Column::ExpiresAt.lt(now))
                 .exec(self.db)
                 .await?
                 .rows_affected
+                + processed_updates::Entity::delete_many()
+                    .filter(processed_updates::Column::Completed.eq(true))
+                    .filter(processed_updates::Column::ProcessedAt.lt(cutoff))
+                    .exec(self.db)
+                    .await?
+                    .rows_affected
                 + export_links::Entity::delete_many()
                     .filter(export_links::Column::ExpiresAt.lt(now))
                     .exec(self.db)
@@ -114,7 +124,7 @@ impl Sweeper<'_> {
         report.push(ClassReport {
             class: "temporary",
             kept_days: s.temporary_days,
-            what: "delivery records and expired export links",
+            what: "delivery records, expired export links and OAuth states",
             count,
         });
 
@@ -131,6 +141,9 @@ impl Sweeper<'_> {
                 // Read before the purge, told after it commits: only what really happened.
                 let identities = identity::identities_of(self.db, self.keys, subject.id).await?;
                 let pseudonym = Pseudonym::from_stored(subject.pseudonym);
+                if let Some(i) = self.integrations {
+                    i.revoke_owned_by(subject.id, "erasure").await?;
+                }
                 let purged = erasure::purge(
                     self.db,
                     self.audit,
@@ -172,6 +185,9 @@ impl Sweeper<'_> {
         if !dry_run {
             for subject in inactive {
                 let pseudonym = Pseudonym::from_stored(subject.pseudonym);
+                if let Some(i) = self.integrations {
+                    i.revoke_owned_by(subject.id, "inactive").await?;
+                }
                 erasure::purge(
                     self.db,
                     self.audit,

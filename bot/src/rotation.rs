@@ -82,8 +82,8 @@ pub async fn rotate(
                         report.unreadable += 1;
                         continue;
                     };
-                    report.rotated += 1;
                     if dry_run {
+                        report.rotated += 1;
                         continue;
                     }
                     let update = format!(
@@ -92,16 +92,24 @@ pub async fn rotate(
                         placeholder(db, 2),
                         placeholder(db, 3)
                     );
-                    db.execute_raw(Statement::from_sql_and_values(
-                        backend,
-                        &update,
-                        [
-                            SqlValue::from(keys.fernet.encrypt(&plain)),
-                            id.into(),
-                            token.into(),
-                        ],
-                    ))
-                    .await?;
+                    let done = db
+                        .execute_raw(Statement::from_sql_and_values(
+                            backend,
+                            &update,
+                            [
+                                SqlValue::from(keys.fernet.encrypt(&plain)),
+                                id.into(),
+                                token.into(),
+                            ],
+                        ))
+                        .await?
+                        .rows_affected();
+                    // 0: the value changed meanwhile (written anew, so already current).
+                    if done == 1 {
+                        report.rotated += 1;
+                    } else {
+                        report.current += 1;
+                    }
                 }
             }
         }

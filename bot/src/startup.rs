@@ -89,6 +89,7 @@ pub fn telegram_settings(bot: &BotSettings) -> TelegramSettings {
         token: bot.token.expose().to_string(),
         api_url: bot.api_url.clone(),
         poll_timeout: bot.poll_timeout_secs,
+        limits: bot.limits,
     }
 }
 
@@ -329,6 +330,7 @@ impl Gateway {
                             audit: housekeeping.audit(),
                             settings: &settings,
                             notifier: &notifier,
+                            integrations: Some(&integrations),
                         };
                         match integrations.refresh_due(Utc::now()).await {
                             Ok((0, 0)) => {}

@@ -25,6 +25,8 @@ pub struct Recorded {
     /// The raw body, exactly as sent.
     pub raw: String,
     pub body: Value,
+    /// When the fake received it (the fake's clock).
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -247,6 +249,7 @@ async fn handle(
         token_segment: token,
         raw,
         body: parsed.clone(),
+        at: std::time::Instant::now(),
     });
     match method.as_str() {
         "getUpdates" => get_updates(&fake, &parsed).await,

@@ -90,6 +90,17 @@ async fn claimed_owner<'a>(h: &'a Harness, i: &Integrations) -> Owner<'a> {
     owner
 }
 
+/// The `state` parameter of an authorization URL.
+fn state_in(authorize: &str) -> String {
+    url::Url::parse(authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string()
+}
+
 struct Owner<'a> {
     h: &'a Harness,
     next: i64,
@@ -284,13 +295,7 @@ async fn bad_expired_and_foreign_states_are_refused_and_store_nothing() {
     let mut owner = claimed_owner(&h, &i).await;
     owner.say("/link google", 1).await;
     owner.press("Continue to Google", 1).await;
-    let authorize = url::Url::parse(&link_button(&h, IVAN.id)).unwrap();
-    let state = authorize
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .to_string();
+    let state = state_in(&link_button(&h, IVAN.id));
     assert!(!h.dump().await.contains(&state), "states are stored hashed");
     let get = |path: String| {
         let http = h.http.clone();
@@ -316,8 +321,29 @@ async fn bad_expired_and_foreign_states_are_refused_and_store_nothing() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("another provider"), "{body}");
+    // Refused at the provider, with markup in the error: a clear page that never echoes markup.
+    let (status, body) = get(format!(
+        "{}/oauth/google/callback?error=%3Cscript%3Eaccess_denied&state={state}",
+        h.base
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("approval was not given"), "{body}");
+    assert!(!body.contains("<script>"), "{body}");
+    // The state is used up now.
+    let (_, body) = get(format!(
+        "{}/oauth/google/callback?code=x&state={state}",
+        h.base
+    ))
+    .await;
+    assert!(body.contains("already used"), "{body}");
     // Expired.
+    owner.say("/link google", 1).await;
+    owner.press("Continue to Google", 1).await;
+    let state = state_in(&link_button(&h, IVAN.id));
+    use sea_orm::QueryOrder;
     let mut row = oauth_states::Entity::find()
+        .order_by_desc(oauth_states::Column::Id)
         .one(h.db())
         .await
         .unwrap()
@@ -332,14 +358,13 @@ async fn bad_expired_and_foreign_states_are_refused_and_store_nothing() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("expired"), "{body}");
-    // Markup in the query is never echoed as markup.
-    let (_, body) = get(format!(
-        "{}/oauth/google/callback?error=%3Cscript%3E&state={}",
-        h.base,
-        "B".repeat(43)
-    ))
-    .await;
-    assert!(!body.contains("<script>"));
+    // Owner commands are not taken in groups, where an approval link could be used by anyone.
+    let mut update = text_update(9_000, IVAN, "/link google");
+    update["message"]["chat"] =
+        serde_json::json!({"id": -100_777, "type": "supergroup", "title": "Team"});
+    h.telegram.push_update(update);
+    let group = h.wait_sent(-100_777, 1).await;
+    assert!(group[0].contains("only in a private chat"), "{group:?}");
     assert!(
         integrations::Entity::find()
             .all(h.db())
@@ -410,6 +435,27 @@ async fn admins_see_and_revoke_every_integration_and_auditors_only_read() {
         .await
         .unwrap();
     assert_eq!(filtered["integrations"].as_array().unwrap().len(), 1);
+
+    // An owner filter must be a pseudonym: no wildcards, no empty string.
+    for bad in ["", "%25", "abc"] {
+        let r = h
+            .http
+            .get(api(&format!("/integrations?owner={bad}")))
+            .bearer_auth(&auditor_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let r = h
+        .http
+        .post(api("/integrations/revoke"))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({"owner": "%"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // The auditor may not revoke.
     let forbidden = h
@@ -506,5 +552,18 @@ async fn admins_see_and_revoke_every_integration_and_auditors_only_read() {
         .await
         .unwrap();
     assert_eq!(status["ok"], true, "{status}");
+    // A revoked key stops working at once.
+    let auditor_id = admin::list_keys(h.db()).await.unwrap()[1]["id"]
+        .as_i64()
+        .unwrap();
+    assert!(admin::revoke_key(h.db(), auditor_id).await.unwrap());
+    let r = h
+        .http
+        .get(api("/audit/status"))
+        .bearer_auth(&auditor_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     h.finish().await;
 }

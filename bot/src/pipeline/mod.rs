@@ -363,4 +363,46 @@ impl InboundHandler for Pipeline {
             err.into()
         })
     }
+
+    /// A send failed for a reason about the person: blocked or unreachable people are marked
+    /// so (nothing is sent to them until they write again); everything is audited.
+    async fn undeliverable(
+        &self,
+        bot: &str,
+        channel: ChannelKind,
+        user: &consentgate_adapters::PlatformId,
+        error: &consentgate_adapters::SendError,
+    ) {
+        let Some(bot) = self.bots.get(bot) else {
+            return;
+        };
+        let result = async {
+            let Some(subject) =
+                identity::find_by_platform_id(&self.db, &self.keys, bot.id, channel, user).await?
+            else {
+                return Ok::<(), DbErr>(());
+            };
+            let reason = match error {
+                consentgate_adapters::SendError::Blocked => "blocked",
+                consentgate_adapters::SendError::WindowClosed => "window_closed",
+                _ => "unreachable",
+            };
+            if reason != "window_closed" {
+                identity::set_reachable(&self.db, subject.id, false).await?;
+            }
+            self.audit
+                .record(
+                    &self.db,
+                    Some(bot.id),
+                    Some(&subject.pseudonym),
+                    "subject.undeliverable",
+                    serde_json::json!({"reason": reason, "channel": channel.as_str()}),
+                )
+                .await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "could not record an undeliverable reply");
+        }
+    }
 }

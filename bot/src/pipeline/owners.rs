@@ -14,6 +14,9 @@ use crate::{
 pub const NOT_AN_OWNER: &str = "Only the owners of this assistant can manage linked accounts. If \
 you are one, ask the operator for an invite code and send /claim CODE.";
 
+pub const PRIVATE_ONLY: &str = "For safety, linked accounts are managed only in a private chat \
+with me.";
+
 pub const NOT_CONFIGURED: &str = "No accounts can be linked here yet: the operator has not \
 configured any provider.";
 
@@ -46,6 +49,10 @@ pub(super) async fn command(
 ) -> Result<Vec<Outbound>, PipelineError> {
     let i = &p.integrations;
     let arg = args.split_whitespace().next().unwrap_or_default();
+    if !t.inbound.chat.private {
+        // An approval link posted in a group could be used by anyone there.
+        return Ok(vec![Outbound::text(PRIVATE_ONLY)]);
+    }
     if name == "claim" {
         let claimed = i
             .claim(
@@ -188,6 +195,9 @@ pub(super) async fn button(
     data: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
     let i = &p.integrations;
+    if !t.inbound.chat.private {
+        return Ok(vec![Outbound::text(PRIVATE_ONLY)]);
+    }
     let Some(provider_name) = data.strip_prefix("link:go:") else {
         return Ok(vec![Outbound::text("Nothing was linked.")]);
     };

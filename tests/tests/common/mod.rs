@@ -107,6 +107,8 @@ pub struct Options {
     pub redact_max_chars: Option<usize>,
     pub llm_timeout_secs: Option<u64>,
     pub extra_env: Vec<(String, String)>,
+    /// Point BALE_API_URL at the fake Bot API (set BALE_BOT_TOKEN in `extra_env`).
+    pub bale_api_is_fake: bool,
 }
 
 /// A running gateway with its fakes.
@@ -148,6 +150,9 @@ impl Harness {
         if options.telegram || options.telegram_webhook {
             set("TELEGRAM_BOT_TOKEN", TOKEN);
             set("TELEGRAM_API_URL", &telegram.url);
+        }
+        if options.bale_api_is_fake {
+            set("BALE_API_URL", &telegram.url);
         }
         if options.telegram_webhook {
             // Telegram would call this public URL; tests post to the gateway directly.

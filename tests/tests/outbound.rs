@@ -1,0 +1,174 @@
+//! One outbound path for every reply: the platform's `retry_after` is honoured, per-chat limits
+//! hold under a burst (measured at the fake), a blocked person is marked unreachable, and a Bale
+//! bot uses Bale's base URL for every call.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use consentgate_e2e::LlmBehaviour;
+use consentgate_entity::{audit_log, subjects};
+use sea_orm::EntityTrait;
+use serde_json::json;
+
+async fn agreed(h: &Harness, who: Person, first_update: i64) -> usize {
+    h.telegram.push_update(text_update(first_update, who, "hi"));
+    h.wait_sent(who.id, 1).await;
+    let agree = button_data(h, who.id, "Agree");
+    h.telegram
+        .push_update(button_update(first_update + 1, who, &agree));
+    h.wait_sent(who.id, 2).await.len()
+}
+
+#[tokio::test]
+async fn a_429_retry_after_is_waited_out_on_the_platforms_clock() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    let n = agreed(&h, IVAN, 1).await;
+    h.telegram.fail_sends(
+        1,
+        429,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 2", "parameters": {"retry_after": 2}}),
+    );
+    h.telegram.push_update(text_update(3, IVAN, "question"));
+    // The refused attempt and the accepted one are both recorded at the fake.
+    let texts = h.wait_sent(IVAN.id, n + 2).await;
+    assert_eq!(texts.last().unwrap(), "LLM: question");
+    let sends = h.telegram.sends_to(IVAN.id);
+    let (refused, accepted) = (&sends[sends.len() - 2], &sends[sends.len() - 1]);
+    assert_eq!(
+        refused.body["text"], accepted.body["text"],
+        "the same message, retried"
+    );
+    let waited = accepted.at - refused.at;
+    assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn per_chat_limits_hold_under_a_burst_and_other_chats_are_not_held_up() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    agreed(&h, IVAN, 1).await;
+    let n = agreed(&h, MARYAM, 10).await;
+    // An answer of eight messages (over 4096 characters each) to one chat.
+    h.llm.set(LlmBehaviour::Fixed("z".repeat(8 * 4096)));
+    h.telegram
+        .push_update(text_update(20, IVAN, "tell me everything"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.llm.set(LlmBehaviour::Echo);
+    h.telegram.push_update(text_update(21, MARYAM, "quick one"));
+    h.wait_sent(MARYAM.id, n + 1).await;
+    let maryam_done = std::time::Instant::now();
+    let parts: Vec<_> = {
+        let tg = h.telegram.clone();
+        consentgate_e2e::wait_for(Duration::from_secs(20), || {
+            let sends: Vec<_> = tg
+                .sends_to(IVAN.id)
+                .into_iter()
+                .filter(|r| {
+                    r.body["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("zzz"))
+                })
+                .collect();
+            async move { (sends.len() == 8).then_some(sends) }
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "all eight parts; got {:?}",
+                h.telegram
+                    .sends_to(IVAN.id)
+                    .iter()
+                    .map(|r| r.body["text"].as_str().map(|t| t.len()))
+                    .collect::<Vec<_>>()
+            )
+        })
+    };
+    // Counted at the fake: a burst of at most five, then one a second.
+    let spread = parts[7].at - parts[0].at;
+    assert!(
+        spread >= Duration::from_millis(2_700),
+        "eight sends within {spread:?}"
+    );
+    for window in parts.windows(6) {
+        assert!(
+            window[5].at - window[0].at >= Duration::from_millis(900),
+            "six sends to one chat within a second"
+        );
+    }
+    // Maryam's answer did not wait for Ivan's queue.
+    assert!(maryam_done < parts[7].at, "the other chat was held up");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_person_who_blocked_the_bot_is_marked_unreachable_from_the_send_error() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    let n = agreed(&h, IVAN, 1).await;
+    // Bale-style wording: no my_chat_member update, only the error of the next send.
+    h.telegram.fail_sends(
+        1,
+        403,
+        json!({"ok": false, "error_code": 403, "description": "Forbidden: user blocked the bot"}),
+    );
+    h.telegram.push_update(text_update(3, IVAN, "question"));
+    let db = h.db().clone();
+    consentgate_e2e::wait_for(WAIT, || {
+        let db = db.clone();
+        async move {
+            let s = subjects::Entity::find().one(&db).await.ok()??;
+            (!s.reachable).then_some(())
+        }
+    })
+    .await
+    .expect("marked unreachable");
+    // Tried once: a block is permanent.
+    assert_eq!(h.telegram.sends_to(IVAN.id).len(), n + 1);
+    let actions: Vec<String> = audit_log::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert!(actions.contains(&"subject.undeliverable".to_string()));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_bale_bot_makes_every_call_at_bales_base_url() {
+    const BALE_TOKEN: &str = "987654:BALE-test-token";
+    let h = Harness::start(Options {
+        extra_env: vec![("BALE_BOT_TOKEN".into(), BALE_TOKEN.into())],
+        bale_api_is_fake: true,
+        ..Default::default()
+    })
+    .await;
+    h.telegram.push_update(text_update(1, IVAN, "hi"));
+    h.wait_sent(IVAN.id, 1).await;
+    let requests = h.telegram.requests();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.token_segment == format!("bot{BALE_TOKEN}")),
+        "a call went elsewhere"
+    );
+    // The first getUpdates sends no offset (Bale re-delivers on offset=0).
+    let first = requests.iter().find(|r| r.method == "getUpdates").unwrap();
+    assert!(first.body.get("offset").is_none(), "{}", first.raw);
+    h.finish().await;
+}
