@@ -129,6 +129,11 @@ pub struct Inbound {
     /// The platform message id, kept as proof of which message carried a consent decision.
     pub message_id: Option<String>,
     pub received_at: DateTime<Utc>,
+    /// Meant for the bot: always in a private chat; in a group only a command, a mention of the
+    /// bot or a reply to it. Groups' other chatter is ignored (and not stored).
+    pub addressed: bool,
+    /// The bot's public handle (Telegram username), for links to a private chat with it.
+    pub bot_handle: Option<String>,
 }
 
 impl fmt::Debug for Inbound {

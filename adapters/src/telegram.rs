@@ -103,6 +103,42 @@ impl TelegramChannel {
         &self.pacer
     }
 
+    /// Who the bot is (getMe); `None` when the platform did not say. Read leniently (only `id`
+    /// and `username`): Bale's answer lacks fields teloxide requires.
+    pub async fn me(&self) -> Option<Me> {
+        #[derive(Deserialize)]
+        struct Answer {
+            result: Option<MeFields>,
+        }
+        #[derive(Deserialize)]
+        struct MeFields {
+            id: i64,
+            username: Option<String>,
+        }
+        let url = method_url(&self.bot.api_url(), self.bot.token(), "getMe").ok()?;
+        let answer = reqwest::Client::new()
+            .post(url)
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await
+            .ok()?
+            .json::<Answer>()
+            .await;
+        match answer {
+            Ok(Answer {
+                result:
+                    Some(MeFields {
+                        id,
+                        username: Some(username),
+                    }),
+            }) if !username.is_empty() => Some(Me { id, username }),
+            _ => {
+                tracing::warn!(channel = %self.kind, "getMe gave no username; in groups only commands will be answered");
+                None
+            }
+        }
+    }
+
     /// Stops the client spinner on a pressed button. Called for every callback query, whether or
     /// not handling it succeeded.
     pub async fn answer_callback(&self, id: &str) {
@@ -288,10 +324,62 @@ struct UpdateId {
     update_id: i64,
 }
 
-/// Turns one raw update (its JSON text) into an `Inbound`.
+/// Who the bot is on the platform (from getMe), to tell when a group message is meant for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Me {
+    pub id: i64,
+    pub username: String,
+}
+
+/// Turns one raw update (its JSON text) into an `Inbound`, without knowing the bot's own
+/// identity (in groups then only commands count as addressed).
 pub fn parse_update(
     channel: ChannelKind,
     bot_name: &str,
+    raw: &str,
+) -> Result<ParsedUpdate, ParseError> {
+    parse_update_as(channel, bot_name, None, raw)
+}
+
+/// Whether a group message is meant for the bot: a command (for it, or for no bot in
+/// particular), a mention of its username, or a reply to one of its messages. Returns the text
+/// with the mention taken out.
+fn addressing(msg: &teloxide::types::Message, me: Option<&Me>, text: &str) -> (bool, String) {
+    if msg.chat.is_private() {
+        return (true, text.to_string());
+    }
+    if text.starts_with('/') {
+        let head = text.split_whitespace().next().unwrap_or_default();
+        let for_us = match (head.split_once('@'), me) {
+            (Some((_, target)), Some(me)) => target.eq_ignore_ascii_case(&me.username),
+            _ => true,
+        };
+        return (for_us, text.to_string());
+    }
+    let Some(me) = me else {
+        return (false, text.to_string());
+    };
+    let replied_to_us = msg
+        .reply_to_message()
+        .and_then(|r| r.from.as_ref())
+        .is_some_and(|u| u.id.0 as i64 == me.id);
+    let handle = format!("@{}", me.username);
+    let lower = text.to_lowercase();
+    match lower.find(&handle.to_lowercase()) {
+        Some(pos) if lower.len() == text.len() => {
+            let cleaned = format!("{}{}", &text[..pos], &text[pos + handle.len()..]);
+            (true, cleaned.trim().to_string())
+        }
+        Some(_) => (true, text.replace(&handle, "").trim().to_string()),
+        None => (replied_to_us, text.to_string()),
+    }
+}
+
+/// [`parse_update`], knowing who the bot is.
+pub fn parse_update_as(
+    channel: ChannelKind,
+    bot_name: &str,
+    me: Option<&Me>,
     raw: &str,
 ) -> Result<ParsedUpdate, ParseError> {
     let update_id = serde_json::from_str::<UpdateId>(raw)
@@ -313,6 +401,8 @@ pub fn parse_update(
         text: None,
         message_id: None,
         received_at: Utc::now(),
+        addressed: true,
+        bot_handle: me.map(|m| m.username.clone()),
     };
     let mut callback_id = None;
     let inbound = match &update.kind {
@@ -324,19 +414,23 @@ pub fn parse_update(
             let sender = msg.from.as_ref().map(sender_of).unwrap_or_default();
             match msg.text() {
                 Some(text) => {
-                    let kind = match parse_command(text) {
+                    let (addressed, text) = addressing(msg, me, text);
+                    let kind = match parse_command(&text) {
                         Some((name, args)) => InboundKind::Command { name, args },
                         None => InboundKind::Text,
                     };
                     let mut inbound = base(chat, sender, kind);
-                    inbound.text = Some(text.to_string());
+                    inbound.text = Some(text);
                     inbound.message_id = Some(msg.id.0.to_string());
+                    inbound.addressed = addressed;
                     Some(inbound)
                 }
-                // Stickers, photos, voice …: the pipeline answers that only text is understood.
+                // Stickers, photos, voice …: the pipeline answers that only text is understood
+                // (in a group only when it replies to the bot).
                 None => {
                     let mut inbound = base(chat, sender, InboundKind::Text);
                     inbound.message_id = Some(msg.id.0.to_string());
+                    inbound.addressed = addressing(msg, me, "").0;
                     Some(inbound)
                 }
             }
@@ -499,6 +593,7 @@ pub struct Poller {
     channel: Arc<TelegramChannel>,
     handler: Arc<dyn InboundHandler>,
     queues: Arc<ChatQueues>,
+    me: std::sync::OnceLock<Me>,
 }
 
 impl Poller {
@@ -514,6 +609,7 @@ impl Poller {
             channel,
             handler,
             queues: Arc::new(ChatQueues::default()),
+            me: std::sync::OnceLock::new(),
         }
     }
 
@@ -576,7 +672,12 @@ impl Poller {
         let mut by_chat: BTreeMap<String, Vec<ParsedUpdate>> = BTreeMap::new();
         let mut max_seen = offset.map(|o| o - 1);
         for value in raw {
-            match parse_update(self.settings.channel, &self.settings.bot_name, value.get()) {
+            match parse_update_as(
+                self.settings.channel,
+                &self.settings.bot_name,
+                self.me.get(),
+                value.get(),
+            ) {
                 Ok(parsed) => {
                     max_seen = max_seen.max(Some(parsed.update_id));
                     let key = parsed
@@ -621,6 +722,9 @@ impl Poller {
         let mut backoff = Duration::from_millis(500);
         // The update that failed last time, and how many times in a row.
         let mut stuck: Option<(i64, u32)> = None;
+        if let Some(me) = self.channel.me().await {
+            let _ = self.me.set(me);
+        }
         tracing::info!(channel = %self.settings.channel, bot = %self.settings.bot_name, "polling for updates");
         while !*shutdown.borrow() {
             let fetched = tokio::select! {

@@ -21,9 +21,7 @@ use url::Url;
 
 use crate::{
     model::InboundHandler,
-    telegram::{
-        ALLOWED_UPDATES, TelegramChannel, TelegramSettings, deliver, method_url, parse_update,
-    },
+    telegram::{ALLOWED_UPDATES, TelegramChannel, TelegramSettings, deliver, method_url},
 };
 
 /// The header Telegram echoes the secret token in.
@@ -49,6 +47,7 @@ pub struct WebhookBot {
     channel: Arc<TelegramChannel>,
     handler: Arc<dyn InboundHandler>,
     queues: Arc<crate::outbound::ChatQueues>,
+    me: std::sync::OnceLock<crate::telegram::Me>,
 }
 
 impl WebhookBot {
@@ -73,11 +72,15 @@ impl WebhookBot {
             channel,
             handler,
             queues: Arc::new(crate::outbound::ChatQueues::default()),
+            me: std::sync::OnceLock::new(),
         })
     }
 
     /// Registers the webhook with Telegram: URL, secret token and the update types we handle.
     pub async fn register(&self) -> Result<(), String> {
+        if let Some(me) = self.channel.me().await {
+            let _ = self.me.set(me);
+        }
         #[derive(Deserialize)]
         struct Answer {
             ok: bool,
@@ -162,7 +165,12 @@ async fn receive(
         tracing::warn!(bot = %name, "webhook body is not UTF-8; dropped");
         return StatusCode::OK;
     };
-    let parsed = match parse_update(bot.settings.channel, &bot.settings.bot_name, raw) {
+    let parsed = match crate::telegram::parse_update_as(
+        bot.settings.channel,
+        &bot.settings.bot_name,
+        bot.me.get(),
+        raw,
+    ) {
         Ok(parsed) => parsed,
         Err(err) => {
             // Answered 200: Telegram would otherwise send the same unreadable update forever.

@@ -266,6 +266,8 @@ impl WebChat {
             text,
             message_id: None,
             received_at: Utc::now(),
+            addressed: true,
+            bot_handle: None,
         };
         match self.handler.handle(inbound).await {
             Ok(replies) => {

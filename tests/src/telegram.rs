@@ -299,8 +299,9 @@ async fn handle(
         "answerCallbackQuery" | "deleteWebhook" | "setWebhook" => ok(json!(true)),
         "getMe" => ok(json!({
             "id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot",
-            "can_join_groups": false, "can_read_all_group_messages": false,
-            "supports_inline_queries": false
+            "can_join_groups": true, "can_read_all_group_messages": false,
+            "supports_inline_queries": false, "can_connect_to_business": false,
+            "has_main_web_app": false
         })),
         _ => (
             StatusCode::NOT_FOUND,

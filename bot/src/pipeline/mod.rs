@@ -213,6 +213,11 @@ impl Pipeline {
         bot: &BotContext,
         inbound: &Inbound,
     ) -> Result<Vec<Outbound>, PipelineError> {
+        // Group chatter not meant for the bot is not ours to read, let alone store.
+        if !inbound.chat.private && !inbound.addressed {
+            return Ok(Vec::new());
+        }
+
         // 2. identify
         let Some(user) = &inbound.sender.id else {
             // Channel posts and the like have no person behind them to answer.
@@ -334,6 +339,11 @@ impl Pipeline {
                     reason: "no_consent",
                 })
                 .inc();
+            if !inbound.chat.private {
+                // Consent is per person, never per group: asked in private, not in front of
+                // everyone.
+                return Ok(vec![replies::ask_in_private(inbound)]);
+            }
             self.count_prompt(inbound.channel);
             return Ok(replies::consent_prompt(&policy, &choices, true));
         }

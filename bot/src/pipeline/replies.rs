@@ -77,6 +77,39 @@ Your earlier choices apply again; /privacy shows them.";
 pub const ERASED_NOW: &str = "Everything stored about you on this channel has been deleted. If \
 you write again, you will be asked for consent again.";
 
+/// In a group: where to go to decide (a deep link to a private chat with the bot).
+pub fn ask_in_private(inbound: &consentgate_adapters::Inbound) -> Outbound {
+    in_private(
+        inbound,
+        "To answer you, I first need your decision on how your messages are handled. That \
+         happens in a private chat, not in front of the group",
+    )
+}
+
+/// A command that is only taken in private, answered in a group with the way there.
+pub fn only_in_private(inbound: &consentgate_adapters::Inbound) -> Outbound {
+    in_private(
+        inbound,
+        "Your choices and your data are handled in a private chat with me, not in front of the \
+         group",
+    )
+}
+
+fn in_private(inbound: &consentgate_adapters::Inbound, why: &str) -> Outbound {
+    let link = inbound.bot_handle.as_deref().and_then(|handle| {
+        let host = match inbound.channel {
+            consentgate_adapters::ChannelKind::Telegram => "t.me",
+            consentgate_adapters::ChannelKind::Bale => "ble.ir",
+            _ => return None,
+        };
+        Some(format!("https://{host}/{handle}?start=consent"))
+    });
+    Outbound::text(match link {
+        Some(link) => format!("{why}: {link}"),
+        None => format!("{why}. Please open a private chat with me and send /start."),
+    })
+}
+
 pub fn unknown_command(name: &str) -> String {
     format!("Sorry, I don't know /{name}.\n\n{HELP}")
 }

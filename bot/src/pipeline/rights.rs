@@ -240,6 +240,13 @@ pub(super) async fn command(
             serde_json::json!({"command": if known { name } else { "unknown" }}),
         )
         .await?;
+    if !t.inbound.chat.private
+        && (matches!(name, "consent" | "delete" | "restore")
+            || (name == "start" && !choices.may_process(t.policy)))
+    {
+        // Decisions are taken in private, never in front of a group.
+        return Ok(vec![replies::only_in_private(t.inbound)]);
+    }
     match name {
         "start" => {
             if choices.may_process(t.policy) {

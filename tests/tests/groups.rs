@@ -1,0 +1,97 @@
+//! Telegram groups: the bot answers only when addressed (a command, a mention, a reply to it);
+//! consent is per person, asked in a private chat, never in front of the group.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use consentgate_entity::subjects;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+
+const GROUP: i64 = -100_200_300;
+
+fn in_group(mut update: Value) -> Value {
+    update["message"]["chat"] = json!({"id": GROUP, "type": "supergroup", "title": "Shop fans"});
+    update
+}
+
+#[tokio::test]
+async fn the_bot_answers_in_groups_only_when_addressed_and_asks_for_consent_in_private() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    // Chatter not meant for the bot: no answer, nothing stored, nothing forwarded.
+    h.telegram.push_update(in_group(text_update(
+        1,
+        IVAN,
+        "anyone seen the new prices?",
+    )));
+    h.telegram
+        .push_update(in_group(text_update(2, IVAN, "/help@some_other_bot")));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        h.telegram.sends_to(GROUP).is_empty(),
+        "{:?}",
+        h.telegram.sent_texts(GROUP)
+    );
+    assert_eq!(subjects::Entity::find().count(h.db()).await.unwrap(), 0);
+
+    // Addressed by mention, before any consent: sent to a private chat, no prompt in public.
+    h.telegram.push_update(in_group(text_update(
+        3,
+        IVAN,
+        "@fake_bot what are your prices?",
+    )));
+    let group = h.wait_sent(GROUP, 1).await;
+    assert!(
+        group[0].contains("https://t.me/fake_bot?start=consent"),
+        "{group:?}"
+    );
+    assert!(!group[0].contains("Do you agree"));
+    assert!(h.llm.requests().is_empty());
+    // /start in the group points the same way.
+    h.telegram
+        .push_update(in_group(text_update(4, IVAN, "/start")));
+    let group = h.wait_sent(GROUP, 2).await;
+    assert!(group[1].contains("private chat"), "{group:?}");
+
+    // Ivan decides in private (the deep link's /start consent) …
+    h.telegram
+        .push_update(text_update(5, IVAN, "/start consent"));
+    h.wait_sent(IVAN.id, 1).await;
+    let agree = button_data(&h, IVAN.id, "Agree");
+    h.telegram.push_update(button_update(6, IVAN, &agree));
+    h.wait_sent(IVAN.id, 2).await;
+
+    // … and is answered in the group when he addresses the bot; the mention is not forwarded.
+    h.telegram.push_update(in_group(text_update(
+        7,
+        IVAN,
+        "@fake_bot what are your prices?",
+    )));
+    let group = h.wait_sent(GROUP, 3).await;
+    assert_eq!(group[2], "LLM: what are your prices?");
+    assert!(!h.llm.requests()[0].raw.contains("fake_bot"));
+    // A reply to the bot's message counts as addressing it.
+    let mut reply = in_group(text_update(8, IVAN, "and delivery?"));
+    reply["message"]["reply_to_message"] = json!({
+        "message_id": 1, "date": 1_700_000_000,
+        "chat": {"id": GROUP, "type": "supergroup", "title": "Shop fans"},
+        "from": {"id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot"},
+        "text": "LLM: what are your prices?"
+    });
+    h.telegram.push_update(reply);
+    let group = h.wait_sent(GROUP, 4).await;
+    assert_eq!(group[3], "LLM: and delivery?");
+    // Maryam, who never consented, is not prompted in public either.
+    h.telegram
+        .push_update(in_group(text_update(9, MARYAM, "@fake_bot hello")));
+    let group = h.wait_sent(GROUP, 5).await;
+    assert!(group[4].contains("private chat"), "{group:?}");
+    assert_eq!(h.llm.requests().len(), 2);
+    h.finish().await;
+}
