@@ -77,6 +77,18 @@ impl WebhookBot {
     }
 
     /// Registers the webhook with Telegram: URL, secret token and the update types we handle.
+    /// The URL the platform calls. Bale authenticates by a secret path segment (it is not known
+    /// to send the secret header), so its URL ends in the secret; never log it.
+    pub fn callback_url(&self) -> Url {
+        let mut url = self.url.clone();
+        if self.settings.channel == crate::model::ChannelKind::Bale
+            && let Ok(mut segments) = url.path_segments_mut()
+        {
+            segments.pop_if_empty().push(&self.secret);
+        }
+        url
+    }
+
     pub async fn register(&self) -> Result<(), String> {
         if let Some(me) = self.channel.me().await {
             let _ = self.me.set(me);
@@ -89,7 +101,7 @@ impl WebhookBot {
         }
         let endpoint = method_url(&self.settings.api_url, &self.settings.token, "setWebhook")?;
         let body = serde_json::json!({
-            "url": self.url.as_str(),
+            "url": self.callback_url().as_str(),
             "secret_token": self.secret,
             "allowed_updates": ALLOWED_UPDATES,
         });
@@ -141,8 +153,33 @@ pub fn router(bots: Vec<Arc<WebhookBot>>) -> Router {
         .collect();
     Router::new()
         .route("/webhooks/telegram/{bot}", post(receive))
+        .route("/webhooks/bale/{bot}/{secret}", post(receive_bale))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Arc::new(by_name))
+}
+
+/// Bale: the secret is the last path segment (and the header, when Bale sends one, must match
+/// too).
+async fn receive_bale(
+    State(bots): State<Arc<HashMap<String, Arc<WebhookBot>>>>,
+    Path((name, secret)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let Some(bot) = bots
+        .get(&name)
+        .filter(|b| b.settings.channel == crate::model::ChannelKind::Bale)
+    else {
+        return StatusCode::NOT_FOUND;
+    };
+    let header_ok = headers
+        .get(SECRET_HEADER)
+        .is_none_or(|v| same_secret(v.as_bytes(), bot.secret.as_bytes()));
+    if !same_secret(secret.as_bytes(), bot.secret.as_bytes()) || !header_ok {
+        tracing::warn!(bot = %name, "Bale webhook request without the right secret refused");
+        return StatusCode::UNAUTHORIZED;
+    }
+    handle(bot, &name, &body).await
 }
 
 async fn receive(
@@ -151,7 +188,10 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let Some(bot) = bots.get(&name) else {
+    let Some(bot) = bots
+        .get(&name)
+        .filter(|b| b.settings.channel == crate::model::ChannelKind::Telegram)
+    else {
         return StatusCode::NOT_FOUND;
     };
     let authentic = headers
@@ -161,7 +201,11 @@ async fn receive(
         tracing::warn!(bot = %name, "webhook request without the right secret token refused");
         return StatusCode::UNAUTHORIZED;
     }
-    let Ok(raw) = std::str::from_utf8(&body) else {
+    handle(bot, &name, &body).await
+}
+
+async fn handle(bot: &WebhookBot, name: &str, body: &[u8]) -> StatusCode {
+    let Ok(raw) = std::str::from_utf8(body) else {
         tracing::warn!(bot = %name, "webhook body is not UTF-8; dropped");
         return StatusCode::OK;
     };

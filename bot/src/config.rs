@@ -1118,16 +1118,19 @@ impl Config {
                 )?;
                 let name = channel.as_str().to_string();
                 bots.retain(|b| b.name != name);
-                let (webhook_url, webhook_secret) = if channel == ChannelKind::Telegram {
-                    (
-                        env.get("TELEGRAM_WEBHOOK_URL")
-                            .map(|u| parse_url("TELEGRAM_WEBHOOK_URL", &u))
-                            .transpose()?,
-                        env.get("TELEGRAM_WEBHOOK_SECRET").map(Secret::new),
-                    )
+                let prefix = if channel == ChannelKind::Telegram {
+                    "TELEGRAM"
                 } else {
-                    (None, None)
+                    "BALE"
                 };
+                let url_var = format!("{prefix}_WEBHOOK_URL");
+                let (webhook_url, webhook_secret) = (
+                    env.get(&url_var)
+                        .map(|u| parse_url(&url_var, &u))
+                        .transpose()?,
+                    env.get(&format!("{prefix}_WEBHOOK_SECRET"))
+                        .map(Secret::new),
+                );
                 bots.push(BotSettings {
                     name,
                     channel,
@@ -1152,30 +1155,29 @@ impl Config {
                 ));
             }
         }
-        if env.get("TELEGRAM_WEBHOOK_URL").is_some() && env.get("TELEGRAM_BOT_TOKEN").is_none() {
-            return Err(bad(
-                "TELEGRAM_WEBHOOK_URL",
-                "set TELEGRAM_BOT_TOKEN too: the webhook belongs to that bot",
-            ));
+        for (url_var, token_var) in [
+            ("TELEGRAM_WEBHOOK_URL", "TELEGRAM_BOT_TOKEN"),
+            ("BALE_WEBHOOK_URL", "BALE_BOT_TOKEN"),
+        ] {
+            if env.get(url_var).is_some() && env.get(token_var).is_none() {
+                return Err(bad(
+                    url_var,
+                    format!("set {token_var} too: the webhook belongs to that bot"),
+                ));
+            }
         }
         for bot in &bots {
             let Some(url) = &bot.webhook_url else {
                 continue;
             };
-            let place = if bot.token_var == "TELEGRAM_BOT_TOKEN" {
-                "TELEGRAM_WEBHOOK_URL".to_string()
-            } else {
-                format!("webhook_url of bot `{}`", bot.name)
+            let place = match bot.token_var.as_str() {
+                "TELEGRAM_BOT_TOKEN" => "TELEGRAM_WEBHOOK_URL".to_string(),
+                "BALE_BOT_TOKEN" => "BALE_WEBHOOK_URL".to_string(),
+                _ => format!("webhook_url of bot `{}`", bot.name),
             };
-            if bot.channel != ChannelKind::Telegram {
-                return Err(bad(
-                    place,
-                    "webhook mode is available for Telegram bots only; Bale bots poll",
-                ));
-            }
             let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
             if url.scheme() != "https" && !loopback {
-                return Err(bad(place, "Telegram only calls https:// webhook URLs"));
+                return Err(bad(place, "the platform only calls https:// webhook URLs"));
             }
             if url.as_str().contains(bot.token.expose()) {
                 return Err(bad(place, "the webhook URL must not contain the bot token"));
@@ -1262,7 +1264,15 @@ impl Config {
             ));
         }
 
-        let messages_per_minute = file.messages_per_minute.unwrap_or(30);
+        let messages_per_minute = match env.get("CONSENTGATE_MESSAGES_PER_MINUTE") {
+            Some(v) => v.trim().parse().map_err(|_| {
+                bad(
+                    "CONSENTGATE_MESSAGES_PER_MINUTE",
+                    format!("`{v}` is not a whole number"),
+                )
+            })?,
+            None => file.messages_per_minute.unwrap_or(30),
+        };
         if messages_per_minute == 0 {
             return Err(bad("messages_per_minute", "must be at least 1"));
         }

@@ -268,7 +268,7 @@ impl Gateway {
             webhook.register().await.map_err(|e| {
                 anyhow::anyhow!("bot `{}`: could not register the webhook: {e}", bot.name)
             })?;
-            tracing::info!(bot = %bot.name, "webhook registered; updates arrive at /webhooks/telegram/{}", bot.name);
+            tracing::info!(bot = %bot.name, channel = %bot.channel, "webhook registered");
             webhook_bots.push(Arc::new(webhook));
         }
         let mut router = http::router(db.clone(), metrics.clone(), webchat.as_ref())

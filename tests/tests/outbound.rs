@@ -172,3 +172,30 @@ async fn a_bale_bot_makes_every_call_at_bales_base_url() {
     assert!(first.body.get("offset").is_none(), "{}", first.raw);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_sender_over_the_limit_gets_one_polite_notice() {
+    let h = Harness::start(Options {
+        telegram: true,
+        // A burst of three: "hi" (held for consent) takes one, two questions are answered.
+        extra_env: vec![("CONSENTGATE_MESSAGES_PER_MINUTE".into(), "3".into())],
+        ..Default::default()
+    })
+    .await;
+    let n = agreed(&h, IVAN, 1).await;
+    for i in 0..6 {
+        h.telegram
+            .push_update(text_update(10 + i, IVAN, &format!("message {i}")));
+    }
+    let texts = h.wait_sent(IVAN.id, n + 3).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let texts_after = h.telegram.sent_texts(IVAN.id);
+    assert_eq!(texts_after.len(), texts.len(), "{texts_after:?}");
+    let notices = texts_after
+        .iter()
+        .filter(|t| t.contains("faster than I can read"))
+        .count();
+    assert_eq!(notices, 1, "{texts_after:?}");
+    assert_eq!(h.llm.requests().len(), 2);
+    h.finish().await;
+}

@@ -139,3 +139,66 @@ async fn signed_updates_take_the_whole_route_once() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn bale_webhooks_are_authenticated_by_a_secret_path_segment() {
+    const BALE_TOKEN: &str = "555:BALE-webhook-token";
+    let h = Harness::start(Options {
+        bale_api_is_fake: true,
+        extra_env: vec![
+            ("BALE_BOT_TOKEN".into(), BALE_TOKEN.into()),
+            (
+                "BALE_WEBHOOK_URL".into(),
+                "http://127.0.0.1:9/webhooks/bale/bale".into(),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let registered = h.telegram.calls("setWebhook");
+    let url = registered[0].body["url"].as_str().unwrap().to_string();
+    let secret = url.rsplit('/').next().unwrap().to_string();
+    assert!(
+        url.starts_with("http://127.0.0.1:9/webhooks/bale/bale/"),
+        "{url}"
+    );
+    assert!(secret.len() >= 32, "{secret}");
+    assert!(!url.contains(BALE_TOKEN));
+    assert!(h.telegram.calls("deleteWebhook").is_empty());
+
+    let post = |path: String| {
+        let http = h.http.clone();
+        async move {
+            http.post(path)
+                .json(&text_update(1, IVAN, "hello from Bale"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // A forged segment, and none: refused, nothing processed.
+    let forged = post(format!(
+        "{}/webhooks/bale/bale/{}",
+        h.base,
+        "x".repeat(secret.len())
+    ))
+    .await;
+    assert_eq!(forged, reqwest::StatusCode::UNAUTHORIZED);
+    let missing = post(format!("{}/webhooks/bale/bale", h.base)).await;
+    assert!(missing.is_client_error());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(h.telegram.sent_texts(IVAN.id).is_empty());
+    // The right one: answered (the consent prompt), through Bale's base URL.
+    let ok = post(format!("{}/webhooks/bale/bale/{secret}", h.base)).await;
+    assert_eq!(ok, reqwest::StatusCode::OK);
+    let texts = h.wait_sent(IVAN.id, 1).await;
+    assert!(texts[0].contains("Do you agree"), "{texts:?}");
+    assert!(
+        h.telegram
+            .requests()
+            .iter()
+            .all(|r| r.token_segment == format!("bot{BALE_TOKEN}"))
+    );
+    h.finish().await;
+}

@@ -112,6 +112,8 @@ pub struct Pipeline {
     limiter: DefaultKeyedRateLimiter<String>,
     /// Exports per person: each builds the whole file.
     export_limiter: DefaultKeyedRateLimiter<String>,
+    /// One "slow down" notice per person per minute; further excess messages get no reply.
+    notice_limiter: DefaultKeyedRateLimiter<String>,
     retention: RetentionSettings,
     history_messages: usize,
     public_url: String,
@@ -140,6 +142,7 @@ impl Pipeline {
             provider,
             redactor,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            notice_limiter: RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN)),
             export_limiter: RateLimiter::keyed(
                 Quota::per_hour(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN))
                     .allow_burst(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN)),
@@ -169,6 +172,8 @@ impl Pipeline {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
         self.export_limiter.retain_recent();
+        self.notice_limiter.retain_recent();
+        self.notice_limiter.shrink_to_fit();
         self.export_limiter.shrink_to_fit();
     }
 
@@ -316,6 +321,11 @@ impl Pipeline {
                 )
                 .await?;
             self.metrics.rate_limited.inc();
+            let key = subject.pseudonym.as_str().to_string();
+            if self.notice_limiter.check_key(&key).is_err() {
+                // Told once already: answering every excess message would only add to it.
+                return Ok(Vec::new());
+            }
             return Ok(vec![Outbound::text(replies::SLOW_DOWN)]);
         }
 
