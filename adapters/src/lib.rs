@@ -10,6 +10,7 @@ pub mod telegram;
 pub mod telegram_webhook;
 pub mod text;
 pub mod webchat;
+pub mod whatsapp;
 
 pub use model::{
     Button, Channel, ChannelKind, Chat, Document, HandleError, Inbound, InboundHandler,

@@ -99,6 +99,16 @@ pub enum InboundKind {
     ButtonPress { data: String },
     /// The person blocked the bot; nothing can be sent to them.
     Blocked,
+    /// The platform reports what became of a message we sent (WhatsApp statuses).
+    Status {
+        /// `sent`, `delivered`, `read`, `failed` …
+        status: String,
+        /// The platform's error code for a failure (e.g. 131026, 131047).
+        error_code: Option<i64>,
+    },
+    /// The person changed a setting on the platform itself: marketing messages stopped (false)
+    /// or resumed (true) (WhatsApp `user_preferences`).
+    MarketingPreference { resume: bool },
 }
 
 impl InboundKind {
@@ -109,6 +119,8 @@ impl InboundKind {
             InboundKind::Command { .. } => "command",
             InboundKind::ButtonPress { .. } => "button",
             InboundKind::Blocked => "blocked",
+            InboundKind::Status { .. } => "status",
+            InboundKind::MarketingPreference { .. } => "preference",
         }
     }
 }
@@ -293,5 +305,20 @@ impl SendError {
 #[async_trait]
 pub trait Channel: Send + Sync + 'static {
     fn kind(&self) -> ChannelKind;
+
+    /// Sends outside the platform's customer-service window (WhatsApp's 24 hours): only an
+    /// approved template may go, so without one nothing is sent.
+    async fn send_outside_window(
+        &self,
+        _chat: &PlatformId,
+        _out: &Outbound,
+    ) -> Result<(), SendError> {
+        Err(SendError::WindowClosed)
+    }
+
+    /// Whether free-form messages need the person to have written recently.
+    fn has_window(&self) -> bool {
+        false
+    }
     async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError>;
 }

@@ -310,6 +310,94 @@ pub struct Config {
     pub oauth: Vec<OAuthProvider>,
     /// Platform user ids made owners by the configuration, per bot name.
     pub owners: HashMap<String, Vec<String>>,
+    /// The WhatsApp Business number, when configured.
+    pub whatsapp: Option<WhatsAppConfig>,
+}
+
+/// One WhatsApp Business Cloud API number, from the `WHATSAPP_*` variables.
+#[derive(Clone, Debug)]
+pub struct WhatsAppConfig {
+    pub name: String,
+    pub access_token: Secret,
+    pub phone_number_id: String,
+    pub app_secret: Secret,
+    pub verify_token: Secret,
+    pub graph_url: Url,
+    pub api_version: String,
+    /// The approved template for messages outside the 24-hour window: (name, language).
+    pub template: Option<(String, String)>,
+}
+
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
+pub const DEFAULT_GRAPH_VERSION: &str = "v21.0";
+
+fn whatsapp_settings(env: &dyn Env) -> Result<Option<WhatsAppConfig>, ConfigError> {
+    const REQUIRED: [&str; 4] = [
+        "WHATSAPP_ACCESS_TOKEN",
+        "WHATSAPP_PHONE_NUMBER_ID",
+        "WHATSAPP_APP_SECRET",
+        "WHATSAPP_VERIFY_TOKEN",
+    ];
+    let values: Vec<Option<String>> = REQUIRED.iter().map(|v| env.get(v)).collect();
+    let any = values.iter().any(Option::is_some)
+        || env.get("WHATSAPP_GRAPH_URL").is_some()
+        || env.get("WHATSAPP_TEMPLATE").is_some();
+    if !any {
+        return Ok(None);
+    }
+    if let Some(missing) = REQUIRED.iter().zip(&values).find(|(_, v)| v.is_none()) {
+        return Err(bad(
+            *missing.0,
+            "not set; the WhatsApp channel needs WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID, WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN",
+        ));
+    }
+    let get = |i: usize| values[i].clone().unwrap_or_default().trim().to_string();
+    let phone_number_id = get(1);
+    if !phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(
+            "WHATSAPP_PHONE_NUMBER_ID",
+            "expected the numeric id Meta shows",
+        ));
+    }
+    let graph_url = parse_url(
+        "WHATSAPP_GRAPH_URL",
+        &env.get("WHATSAPP_GRAPH_URL")
+            .unwrap_or_else(|| DEFAULT_GRAPH_URL.to_string()),
+    )?;
+    let api_version = env
+        .get("WHATSAPP_API_VERSION")
+        .unwrap_or_else(|| DEFAULT_GRAPH_VERSION.to_string());
+    if !api_version.starts_with('v') {
+        return Err(bad(
+            "WHATSAPP_API_VERSION",
+            "expected a version such as v21.0",
+        ));
+    }
+    let name = env
+        .get("WHATSAPP_BOT_NAME")
+        .unwrap_or_else(|| "whatsapp".to_string());
+    if !valid_bot_name(&name) {
+        return Err(bad(
+            "WHATSAPP_BOT_NAME",
+            "use 1-64 characters of A-Z a-z 0-9 - _",
+        ));
+    }
+    Ok(Some(WhatsAppConfig {
+        name,
+        access_token: Secret::new(get(0)),
+        phone_number_id,
+        app_secret: Secret::new(get(2)),
+        verify_token: Secret::new(get(3)),
+        graph_url,
+        api_version,
+        template: env.get("WHATSAPP_TEMPLATE").map(|t| {
+            (
+                t.trim().to_string(),
+                env.get("WHATSAPP_TEMPLATE_LANGUAGE")
+                    .unwrap_or_else(|| "en".to_string()),
+            )
+        }),
+    }))
 }
 
 /// The built-in purposes; `{recipients}` and `{history_days}` are filled in from the
@@ -1191,19 +1279,14 @@ impl Config {
                 ));
             }
         }
-        for var in [
-            "WHATSAPP_ACCESS_TOKEN",
-            "WHATSAPP_PHONE_NUMBER_ID",
-            "WHATSAPP_APP_SECRET",
-            "WHATSAPP_VERIFY_TOKEN",
-            "WHATSAPP_GRAPH_URL",
-        ] {
-            if env.get(var).is_some() {
-                return Err(bad(
-                    var,
-                    "the WhatsApp channel is not available in this version; unset the WHATSAPP_* variables",
-                ));
-            }
+        let whatsapp = whatsapp_settings(env)?;
+        if let Some(w) = &whatsapp
+            && bots.iter().any(|b| b.name == w.name)
+        {
+            return Err(bad(
+                "WHATSAPP_BOT_NAME",
+                format!("`{}` is also the name of a bot", w.name),
+            ));
         }
 
         let web = file.webchat;
@@ -1333,6 +1416,7 @@ impl Config {
             public_url,
             oauth,
             owners,
+            whatsapp,
         })
     }
 

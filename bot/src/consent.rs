@@ -278,6 +278,8 @@ pub enum Method {
     Keyword,
     /// Not the person's act: a new policy version changed the purpose's text.
     PolicyChange,
+    /// A setting in the platform's own interface (WhatsApp's marketing stop/resume).
+    PlatformSetting,
 }
 
 impl Method {
@@ -287,6 +289,7 @@ impl Method {
             Method::Command => "command",
             Method::Keyword => "keyword",
             Method::PolicyChange => "policy_change",
+            Method::PlatformSetting => "platform_setting",
         }
     }
 }

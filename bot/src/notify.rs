@@ -79,22 +79,30 @@ impl Notifier {
                     "telegram" | "bale" => i.user_id.as_deref()?,
                     _ => i.chat_id.as_deref()?,
                 };
-                Some((self.routes.get(&i.bot_id)?, chat))
+                Some((self.routes.get(&i.bot_id)?, chat, i.last_seen_at))
             })
             .collect();
         if reachable.is_empty() {
             told.unreachable += 1;
             return told;
         }
-        for (route, chat) in reachable {
+        for (route, chat, last_seen) in reachable {
             route.pace.until_ready().await;
-            match route
-                .channel
-                .send(&PlatformId::new(chat), &Outbound::text(text))
-                .await
-            {
+            // WhatsApp: free-form only within 24 hours of the person's last message ("last seen"
+            // is kept to the hour, so 23 to be sure); otherwise the template, or nothing.
+            let outside_window = route.channel.has_window()
+                && last_seen < chrono::Utc::now() - chrono::Duration::hours(23);
+            let chat = PlatformId::new(chat);
+            let out = Outbound::text(text);
+            let sent = if outside_window {
+                route.channel.send_outside_window(&chat, &out).await
+            } else {
+                route.channel.send(&chat, &out).await
+            };
+            match sent {
                 Ok(()) => told.sent += 1,
                 Err(SendError::Blocked) => told.blocked += 1,
+                Err(SendError::WindowClosed) => told.unreachable += 1,
                 Err(err) => {
                     tracing::warn!(channel = %route.channel.kind(), error = %err, "notice not delivered");
                     told.failed += 1;

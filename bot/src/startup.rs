@@ -13,6 +13,7 @@ use consentgate_adapters::{
     telegram::{Poller, TelegramChannel, TelegramSettings},
     telegram_webhook::{self, WebhookBot},
     webchat::{WebChat, WebChatSettings},
+    whatsapp,
 };
 use consentgate_entity::bots;
 
@@ -115,6 +116,9 @@ pub async fn configured_bots(db: &DatabaseConnection, config: &Config) -> Result
     if config.webchat.enabled {
         wanted.push((config.webchat.bot_name.clone(), ChannelKind::WebChat));
     }
+    if let Some(w) = &config.whatsapp {
+        wanted.push((w.name.clone(), ChannelKind::WhatsApp));
+    }
     let mut out = Vec::new();
     for (name, channel) in wanted {
         let id = register_bot(db, &name, channel).await?;
@@ -149,9 +153,33 @@ pub fn configured_owners(
         .collect()
 }
 
+/// The adapter's settings for the configured WhatsApp number.
+pub fn whatsapp_settings(config: &Config) -> Option<whatsapp::WhatsAppSettings> {
+    let w = config.whatsapp.as_ref()?;
+    Some(whatsapp::WhatsAppSettings {
+        bot_name: w.name.clone(),
+        graph_url: w.graph_url.clone(),
+        api_version: w.api_version.clone(),
+        phone_number_id: w.phone_number_id.clone(),
+        access_token: w.access_token.expose().to_string(),
+        app_secret: w.app_secret.expose().to_string(),
+        verify_token: w.verify_token.expose().to_string(),
+        template: w
+            .template
+            .clone()
+            .map(|(name, language)| whatsapp::Template { name, language }),
+        limits: consentgate_adapters::outbound::Limits::WHATSAPP,
+    })
+}
+
 /// The channels that can write to people first, for notices outside replies.
 pub fn notifier_for(config: &Config, bots: &[BotContext]) -> Notifier {
     let mut notifier = Notifier::default();
+    if let Some(settings) = whatsapp_settings(config)
+        && let Some(ctx) = bots.iter().find(|b| b.name == settings.bot_name)
+    {
+        notifier.add(ctx.id, Arc::new(whatsapp::WhatsAppChannel::new(settings)));
+    }
     for bot in &config.bots {
         if let Some(ctx) = bots.iter().find(|b| b.name == bot.name) {
             notifier.add(
@@ -277,6 +305,11 @@ impl Gateway {
             .merge(admin::router(integrations.clone()));
         if !webhook_bots.is_empty() {
             router = router.merge(telegram_webhook::router(webhook_bots));
+        }
+        if let Some(settings) = whatsapp_settings(&config) {
+            tracing::info!(bot = %settings.bot_name, "WhatsApp webhook at /webhooks/whatsapp/{}", settings.bot_name);
+            let bot = Arc::new(whatsapp::WhatsAppBot::new(settings, handler.clone()));
+            router = router.merge(whatsapp::router(vec![bot]));
         }
         let mut server_signal = signal.clone();
         tasks.push(tokio::spawn(async move {

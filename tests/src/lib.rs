@@ -4,6 +4,7 @@
 //!   sendMessage, answerCallbackQuery, deleteWebhook, getMe) for a bot to run against it.
 //! - [`FakeLlm`] is an OpenAI-compatible `/chat/completions` server that can answer, fail with a
 //!   status, or stall.
+//! - [`FakeGraph`] is the WhatsApp Cloud API's messages endpoint.
 //! - [`FakeOAuth`] is an OAuth 2.0 provider (authorize, token with PKCE, RFC 7009 revoke).
 //!
 //! Tests assert on what these servers received.
@@ -11,10 +12,12 @@
 pub mod llm;
 pub mod oauth;
 pub mod telegram;
+pub mod whatsapp;
 
 pub use llm::{FakeLlm, LlmBehaviour};
 pub use oauth::FakeOAuth;
 pub use telegram::{FakeTelegram, Recorded};
+pub use whatsapp::FakeGraph;
 
 use std::{future::Future, time::Duration};
 

@@ -218,6 +218,13 @@ impl Pipeline {
         bot: &BotContext,
         inbound: &Inbound,
     ) -> Result<Vec<Outbound>, PipelineError> {
+        // What became of a message we sent (never creates anyone).
+        if let InboundKind::Status { status, error_code } = &inbound.kind {
+            self.delivery_status(bot, inbound, status, *error_code)
+                .await?;
+            return Ok(Vec::new());
+        }
+
         // Group chatter not meant for the bot is not ours to read, let alone store.
         if !inbound.chat.private && !inbound.addressed {
             return Ok(Vec::new());
@@ -302,7 +309,19 @@ impl Pipeline {
                     .await;
                 }
             }
-            InboundKind::Blocked => {}
+            InboundKind::MarketingPreference { resume } => {
+                // Set in the platform's own interface: recorded, not answered.
+                rights::marketing(
+                    self,
+                    &turn,
+                    &mut choices,
+                    *resume,
+                    consent::Method::PlatformSetting,
+                )
+                .await?;
+                return Ok(Vec::new());
+            }
+            InboundKind::Blocked | InboundKind::Status { .. } => {}
         }
 
         // 6. rate limit
@@ -365,6 +384,48 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// A platform's report on a message we sent: a failure about the person is recorded (and
+    /// an unreachable one marked so); the rest only passes dedupe.
+    async fn delivery_status(
+        &self,
+        bot: &BotContext,
+        inbound: &Inbound,
+        status: &str,
+        error_code: Option<i64>,
+    ) -> Result<(), PipelineError> {
+        if status != "failed" {
+            return Ok(());
+        }
+        let Some(user) = &inbound.sender.id else {
+            return Ok(());
+        };
+        let Some(subject) =
+            identity::find_by_platform_id(&self.db, &self.keys, bot.id, inbound.channel, user)
+                .await?
+        else {
+            return Ok(());
+        };
+        let reason = match error_code {
+            Some(131026) => "unreachable",
+            Some(131047) => "window_closed",
+            Some(131050) => "marketing_stopped",
+            _ => "failed",
+        };
+        if reason == "unreachable" {
+            identity::set_reachable(&self.db, subject.id, false).await?;
+        }
+        self.audit
+            .record(
+                &self.db,
+                Some(bot.id),
+                Some(&subject.pseudonym),
+                "delivery.failed",
+                serde_json::json!({"reason": reason, "code": error_code, "channel": inbound.channel.as_str()}),
+            )
+            .await?;
+        Ok(())
+    }
+
     fn count_prompt(&self, channel: ChannelKind) {
         self.metrics
             .consent_prompts

@@ -548,9 +548,22 @@ impl Numbers {
         if IBAN_HEAD.is_match(window(run.text, run.start, 40)) {
             return None;
         }
+        // An amount ("1000000 tl") is not a phone, unless it is written the way phone numbers
+        // are (a leading +, a trunk 0, or 8 and eleven digits): then redacting a price by mistake
+        // is the safer error. The currency must be a whole word ("tlf" is not "tl").
         let next = after(run.text, run.end, 10);
         let next = next.trim_start();
-        if CURRENCY.iter().any(|c| next.starts_with(c)) {
+        let is_amount = CURRENCY.iter().any(|c| {
+            next.starts_with(c)
+                && !next[c.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_alphanumeric)
+        });
+        let phone_shaped = s.starts_with('+')
+            || s.starts_with('0')
+            || (s.starts_with('8') && run.digits.len() == 11);
+        if is_amount && !phone_shaped {
             return None;
         }
         if self.valid_phone(run) {

@@ -34,6 +34,18 @@ fn assert_nothing(cases: &[&str]) {
 }
 
 #[test]
+fn amounts_are_not_phones_unless_written_like_phones() {
+    // Found by the property test: a currency word after a number written the way phone numbers
+    // are written no longer hides it.
+    assert_found(&[
+        ("+7 900 1000000 TL", "+7 900 1000000", Kind::Phone),
+        ("09121000000 tL", "09121000000", Kind::Phone),
+        ("call 9121000000 tlf", "9121000000", Kind::Phone),
+    ]);
+    assert_nothing(&["it costs 9121000000 rub", "price 4951234567 USD"]);
+}
+
+#[test]
 fn phones_in_international_and_national_formats() {
     assert_found(&[
         (

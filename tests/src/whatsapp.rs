@@ -1,0 +1,107 @@
+//! A fake WhatsApp Cloud API (Graph) server: `POST /{version}/{phone_number_id}/messages`
+//! records every message and answers like Meta, or with a queued error.
+
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+
+/// One message the fake received.
+#[derive(Clone, Debug)]
+pub struct GraphRequest {
+    pub version: String,
+    pub phone_number_id: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+    pub at: std::time::Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<GraphRequest>,
+    failures: Vec<(u16, Value)>,
+    next: u64,
+}
+
+/// The fake; clones share state.
+#[derive(Clone)]
+pub struct FakeGraph {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeGraph {
+    pub async fn start() -> FakeGraph {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fake = FakeGraph {
+            url: format!("http://{}", listener.local_addr().unwrap()),
+            inner: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/{version}/{phone}/messages", post(messages))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        fake
+    }
+
+    pub fn requests(&self) -> Vec<GraphRequest> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+
+    /// Messages sent to one recipient.
+    pub fn sent_to(&self, to: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.body["to"] == to)
+            .map(|r| r.body)
+            .collect()
+    }
+
+    /// The next `n` sends fail with this status and error body.
+    pub fn fail(&self, n: usize, status: u16, body: Value) {
+        let mut inner = self.inner.lock().unwrap();
+        for _ in 0..n {
+            inner.failures.push((status, body.clone()));
+        }
+    }
+}
+
+async fn messages(
+    State(fake): State<FakeGraph>,
+    Path((version, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut inner = fake.inner.lock().unwrap();
+    inner.requests.push(GraphRequest {
+        version,
+        phone_number_id: phone,
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: parsed.clone(),
+        at: std::time::Instant::now(),
+    });
+    if !inner.failures.is_empty() {
+        let (status, body) = inner.failures.remove(0);
+        return (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();
+    }
+    inner.next += 1;
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": parsed["to"], "wa_id": parsed["to"]}],
+        "messages": [{"id": format!("wamid.out-{}", inner.next)}],
+    }))
+    .into_response()
+}

@@ -1,0 +1,336 @@
+//! WhatsApp Business Cloud API end to end, against a fake Graph API on loopback: the
+//! verification handshake, signed webhook bodies (one non-ASCII and `\u`-escaped), consent by
+//! reply button, statuses deduped, marketing preferences, and no free-form message outside the
+//! 24-hour window.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::*;
+use consentgate_e2e::{FakeGraph, wait_for};
+use consentgate_entity::{audit_log, channel_identities, consent_events, subjects};
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+use serde_json::Value;
+use sha2::Sha256;
+
+const APP_SECRET: &str = "test-app-secret";
+const VERIFY: &str = "test-verify-token";
+const PHONE_ID: &str = "106540352242922";
+const WA_ID: &str = "79161234567";
+
+async fn start(template: bool) -> (Harness, FakeGraph) {
+    let graph = FakeGraph::start().await;
+    let mut env = vec![
+        (
+            "WHATSAPP_ACCESS_TOKEN".to_string(),
+            "test-graph-token".to_string(),
+        ),
+        ("WHATSAPP_PHONE_NUMBER_ID".to_string(), PHONE_ID.to_string()),
+        ("WHATSAPP_APP_SECRET".to_string(), APP_SECRET.to_string()),
+        ("WHATSAPP_VERIFY_TOKEN".to_string(), VERIFY.to_string()),
+        ("WHATSAPP_GRAPH_URL".to_string(), graph.url.clone()),
+    ];
+    if template {
+        env.push(("WHATSAPP_TEMPLATE".to_string(), "policy_update".to_string()));
+    }
+    let h = Harness::start(Options {
+        extra_env: env,
+        ..Default::default()
+    })
+    .await;
+    (h, graph)
+}
+
+fn sign(raw: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
+    mac.update(raw.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn post(h: &Harness, raw: &str, signature: Option<String>) -> StatusCode {
+    let mut req = h
+        .http
+        .post(format!("{}/webhooks/whatsapp/whatsapp", h.base))
+        .header("content-type", "application/json")
+        .body(raw.to_string());
+    if let Some(sig) = signature {
+        req = req.header("x-hub-signature-256", sig);
+    }
+    req.send().await.unwrap().status()
+}
+
+fn envelope(field: &str, value: &str) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"{field}","value":{value}}}]}}]}}"#
+    )
+}
+
+fn text(wamid: &str, name_escaped: &str, body_escaped: &str) -> String {
+    envelope(
+        "messages",
+        &format!(
+            r#"{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550000000","phone_number_id":"{PHONE_ID}"}},"contacts":[{{"profile":{{"name":"{name_escaped}"}},"wa_id":"{WA_ID}"}}],"messages":[{{"from":"{WA_ID}","id":"{wamid}","timestamp":"1700000000","type":"text","text":{{"body":"{body_escaped}"}}}}]}}"#
+        ),
+    )
+}
+
+fn button(wamid: &str, id: &str) -> String {
+    envelope(
+        "messages",
+        &format!(
+            r#"{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"{PHONE_ID}"}},"contacts":[{{"profile":{{"name":"Ivan"}},"wa_id":"{WA_ID}"}}],"messages":[{{"context":{{"from":"15550000000","id":"wamid.prompt"}},"from":"{WA_ID}","id":"{wamid}","timestamp":"1700000001","type":"interactive","interactive":{{"type":"button_reply","button_reply":{{"id":"{id}","title":"Agree"}}}}}}]}}"#
+        ),
+    )
+}
+
+fn failed_status(id: &str, code: i64) -> String {
+    envelope(
+        "messages",
+        &format!(
+            r#"{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"{PHONE_ID}"}},"statuses":[{{"id":"{id}","status":"failed","timestamp":"1700000002","recipient_id":"{WA_ID}","errors":[{{"code":{code},"title":"Undeliverable"}}]}}]}}"#
+        ),
+    )
+}
+
+async fn wait_graph(graph: &FakeGraph, n: usize) -> Vec<Value> {
+    let g = graph.clone();
+    wait_for(WAIT, || {
+        let sent = g.sent_to(WA_ID);
+        async move { (sent.len() >= n).then_some(sent) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("expected {n} messages, got {:?}", graph.sent_to(WA_ID)))
+}
+
+#[tokio::test]
+async fn the_verification_handshake_echoes_the_challenge_only_for_the_right_token() {
+    let (h, _graph) = start(false).await;
+    let get = |query: String| {
+        let http = h.http.clone();
+        let url = format!("{}/webhooks/whatsapp/whatsapp?{query}", h.base);
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = get(format!(
+        "hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444"
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "1158201444");
+    let (status, _) = get("hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1".into()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = get(format!(
+        "hub.mode=unsubscribe&hub.verify_token={VERIFY}&hub.challenge=1"
+    ))
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn signed_messages_take_the_whole_route_and_forged_ones_nothing() {
+    let (h, graph) = start(false).await;
+    // Unsigned, and signed with another secret: 401, nothing processed or stored.
+    let raw = text("wamid.1", "Ivan", "hello");
+    assert_eq!(post(&h, &raw, None).await, StatusCode::UNAUTHORIZED);
+    let forged = format!("sha256={}", "0".repeat(64));
+    assert_eq!(post(&h, &raw, Some(forged)).await, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(graph.requests().is_empty());
+    assert!(
+        subjects::Entity::find()
+            .all(h.db())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Meta signs the escaped form: Persian text as \u escapes, checked over the raw bytes.
+    let raw = text(
+        "wamid.2",
+        r"\u0645\u0631\u06cc\u0645",
+        r"\u0633\u0644\u0627\u0645 \u2014 hello",
+    );
+    assert!(raw.contains(r"\u0645"));
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, 1).await;
+    // The consent prompt, as reply buttons: at most three, titles of at most 20 characters.
+    let prompt = &sent[0];
+    assert_eq!(prompt["type"], "interactive", "{prompt}");
+    let buttons = prompt["interactive"]["action"]["buttons"]
+        .as_array()
+        .unwrap();
+    assert!(buttons.len() <= 3);
+    assert!(
+        buttons
+            .iter()
+            .all(|b| b["reply"]["title"].as_str().unwrap().chars().count() <= 20)
+    );
+    assert!(
+        prompt["interactive"]["body"]["text"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count()
+            <= 1024
+            || prompt["type"] == "text"
+    );
+    let request = &graph.requests()[0];
+    assert_eq!(
+        request.authorization.as_deref(),
+        Some("Bearer test-graph-token")
+    );
+    assert_eq!(request.phone_number_id, PHONE_ID);
+    assert_eq!(request.version, "v21.0");
+
+    // The same message again (Meta retries): answered once.
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(graph.sent_to(WA_ID).len(), sent.len());
+
+    // The Agree button grants consent; the next message reaches the assistant.
+    let agree = buttons
+        .iter()
+        .find(|b| b["reply"]["title"] == "Agree")
+        .unwrap()["reply"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let raw = button("wamid.3", &agree);
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, 2).await;
+    let thanks = serde_json::to_string(&sent[1]).unwrap();
+    assert!(thanks.contains("Thank you"), "{thanks}");
+    let events = consent_events::Entity::find().all(h.db()).await.unwrap();
+    assert_eq!(events[0].action, "given");
+    assert_eq!(events[0].channel, "whatsapp");
+    assert_eq!(events[0].platform_message_id.as_deref(), Some("wamid.3"));
+    let before = graph.sent_to(WA_ID).len();
+    let raw = text("wamid.4", "Ivan", "what are your hours?");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, before + 1).await;
+    let answer = sent.last().unwrap();
+    assert_eq!(answer["type"], "text");
+    assert_eq!(answer["text"]["body"], "LLM: what are your hours?");
+    assert_eq!(answer["context"]["message_id"], "wamid.4");
+    // The provider saw a pseudonym, never the number or the name.
+    let llm = &h.llm.requests()[0].raw;
+    assert!(!llm.contains(WA_ID));
+    // The number is stored only encrypted.
+    assert!(!h.dump().await.contains(WA_ID));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn statuses_are_deduped_and_an_undeliverable_number_is_marked() {
+    let (h, graph) = start(false).await;
+    let raw = text("wamid.1", "Ivan", "hi");
+    post(&h, &raw, Some(sign(&raw))).await;
+    wait_graph(&graph, 1).await;
+    // The same failed status twice (Meta retries): recorded once.
+    let raw = failed_status("wamid.out-1", 131026);
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let failures = audit_log::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "delivery.failed")
+        .count();
+    assert_eq!(failures, 1);
+    let subject = subjects::Entity::find().one(h.db()).await.unwrap().unwrap();
+    assert!(!subject.reachable, "131026 marks the number unreachable");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn stop_and_the_platforms_marketing_preference_record_an_opt_out() {
+    let (h, graph) = start(false).await;
+    let raw = text("wamid.1", "Ivan", "STOP");
+    post(&h, &raw, Some(sign(&raw))).await;
+    wait_graph(&graph, 1).await;
+    let raw = envelope(
+        "user_preferences",
+        &format!(
+            r#"{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"{PHONE_ID}"}},"contacts":[{{"wa_id":"{WA_ID}","profile":{{"name":"Ivan"}}}}],"user_preferences":[{{"wa_id":"{WA_ID}","detail":"User requested to resume marketing messages","category":"marketing_messages","value":"resume","timestamp":1731705721}}]}}"#
+        ),
+    );
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let raw = raw
+        .replace(r#""value":"resume""#, r#""value":"stop""#)
+        .replace("1731705721", "1731705722");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let marketing: Vec<(String, String)> = consent_events::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.purpose == "marketing")
+        .map(|e| (e.action, e.method))
+        .collect();
+    // STOP refuses; the platform's "resume" cannot opt someone in who never saw the text (it
+    // shows the choice instead, which the platform setting cannot answer), so "stop" finds
+    // them already out.
+    assert_eq!(marketing[0], ("refused".to_string(), "keyword".to_string()));
+    assert!(marketing.iter().all(|(a, _)| a != "given"), "{marketing:?}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn no_free_form_message_is_sent_outside_the_24_hour_window() {
+    for template in [false, true] {
+        let (h, graph) = start(template).await;
+        let raw = text("wamid.1", "Ivan", "hi");
+        post(&h, &raw, Some(sign(&raw))).await;
+        let prompt = wait_graph(&graph, 1).await;
+        let agree = prompt[0]["interactive"]["action"]["buttons"][0]["reply"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let raw = button("wamid.2", &agree);
+        post(&h, &raw, Some(sign(&raw))).await;
+        wait_graph(&graph, 2).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = graph.sent_to(WA_ID).len();
+        // Two days pass without a message from Ivan.
+        let mut identity = channel_identities::Entity::find()
+            .one(h.db())
+            .await
+            .unwrap()
+            .unwrap()
+            .into_active_model();
+        identity.last_seen_at = Set(Utc::now() - chrono::Duration::days(2));
+        identity.update(h.db()).await.unwrap();
+        // A policy change with --notify would write to him.
+        let out = h
+            .publish_policy(
+                "Policy, second edition.",
+                "A second AI provider.",
+                &[("LLM_RECIPIENT", "FakeAI and SecondAI")],
+                true,
+            )
+            .await;
+        let sent = graph.sent_to(WA_ID);
+        if template {
+            assert!(out.contains("whatsapp: notified 1"), "{out}");
+            let last = sent.last().unwrap();
+            assert_eq!(last["type"], "template", "{last}");
+            assert_eq!(last["template"]["name"], "policy_update");
+        } else {
+            assert!(out.contains("whatsapp: notified 0"), "{out}");
+            assert_eq!(
+                sent.len(),
+                before,
+                "nothing free-form was attempted: {sent:?}"
+            );
+        }
+        h.finish().await;
+    }
+}
