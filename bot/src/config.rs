@@ -326,6 +326,8 @@ pub struct WhatsAppConfig {
     pub api_version: String,
     /// The approved template for messages outside the 24-hour window: (name, language).
     pub template: Option<(String, String)>,
+    /// Messages per second for the number (Meta's default 80; upgraded numbers 1,000).
+    pub per_second: u32,
 }
 
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
@@ -390,6 +392,15 @@ fn whatsapp_settings(env: &dyn Env) -> Result<Option<WhatsAppConfig>, ConfigErro
         verify_token: Secret::new(get(3)),
         graph_url,
         api_version,
+        per_second: match env.get("WHATSAPP_MESSAGES_PER_SECOND") {
+            Some(v) => v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                bad(
+                    "WHATSAPP_MESSAGES_PER_SECOND",
+                    format!("`{v}` is not a whole number above 0"),
+                )
+            })?,
+            None => 80,
+        },
         template: env.get("WHATSAPP_TEMPLATE").map(|t| {
             (
                 t.trim().to_string(),

@@ -168,7 +168,10 @@ pub fn whatsapp_settings(config: &Config) -> Option<whatsapp::WhatsAppSettings> 
             .template
             .clone()
             .map(|(name, language)| whatsapp::Template { name, language }),
-        limits: consentgate_adapters::outbound::Limits::WHATSAPP,
+        limits: consentgate_adapters::outbound::Limits {
+            per_bot_per_second: w.per_second,
+            ..consentgate_adapters::outbound::Limits::WHATSAPP
+        },
     })
 }
 
