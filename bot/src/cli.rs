@@ -100,6 +100,11 @@ pub enum Command {
         #[command(subcommand)]
         action: RetentionAction,
     },
+    /// Exit 0 when URL answers 2xx (for container health checks, which have no curl).
+    Probe {
+        #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+    },
     /// Redact personal data from text on standard input, as it would be before an LLM call.
     Redact {
         #[command(subcommand)]
@@ -303,6 +308,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve => serve(cli.config).await,
+        Command::Probe { url } => {
+            let status = reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()?
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("{url}: {}", e.without_url()))?
+                .status();
+            anyhow::ensure!(status.is_success(), "{url} answered {status}");
+            Ok(())
+        }
         Command::Audit { action } => {
             let (_, keys, db) = open(cli.config.as_deref()).await?;
             let checkpoint = match &action {
