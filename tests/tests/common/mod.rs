@@ -197,6 +197,12 @@ impl Harness {
         self.gateway = Some(gateway);
     }
 
+    /// Another gateway on the same database and fakes, as a second replica behind a load
+    /// balancer would be (its own pools, pipeline and memory; nothing shared but the database).
+    pub async fn replica(&self) -> Gateway {
+        start_gateway(&self.env, &self.db, None, None).await
+    }
+
     /// The configuration the gateway runs with, plus `extra` variables.
     pub fn config(&self, extra: &[(&str, &str)]) -> Config {
         let mut env = self.env.clone();
