@@ -230,6 +230,8 @@ pub struct ChatQueues {
     queues: std::sync::Mutex<
         std::collections::HashMap<String, tokio::sync::mpsc::UnboundedSender<Job>>,
     >,
+    /// Jobs queued or running.
+    pending: std::sync::Arc<AtomicI64>,
 }
 
 type Job = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -242,7 +244,12 @@ impl ChatQueues {
         job: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let job: Job = Box::pin(job);
+        let pending = self.pending.clone();
+        pending.fetch_add(1, Ordering::SeqCst);
+        let job: Job = Box::pin(async move {
+            job.await;
+            pending.fetch_sub(1, Ordering::SeqCst);
+        });
         if let Some(tx) = queues.get(&chat) {
             match tx.send(job) {
                 Ok(()) => return,
@@ -253,6 +260,24 @@ impl ChatQueues {
             }
         }
         self.spawn_worker(&mut queues, chat, job);
+    }
+
+    /// Replies queued or being sent right now.
+    pub fn pending(&self) -> i64 {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every queued reply was sent (or given up), at most `deadline`. `false` when
+    /// the deadline came first.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        let until = tokio::time::Instant::now() + deadline;
+        while self.pending() > 0 {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// Chats with a worker right now.

@@ -613,6 +613,17 @@ impl Poller {
         }
     }
 
+    /// Sends replies through `queues` (shared across the gateway, so shutdown can drain them).
+    pub fn with_queues(mut self, queues: Arc<ChatQueues>) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// The pacer of this bot's sends.
+    pub fn pacer(&self) -> Arc<Pacer> {
+        self.channel.pacer().clone()
+    }
+
     async fn get_updates(&self, offset: Option<i64>) -> Result<Vec<Box<RawValue>>, PollError> {
         let url = method_url(&self.settings.api_url, &self.settings.token, "getUpdates")
             .map_err(PollError::Other)?;

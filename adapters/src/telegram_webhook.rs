@@ -77,6 +77,17 @@ impl WebhookBot {
     }
 
     /// Registers the webhook with Telegram: URL, secret token and the update types we handle.
+    /// Sends replies through `queues` (shared across the gateway, so shutdown can drain them).
+    pub fn with_queues(mut self, queues: Arc<crate::outbound::ChatQueues>) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// The pacer of this bot's sends.
+    pub fn pacer(&self) -> Arc<crate::outbound::Pacer> {
+        self.channel.pacer().clone()
+    }
+
     /// The URL the platform calls. Bale authenticates by a secret path segment (it is not known
     /// to send the secret header), so its URL ends in the secret; never log it.
     pub fn callback_url(&self) -> Url {

@@ -462,6 +462,14 @@ impl WhatsAppBot {
     }
 }
 
+impl WhatsAppBot {
+    /// Sends replies through `queues` (shared across the gateway, so shutdown can drain them).
+    pub fn with_queues(mut self, queues: Arc<ChatQueues>) -> Self {
+        self.queues = queues;
+        self
+    }
+}
+
 /// `GET|POST /webhooks/whatsapp/{bot}`.
 pub fn router(bots: Vec<Arc<WhatsAppBot>>) -> Router {
     let by_name: HashMap<String, Arc<WhatsAppBot>> = bots

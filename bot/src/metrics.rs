@@ -6,6 +6,7 @@ use prometheus_client::{
     metrics::{
         counter::Counter,
         family::Family,
+        gauge::Gauge,
         histogram::{Histogram, exponential_buckets},
     },
     registry::Registry,
@@ -44,6 +45,13 @@ pub struct Metrics {
     pub llm_latency: Histogram,
     pub llm_errors: Family<ReasonLabel, Counter>,
     pub redactions: Family<TypeLabel, Counter>,
+    pub outbound_queue: Gauge,
+    pub rate_limit_waits: Gauge,
+    /// Where the outbound figures are read from when `/metrics` is rendered.
+    outbound: std::sync::OnceLock<(
+        std::sync::Arc<consentgate_adapters::outbound::ChatQueues>,
+        Vec<std::sync::Arc<consentgate_adapters::outbound::Pacer>>,
+    )>,
 }
 
 impl Default for Metrics {
@@ -66,8 +74,21 @@ impl Metrics {
             llm_latency: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             llm_errors: Family::default(),
             redactions: Family::default(),
+            outbound_queue: Gauge::default(),
+            rate_limit_waits: Gauge::default(),
+            outbound: std::sync::OnceLock::new(),
             registry: Registry::default(),
         };
+        registry.register(
+            "outbound_queue_depth",
+            "Replies queued or being sent, waiting for the platforms' limits",
+            m.outbound_queue.clone(),
+        );
+        registry.register(
+            "rate_limit_waits",
+            "Times a send waited for a rate limit (ours or the platform's retry_after), since start",
+            m.rate_limit_waits.clone(),
+        );
         registry.register(
             "messages_in",
             "Messages received, per channel",
@@ -116,8 +137,22 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Where outbound figures come from (set once at start).
+    pub fn watch_outbound(
+        &self,
+        queues: std::sync::Arc<consentgate_adapters::outbound::ChatQueues>,
+        pacers: Vec<std::sync::Arc<consentgate_adapters::outbound::Pacer>>,
+    ) {
+        let _ = self.outbound.set((queues, pacers));
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        if let Some((queues, pacers)) = self.outbound.get() {
+            self.outbound_queue.set(queues.pending());
+            self.rate_limit_waits
+                .set(pacers.iter().map(|p| p.rate_limit_waits() as i64).sum());
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);

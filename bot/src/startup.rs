@@ -43,6 +43,7 @@ pub struct Gateway {
     pub db: DatabaseConnection,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    queues: Arc<consentgate_adapters::outbound::ChatQueues>,
 }
 
 pub async fn register_bot(
@@ -286,6 +287,9 @@ impl Gateway {
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
 
+        // Replies of every bot queue here, so that shutdown can wait for them.
+        let queues = Arc::new(consentgate_adapters::outbound::ChatQueues::default());
+        let mut pacers = Vec::new();
         // Webhook bots are registered with Telegram before the server takes requests.
         let mut webhook_bots = Vec::new();
         for bot in config.bots.iter().filter(|b| b.webhook_url.is_some()) {
@@ -295,7 +299,9 @@ impl Gateway {
             };
             let url = bot.webhook_url.clone().context("webhook URL")?;
             let webhook = WebhookBot::new(telegram_settings(bot), url, secret, handler.clone())
-                .map_err(anyhow::Error::msg)?;
+                .map_err(anyhow::Error::msg)?
+                .with_queues(queues.clone());
+            pacers.push(webhook.pacer());
             webhook.register().await.map_err(|e| {
                 anyhow::anyhow!("bot `{}`: could not register the webhook: {e}", bot.name)
             })?;
@@ -311,7 +317,10 @@ impl Gateway {
         }
         if let Some(settings) = whatsapp_settings(&config) {
             tracing::info!(bot = %settings.bot_name, "WhatsApp webhook at /webhooks/whatsapp/{}", settings.bot_name);
-            let bot = Arc::new(whatsapp::WhatsAppBot::new(settings, handler.clone()));
+            let bot = Arc::new(
+                whatsapp::WhatsAppBot::new(settings, handler.clone()).with_queues(queues.clone()),
+            );
+            pacers.push(bot.channel.pacer().clone());
             router = router.merge(whatsapp::router(vec![bot]));
         }
         let mut server_signal = signal.clone();
@@ -331,7 +340,9 @@ impl Gateway {
         }
 
         for bot in config.bots.iter().filter(|b| b.webhook_url.is_none()) {
-            let poller = Poller::new(telegram_settings(bot), handler.clone());
+            let poller =
+                Poller::new(telegram_settings(bot), handler.clone()).with_queues(queues.clone());
+            pacers.push(poller.pacer());
             tasks.push(tokio::spawn(poller.run(signal.clone())));
         }
 
@@ -386,20 +397,31 @@ impl Gateway {
             }
         }));
 
+        metrics.watch_outbound(queues.clone(), pacers);
         Ok(Gateway {
             addr,
             db,
             shutdown,
             tasks,
+            queues,
         })
     }
 
     /// Stops taking updates, lets in-flight work finish (up to `deadline`), and returns.
     pub async fn stop(self, deadline: Duration) {
+        let started = tokio::time::Instant::now();
         let _ = self.shutdown.send(true);
         let all = futures::future::join_all(self.tasks);
         if tokio::time::timeout(deadline, all).await.is_err() {
             tracing::warn!("shutdown deadline passed; some work was cut short");
+        }
+        // Replies already decided are sent before the process goes.
+        let left = deadline.saturating_sub(started.elapsed());
+        if !self.queues.drain(left).await {
+            tracing::warn!(
+                pending = self.queues.pending(),
+                "shutdown deadline passed with replies still queued"
+            );
         }
         let _ = self.db.close().await;
     }

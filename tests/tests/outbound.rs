@@ -46,6 +46,38 @@ async fn a_429_retry_after_is_waited_out_on_the_platforms_clock() {
     );
     let waited = accepted.at - refused.at;
     assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
+
+    // /metrics shows the wait and the traffic, and nothing about the person.
+    let metrics = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert!(value("consentgate_rate_limit_waits") >= 1.0);
+    assert_eq!(value("consentgate_outbound_queue_depth"), 0.0);
+    assert!(value("consentgate_messages_in_total{channel=\"telegram\"}") >= 3.0);
+    assert!(value("consentgate_consent_events_total") >= 1.0);
+    let pseudonym = h.expected_pseudonym("telegram", &IVAN.id.to_string());
+    for secret in [
+        IVAN.id.to_string().as_str(),
+        &pseudonym[..12],
+        "question",
+        IVAN.first_name,
+    ] {
+        assert!(!metrics.contains(secret), "/metrics holds {secret}");
+    }
     h.finish().await;
 }
 
@@ -197,5 +229,46 @@ async fn a_sender_over_the_limit_gets_one_polite_notice() {
         .count();
     assert_eq!(notices, 1, "{texts_after:?}");
     assert_eq!(h.llm.requests().len(), 2);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn shutdown_sends_the_replies_already_decided() {
+    let mut h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    agreed(&h, IVAN, 1).await;
+    // Eight messages to one chat take seconds at one a second after the burst.
+    h.llm.set(LlmBehaviour::Fixed("y".repeat(8 * 4096)));
+    h.telegram
+        .push_update(text_update(3, IVAN, "everything, please"));
+    let tg = h.telegram.clone();
+    let count = move || {
+        tg.sends_to(IVAN.id)
+            .iter()
+            .filter(|r| {
+                r.body["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("yyy"))
+            })
+            .count()
+    };
+    let c = count.clone();
+    consentgate_e2e::wait_for(WAIT, || {
+        let n = c();
+        async move { (n >= 1).then_some(()) }
+    })
+    .await
+    .expect("the answer began");
+    assert!(count() < 8, "all sent before the stop; nothing was tested");
+    // SIGTERM: stop taking updates, send what was decided, then exit.
+    h.gateway
+        .take()
+        .unwrap()
+        .stop(Duration::from_secs(15))
+        .await;
+    assert_eq!(count(), 8, "replies were lost at shutdown");
     h.finish().await;
 }
