@@ -106,7 +106,9 @@ impl Pacer {
     /// Forgets buckets of chats that have been quiet.
     pub fn housekeeping(&self) {
         self.chats.retain_recent();
+        self.chats.shrink_to_fit();
         self.groups.retain_recent();
+        self.groups.shrink_to_fit();
     }
 
     async fn take_tokens(&self, chat: &str, group: bool) {

@@ -347,11 +347,13 @@ impl Gateway {
         }
 
         let housekeeping = pipeline.clone();
+        let paced = pacers.clone();
         let mut housekeeping_signal = signal.clone();
         let settings = config.retention.clone();
         let sweep_db = db.clone();
         tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(300));
+            // Rate-limit state of people who have gone quiet is dropped every minute.
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
             // The first sweep a minute after start, then at the configured interval.
             let first = tokio::time::Instant::now()
                 + settings.sweep_interval.min(Duration::from_secs(60));
@@ -368,7 +370,12 @@ impl Gateway {
                     _ = housekeeping_signal.wait_for(|stop| *stop) => Due::Stop,
                 };
                 match due {
-                    Due::Housekeeping => housekeeping.housekeeping(),
+                    Due::Housekeeping => {
+                        housekeeping.housekeeping();
+                        for pacer in &paced {
+                            pacer.housekeeping();
+                        }
+                    }
                     Due::Stop => break,
                     Due::Sweep => {
                         let sweeper = Sweeper {

@@ -109,11 +109,11 @@ pub struct Pipeline {
     redactor: Redactor,
     audit: AuditLog,
     metrics: Arc<Metrics>,
-    limiter: DefaultKeyedRateLimiter<String>,
+    limiter: DefaultKeyedRateLimiter<i64>,
     /// Exports per person: each builds the whole file.
-    export_limiter: DefaultKeyedRateLimiter<String>,
+    export_limiter: DefaultKeyedRateLimiter<i64>,
     /// One "slow down" notice per person per minute; further excess messages get no reply.
-    notice_limiter: DefaultKeyedRateLimiter<String>,
+    notice_limiter: DefaultKeyedRateLimiter<i64>,
     retention: RetentionSettings,
     history_messages: usize,
     public_url: String,
@@ -325,11 +325,7 @@ impl Pipeline {
         }
 
         // 6. rate limit
-        if self
-            .limiter
-            .check_key(&subject.pseudonym.as_str().to_string())
-            .is_err()
-        {
+        if self.limiter.check_key(&subject.id).is_err() {
             self.audit
                 .record(
                     &self.db,
@@ -340,8 +336,7 @@ impl Pipeline {
                 )
                 .await?;
             self.metrics.rate_limited.inc();
-            let key = subject.pseudonym.as_str().to_string();
-            if self.notice_limiter.check_key(&key).is_err() {
+            if self.notice_limiter.check_key(&subject.id).is_err() {
                 // Told once already: answering every excess message would only add to it.
                 return Ok(Vec::new());
             }

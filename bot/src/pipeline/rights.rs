@@ -364,10 +364,7 @@ pub(super) async fn export(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
     if !t.inbound.chat.private {
         return Ok(vec![Outbound::text(replies::EXPORT_PRIVATE_ONLY)]);
     }
-    if p.export_limiter
-        .check_key(&t.subject.pseudonym.as_str().to_string())
-        .is_err()
-    {
+    if p.export_limiter.check_key(&t.subject.id).is_err() {
         return Ok(vec![Outbound::text(replies::EXPORT_TOO_OFTEN)]);
     }
     let now = Utc::now();

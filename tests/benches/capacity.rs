@@ -1,0 +1,261 @@
+//! Capacity against a ceiling, and memory:
+//!
+//! 1. **Polling throughput** through the fake Bot API: the gateway's whole route (consent,
+//!    pseudonym, redaction, audit, an instant fake LLM) against a bare teloxide echo bot on the
+//!    same fake — 1,000 distinct people, three messages each, replies per second.
+//! 2. **Peak memory** of the gateway process (`VmHWM`) after 10,000 and 100,000 distinct people
+//!    have written to it (webhook mode, SQLite).
+//!
+//! `cargo build --release -p consentgate && cargo bench -p consentgate-e2e --bench capacity`
+//! (part 2 runs the release binary; set CONSENTGATE_BIN to use another).
+
+use std::{
+    collections::HashMap,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use consentgate::{
+    config::{Config, Mode},
+    keys::{GeneratedKeys, Keys},
+    startup::Gateway,
+};
+use consentgate_e2e::{FakeLlm, FakeTelegram, wait_for};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use teloxide::prelude::*;
+
+const PEOPLE: i64 = 1_000;
+const EACH: i64 = 3;
+
+fn user(id: i64) -> Value {
+    json!({"id": id, "is_bot": false, "first_name": "Person"})
+}
+
+fn chat(id: i64) -> Value {
+    json!({"id": id, "type": "private", "first_name": "Person"})
+}
+
+fn text(u: i64, id: i64, body: &str) -> Value {
+    json!({"update_id": u, "message": {"message_id": u, "date": 1_700_000_000, "chat": chat(id), "from": user(id), "text": body}})
+}
+
+/// Pushes the measured messages and waits for `expected` sends in all; replies per second.
+async fn measure(tg: &FakeTelegram, first_update: i64, expected: usize) -> f64 {
+    let mut u = first_update;
+    let began = Instant::now();
+    for round in 0..EACH {
+        for p in 1..=PEOPLE {
+            u += 1;
+            tg.push_update(text(
+                u,
+                20_000_000 + p,
+                &format!("question {round} about delivery"),
+            ));
+        }
+    }
+    let done = wait_for(Duration::from_secs(300), || {
+        let n = tg.calls("sendMessage").len();
+        async move { (n >= expected).then_some(Instant::now()) }
+    })
+    .await
+    .expect("all answered");
+    (PEOPLE * EACH) as f64 / (done - began).as_secs_f64()
+}
+
+async fn teloxide_echo() -> f64 {
+    let tg = FakeTelegram::start().await;
+    let bot = Bot::new("1:ECHO").set_api_url(reqwest::Url::parse(&tg.url).unwrap());
+    let handler = Update::filter_message().endpoint(|bot: Bot, msg: Message| async move {
+        if let Some(t) = msg.text() {
+            bot.send_message(msg.chat.id, t).await?;
+        }
+        respond(())
+    });
+    let mut dispatcher = Dispatcher::builder(bot, handler).build();
+    let stop = dispatcher.shutdown_token();
+    let task = tokio::spawn(async move { dispatcher.dispatch().await });
+    let rate = measure(&tg, 0, (PEOPLE * EACH) as usize).await;
+    if let Ok(f) = stop.shutdown() {
+        f.await;
+    }
+    let _ = task.await;
+    rate
+}
+
+async fn gateway_polling() -> f64 {
+    let tg = FakeTelegram::start().await;
+    let llm = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = GeneratedKeys::new();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "messages_per_minute = 600\n[[bots]]\nname = \"telegram\"\nchannel = \"telegram\"\ntoken_env = \"BENCH_TOKEN\"\napi_url = \"{}\"\nlimits = {{ per_bot_per_second = 5000 }}\n",
+            tg.url
+        ),
+    )
+    .unwrap();
+    let env: HashMap<String, String> = [
+        ("BENCH_TOKEN", "1:BENCH".to_string()),
+        (
+            "CONSENTGATE_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display()),
+        ),
+        ("CONSENTGATE_HTTP_ADDR", "127.0.0.1:0".into()),
+        ("FERNET_KEYS", keys.fernet.clone()),
+        ("PSEUDONYM_KEY", keys.pseudonym.clone()),
+        ("AUDIT_KEY", keys.audit.clone()),
+        ("LLM_BASE_URL", llm.base_url.clone()),
+        ("LLM_MODEL", "fake".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let config = Config::load(Some(&file), &env).unwrap();
+    let (keys, _) = Keys::load(Mode::Dev, &dir.path().join("s"), &env).unwrap();
+    let gateway = Gateway::start(config, keys).await.unwrap();
+    // Everyone agrees first (not measured): a prompt and a thank-you each.
+    let mut u = 0;
+    for p in 1..=PEOPLE {
+        let id = 20_000_000 + p;
+        u += 1;
+        tg.push_update(text(u, id, "hi"));
+        u += 1;
+        tg.push_update(json!({"update_id": u, "callback_query": {"id": format!("cb{u}"), "from": user(id), "chat_instance": "1",
+            "message": {"message_id": u, "date": 1_700_000_000, "chat": chat(id), "text": "policy"}, "data": "c:req:y:1"}}));
+    }
+    let seeded = (2 * PEOPLE) as usize;
+    wait_for(Duration::from_secs(300), || {
+        let n = tg.calls("sendMessage").len();
+        async move { (n >= seeded).then_some(()) }
+    })
+    .await
+    .expect("seeded");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rate = measure(&tg, u, seeded + (PEOPLE * EACH) as usize).await;
+    gateway.stop(Duration::from_secs(10)).await;
+    rate
+}
+
+fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn memory() {
+    let bin = std::env::var("CONSENTGATE_BIN").unwrap_or_else(|_| {
+        format!(
+            "{}/../target/release/consentgate",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    if !std::path::Path::new(&bin).exists() {
+        println!("memory: {bin} not found; run `cargo build --release -p consentgate` first");
+        return;
+    }
+    let tg = FakeTelegram::start().await;
+    let llm = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = GeneratedKeys::new();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[bots]]\nname = \"telegram\"\nchannel = \"telegram\"\ntoken_env = \"BENCH_TOKEN\"\napi_url = \"{}\"\nwebhook_url = \"http://127.0.0.1:9/webhooks/telegram/telegram\"\nwebhook_secret_env = \"BENCH_SECRET\"\nlimits = {{ per_bot_per_second = 5000 }}\n",
+            tg.url
+        ),
+    )
+    .unwrap();
+    let secret = "b".repeat(40);
+    let mut child = Command::new(&bin)
+        .args(["--config", file.to_str().unwrap(), "serve"])
+        .env_clear()
+        .env("BENCH_TOKEN", "1:MEM")
+        .env("BENCH_SECRET", &secret)
+        .env(
+            "CONSENTGATE_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display()),
+        )
+        .env("CONSENTGATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("CONSENTGATE_MODE", "production")
+        .env("FERNET_KEYS", &keys.fernet)
+        .env("PSEUDONYM_KEY", &keys.pseudonym)
+        .env("AUDIT_KEY", &keys.audit)
+        .env("LLM_BASE_URL", &llm.base_url)
+        .env("LLM_MODEL", "fake")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/webhooks/telegram/telegram");
+    wait_for(Duration::from_secs(30), || {
+        let http = http.clone();
+        let ready = format!("http://127.0.0.1:{port}/readyz");
+        async move {
+            http.get(ready)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        }
+    })
+    .await
+    .expect("gateway up");
+    println!(
+        "memory: peak RSS at start {:>6.1} MB",
+        vm_hwm_kb(child.id()) as f64 / 1024.0
+    );
+    let mut seen = 0i64;
+    for target in [10_000i64, 100_000] {
+        let began = Instant::now();
+        futures::stream::iter((seen + 1..=target).map(|p| {
+            let (http, url, secret) = (http.clone(), url.clone(), secret.clone());
+            async move {
+                let _ = http
+                    .post(url)
+                    .header("X-Telegram-Bot-Api-Secret-Token", secret)
+                    .json(&text(p, 30_000_000 + p, "hello"))
+                    .send()
+                    .await;
+            }
+        }))
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+        seen = target;
+        println!(
+            "memory: peak RSS after {target:>7} people {:>6.1} MB   ({:.0} new people/s)",
+            vm_hwm_kb(child.id()) as f64 / 1024.0,
+            (target as f64 * if target == 10_000 { 1.0 } else { 0.9 })
+                / began.elapsed().as_secs_f64()
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    println!("polling through the fake Bot API, {PEOPLE} people x {EACH} messages, SQLite");
+    let ceiling = teloxide_echo().await;
+    println!("bare teloxide echo          {ceiling:>8.0} replies/s");
+    let ours = gateway_polling().await;
+    println!(
+        "gateway, whole route        {ours:>8.0} replies/s   ({:.0}% of the echo)",
+        100.0 * ours / ceiling
+    );
+    memory().await;
+}
