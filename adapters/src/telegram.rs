@@ -594,6 +594,8 @@ pub struct Poller {
     handler: Arc<dyn InboundHandler>,
     queues: Arc<ChatQueues>,
     me: std::sync::OnceLock<Me>,
+    /// Whether the last getUpdates succeeded (for readiness).
+    connected: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Poller {
@@ -610,7 +612,13 @@ impl Poller {
             handler,
             queues: Arc::new(ChatQueues::default()),
             me: std::sync::OnceLock::new(),
+            connected: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
+    }
+
+    /// True while the last getUpdates succeeded: the bot is connected.
+    pub fn connected(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.connected.clone()
     }
 
     /// Sends replies through `queues` (shared across the gateway, so shutdown can drain them).
@@ -735,6 +743,9 @@ impl Poller {
         let mut stuck: Option<(i64, u32)> = None;
         if let Some(me) = self.channel.me().await {
             let _ = self.me.set(me);
+            // The platform answered: ready now, not only after the first long poll returns.
+            self.connected
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         tracing::info!(channel = %self.settings.channel, bot = %self.settings.bot_name, "polling for updates");
         while !*shutdown.borrow() {
@@ -742,6 +753,8 @@ impl Poller {
                 r = self.get_updates(offset) => r,
                 _ = shutdown.changed() => break,
             };
+            self.connected
+                .store(fetched.is_ok(), std::sync::atomic::Ordering::Relaxed);
             let wait = match fetched {
                 Ok(updates) if updates.is_empty() => None,
                 Ok(updates) => {

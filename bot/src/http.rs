@@ -19,9 +19,14 @@ use crate::{
     pseudonym::Pseudonym, storage,
 };
 
+/// Whether each channel is connected, by bot name (pollers: their last getUpdates succeeded;
+/// webhook bots: registered).
+pub type ChannelStates = Vec<(String, Arc<std::sync::atomic::AtomicBool>)>;
+
 #[derive(Clone)]
 struct Health {
     db: DatabaseConnection,
+    channels: Arc<ChannelStates>,
 }
 
 /// Every route of the gateway.
@@ -29,11 +34,15 @@ pub fn router(
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
     webchat: Option<&Arc<WebChat>>,
+    channels: ChannelStates,
 ) -> Router {
     let health = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .with_state(Health { db })
+        .with_state(Health {
+            db,
+            channels: Arc::new(channels),
+        })
         .route(
             "/metrics",
             get(move || {
@@ -55,18 +64,32 @@ pub fn router(
     }
 }
 
-/// Ready when the database answers and every migration is applied.
+/// Ready when the database answers, every migration is applied and every channel is
+/// connected.
 async fn ready(State(h): State<Health>) -> impl IntoResponse {
     let database = h.db.ping().await.is_ok();
     let migrations = database && storage::migrations_applied(&h.db).await.unwrap_or(false);
-    let status = if database && migrations {
+    let channels: serde_json::Map<String, serde_json::Value> = h
+        .channels
+        .iter()
+        .map(|(name, up)| {
+            (
+                name.clone(),
+                serde_json::Value::Bool(up.load(std::sync::atomic::Ordering::Relaxed)),
+            )
+        })
+        .collect();
+    let connected = channels.values().all(|v| v.as_bool() == Some(true));
+    let status = if database && migrations && connected {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (
         status,
-        Json(serde_json::json!({"database": database, "migrations": migrations})),
+        Json(
+            serde_json::json!({"database": database, "migrations": migrations, "channels": channels}),
+        ),
     )
 }
 

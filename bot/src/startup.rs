@@ -308,10 +308,32 @@ impl Gateway {
             tracing::info!(bot = %bot.name, channel = %bot.channel, "webhook registered");
             webhook_bots.push(Arc::new(webhook));
         }
-        let mut router = http::router(db.clone(), metrics.clone(), webchat.as_ref())
-            .merge(http::export_router(db.clone(), keys.clone(), audit.clone()))
-            .merge(http::oauth_router(integrations.clone()))
-            .merge(admin::router(integrations.clone()));
+        let mut channel_states: http::ChannelStates = webhook_bots
+            .iter()
+            .map(|b| {
+                (
+                    b.settings.bot_name.clone(),
+                    Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                )
+            })
+            .collect();
+        let mut pollers = Vec::new();
+        for bot in config.bots.iter().filter(|b| b.webhook_url.is_none()) {
+            let poller =
+                Poller::new(telegram_settings(bot), handler.clone()).with_queues(queues.clone());
+            pacers.push(poller.pacer());
+            channel_states.push((bot.name.clone(), poller.connected()));
+            pollers.push(poller);
+        }
+        let mut router = http::router(
+            db.clone(),
+            metrics.clone(),
+            webchat.as_ref(),
+            channel_states,
+        )
+        .merge(http::export_router(db.clone(), keys.clone(), audit.clone()))
+        .merge(http::oauth_router(integrations.clone()))
+        .merge(admin::router(integrations.clone()));
         if !webhook_bots.is_empty() {
             router = router.merge(telegram_webhook::router(webhook_bots));
         }
@@ -339,10 +361,7 @@ impl Gateway {
             tracing::info!("web chat on http://{addr}/");
         }
 
-        for bot in config.bots.iter().filter(|b| b.webhook_url.is_none()) {
-            let poller =
-                Poller::new(telegram_settings(bot), handler.clone()).with_queues(queues.clone());
-            pacers.push(poller.pacer());
+        for poller in pollers {
             tasks.push(tokio::spawn(poller.run(signal.clone())));
         }
 

@@ -272,3 +272,29 @@ async fn shutdown_sends_the_replies_already_decided() {
     assert_eq!(count(), 8, "replies were lost at shutdown");
     h.finish().await;
 }
+
+#[tokio::test]
+async fn readiness_reports_each_channel_connected() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    let ready = || {
+        let (http, url) = (h.http.clone(), format!("{}/readyz", h.base));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // Ready once the bot's first getUpdates succeeded.
+    let body = consentgate_e2e::wait_for(WAIT, || async {
+        let (status, body) = ready().await;
+        (status == reqwest::StatusCode::OK).then_some(body)
+    })
+    .await
+    .expect("ready");
+    assert_eq!(body["channels"]["telegram"], true, "{body}");
+    assert_eq!(body["database"], true);
+    h.finish().await;
+}

@@ -175,6 +175,9 @@ async fn health_and_readiness() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body, json!({"database": true, "migrations": true}));
+    assert_eq!(
+        body,
+        json!({"database": true, "migrations": true, "channels": {}})
+    );
     h.finish().await;
 }
