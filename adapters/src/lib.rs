@@ -16,3 +16,14 @@ pub use model::{
     Button, Channel, ChannelKind, Chat, Document, HandleError, Inbound, InboundHandler,
     InboundKind, Outbound, PlatformId, SendError, Sender,
 };
+
+/// Equality that takes the same time wherever the inputs differ, for secrets (webhook tokens,
+/// verify tokens, key hashes): the time taken says nothing about how much of a guess was right.
+pub fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}

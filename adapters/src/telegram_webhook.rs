@@ -144,18 +144,6 @@ impl WebhookBot {
     }
 }
 
-/// Constant-time comparison, so the time taken says nothing about how much of a guess was right.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    if given.len() != expected.len() {
-        return false;
-    }
-    given
-        .iter()
-        .zip(expected)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
-}
-
 /// The webhook routes of every bot in webhook mode.
 pub fn router(bots: Vec<Arc<WebhookBot>>) -> Router {
     let by_name: HashMap<String, Arc<WebhookBot>> = bots
@@ -185,8 +173,8 @@ async fn receive_bale(
     };
     let header_ok = headers
         .get(SECRET_HEADER)
-        .is_none_or(|v| same_secret(v.as_bytes(), bot.secret.as_bytes()));
-    if !same_secret(secret.as_bytes(), bot.secret.as_bytes()) || !header_ok {
+        .is_none_or(|v| crate::constant_time_eq(v.as_bytes(), bot.secret.as_bytes()));
+    if !crate::constant_time_eq(secret.as_bytes(), bot.secret.as_bytes()) || !header_ok {
         tracing::warn!(bot = %name, "Bale webhook request without the right secret refused");
         return StatusCode::UNAUTHORIZED;
     }
@@ -207,7 +195,7 @@ async fn receive(
     };
     let authentic = headers
         .get(SECRET_HEADER)
-        .is_some_and(|v| same_secret(v.as_bytes(), bot.secret.as_bytes()));
+        .is_some_and(|v| crate::constant_time_eq(v.as_bytes(), bot.secret.as_bytes()));
     if !authentic {
         tracing::warn!(bot = %name, "webhook request without the right secret token refused");
         return StatusCode::UNAUTHORIZED;
@@ -262,8 +250,8 @@ mod tests {
 
     #[test]
     fn comparison_needs_every_byte() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abd", b"abc"));
-        assert!(!same_secret(b"ab", b"abc"));
+        assert!(crate::constant_time_eq(b"abc", b"abc"));
+        assert!(!crate::constant_time_eq(b"abd", b"abc"));
+        assert!(!crate::constant_time_eq(b"ab", b"abc"));
     }
 }

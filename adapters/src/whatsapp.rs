@@ -290,11 +290,6 @@ pub fn signature_valid(app_secret: &str, body: &[u8], header: Option<&str>) -> b
     mac.verify_slice(&given).is_ok()
 }
 
-/// Constant-time equality for the verify token.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// One webhook body, read into what the pipeline takes. Unknown parts are skipped.
 pub fn parse_webhook(bot_name: &str, body: &Value) -> Vec<Inbound> {
     let mut out = Vec::new();
@@ -494,9 +489,9 @@ async fn verify(
         return StatusCode::NOT_FOUND.into_response();
     };
     let mode_ok = q.get("hub.mode").map(String::as_str) == Some("subscribe");
-    let token_ok = q
-        .get("hub.verify_token")
-        .is_some_and(|t| same(t.as_bytes(), bot.settings.verify_token.as_bytes()));
+    let token_ok = q.get("hub.verify_token").is_some_and(|t| {
+        crate::constant_time_eq(t.as_bytes(), bot.settings.verify_token.as_bytes())
+    });
     match (mode_ok && token_ok, q.get("hub.challenge")) {
         (true, Some(challenge)) if challenge.len() <= 256 => {
             (StatusCode::OK, challenge.clone()).into_response()

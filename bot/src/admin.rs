@@ -99,11 +99,6 @@ pub async fn list_keys(db: &DatabaseConnection) -> Result<Vec<Value>, DbErr> {
         .collect())
 }
 
-/// Equal-length comparison that takes the same time wherever the strings differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The key a request presents, if it is valid: (key id, role).
 async fn authenticate(
     db: &DatabaseConnection,
@@ -127,7 +122,9 @@ async fn authenticate(
     else {
         return Ok(None);
     };
-    if row.revoked_at.is_some() || !constant_time_eq(row.key_sha256.as_bytes(), hash.as_bytes()) {
+    if row.revoked_at.is_some()
+        || !consentgate_adapters::constant_time_eq(row.key_sha256.as_bytes(), hash.as_bytes())
+    {
         return Ok(None);
     }
     admin_keys::Entity::update_many()

@@ -439,6 +439,16 @@ send STOP at any time to end them.",
     ),
 ];
 
+impl Config {
+    /// The base of links the gateway sends: `public_url`, or the address it listens on.
+    pub fn public_base(&self, listening: SocketAddr) -> String {
+        self.public_url
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{listening}"))
+    }
+}
+
 // ---- the file format ----
 
 #[derive(Deserialize, Default)]

@@ -1,27 +1,18 @@
 //! Telling people something outside a reply: that their data was purged, that the policy
-//! changed. Only channels that can write first are used (Telegram and Bale bots); each bot's
-//! sends are paced by a token bucket so a long list never trips the platform's limits.
+//! changed. Only channels that can write first are used (Telegram, Bale, WhatsApp); each
+//! channel paces its own sends (`consentgate_adapters::outbound::Pacer`), so a long list never
+//! trips the platform's limits.
 
-use std::{collections::HashMap, num::NonZeroU32, sync::Arc};
-
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::{collections::HashMap, sync::Arc};
 
 use consentgate_adapters::{Channel, Outbound, PlatformId, SendError};
 
 use crate::identity::Identity;
 
-/// Messages per second per bot; Telegram allows about 30.
-pub const PER_BOT_PER_SECOND: u32 = 25;
-
-struct Route {
-    channel: Arc<dyn Channel>,
-    pace: DefaultDirectRateLimiter,
-}
-
 /// The channels that can reach people first, by bot id.
 #[derive(Default)]
 pub struct Notifier {
-    routes: HashMap<i64, Route>,
+    routes: HashMap<i64, Arc<dyn Channel>>,
 }
 
 /// What became of a notice.
@@ -37,14 +28,7 @@ pub struct Told {
 
 impl Notifier {
     pub fn add(&mut self, bot_id: i64, channel: Arc<dyn Channel>) {
-        let per_second = NonZeroU32::new(PER_BOT_PER_SECOND).unwrap_or(NonZeroU32::MIN);
-        self.routes.insert(
-            bot_id,
-            Route {
-                channel,
-                pace: RateLimiter::direct(Quota::per_second(per_second)),
-            },
-        );
+        self.routes.insert(bot_id, channel);
     }
 
     /// Sends `text` to one chat of a bot; `false` when that bot cannot write first or the send
@@ -53,15 +37,13 @@ impl Notifier {
         let Some(route) = self.routes.get(&bot_id) else {
             return false;
         };
-        route.pace.until_ready().await;
         match route
-            .channel
             .send(&PlatformId::new(chat), &Outbound::text(text))
             .await
         {
             Ok(()) => true,
             Err(err) => {
-                tracing::warn!(channel = %route.channel.kind(), error = %err, "notice not delivered");
+                tracing::warn!(channel = %route.kind(), error = %err, "notice not delivered");
                 false
             }
         }
@@ -87,24 +69,23 @@ impl Notifier {
             return told;
         }
         for (route, chat, last_seen) in reachable {
-            route.pace.until_ready().await;
             // WhatsApp: free-form only within 24 hours of the person's last message ("last seen"
             // is kept to the hour, so 23 to be sure); otherwise the template, or nothing.
-            let outside_window = route.channel.has_window()
-                && last_seen < chrono::Utc::now() - chrono::Duration::hours(23);
+            let outside_window =
+                route.has_window() && last_seen < chrono::Utc::now() - chrono::Duration::hours(23);
             let chat = PlatformId::new(chat);
             let out = Outbound::text(text);
             let sent = if outside_window {
-                route.channel.send_outside_window(&chat, &out).await
+                route.send_outside_window(&chat, &out).await
             } else {
-                route.channel.send(&chat, &out).await
+                route.send(&chat, &out).await
             };
             match sent {
                 Ok(()) => told.sent += 1,
                 Err(SendError::Blocked) => told.blocked += 1,
                 Err(SendError::WindowClosed) => told.unreachable += 1,
                 Err(err) => {
-                    tracing::warn!(channel = %route.channel.kind(), error = %err, "notice not delivered");
+                    tracing::warn!(channel = %route.kind(), error = %err, "notice not delivered");
                     told.failed += 1;
                 }
             }

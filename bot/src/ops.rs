@@ -316,11 +316,7 @@ pub async fn integrations_for(
         keys: keys.clone(),
         audit: AuditLog::new(keys.audit.clone()),
         providers: config.oauth.clone(),
-        public_base: config
-            .public_url
-            .as_ref()
-            .map(|u| u.as_str().trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("http://{}", config.http_addr)),
+        public_base: config.public_base(config.http_addr),
         notifier: std::sync::Arc::new(notifier_for(config, &bots)),
         configured_owners: crate::startup::configured_owners(config, &bots, &keys),
         http: crate::oauth::client(),

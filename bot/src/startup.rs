@@ -232,11 +232,7 @@ impl Gateway {
                 )
             })?;
         let addr = listener.local_addr()?;
-        let public_url = config
-            .public_url
-            .as_ref()
-            .map(|u| u.as_str().trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("http://{addr}"));
+        let public_url = config.public_base(addr);
         let pseudonym_key = keys.pseudonym.clone();
         let keys = Arc::new(keys);
         let audit = AuditLog::new(keys.audit.clone());

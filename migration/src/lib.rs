@@ -10,6 +10,20 @@ mod m20261123_000003_audit_chain;
 mod m20261123_000004_rights;
 mod m20261123_000005_integrations;
 
+/// A foreign key that deletes the row with what it points to (a person's rows go with them).
+pub(crate) fn fk(
+    name: &str,
+    from: (impl IntoIden, impl IntoIden),
+    to: (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(name)
+        .from(from.0, from.1)
+        .to(to.0, to.1)
+        .on_delete(ForeignKeyAction::Cascade)
+        .take()
+}
+
 /// The ordered list of every migration ConsentGate has.
 pub struct Migrator;
 
