@@ -147,6 +147,7 @@ async fn a_cut_tail_is_caught_by_the_head_and_by_a_checkpoint() {
         id: Set(1),
         seq: Set(4),
         hash: Set(four.hash.unwrap()),
+        ..Default::default()
     }
     .update(&db)
     .await
@@ -208,6 +209,7 @@ async fn a_deleted_head_or_a_row_slipped_in_outside_the_chain_is_caught() {
         id: Set(1),
         seq: Set(2),
         hash: Set(two.hash.unwrap()),
+        ..Default::default()
     }
     .update(&db)
     .await

@@ -24,8 +24,8 @@ pub mod verify;
 use chrono::{DateTime, SubsecRound, Utc};
 use hmac::{Hmac, Mac};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use serde_json::Value;
@@ -132,28 +132,28 @@ impl AuditLog {
         action: &str,
         detail: Value,
     ) -> Result<(), DbErr> {
-        // Taking the head row first locks it (PostgreSQL row lock, SQLite write lock) until the
-        // transaction ends: appenders take turns.
-        audit_head::Entity::update_many()
+        // Moving the head first locks its row (PostgreSQL row lock, SQLite write lock) until the
+        // transaction ends: appenders take turns. The same statement returns it.
+        let head = audit_head::Entity::update_many()
             .col_expr(
                 audit_head::Column::Seq,
                 Expr::col(audit_head::Column::Seq).add(1),
             )
             .filter(audit_head::Column::Id.eq(1))
-            .exec(txn)
-            .await?;
-        let head = audit_head::Entity::find_by_id(1)
-            .one(txn)
+            .exec_with_returning(txn)
             .await?
+            .pop()
             .ok_or_else(|| DbErr::Custom("the audit chain head is missing".into()))?;
         let prev = hex::decode(&head.hash)
             .map_err(|_| DbErr::Custom("the audit chain head is corrupt".into()))?;
         // Taken under the lock and never before the previous entry's time (replicas' clocks
         // differ, and clocks step back), so time follows the sequence; millisecond precision
-        // survives every database's timestamp type.
-        let previous_at = match head.seq {
-            1 => None,
-            seq => audit_log::Entity::find()
+        // survives every database's timestamp type. Heads written before they kept the time
+        // send us to the previous entry once.
+        let previous_at = match (head.seq, head.at) {
+            (1, _) => None,
+            (_, Some(at)) => Some(at),
+            (seq, None) => audit_log::Entity::find()
                 .filter(audit_log::Column::Seq.eq(seq - 1))
                 .one(txn)
                 .await?
@@ -171,7 +171,7 @@ impl AuditLog {
             detail: &detail,
         };
         let hash = hex::encode(chain_hash(&self.key, &prev, head.seq, &entry));
-        audit_log::ActiveModel {
+        audit_log::Entity::insert(audit_log::ActiveModel {
             at: Set(at),
             bot_id: Set(bot_id),
             subject: Set(subject.clone()),
@@ -181,16 +181,15 @@ impl AuditLog {
             prev_hash: Set(Some(head.hash.clone())),
             hash: Set(Some(hash.clone())),
             ..Default::default()
-        }
-        .insert(txn)
+        })
+        .exec_without_returning(txn)
         .await?;
-        audit_head::ActiveModel {
-            id: Set(1),
-            seq: Set(head.seq),
-            hash: Set(hash),
-        }
-        .update(txn)
-        .await?;
+        audit_head::Entity::update_many()
+            .col_expr(audit_head::Column::Hash, Expr::value(hash))
+            .col_expr(audit_head::Column::At, Expr::value(at))
+            .filter(audit_head::Column::Id.eq(1))
+            .exec(txn)
+            .await?;
         Ok(())
     }
 
