@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod audit;
 pub mod cli;
+pub mod commit;
 pub mod config;
 pub mod consent;
 pub mod conversation;

@@ -13,8 +13,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
-        // One writer at a time is SQLite's model; a small pool avoids lock contention.
-        options.max_connections(4).min_connections(1);
+        // One writer at a time is SQLite's model (the pipeline's writes share one writer task);
+        // readers proceed side by side under WAL.
+        options.max_connections(8).min_connections(1);
     } else {
         options.max_connections(16);
     }

@@ -2,13 +2,15 @@
 //! answer comes back. The exchange is stored (encrypted) only for people who chose `history`,
 //! and then the last messages go along as context, redacted like the message itself.
 
+use std::sync::atomic::Ordering;
+
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{EntityTrait, Set};
 
 use consentgate_adapters::Outbound;
 use consentgate_entity::egress_ledger;
 
-use super::{Pipeline, PipelineError, Turn, replies};
+use super::{Pipeline, PipelineError, Turn, dedupe, replies};
 use crate::{
     consent::{Choices, PURPOSE_HISTORY},
     conversation,
@@ -53,15 +55,13 @@ pub(super) async fn answer(
         Err(err) => {
             // Fail closed: nothing unredacted ever leaves.
             tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "redaction failed; message not forwarded");
-            p.audit
-                .record(
-                    &p.db,
-                    Some(t.bot.id),
-                    Some(&t.subject.pseudonym),
-                    "message.held",
-                    serde_json::json!({"reason": "redaction_failed"}),
-                )
-                .await?;
+            p.record(
+                Some(t.bot.id),
+                Some(&t.subject.pseudonym),
+                "message.held",
+                serde_json::json!({"reason": "redaction_failed"}),
+            )
+            .await?;
             p.metrics
                 .held
                 .get_or_create(&ReasonLabel {
@@ -80,34 +80,50 @@ pub(super) async fn answer(
     // SHA-256 of the exact bytes sent is the egress ledger's proof of what left; the ledger row
     // and the audit entry are kept together or not at all.
     let sha = payload.sha256();
-    let txn = crate::audit::begin(&p.db).await?;
-    p.audit
-        .append(
-            &txn,
-            Some(t.bot.id),
-            Some(&t.subject.pseudonym),
-            "message.forwarded",
-            serde_json::json!({
-                "provider": p.provider.name(),
-                "model": p.provider.model(),
-                "redactions": redacted.counts(),
-                "context_messages": history.len(),
-                "payload_sha256": sha,
-            }),
-        )
+    let audit = p.audit.clone();
+    let (bot_id, subject_id, pseudonym) = (t.bot.id, t.subject.id, t.subject.pseudonym.clone());
+    let (provider, model) = (
+        p.provider.name().to_string(),
+        p.provider.model().to_string(),
+    );
+    let key = t.inbound.update_key.clone();
+    let detail = serde_json::json!({
+        "provider": provider,
+        "model": model,
+        "redactions": redacted.counts(),
+        "context_messages": history.len(),
+        "payload_sha256": sha,
+    });
+    p.committer
+        .write(move |txn| {
+            let (audit, pseudonym, detail) = (audit.clone(), pseudonym.clone(), detail.clone());
+            let key = key.clone();
+            let ledger = egress_ledger::Entity::insert(egress_ledger::ActiveModel {
+                subject_id: Set(subject_id),
+                bot_id: Set(bot_id),
+                provider: Set(provider.clone()),
+                model: Set(model.clone()),
+                payload_sha256: Set(sha.clone()),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            });
+            Box::pin(async move {
+                audit
+                    .append(
+                        txn,
+                        Some(bot_id),
+                        Some(&pseudonym),
+                        "message.forwarded",
+                        detail,
+                    )
+                    .await?;
+                ledger.exec_without_returning(txn).await?;
+                // The delivery is handled from here on: a redelivery is not forwarded again.
+                dedupe::complete(txn, bot_id, key).await
+            })
+        })
         .await?;
-    egress_ledger::ActiveModel {
-        subject_id: Set(t.subject.id),
-        bot_id: Set(t.bot.id),
-        provider: Set(p.provider.name().to_string()),
-        model: Set(p.provider.model().to_string()),
-        payload_sha256: Set(sha),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
+    t.completed.store(true, Ordering::Relaxed);
     for (label, count) in redacted.counts() {
         p.metrics
             .redactions
@@ -148,15 +164,13 @@ pub(super) async fn answer(
                 .get_or_create(&ReasonLabel { reason: err.kind() })
                 .inc();
             tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "LLM call failed");
-            p.audit
-                .record(
-                    &p.db,
-                    Some(t.bot.id),
-                    Some(&t.subject.pseudonym),
-                    "llm.failed",
-                    serde_json::json!({"provider": p.provider.name(), "error": err.kind()}),
-                )
-                .await?;
+            p.record(
+                Some(t.bot.id),
+                Some(&t.subject.pseudonym),
+                "llm.failed",
+                serde_json::json!({"provider": p.provider.name(), "error": err.kind()}),
+            )
+            .await?;
             Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
         }
     }

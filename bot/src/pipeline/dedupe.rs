@@ -6,7 +6,7 @@
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
     sea_query::{Expr, OnConflict},
 };
 
@@ -16,11 +16,11 @@ use consentgate_entity::processed_updates::{self, Column};
 pub const LEASE: Duration = Duration::minutes(5);
 
 /// Claims an update. `true` means this call must handle it.
-pub async fn claim(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<bool, DbErr> {
+pub async fn claim(db: &impl ConnectionTrait, bot_id: i64, key: String) -> Result<bool, DbErr> {
     let now = Utc::now();
     let row = processed_updates::ActiveModel {
         bot_id: Set(bot_id),
-        update_key: Set(key.to_string()),
+        update_key: Set(key.clone()),
         processed_at: Set(now),
         completed: Set(false),
     };
@@ -48,7 +48,7 @@ pub async fn claim(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<bo
 }
 
 /// Marks a claimed update as handled.
-pub async fn complete(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<(), DbErr> {
+pub async fn complete(db: &impl ConnectionTrait, bot_id: i64, key: String) -> Result<(), DbErr> {
     processed_updates::Entity::update_many()
         .col_expr(Column::Completed, Expr::value(true))
         .filter(Column::BotId.eq(bot_id))
@@ -59,7 +59,7 @@ pub async fn complete(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result
 }
 
 /// Gives a claim back after handling failed, so the redelivery is processed.
-pub async fn release(db: &DatabaseConnection, bot_id: i64, key: &str) -> Result<(), DbErr> {
+pub async fn release(db: &impl ConnectionTrait, bot_id: i64, key: &str) -> Result<(), DbErr> {
     processed_updates::Entity::delete_many()
         .filter(Column::BotId.eq(bot_id))
         .filter(Column::UpdateKey.eq(key))

@@ -27,7 +27,14 @@ mod owners;
 mod replies;
 mod rights;
 
-use std::{collections::HashMap, num::NonZeroU32, sync::Arc};
+use std::{
+    collections::HashMap,
+    num::NonZeroU32,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use async_trait::async_trait;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -39,6 +46,7 @@ use consentgate_adapters::{
 
 use crate::{
     audit::AuditLog,
+    commit::Committer,
     config::RetentionSettings,
     consent::{self, Choices, Policy},
     identity::{self, Subject},
@@ -46,6 +54,7 @@ use crate::{
     keys::Keys,
     llm::Provider,
     metrics::{ChannelLabel, Metrics, ReasonLabel},
+    pseudonym::Pseudonym,
     redact::Redactor,
 };
 
@@ -84,6 +93,16 @@ pub(crate) struct Turn<'a> {
     pub inbound: &'a Inbound,
     /// The policy version in effect.
     pub policy: &'a Policy,
+    /// Set once the delivery's dedupe claim was marked handled, together with a decision.
+    pub completed: &'a AtomicBool,
+}
+
+/// What [`Pipeline::prefetch`] read while the dedupe claim was being written.
+#[derive(Default)]
+struct Prefetched {
+    subject: Option<Subject>,
+    policy: Option<Policy>,
+    choices: Option<Choices>,
 }
 
 /// What the pipeline needs beyond its parts.
@@ -103,6 +122,8 @@ pub struct PipelineSettings {
 /// The message pipeline shared by every channel.
 pub struct Pipeline {
     db: DatabaseConnection,
+    /// Shares transactions between the messages in flight (group commit).
+    committer: Committer,
     keys: Arc<Keys>,
     bots: HashMap<String, BotContext>,
     provider: Box<dyn Provider>,
@@ -136,6 +157,7 @@ impl Pipeline {
         Pipeline {
             audit: AuditLog::new(keys.audit.clone()),
             metrics,
+            committer: Committer::start(db.clone()),
             db,
             keys,
             bots: bots.into_iter().map(|b| (b.name.clone(), b)).collect(),
@@ -166,6 +188,27 @@ impl Pipeline {
         &self.audit
     }
 
+    /// Appends an audit entry, in a transaction shared with the other messages in flight.
+    pub(crate) async fn record(
+        &self,
+        bot_id: Option<i64>,
+        subject: Option<&Pseudonym>,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<(), DbErr> {
+        let (audit, subject) = (self.audit.clone(), subject.cloned());
+        self.committer
+            .write(move |txn| {
+                let (audit, subject, detail) = (audit.clone(), subject.clone(), detail.clone());
+                Box::pin(async move {
+                    audit
+                        .append(txn, bot_id, subject.as_ref(), action, detail)
+                        .await
+                })
+            })
+            .await
+    }
+
     /// Forgets rate-limit state of people who have been quiet; call now and then. (Old
     /// delivery records go with the retention sweep.)
     pub fn housekeeping(&self) {
@@ -189,15 +232,28 @@ impl Pipeline {
         };
         self.metrics.messages_in.get_or_create(&channel).inc();
 
-        // 1. dedupe
-        if !dedupe::claim(&self.db, bot.id, &inbound.update_key).await? {
+        // 1. dedupe; what an ordinary message needs is read meanwhile (reads only: nothing is
+        // created for a delivery that turns out to be a duplicate).
+        let (bot_id, key) = (bot.id, inbound.update_key.clone());
+        let claim = self
+            .committer
+            .write(move |txn| Box::pin(dedupe::claim(txn, bot_id, key.clone())));
+        let (claimed, early) = tokio::join!(claim, self.prefetch(bot, inbound));
+        if !claimed? {
             tracing::debug!(bot = %bot.name, "duplicate delivery ignored");
             return Ok(Vec::new());
         }
-        let result = self.process(bot, inbound).await;
+        let completed = AtomicBool::new(false);
+        let result = self.process(bot, inbound, early, &completed).await;
         match &result {
             Ok(replies) => {
-                dedupe::complete(&self.db, bot.id, &inbound.update_key).await?;
+                // Usually done already, in the same transaction as the message's decision.
+                if !completed.load(Ordering::Relaxed) {
+                    let key = inbound.update_key.clone();
+                    self.committer
+                        .write(move |txn| Box::pin(dedupe::complete(txn, bot_id, key.clone())))
+                        .await?;
+                }
                 self.metrics
                     .messages_out
                     .get_or_create(&channel)
@@ -213,10 +269,39 @@ impl Pipeline {
         result
     }
 
+    /// For a text from a known person: who they are, the policy in effect and their choices.
+    /// Anything not found (or not read) here is read again in [`Self::process`].
+    async fn prefetch(&self, bot: &BotContext, inbound: &Inbound) -> Prefetched {
+        let Some(user) = inbound.sender.id.as_ref().filter(|_| {
+            inbound.kind == InboundKind::Text && (inbound.chat.private || inbound.addressed)
+        }) else {
+            return Prefetched::default();
+        };
+        let person = async {
+            let subject =
+                identity::find_by_platform_id(&self.db, &self.keys, bot.id, inbound.channel, user)
+                    .await
+                    .ok()
+                    .flatten()?;
+            let choices = Choices::load(&self.db, subject.id, bot.id).await.ok();
+            Some((subject, choices))
+        };
+        let policy = consent::current_policy(&self.db, bot.id, chrono::Utc::now());
+        let (person, policy) = tokio::join!(person, policy);
+        let (subject, choices) = person.map_or((None, None), |(s, c)| (Some(s), c));
+        Prefetched {
+            subject,
+            choices,
+            policy: policy.ok().flatten(),
+        }
+    }
+
     async fn process(
         &self,
         bot: &BotContext,
         inbound: &Inbound,
+        early: Prefetched,
+        completed: &AtomicBool,
     ) -> Result<Vec<Outbound>, PipelineError> {
         // What became of a message we sent (never creates anyone).
         if let InboundKind::Status { status, error_code } = &inbound.kind {
@@ -235,43 +320,49 @@ impl Pipeline {
             // Channel posts and the like have no person behind them to answer.
             return Ok(Vec::new());
         };
-        let subject = identity::identify(
-            &self.db,
-            &self.keys,
-            bot.id,
-            inbound.channel,
-            user,
-            &inbound.chat.id,
-        )
-        .await?;
+        let subject = match early.subject {
+            Some(subject) => subject,
+            None => {
+                identity::identify(
+                    &self.db,
+                    &self.keys,
+                    bot.id,
+                    inbound.channel,
+                    user,
+                    &inbound.chat.id,
+                )
+                .await?
+            }
+        };
 
         // 3. blocked
         if inbound.kind == InboundKind::Blocked {
             identity::set_reachable(&self.db, subject.id, false).await?;
-            self.audit
-                .record(
-                    &self.db,
-                    Some(bot.id),
-                    Some(&subject.pseudonym),
-                    "subject.blocked_bot",
-                    serde_json::json!({"channel": inbound.channel.as_str()}),
-                )
-                .await?;
+            self.record(
+                Some(bot.id),
+                Some(&subject.pseudonym),
+                "subject.blocked_bot",
+                serde_json::json!({"channel": inbound.channel.as_str()}),
+            )
+            .await?;
             return Ok(Vec::new());
         }
         if !subject.reachable {
             identity::set_reachable(&self.db, subject.id, true).await?;
         }
 
-        let now = chrono::Utc::now();
-        let policy = consent::current_policy(&self.db, bot.id, now)
-            .await?
-            .ok_or_else(|| PipelineError::NoPolicy(bot.name.clone()))?;
+        let policy = match early.policy {
+            Some(policy) => policy,
+            None => consent::current_policy(&self.db, bot.id, chrono::Utc::now())
+                .await?
+                .ok_or_else(|| PipelineError::NoPolicy(bot.name.clone()))?,
+        };
         let turn = Turn {
             bot,
             subject: &subject,
             inbound,
             policy: &policy,
+            completed,
         };
 
         // 4. erasure pending
@@ -289,7 +380,10 @@ impl Pipeline {
             }
             _ => {}
         }
-        let mut choices = Choices::load(&self.db, subject.id, bot.id).await?;
+        let mut choices = match early.choices {
+            Some(choices) => choices,
+            None => Choices::load(&self.db, subject.id, bot.id).await?,
+        };
         match &inbound.kind {
             InboundKind::Command { name, args } => {
                 return rights::command(self, &turn, &mut choices, name, args).await;
@@ -326,15 +420,13 @@ impl Pipeline {
 
         // 6. rate limit
         if self.limiter.check_key(&subject.id).is_err() {
-            self.audit
-                .record(
-                    &self.db,
-                    Some(bot.id),
-                    Some(&subject.pseudonym),
-                    "message.rate_limited",
-                    serde_json::json!({}),
-                )
-                .await?;
+            self.record(
+                Some(bot.id),
+                Some(&subject.pseudonym),
+                "message.rate_limited",
+                serde_json::json!({}),
+            )
+            .await?;
             self.metrics.rate_limited.inc();
             if self.notice_limiter.check_key(&subject.id).is_err() {
                 // Told once already: answering every excess message would only add to it.
@@ -348,15 +440,13 @@ impl Pipeline {
 
         // 8. consent gate
         if !choices.may_process(&policy) {
-            self.audit
-                .record(
-                    &self.db,
-                    Some(bot.id),
-                    Some(&subject.pseudonym),
-                    "message.held",
-                    serde_json::json!({"reason": "no_consent", "purpose": consent::PURPOSE_ASSISTANT}),
-                )
-                .await?;
+            self.record(
+                Some(bot.id),
+                Some(&subject.pseudonym),
+                "message.held",
+                serde_json::json!({"reason": "no_consent", "purpose": consent::PURPOSE_ASSISTANT}),
+            )
+            .await?;
             self.metrics
                 .held
                 .get_or_create(&ReasonLabel {
@@ -409,10 +499,7 @@ impl Pipeline {
         if reason == "unreachable" {
             identity::set_reachable(&self.db, subject.id, false).await?;
         }
-        self.audit
-            .record(
-                &self.db,
-                Some(bot.id),
+        self.record(Some(bot.id),
                 Some(&subject.pseudonym),
                 "delivery.failed",
                 serde_json::json!({"reason": reason, "code": error_code, "channel": inbound.channel.as_str()}),
@@ -466,15 +553,13 @@ impl InboundHandler for Pipeline {
             if reason != "window_closed" {
                 identity::set_reachable(&self.db, subject.id, false).await?;
             }
-            self.audit
-                .record(
-                    &self.db,
-                    Some(bot.id),
-                    Some(&subject.pseudonym),
-                    "subject.undeliverable",
-                    serde_json::json!({"reason": reason, "channel": channel.as_str()}),
-                )
-                .await
+            self.record(
+                Some(bot.id),
+                Some(&subject.pseudonym),
+                "subject.undeliverable",
+                serde_json::json!({"reason": reason, "channel": channel.as_str()}),
+            )
+            .await
         }
         .await;
         if let Err(err) = result {

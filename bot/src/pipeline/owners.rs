@@ -70,15 +70,13 @@ pub(super) async fn command(
         };
         return Ok(vec![Outbound::text(reply)]);
     }
-    p.audit
-        .record(
-            &p.db,
-            Some(t.bot.id),
-            Some(&t.subject.pseudonym),
-            "command",
-            serde_json::json!({"command": name}),
-        )
-        .await?;
+    p.record(
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        "command",
+        serde_json::json!({"command": name}),
+    )
+    .await?;
     if !i
         .is_owner(t.bot.id, t.subject.id, &t.subject.pseudonym)
         .await?

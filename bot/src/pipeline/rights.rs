@@ -231,15 +231,13 @@ pub(super) async fn command(
             | "stop"
             | "help"
     );
-    p.audit
-        .record(
-            &p.db,
-            Some(t.bot.id),
-            Some(&t.subject.pseudonym),
-            "command",
-            serde_json::json!({"command": if known { name } else { "unknown" }}),
-        )
-        .await?;
+    p.record(
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        "command",
+        serde_json::json!({"command": if known { name } else { "unknown" }}),
+    )
+    .await?;
     if !t.inbound.chat.private
         && (matches!(name, "consent" | "delete" | "restore")
             || (name == "start" && !choices.may_process(t.policy)))
@@ -373,15 +371,13 @@ pub(super) async fn export(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
     } else {
         "link"
     };
-    p.audit
-        .record(
-            &p.db,
-            Some(t.bot.id),
-            Some(&t.subject.pseudonym),
-            "rights.export",
-            serde_json::json!({"via": via}),
-        )
-        .await?;
+    p.record(
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        "rights.export",
+        serde_json::json!({"via": via}),
+    )
+    .await?;
     if via == "document" {
         let Some(data) = export::build(&p.db, &p.keys, t.subject.id, now).await? else {
             return Ok(Vec::new());
@@ -441,15 +437,13 @@ pub(super) async fn while_erasing(
             _ => {}
         }
     }
-    p.audit
-        .record(
-            &p.db,
-            Some(t.bot.id),
-            Some(&t.subject.pseudonym),
-            "message.held",
-            serde_json::json!({"reason": "erasure_pending"}),
-        )
-        .await?;
+    p.record(
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        "message.held",
+        serde_json::json!({"reason": "erasure_pending"}),
+    )
+    .await?;
     Ok(vec![Outbound::text(replies::erasure_pending(purge_after))])
 }
 

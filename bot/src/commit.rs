@@ -1,0 +1,208 @@
+//! Group commit: the writes of the messages in flight share transactions. One writer task takes
+//! every write waiting for it, runs them in order in one transaction and commits once; each
+//! caller is answered only after that commit, so nothing is acted on before it is durable.
+//!
+//! A message's writes (its dedupe claim, its audit entry with the egress row, …) are small; what
+//! costs is the commit (a flush to disk) and, with one audit chain, waiting for the head row.
+//! Sharing both between the messages in flight is what lets throughput grow with load while a
+//! lone message still waits for one commit, as before.
+//!
+//! If any write in a batch fails, the batch is rolled back and every write in it is run again in
+//! a transaction of its own, so one failing write never takes others down with it. Writes must
+//! therefore touch only the database: they may run twice, and only the committed run counts.
+
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most writes one transaction takes.
+pub const MAX_BATCH: usize = 128;
+
+type Run =
+    Box<dyn for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<(), DbErr>> + Send + Sync>;
+
+struct Job {
+    run: Run,
+    done: Box<dyn FnOnce(Result<(), DbErr>) + Send + Sync>,
+}
+
+/// A handle on the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    jobs: mpsc::Sender<Job>,
+}
+
+fn stopped() -> DbErr {
+    DbErr::Custom("the database writer has stopped".into())
+}
+
+impl Committer {
+    /// Starts the writer task on the current runtime.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(writer(db, rx));
+        Committer { jobs }
+    }
+
+    /// Runs `write` in a shared transaction and returns its result once that transaction has
+    /// committed. `write` may be called more than once (see the module documentation).
+    pub async fn write<T, F>(&self, write: F) -> Result<T, DbErr>
+    where
+        T: Send + 'static,
+        F: for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, DbErr>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
+        let written = slot.clone();
+        let run: Run = Box::new(move |txn| {
+            let written = written.clone();
+            let pending = write(txn);
+            Box::pin(async move {
+                let value = pending.await?;
+                *written.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+                Ok(())
+            })
+        });
+        let (tx, rx) = oneshot::channel();
+        let done = Box::new(move |result: Result<(), DbErr>| {
+            let value = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let _ = tx.send(result.and_then(|()| value.ok_or_else(stopped)));
+        });
+        self.jobs
+            .send(Job { run, done })
+            .await
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+async fn writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        match run_batch(&db, &jobs).await {
+            Ok(()) => {
+                for job in jobs.drain(..) {
+                    (job.done)(Ok(()));
+                }
+            }
+            // The commit itself failed: whether it took effect is unknown, so nothing is run
+            // again (a dedupe claim would find its own row, an audit entry would be doubled).
+            Err(Failed::Commit(err)) => {
+                for job in jobs.drain(..) {
+                    (job.done)(Err(DbErr::Custom(format!("commit failed: {err}"))));
+                }
+            }
+            Err(Failed::Write(err)) if jobs.len() == 1 => {
+                if let Some(job) = jobs.pop() {
+                    (job.done)(Err(err));
+                }
+            }
+            Err(Failed::Write(_)) => {
+                for job in jobs.drain(..) {
+                    let result = run_batch(&db, std::slice::from_ref(&job)).await;
+                    (job.done)(result.map_err(Failed::into_inner));
+                }
+            }
+        }
+    }
+}
+
+enum Failed {
+    Write(DbErr),
+    Commit(DbErr),
+}
+
+impl Failed {
+    fn into_inner(self) -> DbErr {
+        match self {
+            Failed::Write(err) | Failed::Commit(err) => err,
+        }
+    }
+}
+
+async fn run_batch(db: &DatabaseConnection, jobs: &[Job]) -> Result<(), Failed> {
+    let txn = crate::audit::begin(db).await.map_err(Failed::Write)?;
+    for job in jobs {
+        // On error the transaction is dropped, which rolls it back.
+        (job.run)(&txn).await.map_err(Failed::Write)?;
+    }
+    txn.commit().await.map_err(Failed::Commit)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use super::*;
+
+    async fn db() -> (DatabaseConnection, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        let db = crate::storage::connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        (db, dir)
+    }
+
+    fn insert(
+        v: i64,
+    ) -> impl for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<i64, DbErr>>
+    + Send
+    + Sync
+    + 'static {
+        move |txn| {
+            Box::pin(async move {
+                txn.execute_raw(Statement::from_sql_and_values(
+                    txn.get_database_backend(),
+                    "INSERT INTO t (v) VALUES (?)",
+                    [v.into()],
+                ))
+                .await?;
+                Ok(v)
+            })
+        }
+    }
+
+    async fn rows(db: &DatabaseConnection) -> Vec<i64> {
+        db.query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT v FROM t ORDER BY v",
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get::<i64>("", "v").unwrap())
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_fails_alone_and_the_others_commit() {
+        let (db, _dir) = db().await;
+        let committer = Committer::start(db.clone());
+        // 1 is written twice: the second fails (primary key), the rest of its batch commits.
+        let results =
+            futures::future::join_all([1, 2, 1, 3, 4].map(|v| committer.write(insert(v)))).await;
+        let ok: Vec<i64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .copied()
+            .collect();
+        assert_eq!(ok, vec![1, 2, 3, 4]);
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+        assert_eq!(rows(&db).await, vec![1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_writes_all_land() {
+        let (db, _dir) = db().await;
+        let committer = Committer::start(db.clone());
+        let results = futures::future::join_all((0..500).map(|v| committer.write(insert(v)))).await;
+        assert!(results.iter().all(|r| r.is_ok()));
+        assert_eq!(rows(&db).await, (0..500).collect::<Vec<_>>());
+    }
+}
