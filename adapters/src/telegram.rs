@@ -6,7 +6,11 @@
 //! pipeline has handled it; duplicates after a crash are caught by the pipeline's dedupe.
 //! Each update is parsed on its own, so one malformed update cannot stall the ones after it.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -588,7 +592,7 @@ pub enum PollError {
 
 /// The long-polling loop of one bot.
 pub struct Poller {
-    settings: TelegramSettings,
+    settings: Arc<TelegramSettings>,
     http: reqwest::Client,
     channel: Arc<TelegramChannel>,
     handler: Arc<dyn InboundHandler>,
@@ -606,7 +610,7 @@ impl Poller {
             .unwrap_or_default();
         let channel = Arc::new(TelegramChannel::new(&settings));
         Poller {
-            settings,
+            settings: Arc::new(settings),
             http,
             channel,
             handler,
@@ -669,17 +673,6 @@ impl Poller {
         }
     }
 
-    async fn handle_one(&self, parsed: ParsedUpdate) -> Result<(), ()> {
-        deliver(
-            &self.settings,
-            &self.channel,
-            &self.handler,
-            &self.queues,
-            parsed,
-        )
-        .await
-    }
-
     /// Handles a batch: updates of one chat in order, different chats concurrently. Returns the
     /// next offset (past everything handled, or at the first update that must be retried) and
     /// whether something must be retried.
@@ -715,20 +708,43 @@ impl Poller {
                 }
             }
         }
-        let groups = by_chat.into_values().map(|updates| async move {
-            for parsed in updates {
-                let id = parsed.update_id;
-                if self.handle_one(parsed).await.is_err() {
-                    return Some(id);
+        // Each chat on a task of its own, so the batch's work spreads over every core.
+        let mut groups = tokio::task::JoinSet::new();
+        let mut firsts = HashMap::new();
+        for updates in by_chat.into_values() {
+            let first = updates.first().map(|u| u.update_id);
+            let (settings, channel, handler, queues) = (
+                self.settings.clone(),
+                self.channel.clone(),
+                self.handler.clone(),
+                self.queues.clone(),
+            );
+            let task = groups.spawn(async move {
+                for parsed in updates {
+                    let id = parsed.update_id;
+                    if deliver(&settings, &channel, &handler, &queues, parsed)
+                        .await
+                        .is_err()
+                    {
+                        return Some(id);
+                    }
                 }
-            }
-            None
-        });
-        let failed = futures::future::join_all(groups)
-            .await
-            .into_iter()
-            .flatten()
-            .min();
+                None
+            });
+            firsts.insert(task.id(), first);
+        }
+        let mut failed: Option<i64> = None;
+        while let Some(joined) = groups.join_next_with_id().await {
+            // A chat whose task panicked is retried from its first update.
+            let first = match joined {
+                Ok((_, first)) => first,
+                Err(err) => firsts.get(&err.id()).copied().flatten(),
+            };
+            failed = match (failed, first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
         match failed {
             Some(id) => (Some(id), true),
             None => (max_seen.map(|m| m + 1), false),
