@@ -21,10 +21,9 @@ use consentgate::{
     keys::{GeneratedKeys, Keys},
     startup::Gateway,
 };
-use consentgate_e2e::{FakeGraph, FakeLlm, FakeTelegram, wait_for};
+use consentgate_e2e::{FakeGraph, FakeLlm, FakeTelegram, TestDb, wait_for};
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -35,59 +34,34 @@ struct Run {
     gateway: Gateway,
     base: String,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    db: TestDb,
 }
 
-async fn database_url(dir: &std::path::Path, tag: &str) -> String {
-    match std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        Some(base) => {
-            let name = format!("cg_bench_{tag}_{}", std::process::id());
-            let admin = Database::connect(&base).await.expect("database");
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            let mut url = url::Url::parse(&base).unwrap();
-            url.set_path(&format!("/{name}"));
-            url.to_string()
-        }
-        None => format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-    }
-}
-
-async fn start(env: Vec<(&str, String)>, file: Option<String>, tag: &str) -> Run {
-    let dir = tempfile::tempdir().unwrap();
+async fn start(env: Vec<(&str, String)>, file: Option<String>) -> Run {
+    let db = TestDb::new().await;
+    let dir = db.dir();
     let keys = GeneratedKeys::new();
     let mut map: HashMap<String, String> =
         env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    map.insert(
-        "CONSENTGATE_DATABASE_URL".into(),
-        database_url(dir.path(), tag).await,
-    );
+    map.insert("CONSENTGATE_DATABASE_URL".into(), db.url.clone());
     map.insert("CONSENTGATE_HTTP_ADDR".into(), "127.0.0.1:0".into());
     map.insert("CONSENTGATE_MESSAGES_PER_MINUTE".into(), "600".into());
     map.insert("FERNET_KEYS".into(), keys.fernet.clone());
     map.insert("PSEUDONYM_KEY".into(), keys.pseudonym.clone());
     map.insert("AUDIT_KEY".into(), keys.audit.clone());
     let file_path = file.map(|text| {
-        let p = dir.path().join("bench.toml");
+        let p = dir.join("bench.toml");
         std::fs::write(&p, text).unwrap();
         p
     });
     let config = Config::load(file_path.as_deref(), &map).unwrap();
-    let (keys, _) = Keys::load(Mode::Dev, &dir.path().join("secrets"), &map).unwrap();
+    let (keys, _) = Keys::load(Mode::Dev, &dir.join("secrets"), &map).unwrap();
     let gateway = Gateway::start(config, keys).await.unwrap();
     Run {
         base: format!("http://{}", gateway.addr),
         gateway,
         http: reqwest::Client::new(),
-        _dir: dir,
+        db,
     }
 }
 
@@ -129,7 +103,179 @@ fn report(
     );
 }
 
-async fn telegram(concurrency: usize) {
+/// How the measured messages are sent.
+#[derive(Clone, Copy)]
+enum Load {
+    /// A fixed number of requests in flight (closed loop).
+    InFlight(usize),
+    /// A fixed rate, whatever the answers do (open loop): latency counts from the moment each
+    /// message was due, so a sender falling behind shows up in it.
+    Rate(u32),
+}
+
+impl Load {
+    fn label(self) -> String {
+        match self {
+            Load::InFlight(n) => format!("x{n}"),
+            Load::Rate(r) => format!("@{r}/s"),
+        }
+    }
+}
+
+/// Sends `jobs` under `load`; when each one was sent (or due).
+async fn drive<F>(load: Load, jobs: Vec<(String, F)>) -> HashMap<String, Instant>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    match load {
+        Load::InFlight(n) => futures::stream::iter(jobs.into_iter().map(|(id, job)| async move {
+            let t = Instant::now();
+            job.await;
+            (id, t)
+        }))
+        .buffer_unordered(n)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect(),
+        Load::Rate(per_second) => {
+            let gap = Duration::from_secs_f64(1.0 / f64::from(per_second));
+            let began = Instant::now();
+            let mut due = HashMap::new();
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, (id, job)) in jobs.into_iter().enumerate() {
+                let at = began + gap.mul_f64(i as f64);
+                tokio::time::sleep_until(at.into()).await;
+                tasks.spawn(job);
+                due.insert(id, at);
+            }
+            tasks.join_all().await;
+            due
+        }
+    }
+}
+
+/// The measured messages: three questions from each of the people.
+fn questions(first_update: i64) -> Vec<(i64, Value)> {
+    let mut u = first_update;
+    let mut out = Vec::new();
+    for round in 0..MESSAGES_EACH {
+        for p in 1..=PEOPLE {
+            let id = 10_000_000 + p;
+            u += 1;
+            out.push((u, json!({"update_id": u, "message": {"message_id": u, "date": 1_700_000_000, "chat": tg_chat(id), "from": tg_user(id), "text": format!("question {round} about delivery times")}})));
+        }
+    }
+    out
+}
+
+fn tg_user(id: i64) -> Value {
+    json!({"id": id, "is_bot": false, "first_name": "Person"})
+}
+
+fn tg_chat(id: i64) -> Value {
+    json!({"id": id, "type": "private", "first_name": "Person"})
+}
+
+fn webhook_post(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    update: Value,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (http, url, secret) = (http.clone(), url.to_string(), secret.to_string());
+    async move {
+        let status = http
+            .post(url)
+            .header("X-Telegram-Bot-Api-Secret-Token", secret)
+            .json(&update)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{status}");
+    }
+}
+
+/// Posts the questions to `url` and reports when the fake Bot API had every answer.
+async fn measure_telegram(
+    label: &str,
+    tg: &FakeTelegram,
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    load: Load,
+    first_update: i64,
+) {
+    let jobs = questions(first_update)
+        .into_iter()
+        .map(|(u, update)| (u.to_string(), webhook_post(http, url, secret, update)))
+        .collect();
+    let before = tg.count("sendMessage");
+    let began = Instant::now();
+    let sent = drive(load, jobs).await;
+    let expected = (PEOPLE * MESSAGES_EACH) as usize;
+    // Counting is cheap; the calls are copied once, at the end.
+    wait_for(Duration::from_secs(120), || {
+        let n = tg.count("sendMessage");
+        async move { (n >= before + expected).then_some(()) }
+    })
+    .await
+    .expect("every message answered");
+    let received: HashMap<String, Instant> = tg
+        .calls("sendMessage")
+        .iter()
+        .filter_map(|r| {
+            let id = r.body["reply_parameters"]["message_id"]
+                .as_i64()?
+                .to_string();
+            sent.contains_key(&id).then_some((id, r.at))
+        })
+        .collect();
+    report(
+        &format!("{label} {}", load.label()),
+        &sent,
+        &received,
+        began,
+    );
+}
+
+/// The floor: a bare teloxide echo bot taking the same webhooks (no database, no LLM), so the
+/// latency the gateway adds can be read off against it.
+async fn telegram_echo(load: Load) {
+    use axum::{Json, extract::State, routing::post};
+    use teloxide::{
+        prelude::*,
+        types::{ReplyParameters, UpdateKind},
+    };
+    let tg = FakeTelegram::start().await;
+    let bot = Bot::new("1:ECHO").set_api_url(reqwest::Url::parse(&tg.url).unwrap());
+    let app = axum::Router::new()
+        .route(
+            "/",
+            post(
+                |State(bot): State<Bot>, Json(update): Json<Update>| async move {
+                    if let UpdateKind::Message(msg) = update.kind
+                        && let Some(text) = msg.text()
+                    {
+                        let _ = bot
+                            .send_message(msg.chat.id, text)
+                            .reply_parameters(ReplyParameters::new(msg.id))
+                            .await;
+                    }
+                },
+            ),
+        )
+        .with_state(bot);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    measure_telegram("teloxide echo", &tg, &http, &url, "-", load, 0).await;
+    server.abort();
+}
+
+async fn telegram(load: Load) {
     let tg = FakeTelegram::start().await;
     let llm = FakeLlm::start().await;
     let token = "424242:BENCH-token";
@@ -149,7 +295,6 @@ limits = { per_bot_per_second = 5000 }
             ("LLM_MODEL", "fake".into()),
         ],
         Some(file.replace("[[bots]]", &format!("[[bots]]\napi_url = \"{}\"", tg.url))),
-        "tg",
     )
     .await;
     let policy = policy_id(&run, "telegram").await;
@@ -159,91 +304,31 @@ limits = { per_bot_per_second = 5000 }
         .as_str()
         .unwrap()
         .to_string();
-    let post = |update: Value| {
-        let (http, url, secret) = (run.http.clone(), url.clone(), secret.clone());
-        async move {
-            let status = http
-                .post(url)
-                .header("X-Telegram-Bot-Api-Secret-Token", secret)
-                .json(&update)
-                .send()
-                .await
-                .unwrap()
-                .status();
-            assert!(status.is_success(), "{status}");
-        }
-    };
-    let user = |id: i64| json!({"id": id, "is_bot": false, "first_name": "Person"});
-    let chat = |id: i64| json!({"id": id, "type": "private", "first_name": "Person"});
-    let mut update_id = 0i64;
-    let mut next = || {
-        update_id += 1;
-        update_id
-    };
     // Everyone agrees first (not measured).
     let mut seed = Vec::new();
+    let mut u = 0i64;
     for p in 1..=PEOPLE {
         let id = 10_000_000 + p;
-        let u = next();
-        seed.push(json!({"update_id": u, "message": {"message_id": u, "date": 1_700_000_000, "chat": chat(id), "from": user(id), "text": "hi"}}));
-        let u = next();
-        seed.push(json!({"update_id": u, "callback_query": {"id": format!("cb{u}"), "from": user(id), "chat_instance": "1",
-            "message": {"message_id": u, "date": 1_700_000_000, "chat": chat(id), "text": "policy"}, "data": format!("c:req:y:{policy}")}}));
+        u += 1;
+        let hi = json!({"update_id": u, "message": {"message_id": u, "date": 1_700_000_000, "chat": tg_chat(id), "from": tg_user(id), "text": "hi"}});
+        u += 1;
+        let agree = json!({"update_id": u, "callback_query": {"id": format!("cb{u}"), "from": tg_user(id), "chat_instance": "1",
+            "message": {"message_id": u, "date": 1_700_000_000, "chat": tg_chat(id), "text": "policy"}, "data": format!("c:req:y:{policy}")}});
+        seed.push(webhook_post(&run.http, &url, &secret, hi));
+        seed.push(webhook_post(&run.http, &url, &secret, agree));
     }
-    futures::stream::iter(seed.into_iter().map(post))
-        .buffer_unordered(concurrency)
+    // In order per person: the agreement after the greeting.
+    futures::stream::iter(seed)
+        .buffered(16)
         .collect::<Vec<_>>()
         .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-
-    let mut sent = HashMap::new();
-    let mut updates = Vec::new();
-    for round in 0..MESSAGES_EACH {
-        for p in 1..=PEOPLE {
-            let id = 10_000_000 + p;
-            let u = next();
-            updates.push((u, json!({"update_id": u, "message": {"message_id": u, "date": 1_700_000_000, "chat": chat(id), "from": user(id), "text": format!("question {round} about delivery times")}})));
-        }
-    }
-    let began = Instant::now();
-    let stamped = futures::stream::iter(updates.into_iter().map(|(u, update)| {
-        let post = post(update);
-        async move {
-            let t = Instant::now();
-            post.await;
-            (u.to_string(), t)
-        }
-    }))
-    .buffer_unordered(concurrency)
-    .collect::<Vec<_>>()
-    .await;
-    sent.extend(stamped);
-    let expected = (PEOPLE * MESSAGES_EACH) as usize;
-    let received = wait_for(Duration::from_secs(120), || {
-        let calls = tg.calls("sendMessage");
-        let got: HashMap<String, Instant> = calls
-            .iter()
-            .filter_map(|r| {
-                let id = r.body["reply_parameters"]["message_id"]
-                    .as_i64()?
-                    .to_string();
-                sent.contains_key(&id).then_some((id, r.at))
-            })
-            .collect();
-        async move { (got.len() >= expected).then_some(got) }
-    })
-    .await
-    .expect("every message answered");
-    report(
-        &format!("telegram webhook x{concurrency}"),
-        &sent,
-        &received,
-        began,
-    );
+    measure_telegram("telegram webhook", &tg, &run.http, &url, &secret, load, u).await;
     run.gateway.stop(Duration::from_secs(5)).await;
+    run.db.drop_db().await;
 }
 
-async fn whatsapp(concurrency: usize) {
+async fn whatsapp(load: Load) {
     let graph = FakeGraph::start().await;
     let llm = FakeLlm::start().await;
     let secret = "bench-app-secret";
@@ -259,7 +344,6 @@ async fn whatsapp(concurrency: usize) {
             ("LLM_MODEL", "fake".into()),
         ],
         None,
-        "wa",
     )
     .await;
     let policy = policy_id(&run, "whatsapp").await;
@@ -295,7 +379,7 @@ async fn whatsapp(concurrency: usize) {
     }
     // In order per person: the agreement after the greeting.
     futures::stream::iter(seed)
-        .buffered(concurrency)
+        .buffered(16)
         .collect::<Vec<_>>()
         .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -309,33 +393,31 @@ async fn whatsapp(concurrency: usize) {
         }
     }
     let began = Instant::now();
-    let sent: HashMap<String, Instant> =
-        futures::stream::iter(jobs.into_iter().map(|(id, job)| async move {
-            let t = Instant::now();
-            job.await;
-            (id, t)
-        }))
-        .buffer_unordered(concurrency)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect();
+    let before = graph.count();
+    let sent = drive(load, jobs).await;
     let expected = (PEOPLE * MESSAGES_EACH) as usize;
-    let received = wait_for(Duration::from_secs(180), || {
-        let got: HashMap<String, Instant> = graph
-            .requests()
-            .iter()
-            .filter_map(|r| {
-                let id = r.body["context"]["message_id"].as_str()?.to_string();
-                sent.contains_key(&id).then_some((id, r.at))
-            })
-            .collect();
-        async move { (got.len() >= expected).then_some(got) }
+    wait_for(Duration::from_secs(180), || {
+        let n = graph.count();
+        async move { (n >= before + expected).then_some(()) }
     })
     .await
     .expect("every message answered");
-    report(&format!("whatsapp x{concurrency}"), &sent, &received, began);
+    let received: HashMap<String, Instant> = graph
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            let id = r.body["context"]["message_id"].as_str()?.to_string();
+            sent.contains_key(&id).then_some((id, r.at))
+        })
+        .collect();
+    report(
+        &format!("whatsapp {}", load.label()),
+        &sent,
+        &received,
+        began,
+    );
     run.gateway.stop(Duration::from_secs(5)).await;
+    run.db.drop_db().await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -348,9 +430,24 @@ async fn main() {
     println!(
         "whole route, {PEOPLE} people x {MESSAGES_EACH} messages, {db}; xN = N requests in flight"
     );
-    // Light load (latency the route adds) and saturation (throughput).
-    for concurrency in [4, 64] {
-        telegram(concurrency).await;
-        whatsapp(concurrency).await;
+    // `-- rate` or `-- inflight` runs one part (cargo bench also passes `--bench`).
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wants = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    // 500 messages a second, the target load: the latency the route adds over a bare echo.
+    if wants("rate") {
+        let load = Load::Rate(500);
+        telegram_echo(load).await;
+        telegram(load).await;
+        whatsapp(load).await;
+    }
+    // Light load and saturation (throughput).
+    if wants("inflight") {
+        for load in [Load::InFlight(4), Load::InFlight(64)] {
+            telegram(load).await;
+            whatsapp(load).await;
+        }
     }
 }

@@ -9,11 +9,13 @@
 //!
 //! Tests assert on what these servers received.
 
+pub mod db;
 pub mod llm;
 pub mod oauth;
 pub mod telegram;
 pub mod whatsapp;
 
+pub use db::TestDb;
 pub use llm::{FakeLlm, LlmBehaviour};
 pub use oauth::FakeOAuth;
 pub use telegram::{FakeTelegram, Recorded};

@@ -114,6 +114,16 @@ impl FakeTelegram {
         self.lock().requests.clone()
     }
 
+    /// How many requests of one method arrived so far (cheap: nothing is copied, so polling it
+    /// does not slow the fake down).
+    pub fn count(&self, method: &str) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
+    }
+
     /// Requests of one method.
     pub fn calls(&self, method: &str) -> Vec<Recorded> {
         self.requests()

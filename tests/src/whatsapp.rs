@@ -53,6 +53,11 @@ impl FakeGraph {
         fake
     }
 
+    /// How many requests arrived so far (cheap: nothing is copied).
+    pub fn count(&self) -> usize {
+        self.inner.lock().unwrap().requests.len()
+    }
+
     pub fn requests(&self) -> Vec<GraphRequest> {
         self.inner.lock().unwrap().requests.clone()
     }

@@ -2,98 +2,22 @@
 //! `TEST_DATABASE_URL` is set), the fake peers, and the real gateway on 127.0.0.1:0.
 #![allow(dead_code)]
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    sync::atomic::{AtomicU32, Ordering},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use consentgate::{
     config::{Config, Mode},
     keys::{GeneratedKeys, Keys},
     startup::Gateway,
 };
+pub use consentgate_e2e::TestDb;
 use consentgate_e2e::{FakeLlm, FakeTelegram, wait_for};
 use hmac::{Hmac, Mac};
-use sea_orm::{ConnectionTrait, Database, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
 pub const TOKEN: &str = "123456:TEST-not-a-real-token";
 pub const WAIT: Duration = Duration::from_secs(10);
-
-/// A database of this test's own.
-pub struct TestDb {
-    pub url: String,
-    pub sqlite_file: Option<PathBuf>,
-    dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl TestDb {
-    pub async fn new() -> TestDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let dir = tempfile::tempdir().unwrap();
-        match std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|v| !v.is_empty())
-        {
-            Some(base) => {
-                let name = format!(
-                    "cg_test_{}_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::SeqCst),
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
-                        .subsec_nanos()
-                );
-                let admin = Database::connect(&base)
-                    .await
-                    .expect("TEST_DATABASE_URL reachable");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .unwrap();
-                let _ = admin.close().await;
-                let mut url = url::Url::parse(&base).unwrap();
-                url.set_path(&format!("/{name}"));
-                TestDb {
-                    url: url.to_string(),
-                    sqlite_file: None,
-                    dir,
-                    postgres: Some((base, name)),
-                }
-            }
-            None => {
-                let file = dir.path().join("consentgate.db");
-                TestDb {
-                    url: format!("sqlite://{}?mode=rwc", file.display()),
-                    sqlite_file: Some(file),
-                    dir,
-                    postgres: None,
-                }
-            }
-        }
-    }
-
-    pub fn dir(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-
-    /// Drops a PostgreSQL test database (SQLite files go with the temp dir).
-    pub async fn drop_db(&self) {
-        if let Some((base, name)) = &self.postgres
-            && let Ok(admin) = Database::connect(base).await
-        {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-            let _ = admin.close().await;
-        }
-    }
-}
 
 /// What a test may change about the gateway it starts.
 #[derive(Default)]
@@ -195,12 +119,6 @@ impl Harness {
         let gateway = start_gateway(&self.env, &self.db, policy_text, None).await;
         self.base = format!("http://{}", gateway.addr);
         self.gateway = Some(gateway);
-    }
-
-    /// Another gateway on the same database and fakes, as a second replica behind a load
-    /// balancer would be (its own pools, pipeline and memory; nothing shared but the database).
-    pub async fn replica(&self) -> Gateway {
-        start_gateway(&self.env, &self.db, None, None).await
     }
 
     /// The configuration the gateway runs with, plus `extra` variables.
