@@ -10,42 +10,12 @@ use std::{
 };
 
 use consentgate::{audit::verify::verify, keys::GeneratedKeys, keys::HmacKey, storage};
-use consentgate_e2e::{FakeLlm, FakeTelegram, wait_for};
-use sea_orm::{ConnectionTrait, Database, EntityTrait};
+use consentgate_e2e::{FakeLlm, FakeTelegram, TestDb, wait_for};
+use sea_orm::EntityTrait;
 use serde_json::json;
 
 const PEOPLE: i64 = 40;
 const TOKEN: &str = "777:CRASH-test-token";
-
-async fn database() -> (String, Option<tempfile::TempDir>) {
-    match std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        Some(base) => {
-            let name = format!("cg_crash_{}", std::process::id());
-            let admin = Database::connect(&base).await.unwrap();
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            let mut url = url::Url::parse(&base).unwrap();
-            url.set_path(&format!("/{name}"));
-            (url.to_string(), None)
-        }
-        None => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("crash.db").display()
-            );
-            (url, Some(dir))
-        }
-    }
-}
 
 fn spawn(env: &HashMap<&str, String>) -> Child {
     Command::new(env!("CARGO_BIN_EXE_consentgate"))
@@ -71,7 +41,8 @@ fn chat(id: i64) -> serde_json::Value {
 async fn kill_9_during_a_burst_loses_no_decision_and_answers_nothing_twice() {
     let tg = FakeTelegram::start().await;
     let llm = FakeLlm::start().await;
-    let (db_url, _dir) = database().await;
+    let test_db = TestDb::new().await;
+    let db_url = test_db.url.clone();
     let keys = GeneratedKeys::new();
     let env: HashMap<&str, String> = HashMap::from([
         ("CONSENTGATE_DATABASE_URL", db_url.clone()),
@@ -200,13 +171,5 @@ async fn kill_9_during_a_burst_loses_no_decision_and_answers_nothing_twice() {
         .unwrap();
     assert_eq!(last_offset, total + 1);
     let _ = db.close().await;
-    if let Ok(base) = std::env::var("TEST_DATABASE_URL")
-        && !base.is_empty()
-        && let Ok(admin) = Database::connect(&base).await
-    {
-        let name = format!("cg_crash_{}", std::process::id());
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
-    }
+    test_db.drop_db().await;
 }
