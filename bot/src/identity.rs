@@ -107,8 +107,10 @@ pub async fn find_by_platform_id(
 }
 
 async fn find(db: &DatabaseConnection, index: &str) -> Result<Option<Subject>, DbErr> {
-    let Some(identity) = channel_identities::Entity::find()
+    // One query for both: this runs for every message.
+    let Some((identity, subject)) = channel_identities::Entity::find()
         .filter(channel_identities::Column::BlindIndex.eq(index))
+        .find_also_related(subjects::Entity)
         .one(db)
         .await?
     else {
@@ -126,10 +128,7 @@ async fn find(db: &DatabaseConnection, index: &str) -> Result<Option<Subject>, D
         .update(db)
         .await?;
     }
-    Ok(subjects::Entity::find_by_id(identity.subject_id)
-        .one(db)
-        .await?
-        .map(Subject::from))
+    Ok(subject.map(Subject::from))
 }
 
 /// Records whether the bot can currently reach the person (false after they blocked it).

@@ -22,6 +22,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::subjects::Entity",
+        from = "Column::SubjectId",
+        to = "super::subjects::Column::Id"
+    )]
+    Subject,
+}
+
+impl Related<super::subjects::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Subject.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
