@@ -14,8 +14,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         // One writer at a time is SQLite's model (the pipeline's writes share one writer task);
-        // readers proceed side by side under WAL.
-        options.max_connections(8).min_connections(1);
+        // readers proceed side by side under WAL. Each connection is a thread with its own page
+        // cache, so a few are enough.
+        options.max_connections(4).min_connections(1);
     } else {
         options.max_connections(16);
     }

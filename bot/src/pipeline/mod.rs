@@ -38,7 +38,7 @@ use std::{
 
 use async_trait::async_trait;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 
 use consentgate_adapters::{
     ChannelKind, HandleError, Inbound, InboundHandler, InboundKind, Outbound,
@@ -124,6 +124,10 @@ pub struct Pipeline {
     db: DatabaseConnection,
     /// Shares transactions between the messages in flight (group commit).
     committer: Committer,
+    /// Takes the dedupe claims: on PostgreSQL a writer of its own, so claims (which touch no
+    /// shared row) never queue behind audit appends; on SQLite, with one writer at a time, the
+    /// same writer as everything else.
+    claims: Committer,
     keys: Arc<Keys>,
     bots: HashMap<String, BotContext>,
     provider: Box<dyn Provider>,
@@ -154,10 +158,15 @@ impl Pipeline {
         let messages_per_minute = settings.messages_per_minute;
         let per_minute = NonZeroU32::new(messages_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(messages_per_minute.clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
+        let committer = Committer::start(db.clone());
         Pipeline {
             audit: AuditLog::new(keys.audit.clone()),
             metrics,
-            committer: Committer::start(db.clone()),
+            committer: committer.clone(),
+            claims: match db.get_database_backend() {
+                DatabaseBackend::Postgres => Committer::start(db.clone()),
+                _ => committer,
+            },
             db,
             keys,
             bots: bots.into_iter().map(|b| (b.name.clone(), b)).collect(),
@@ -236,7 +245,7 @@ impl Pipeline {
         // created for a delivery that turns out to be a duplicate).
         let (bot_id, key) = (bot.id, inbound.update_key.clone());
         let claim = self
-            .committer
+            .claims
             .write(move |txn| Box::pin(dedupe::claim(txn, bot_id, key.clone())));
         let (claimed, early) = tokio::join!(claim, self.prefetch(bot, inbound));
         if !claimed? {
@@ -250,7 +259,7 @@ impl Pipeline {
                 // Usually done already, in the same transaction as the message's decision.
                 if !completed.load(Ordering::Relaxed) {
                     let key = inbound.update_key.clone();
-                    self.committer
+                    self.claims
                         .write(move |txn| Box::pin(dedupe::complete(txn, bot_id, key.clone())))
                         .await?;
                 }
