@@ -1120,6 +1120,8 @@ impl Config {
                 "expected sqlite://PATH?mode=rwc or postgres://USER@HOST/DB",
             ));
         }
+        crate::storage::split_url(&database_url)
+            .map_err(|problem| bad("CONSENTGATE_DATABASE_URL / database_url", problem))?;
         let (addr_place, addr) = match env.get("CONSENTGATE_HTTP_ADDR") {
             Some(v) => ("CONSENTGATE_HTTP_ADDR", v),
             None => (
@@ -1610,6 +1612,16 @@ mod tests {
         assert!(err.to_string().contains("TELEGRAM_BOT_TOKEN"), "{err}");
         let err = Config::load(None, &env(&[("WHATSAPP_APP_SECRET", "x")])).unwrap_err();
         assert!(err.to_string().contains("WHATSAPP_APP_SECRET"), "{err}");
+        let err = Config::load(
+            None,
+            &env(&[("CONSENTGATE_DATABASE_URL", "sqlite://x.db?synchronous=off")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("CONSENTGATE_DATABASE_URL")
+                && err.to_string().contains("full or normal"),
+            "{err}"
+        );
     }
 
     #[test]

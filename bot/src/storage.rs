@@ -3,10 +3,59 @@
 use std::time::Duration;
 
 use consentgate_migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
+    sqlx::sqlite::SqliteSynchronous,
+};
+
+/// How hard SQLite works to keep a commit through a power cut (`synchronous` on the URL, e.g.
+/// `sqlite://consentgate.db?mode=rwc&synchronous=normal`). Either way, a commit survives the
+/// process being killed, and the database stays consistent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Every commit is flushed to disk before it counts: nothing committed is lost when the
+    /// machine loses power. The default.
+    #[default]
+    Full,
+    /// The log is flushed at checkpoints only: commits are much cheaper, and the last ones
+    /// before a power cut or kernel crash can be rolled back (consent records among them).
+    Normal,
+}
+
+/// Splits our own parameters off a database URL; what is left goes to the driver.
+pub fn split_url(url: &str) -> Result<(String, Synchronous), String> {
+    let Some((base, query)) = url.split_once('?').filter(|_| url.starts_with("sqlite:")) else {
+        return Ok((url.to_string(), Synchronous::default()));
+    };
+    let mut kept = Vec::new();
+    let mut synchronous = Synchronous::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                synchronous = match value.to_ascii_lowercase().as_str() {
+                    "full" => Synchronous::Full,
+                    "normal" => Synchronous::Normal,
+                    _ => {
+                        return Err(format!(
+                            "synchronous={value} is not known: expected full or normal"
+                        ));
+                    }
+                }
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = match kept.is_empty() {
+        true => base.to_string(),
+        false => format!("{base}?{}", kept.join("&")),
+    };
+    Ok((url, synchronous))
+}
 
 /// Opens the database named by `url`.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let (url, synchronous) = split_url(url).map_err(DbErr::Custom)?;
+    let url = url.as_str();
     let mut options = ConnectOptions::new(url.to_string());
     options
         .connect_timeout(Duration::from_secs(10))
@@ -16,7 +65,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         // One writer at a time is SQLite's model (the pipeline's writes share one writer task);
         // readers proceed side by side under WAL. Each connection is a thread with its own page
         // cache, so a few are enough.
-        options.max_connections(4).min_connections(1);
+        options
+            .max_connections(4)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(move |o| {
+                o.synchronous(match synchronous {
+                    Synchronous::Full => SqliteSynchronous::Full,
+                    Synchronous::Normal => SqliteSynchronous::Normal,
+                })
+            });
     } else {
         options.max_connections(16);
     }
@@ -37,4 +94,57 @@ pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// Whether every known migration has been applied (for `/readyz`).
 pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
     Ok(Migrator::get_pending_migrations(db).await?.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_is_ours_and_leaves_the_rest_of_the_url_to_the_driver() {
+        assert_eq!(
+            split_url("sqlite://a.db?mode=rwc").unwrap(),
+            ("sqlite://a.db?mode=rwc".into(), Synchronous::Full)
+        );
+        assert_eq!(
+            split_url("sqlite://a.db?mode=rwc&synchronous=NORMAL").unwrap(),
+            ("sqlite://a.db?mode=rwc".into(), Synchronous::Normal)
+        );
+        assert_eq!(
+            split_url("sqlite://a.db?synchronous=full").unwrap(),
+            ("sqlite://a.db".into(), Synchronous::Full)
+        );
+        assert!(
+            split_url("sqlite://a.db?synchronous=off")
+                .unwrap_err()
+                .contains("expected full or normal")
+        );
+        // Not ours to read on PostgreSQL: passed through as given.
+        let pg = "postgres://u@h/db?synchronous=normal";
+        assert_eq!(split_url(pg).unwrap().0, pg);
+    }
+
+    #[tokio::test]
+    async fn the_setting_reaches_every_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        for (param, expected) in [("", 2), ("&synchronous=normal", 1)] {
+            let url = format!(
+                "sqlite://{}?mode=rwc{param}",
+                dir.path().join(format!("s{expected}.db")).display()
+            );
+            let db = connect(&url).await.unwrap();
+            // Several at once, so more than one pooled connection answers.
+            let values = futures::future::join_all((0..4).map(|_| {
+                db.query_one_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "PRAGMA synchronous",
+                ))
+            }))
+            .await;
+            for row in values {
+                let v: i32 = row.unwrap().unwrap().try_get_by_index(0).unwrap();
+                assert_eq!(v, expected, "{url}");
+            }
+        }
+    }
 }

@@ -2,9 +2,11 @@
 //! redaction, audit, the (instantly answering) fake LLM, and the send to the fake platform.
 //! For Telegram webhooks and WhatsApp, 1,000 distinct people who have agreed, three messages
 //! each: messages per second, and latency from the webhook request to the platform receiving the
-//! answer (p50, p99), with 4 requests in flight (light load: the latency the route adds) and with
-//! 64 (saturation: throughput). `cargo bench -p consentgate-e2e --bench route`; SQLite by default, or the
-//! PostgreSQL server named by `TEST_DATABASE_URL`.
+//! answer (p50, p99). `-- rate`: at a fixed 500 messages a second, beside a bare teloxide echo
+//! bot taking the same webhooks (the floor the added latency is read against); `-- inflight`:
+//! with 4 requests in flight (light load) and 64 (saturation: throughput). Both by default.
+//! `cargo bench -p consentgate-e2e --bench route`; SQLite by default (`-- normal` for
+//! `synchronous=normal`), or the PostgreSQL server named by `TEST_DATABASE_URL`.
 //!
 //! The platforms' own per-bot limits (Telegram 30 msg/s, WhatsApp 80 msg/s) would cap what is
 //! measured, so the bench raises them (as paid broadcasts and upgraded numbers do); the per-chat
@@ -43,7 +45,12 @@ async fn start(env: Vec<(&str, String)>, file: Option<String>) -> Run {
     let keys = GeneratedKeys::new();
     let mut map: HashMap<String, String> =
         env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    map.insert("CONSENTGATE_DATABASE_URL".into(), db.url.clone());
+    // `-- normal`: SQLite with synchronous=normal (see the README's trade-off).
+    let url = match std::env::args().any(|a| a == "normal") && db.url.starts_with("sqlite:") {
+        true => format!("{}&synchronous=normal", db.url),
+        false => db.url.clone(),
+    };
+    map.insert("CONSENTGATE_DATABASE_URL".into(), url);
     map.insert("CONSENTGATE_HTTP_ADDR".into(), "127.0.0.1:0".into());
     map.insert("CONSENTGATE_MESSAGES_PER_MINUTE".into(), "600".into());
     map.insert("FERNET_KEYS".into(), keys.fernet.clone());
@@ -428,14 +435,19 @@ async fn main() {
         "SQLite"
     };
     println!(
-        "whole route, {PEOPLE} people x {MESSAGES_EACH} messages, {db}; xN = N requests in flight"
+        "whole route, {PEOPLE} people x {MESSAGES_EACH} messages, {db}{}; xN = N requests in flight",
+        if std::env::args().any(|a| a == "normal") {
+            " (synchronous=normal)"
+        } else {
+            ""
+        }
     );
     // `-- rate` or `-- inflight` runs one part (cargo bench also passes `--bench`).
     let parts: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let wants = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    let wants = |part: &str| parts.iter().all(|p| p == "normal") || parts.iter().any(|p| p == part);
     // 500 messages a second, the target load: the latency the route adds over a bare echo.
     if wants("rate") {
         let load = Load::Rate(500);
