@@ -1,6 +1,7 @@
 //! Group commit: the writes of the messages in flight share transactions. One writer task takes
 //! every write waiting for it, runs them in order in one transaction and commits once; each
-//! caller is answered only after that commit, so nothing is acted on before it is durable.
+//! caller is answered only after that commit, so nothing is acted on before it is committed
+//! (and on disk, unless SQLite runs with `synchronous=normal`; see `storage`).
 //!
 //! A message's writes (its dedupe claim, its audit entry with the egress row, …) are small; what
 //! costs is the commit (a flush to disk) and, with one audit chain, waiting for the head row.
@@ -10,10 +11,15 @@
 //! If any write in a batch fails, the batch is rolled back and every write in it is run again in
 //! a transaction of its own, so one failing write never takes others down with it. Writes must
 //! therefore touch only the database: they may run twice, and only the committed run counts.
+//! When no transaction can be begun (the database is unreachable), every write waiting fails at
+//! once instead. A write that panics fails like a write that errs; the writer carries on.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex},
+};
 
-use futures::future::BoxFuture;
+use futures::{FutureExt, future::BoxFuture};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
@@ -96,22 +102,38 @@ async fn writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
                     (job.done)(Err(DbErr::Custom(format!("commit failed: {err}"))));
                 }
             }
+            Err(Failed::Begin(err)) => fail_all(&mut jobs, &err),
             Err(Failed::Write(err)) if jobs.len() == 1 => {
                 if let Some(job) = jobs.pop() {
                     (job.done)(Err(err));
                 }
             }
             Err(Failed::Write(_)) => {
-                for job in jobs.drain(..) {
-                    let result = run_batch(&db, std::slice::from_ref(&job)).await;
-                    (job.done)(result.map_err(Failed::into_inner));
+                let mut pending = jobs.drain(..);
+                while let Some(job) = pending.next() {
+                    match run_batch(&db, std::slice::from_ref(&job)).await {
+                        Err(Failed::Begin(err)) => {
+                            (job.done)(Err(DbErr::Custom(err.to_string())));
+                            let mut rest: Vec<Job> = pending.by_ref().collect();
+                            fail_all(&mut rest, &err);
+                        }
+                        result => (job.done)(result.map_err(Failed::into_inner)),
+                    }
                 }
             }
         }
     }
 }
 
+fn fail_all(jobs: &mut Vec<Job>, err: &DbErr) {
+    for job in jobs.drain(..) {
+        (job.done)(Err(DbErr::Custom(err.to_string())));
+    }
+}
+
 enum Failed {
+    /// No transaction could be begun: nothing about the writes themselves.
+    Begin(DbErr),
     Write(DbErr),
     Commit(DbErr),
 }
@@ -119,16 +141,20 @@ enum Failed {
 impl Failed {
     fn into_inner(self) -> DbErr {
         match self {
-            Failed::Write(err) | Failed::Commit(err) => err,
+            Failed::Begin(err) | Failed::Write(err) | Failed::Commit(err) => err,
         }
     }
 }
 
 async fn run_batch(db: &DatabaseConnection, jobs: &[Job]) -> Result<(), Failed> {
-    let txn = crate::audit::begin(db).await.map_err(Failed::Write)?;
+    let txn = crate::audit::begin(db).await.map_err(Failed::Begin)?;
     for job in jobs {
         // On error the transaction is dropped, which rolls it back.
-        (job.run)(&txn).await.map_err(Failed::Write)?;
+        AssertUnwindSafe((job.run)(&txn))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(DbErr::Custom("a database write panicked".into())))
+            .map_err(Failed::Write)?;
     }
     txn.commit().await.map_err(Failed::Commit)
 }
@@ -195,6 +221,26 @@ mod tests {
         assert_eq!(ok, vec![1, 2, 3, 4]);
         assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
         assert_eq!(rows(&db).await, vec![1, 2, 3, 4]);
+    }
+
+    fn boom(_: &DatabaseTransaction) -> BoxFuture<'_, Result<i64, DbErr>> {
+        Box::pin(async { panic!("a bug in a write") })
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_fails_alone_and_the_writer_carries_on() {
+        let (db, _dir) = db().await;
+        let committer = Committer::start(db.clone());
+        let (one, panicked, two) = futures::future::join3(
+            committer.write(insert(1)),
+            committer.write(boom),
+            committer.write(insert(2)),
+        )
+        .await;
+        assert_eq!((one.unwrap(), two.unwrap()), (1, 2));
+        assert!(panicked.is_err());
+        assert_eq!(committer.write(insert(3)).await.unwrap(), 3);
+        assert_eq!(rows(&db).await, vec![1, 2, 3]);
     }
 
     #[tokio::test]

@@ -118,7 +118,8 @@ pub(super) async fn answer(
                     )
                     .await?;
                 ledger.exec_without_returning(txn).await?;
-                // The delivery is handled from here on: a redelivery is not forwarded again.
+                // The delivery is handled from here on: a redelivery is not forwarded again, even
+                // if something after the provider call fails.
                 dedupe::complete(txn, bot_id, key).await
             })
         })

@@ -58,12 +58,40 @@ pub async fn complete(db: &impl ConnectionTrait, bot_id: i64, key: String) -> Re
     Ok(())
 }
 
-/// Gives a claim back after handling failed, so the redelivery is processed.
+/// Gives a claim back after handling failed, so the redelivery is processed. A claim already
+/// marked handled stays.
 pub async fn release(db: &impl ConnectionTrait, bot_id: i64, key: &str) -> Result<(), DbErr> {
     processed_updates::Entity::delete_many()
         .filter(Column::BotId.eq(bot_id))
         .filter(Column::UpdateKey.eq(key))
+        .filter(Column::Completed.eq(false))
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handled_claim_is_never_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display());
+        let db = crate::storage::connect(&url).await.unwrap();
+        crate::storage::migrate_up(&db).await.unwrap();
+        let bot =
+            crate::startup::register_bot(&db, "b", consentgate_adapters::ChannelKind::Telegram)
+                .await
+                .unwrap();
+        let key = || "update:1".to_string();
+        assert!(claim(&db, bot, key()).await.unwrap());
+        // Failed before the decision: given back, and the redelivery is handled.
+        release(&db, bot, "update:1").await.unwrap();
+        assert!(claim(&db, bot, key()).await.unwrap());
+        // Failed after the forward was recorded: the claim stays, the redelivery is a duplicate.
+        complete(&db, bot, key()).await.unwrap();
+        release(&db, bot, "update:1").await.unwrap();
+        assert!(!claim(&db, bot, key()).await.unwrap());
+    }
 }

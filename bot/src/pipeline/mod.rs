@@ -30,6 +30,7 @@ mod rights;
 use std::{
     collections::HashMap,
     num::NonZeroU32,
+    panic::AssertUnwindSafe,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -37,6 +38,7 @@ use std::{
 };
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 
@@ -75,12 +77,14 @@ pub enum PipelineError {
     UnknownBot(String),
     #[error("bot `{0}` has no policy in effect")]
     NoPolicy(String),
+    #[error("handling the message panicked")]
+    Panicked,
 }
 
 impl From<PipelineError> for HandleError {
     fn from(err: PipelineError) -> Self {
         HandleError {
-            retry: matches!(err, PipelineError::Database(_)),
+            retry: matches!(err, PipelineError::Database(_) | PipelineError::Panicked),
             reason: err.to_string(),
         }
     }
@@ -124,9 +128,9 @@ pub struct Pipeline {
     db: DatabaseConnection,
     /// Shares transactions between the messages in flight (group commit).
     committer: Committer,
-    /// Takes the dedupe claims: on PostgreSQL a writer of its own, so claims (which touch no
-    /// shared row) never queue behind audit appends; on SQLite, with one writer at a time, the
-    /// same writer as everything else.
+    /// Takes the dedupe claims (and the completions not written with a decision): on
+    /// PostgreSQL a writer of its own, so claims never queue behind audit appends on the chain's
+    /// head row; on SQLite, with one writer at a time, the same writer as everything else.
     claims: Committer,
     keys: Arc<Keys>,
     bots: HashMap<String, BotContext>,
@@ -241,19 +245,37 @@ impl Pipeline {
         };
         self.metrics.messages_in.get_or_create(&channel).inc();
 
-        // 1. dedupe; what an ordinary message needs is read meanwhile (reads only: nothing is
-        // created for a delivery that turns out to be a duplicate).
+        // 1. dedupe; what an ordinary message needs is read meanwhile (nothing is created for a
+        // delivery that turns out to be a duplicate).
         let (bot_id, key) = (bot.id, inbound.update_key.clone());
         let claim = self
             .claims
             .write(move |txn| Box::pin(dedupe::claim(txn, bot_id, key.clone())));
         let (claimed, early) = tokio::join!(claim, self.prefetch(bot, inbound));
-        if !claimed? {
+        let claimed = match claimed {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                // The claim may have committed all the same: give it back, so the redelivery
+                // is handled rather than taken for a duplicate.
+                self.release(bot, &inbound.update_key).await;
+                return Err(err.into());
+            }
+        };
+        if !claimed {
             tracing::debug!(bot = %bot.name, "duplicate delivery ignored");
             return Ok(Vec::new());
         }
         let completed = AtomicBool::new(false);
-        let result = self.process(bot, inbound, early, &completed).await;
+        // A bug that panics fails this message like a database error would (the claim is given
+        // back and the platform delivers it again), instead of leaving a claim that makes the
+        // redelivery look like a duplicate.
+        let result = AssertUnwindSafe(self.process(bot, inbound, early, &completed))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(bot = %bot.name, "handling a message panicked");
+                Err(PipelineError::Panicked)
+            });
         match &result {
             Ok(replies) => {
                 // Usually done already, in the same transaction as the message's decision.
@@ -268,14 +290,20 @@ impl Pipeline {
                     .get_or_create(&channel)
                     .inc_by(replies.len() as u64);
             }
-            Err(_) => {
-                // Let the platform's redelivery be handled, instead of being dropped as a duplicate.
-                if let Err(err) = dedupe::release(&self.db, bot.id, &inbound.update_key).await {
-                    tracing::error!(bot = %bot.name, error = %err, "could not release dedupe claim");
-                }
-            }
+            // Once the forward is recorded the delivery counts as handled whatever failed after
+            // it: a redelivery must not reach the provider a second time.
+            Err(_) if completed.load(Ordering::Relaxed) => {}
+            Err(_) => self.release(bot, &inbound.update_key).await,
         }
         result
+    }
+
+    /// Gives a claim back after handling failed, so the platform's redelivery is handled
+    /// instead of being dropped as a duplicate. (A claim marked handled is never given back.)
+    async fn release(&self, bot: &BotContext, key: &str) {
+        if let Err(err) = dedupe::release(&self.db, bot.id, key).await {
+            tracing::error!(bot = %bot.name, error = %err, "could not release dedupe claim");
+        }
     }
 
     /// For a text from a known person: who they are, the policy in effect and their choices.
