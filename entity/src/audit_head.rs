@@ -11,6 +11,9 @@ pub struct Model {
     pub hash: String,
     /// The time of the last entry (absent in chains written before it was kept here).
     pub at: Option<DateTimeUtc>,
+    /// The sequence number of the entry `at` belongs to: an older binary moves `seq` without
+    /// `at`, and then the two disagree.
+    pub at_seq: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

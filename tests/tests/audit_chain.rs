@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
+use chrono::SubsecRound;
 use common::*;
 use consentgate::{
     audit::{
@@ -160,6 +161,42 @@ async fn a_cut_tail_is_caught_by_the_head_and_by_a_checkpoint() {
         .unwrap();
     assert_eq!(broken.seq, 5);
     assert!(broken.reason.contains("tail was cut"), "{broken:?}");
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_head_time_that_is_not_the_previous_entrys_is_not_trusted() {
+    // An older replica (during a rolling upgrade) moves the head without its time: the time
+    // left there belongs to an earlier entry and must not date the next one.
+    let (t, db, log, _) = chain(3).await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).trunc_subsecs(3);
+    audit_head::ActiveModel {
+        id: Set(1),
+        at: Set(Some(tomorrow)),
+        at_seq: Set(Some(1)),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    log.record(&db, Some(1), None, "test.entry", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert!(row(&db, 4).await.at < tomorrow - chrono::Duration::hours(1));
+    // While it is the previous entry's, it is used (and time never goes back).
+    audit_head::ActiveModel {
+        id: Set(1),
+        at: Set(Some(tomorrow)),
+        at_seq: Set(Some(4)),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    log.record(&db, Some(1), None, "test.entry", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(row(&db, 5).await.at, tomorrow);
     t.drop_db().await;
 }
 

@@ -148,12 +148,12 @@ impl AuditLog {
             .map_err(|_| DbErr::Custom("the audit chain head is corrupt".into()))?;
         // Taken under the lock and never before the previous entry's time (replicas' clocks
         // differ, and clocks step back), so time follows the sequence; millisecond precision
-        // survives every database's timestamp type. Heads written before they kept the time
-        // send us to the previous entry once.
-        let previous_at = match (head.seq, head.at) {
-            (1, _) => None,
-            (_, Some(at)) => Some(at),
-            (seq, None) => audit_log::Entity::find()
+        // survives every database's timestamp type. A head whose time is not the previous
+        // entry's (written before heads kept it, or by an older replica) sends us to the entry.
+        let previous_at = match (head.seq, head.at, head.at_seq) {
+            (1, _, _) => None,
+            (seq, Some(at), Some(of)) if of == seq - 1 => Some(at),
+            (seq, _, _) => audit_log::Entity::find()
                 .filter(audit_log::Column::Seq.eq(seq - 1))
                 .one(txn)
                 .await?
@@ -187,6 +187,7 @@ impl AuditLog {
         audit_head::Entity::update_many()
             .col_expr(audit_head::Column::Hash, Expr::value(hash))
             .col_expr(audit_head::Column::At, Expr::value(at))
+            .col_expr(audit_head::Column::AtSeq, Expr::value(head.seq))
             .filter(audit_head::Column::Id.eq(1))
             .exec(txn)
             .await?;
