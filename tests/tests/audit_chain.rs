@@ -18,8 +18,8 @@ use consentgate::{
 };
 use consentgate_entity::{audit_head, audit_log};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, Set,
 };
 
 async fn chain(entries: usize) -> (TestDb, DatabaseConnection, AuditLog, HmacKey) {
@@ -203,6 +203,20 @@ async fn a_head_time_that_is_not_the_previous_entrys_is_not_trusted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_keep_one_chain() {
     let (t, db, log, key) = chain(0).await;
+    // On PostgreSQL, under a server whose default isolation would make waiting writers fail.
+    let db = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            db.execute_unprepared(
+                "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation \
+                 TO %L', current_database(), 'serializable'); END $$",
+            )
+            .await
+            .unwrap();
+            let _ = db.close().await;
+            storage::connect(&t.url).await.unwrap()
+        }
+        _ => db,
+    };
     let log = Arc::new(log);
     let tasks: Vec<_> = (0..16)
         .map(|w| {
