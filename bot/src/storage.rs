@@ -75,13 +75,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 })
             });
     } else {
-        // Every transaction at READ COMMITTED, whatever the server's default: under REPEATABLE
-        // READ or SERIALIZABLE a writer waiting for the audit chain's head row would fail with a
-        // serialisation error instead of reading the new head. Set once per connection, it
-        // spares each transaction a SET TRANSACTION round trip.
-        options.max_connections(16).map_sqlx_postgres_opts(|o| {
-            o.options([("default_transaction_isolation", "read committed")])
-        });
+        options.max_connections(16);
     }
     let db = Database::connect(options).await?;
     if url.starts_with("sqlite:") {

@@ -79,12 +79,18 @@ pub fn chain_hash(key: &HmacKey, prev: &[u8], seq: i64, entry: &Entry<'_>) -> [u
     mac.finalize().into_bytes().into()
 }
 
-/// Begins a transaction in which the head-row lock serialises appenders. On PostgreSQL it runs
-/// at READ COMMITTED, which [`crate::storage::connect`] makes every connection's default: under
-/// REPEATABLE READ or SERIALIZABLE (a server's default may be either) a waiting appender would
-/// fail with a serialisation error instead of reading the new head.
+/// Begins a transaction in which the head-row lock serialises appenders. On PostgreSQL the level
+/// is set to READ COMMITTED explicitly: under REPEATABLE READ or SERIALIZABLE (a server's default
+/// may be either) a waiting appender would fail with a serialisation error instead of reading
+/// the new head.
 pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin().await
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            db.begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+                .await
+        }
+        _ => db.begin().await,
+    }
 }
 
 /// The action of the entry retention pruning leaves behind.
