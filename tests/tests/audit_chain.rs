@@ -170,32 +170,28 @@ async fn a_head_time_that_is_not_the_previous_entrys_is_not_trusted() {
     // left there belongs to an earlier entry and must not date the next one.
     let (t, db, log, _) = chain(3).await;
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).trunc_subsecs(3);
-    audit_head::ActiveModel {
-        id: Set(1),
-        at: Set(Some(tomorrow)),
-        at_seq: Set(Some(1)),
-        ..Default::default()
-    }
-    .update(&db)
-    .await
-    .unwrap();
-    log.record(&db, Some(1), None, "test.entry", serde_json::json!({}))
-        .await
-        .unwrap();
+    // Dates the head `tomorrow`, as if entry `of` had been written then, and appends.
+    let append_after = |of: i64| {
+        let (db, log) = (db.clone(), &log);
+        async move {
+            audit_head::ActiveModel {
+                id: Set(1),
+                at: Set(Some(tomorrow)),
+                at_seq: Set(Some(of)),
+                ..Default::default()
+            }
+            .update(&db)
+            .await
+            .unwrap();
+            log.record(&db, Some(1), None, "test.entry", serde_json::json!({}))
+                .await
+                .unwrap();
+        }
+    };
+    append_after(1).await;
     assert!(row(&db, 4).await.at < tomorrow - chrono::Duration::hours(1));
     // While it is the previous entry's, it is used (and time never goes back).
-    audit_head::ActiveModel {
-        id: Set(1),
-        at: Set(Some(tomorrow)),
-        at_seq: Set(Some(4)),
-        ..Default::default()
-    }
-    .update(&db)
-    .await
-    .unwrap();
-    log.record(&db, Some(1), None, "test.entry", serde_json::json!({}))
-        .await
-        .unwrap();
+    append_after(4).await;
     assert_eq!(row(&db, 5).await.at, tomorrow);
     t.drop_db().await;
 }
