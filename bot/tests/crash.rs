@@ -10,9 +10,8 @@ use std::{
 };
 
 use consentgate::{audit::verify::verify, keys::GeneratedKeys, keys::HmacKey, storage};
-use consentgate_e2e::{FakeLlm, FakeTelegram, TestDb, wait_for};
+use consentgate_e2e::{FakeLlm, FakeTelegram, TestDb, updates, wait_for};
 use sea_orm::EntityTrait;
-use serde_json::json;
 
 const PEOPLE: i64 = 40;
 const TOKEN: &str = "777:CRASH-test-token";
@@ -27,14 +26,6 @@ fn spawn(env: &HashMap<&str, String>) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("the consentgate binary")
-}
-
-fn user(id: i64) -> serde_json::Value {
-    json!({"id": id, "is_bot": false, "first_name": "Person"})
-}
-
-fn chat(id: i64) -> serde_json::Value {
-    json!({"id": id, "type": "private", "first_name": "Person"})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,14 +56,9 @@ async fn kill_9_during_a_burst_loses_no_decision_and_answers_nothing_twice() {
             update_id += 1;
             let u = update_id;
             let update = match kind {
-                1 => {
-                    json!({"update_id": u, "callback_query": {"id": format!("cb{u}"), "from": user(id), "chat_instance": "1",
-                    "message": {"message_id": u, "date": 1_700_000_000, "chat": chat(id), "text": "policy"}, "data": "c:req:y:1"}})
-                }
-                _ => {
-                    json!({"update_id": u, "message": {"message_id": u, "date": 1_700_000_000, "chat": chat(id), "from": user(id),
-                    "text": if kind == 0 { "hi".to_string() } else { format!("question {kind}") }}})
-                }
+                0 => updates::text(u, id, "hi"),
+                1 => updates::button(u, id, "c:req:y:1"),
+                _ => updates::text(u, id, &format!("question {kind}")),
             };
             tg.push_update(update);
         }

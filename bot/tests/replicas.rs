@@ -14,11 +14,11 @@ use std::{
 };
 
 use consentgate::{audit::verify::verify, keys::GeneratedKeys, keys::HmacKey, storage};
-use consentgate_e2e::{FakeLlm, FakeTelegram, TestDb, wait_for};
+use consentgate_e2e::{FakeLlm, FakeTelegram, TestDb, updates, wait_for};
 use consentgate_entity::{audit_log, consent_events};
 use reqwest::StatusCode;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const TOKEN: &str = "778:REPLICAS-test-token";
 const IVAN: i64 = 6_000_001;
@@ -104,51 +104,6 @@ fn two_free_ports() -> (u16, u16) {
         a.local_addr().unwrap().port(),
         b.local_addr().unwrap().port(),
     )
-}
-
-fn user(id: i64) -> Value {
-    json!({"id": id, "is_bot": false, "first_name": "Person"})
-}
-
-fn chat(id: i64) -> Value {
-    json!({"id": id, "type": "private", "first_name": "Person"})
-}
-
-fn text_update(update_id: i64, person: i64, text: &str) -> Value {
-    let mut message = json!({
-        "message_id": update_id,
-        "date": 1_700_000_000,
-        "chat": chat(person),
-        "from": user(person),
-        "text": text,
-    });
-    if text.starts_with('/') {
-        let length = text
-            .split_whitespace()
-            .next()
-            .map_or(0, |c| c.chars().count());
-        message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": length}]);
-    }
-    json!({"update_id": update_id, "message": message})
-}
-
-fn button_update(update_id: i64, person: i64, data: &str) -> Value {
-    json!({
-        "update_id": update_id,
-        "callback_query": {
-            "id": format!("cbq-{update_id}"),
-            "from": user(person),
-            "message": {
-                "message_id": 5000 + update_id,
-                "date": 1_700_000_000,
-                "chat": chat(person),
-                "from": {"id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot"},
-                "text": "policy"
-            },
-            "chat_instance": "-42",
-            "data": data
-        }
-    })
 }
 
 /// The callback data of the latest button labelled `label` sent to `chat`.
@@ -265,10 +220,10 @@ async fn two_processes_answer_once_share_consent_and_keep_one_chain() {
 
     // Telegram retries a delivery and the balancer sends it to the other replica; and again,
     // to both at the same moment.
-    let hi = text_update(1, IVAN, "hi");
+    let hi = updates::text(1, IVAN, "hi");
     assert!(a.deliver(&http, &secret, &hi).await.is_success());
     assert!(b.deliver(&http, &secret, &hi).await.is_success());
-    let hello = text_update(2, MARYAM, "hello");
+    let hello = updates::text(2, MARYAM, "hello");
     let both = futures::future::join(
         a.deliver(&http, &secret, &hello),
         b.deliver(&http, &secret, &hello),
@@ -289,7 +244,7 @@ async fn two_processes_answer_once_share_consent_and_keep_one_chain() {
 
     // Ivan agrees through A; his next message, on B, goes to the assistant.
     let agree = button_data(&tg, IVAN, "Agree");
-    let by_a = deliver_alone(&a, &http, &secret, &db, &button_update(3, IVAN, &agree)).await;
+    let by_a = deliver_alone(&a, &http, &secret, &db, &updates::button(3, IVAN, &agree)).await;
     assert!(
         by_a.iter().any(|x| x == "consent.given"),
         "A wrote {by_a:?}"
@@ -297,7 +252,7 @@ async fn two_processes_answer_once_share_consent_and_keep_one_chain() {
     assert_eq!(tg.calls("answerCallbackQuery").len(), 1);
     let texts = wait_sent(&tg, IVAN, 2).await;
     assert!(texts[1].starts_with("Thank you"), "{texts:?}");
-    let by_b = deliver_alone(&b, &http, &secret, &db, &text_update(4, IVAN, "question")).await;
+    let by_b = deliver_alone(&b, &http, &secret, &db, &updates::text(4, IVAN, "question")).await;
     assert!(
         by_b.iter().any(|x| x == "message.forwarded"),
         "B wrote {by_b:?}"
@@ -307,7 +262,7 @@ async fn two_processes_answer_once_share_consent_and_keep_one_chain() {
     assert_eq!(llm.requests().len(), 1);
 
     // He withdraws on B; A holds his next message at once and asks again.
-    let by_b = deliver_alone(&b, &http, &secret, &db, &text_update(5, IVAN, "/revoke")).await;
+    let by_b = deliver_alone(&b, &http, &secret, &db, &updates::text(5, IVAN, "/revoke")).await;
     assert!(
         by_b.iter().any(|x| x == "consent.withdrawn"),
         "B wrote {by_b:?}"
@@ -317,7 +272,7 @@ async fn two_processes_answer_once_share_consent_and_keep_one_chain() {
         texts[3].starts_with("All your consent is withdrawn"),
         "{texts:?}"
     );
-    let by_a = deliver_alone(&a, &http, &secret, &db, &text_update(6, IVAN, "another")).await;
+    let by_a = deliver_alone(&a, &http, &secret, &db, &updates::text(6, IVAN, "another")).await;
     assert!(by_a.iter().any(|x| x == "message.held"), "A wrote {by_a:?}");
     let texts = wait_sent(&tg, IVAN, 6).await;
     assert!(texts[5].contains("Do you agree"), "{texts:?}");
@@ -326,7 +281,7 @@ async fn two_processes_answer_once_share_consent_and_keep_one_chain() {
 
     // Both append to the audit log at once: still one chain, and it verifies.
     let updates: Vec<Value> = (0..20)
-        .map(|i| text_update(100 + i, MARYAM, &format!("m{i}")))
+        .map(|i| updates::text(100 + i, MARYAM, &format!("m{i}")))
         .collect();
     let statuses = futures::future::join_all(updates.iter().enumerate().map(|(i, u)| {
         let replica = if i % 2 == 0 { &a } else { &b };

@@ -20,25 +20,12 @@ use consentgate::{
     keys::{GeneratedKeys, Keys},
     startup::Gateway,
 };
-use consentgate_e2e::{FakeLlm, FakeTelegram, wait_for};
+use consentgate_e2e::{FakeLlm, FakeTelegram, updates, wait_for};
 use futures::StreamExt;
-use serde_json::{Value, json};
 use teloxide::prelude::*;
 
 const PEOPLE: i64 = 1_000;
 const EACH: i64 = 3;
-
-fn user(id: i64) -> Value {
-    json!({"id": id, "is_bot": false, "first_name": "Person"})
-}
-
-fn chat(id: i64) -> Value {
-    json!({"id": id, "type": "private", "first_name": "Person"})
-}
-
-fn text(u: i64, id: i64, body: &str) -> Value {
-    json!({"update_id": u, "message": {"message_id": u, "date": 1_700_000_000, "chat": chat(id), "from": user(id), "text": body}})
-}
 
 /// Pushes the measured messages and waits for `expected` sends in all; replies per second.
 async fn measure(tg: &FakeTelegram, first_update: i64, expected: usize) -> f64 {
@@ -47,7 +34,7 @@ async fn measure(tg: &FakeTelegram, first_update: i64, expected: usize) -> f64 {
     for round in 0..EACH {
         for p in 1..=PEOPLE {
             u += 1;
-            tg.push_update(text(
+            tg.push_update(updates::text(
                 u,
                 20_000_000 + p,
                 &format!("question {round} about delivery"),
@@ -121,10 +108,9 @@ async fn gateway_polling() -> f64 {
     for p in 1..=PEOPLE {
         let id = 20_000_000 + p;
         u += 1;
-        tg.push_update(text(u, id, "hi"));
+        tg.push_update(updates::text(u, id, "hi"));
         u += 1;
-        tg.push_update(json!({"update_id": u, "callback_query": {"id": format!("cb{u}"), "from": user(id), "chat_instance": "1",
-            "message": {"message_id": u, "date": 1_700_000_000, "chat": chat(id), "text": "policy"}, "data": "c:req:y:1"}}));
+        tg.push_update(updates::button(u, id, "c:req:y:1"));
     }
     let seeded = (2 * PEOPLE) as usize;
     wait_for(Duration::from_secs(300), || {
@@ -227,7 +213,7 @@ async fn memory() {
                 let _ = http
                     .post(url)
                     .header("X-Telegram-Bot-Api-Secret-Token", secret)
-                    .json(&text(p, 30_000_000 + p, "hello"))
+                    .json(&updates::text(p, 30_000_000 + p, "hello"))
                     .send()
                     .await;
             }

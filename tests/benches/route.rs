@@ -23,7 +23,7 @@ use consentgate::{
     keys::{GeneratedKeys, Keys},
     startup::Gateway,
 };
-use consentgate_e2e::{FakeGraph, FakeLlm, FakeTelegram, TestDb, wait_for};
+use consentgate_e2e::{FakeGraph, FakeLlm, FakeTelegram, TestDb, updates, wait_for};
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -170,18 +170,13 @@ fn questions(first_update: i64) -> Vec<(i64, Value)> {
         for p in 1..=PEOPLE {
             let id = 10_000_000 + p;
             u += 1;
-            out.push((u, json!({"update_id": u, "message": {"message_id": u, "date": 1_700_000_000, "chat": tg_chat(id), "from": tg_user(id), "text": format!("question {round} about delivery times")}})));
+            out.push((
+                u,
+                updates::text(u, id, &format!("question {round} about delivery times")),
+            ));
         }
     }
     out
-}
-
-fn tg_user(id: i64) -> Value {
-    json!({"id": id, "is_bot": false, "first_name": "Person"})
-}
-
-fn tg_chat(id: i64) -> Value {
-    json!({"id": id, "type": "private", "first_name": "Person"})
 }
 
 fn webhook_post(
@@ -317,10 +312,9 @@ limits = { per_bot_per_second = 5000 }
     for p in 1..=PEOPLE {
         let id = 10_000_000 + p;
         u += 1;
-        let hi = json!({"update_id": u, "message": {"message_id": u, "date": 1_700_000_000, "chat": tg_chat(id), "from": tg_user(id), "text": "hi"}});
+        let hi = updates::text(u, id, "hi");
         u += 1;
-        let agree = json!({"update_id": u, "callback_query": {"id": format!("cb{u}"), "from": tg_user(id), "chat_instance": "1",
-            "message": {"message_id": u, "date": 1_700_000_000, "chat": tg_chat(id), "text": "policy"}, "data": format!("c:req:y:{policy}")}});
+        let agree = updates::button(u, id, &format!("c:req:y:{policy}"));
         seed.push(webhook_post(&run.http, &url, &secret, hi));
         seed.push(webhook_post(&run.http, &url, &secret, agree));
     }

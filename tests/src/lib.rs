@@ -13,6 +13,7 @@ pub mod db;
 pub mod llm;
 pub mod oauth;
 pub mod telegram;
+pub mod updates;
 pub mod whatsapp;
 
 pub use db::TestDb;
