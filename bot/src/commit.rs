@@ -32,6 +32,8 @@ type Run =
 struct Job {
     run: Run,
     done: Box<dyn FnOnce(Result<(), DbErr>) + Send + Sync>,
+    /// Where the write goes among others that carry one (see [`Committer::write_in_order`]).
+    order: Option<String>,
 }
 
 /// A handle on the writer task; cheap to clone.
@@ -62,6 +64,31 @@ impl Committer {
             + Sync
             + 'static,
     {
+        self.submit(None, write).await
+    }
+
+    /// Like [`Self::write`], for writes that lock one row each, named by `order`: a batch made
+    /// only of such writes runs them sorted by it. Two processes batching writes to the same
+    /// rows then take the row locks in the same order and cannot deadlock each other.
+    pub async fn write_in_order<T, F>(&self, order: String, write: F) -> Result<T, DbErr>
+    where
+        T: Send + 'static,
+        F: for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, DbErr>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.submit(Some(order), write).await
+    }
+
+    async fn submit<T, F>(&self, order: Option<String>, write: F) -> Result<T, DbErr>
+    where
+        T: Send + 'static,
+        F: for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, DbErr>>
+            + Send
+            + Sync
+            + 'static,
+    {
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
         let written = slot.clone();
         let run: Run = Box::new(move |txn| {
@@ -79,7 +106,7 @@ impl Committer {
             let _ = tx.send(result.and_then(|()| value.ok_or_else(stopped)));
         });
         self.jobs
-            .send(Job { run, done })
+            .send(Job { run, done, order })
             .await
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
@@ -89,6 +116,7 @@ impl Committer {
 async fn writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        order_batch(&mut jobs);
         match run_batch(&db, &jobs).await {
             Ok(()) => {
                 for job in jobs.drain(..) {
@@ -122,6 +150,14 @@ async fn writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         }
+    }
+}
+
+/// Sorts a batch whose writes all carry an order; any other batch keeps the order of arrival
+/// (an audit entry must follow what was recorded before it).
+fn order_batch(jobs: &mut [Job]) {
+    if jobs.iter().all(|job| job.order.is_some()) {
+        jobs.sort_by(|a, b| a.order.cmp(&b.order));
     }
 }
 
@@ -241,6 +277,28 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(committer.write(insert(3)).await.unwrap(), 3);
         assert_eq!(rows(&db).await, vec![1, 2, 3]);
+    }
+
+    fn job(order: Option<&str>) -> Job {
+        Job {
+            run: Box::new(|_| Box::pin(async { Ok(()) })),
+            done: Box::new(|_| {}),
+            order: order.map(str::to_string),
+        }
+    }
+
+    fn orders(jobs: &[Job]) -> Vec<Option<&str>> {
+        jobs.iter().map(|j| j.order.as_deref()).collect()
+    }
+
+    #[test]
+    fn a_batch_of_ordered_writes_is_sorted_and_any_other_keeps_its_order() {
+        let mut claims = vec![job(Some("1:b")), job(Some("1:a")), job(Some("1:c"))];
+        order_batch(&mut claims);
+        assert_eq!(orders(&claims), [Some("1:a"), Some("1:b"), Some("1:c")]);
+        let mut mixed = vec![job(Some("1:b")), job(None), job(Some("1:a"))];
+        order_batch(&mut mixed);
+        assert_eq!(orders(&mixed), [Some("1:b"), None, Some("1:a")]);
     }
 
     #[tokio::test]

@@ -250,7 +250,9 @@ impl Pipeline {
         let (bot_id, key) = (bot.id, inbound.update_key.clone());
         let claim = self
             .claims
-            .write(move |txn| Box::pin(dedupe::claim(txn, bot_id, key.clone())));
+            .write_in_order(format!("{bot_id}:{key}"), move |txn| {
+                Box::pin(dedupe::claim(txn, bot_id, key.clone()))
+            });
         let (claimed, early) = tokio::join!(claim, self.prefetch(bot, inbound));
         let claimed = match claimed {
             Ok(claimed) => claimed,
@@ -282,7 +284,9 @@ impl Pipeline {
                 if !completed.load(Ordering::Relaxed) {
                     let key = inbound.update_key.clone();
                     self.claims
-                        .write(move |txn| Box::pin(dedupe::complete(txn, bot_id, key.clone())))
+                        .write_in_order(format!("{bot_id}:{key}"), move |txn| {
+                            Box::pin(dedupe::complete(txn, bot_id, key.clone()))
+                        })
                         .await?;
                 }
                 self.metrics
