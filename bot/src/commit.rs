@@ -36,6 +36,20 @@ struct Job {
     order: Option<String>,
 }
 
+/// A write: given the shared transaction, what to do in it. It may run more than once.
+pub trait Write<T>:
+    for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, DbErr>> + Send + Sync + 'static
+{
+}
+
+impl<T, F> Write<T> for F where
+    F: for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, DbErr>>
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A handle on the writer task; cheap to clone.
 #[derive(Clone)]
 pub struct Committer {
@@ -59,10 +73,7 @@ impl Committer {
     pub async fn write<T, F>(&self, write: F) -> Result<T, DbErr>
     where
         T: Send + 'static,
-        F: for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, DbErr>>
-            + Send
-            + Sync
-            + 'static,
+        F: Write<T>,
     {
         self.submit(None, write).await
     }
@@ -73,10 +84,7 @@ impl Committer {
     pub async fn write_in_order<T, F>(&self, order: String, write: F) -> Result<T, DbErr>
     where
         T: Send + 'static,
-        F: for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, DbErr>>
-            + Send
-            + Sync
-            + 'static,
+        F: Write<T>,
     {
         self.submit(Some(order), write).await
     }
@@ -84,10 +92,7 @@ impl Committer {
     async fn submit<T, F>(&self, order: Option<String>, write: F) -> Result<T, DbErr>
     where
         T: Send + 'static,
-        F: for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, DbErr>>
-            + Send
-            + Sync
-            + 'static,
+        F: Write<T>,
     {
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
         let written = slot.clone();
@@ -211,12 +216,7 @@ mod tests {
         (db, dir)
     }
 
-    fn insert(
-        v: i64,
-    ) -> impl for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<i64, DbErr>>
-    + Send
-    + Sync
-    + 'static {
+    fn insert(v: i64) -> impl Write<i64> {
         move |txn| {
             Box::pin(async move {
                 txn.execute_raw(Statement::from_sql_and_values(

@@ -108,25 +108,13 @@ fn two_free_ports() -> (u16, u16) {
 
 /// The callback data of the latest button labelled `label` sent to `chat`.
 fn button_data(tg: &FakeTelegram, chat: i64, label: &str) -> String {
-    tg.sends_to(chat)
-        .iter()
-        .rev()
-        .filter_map(|r| r.body.get("reply_markup"))
-        .flat_map(|m| m["inline_keyboard"].as_array().cloned().unwrap_or_default())
-        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        .find(|b| b["text"] == label)
-        .and_then(|b| b["callback_data"].as_str().map(str::to_string))
+    tg.button_data(chat, label, "")
         .unwrap_or_else(|| panic!("no button `{label}` was sent to chat {chat}"))
 }
 
 /// Waits until `chat` has received at least `n` messages; returns their texts.
 async fn wait_sent(tg: &FakeTelegram, chat: i64, n: usize) -> Vec<String> {
-    wait_for(WAIT, || {
-        let texts = tg.sent_texts(chat);
-        async move { (texts.len() >= n).then_some(texts) }
-    })
-    .await
-    .unwrap_or_else(|| {
+    tg.wait_sent(chat, n, WAIT).await.unwrap_or_else(|| {
         panic!(
             "chat {chat} received {:?}, expected at least {n} messages",
             tg.sent_texts(chat)

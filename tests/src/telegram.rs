@@ -148,6 +148,35 @@ impl FakeTelegram {
             .collect()
     }
 
+    /// Waits up to `limit` until `chat_id` has received at least `n` messages; their texts.
+    pub async fn wait_sent(&self, chat_id: i64, n: usize, limit: Duration) -> Option<Vec<String>> {
+        crate::wait_for(limit, || {
+            let texts = self.sent_texts(chat_id);
+            async move { (texts.len() >= n).then_some(texts) }
+        })
+        .await
+    }
+
+    /// The callback data of the latest button labelled `label` on a message to `chat_id` whose
+    /// text contains `text` ("" for any).
+    pub fn button_data(&self, chat_id: i64, label: &str, text: &str) -> Option<String> {
+        self.sends_to(chat_id)
+            .iter()
+            .rev()
+            .filter(|r| r.body["text"].as_str().unwrap_or_default().contains(text))
+            .filter_map(|r| r.body.get("reply_markup"))
+            .flat_map(|m| {
+                m["inline_keyboard"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+            })
+            .find(|b| b["text"] == label)
+            .and_then(|b| b["callback_data"].as_str().map(str::to_string))
+    }
+
     /// Documents sent to a chat with sendDocument: (file name, content, caption).
     pub fn documents_to(&self, chat_id: i64) -> Vec<(String, String, Option<String>)> {
         self.calls("sendDocument")

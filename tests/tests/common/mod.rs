@@ -10,7 +10,7 @@ use consentgate::{
     startup::Gateway,
 };
 pub use consentgate_e2e::TestDb;
-use consentgate_e2e::{FakeLlm, FakeTelegram, wait_for};
+use consentgate_e2e::{FakeLlm, FakeTelegram};
 use hmac::{Hmac, Mac};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
@@ -241,23 +241,20 @@ impl Harness {
 
     /// Waits until `chat` has received at least `n` messages; returns them all.
     pub async fn wait_sent(&self, chat: i64, n: usize) -> Vec<String> {
-        let tg = self.telegram.clone();
-        wait_for(WAIT, || {
-            let texts = tg.sent_texts(chat);
-            async move { (texts.len() >= n).then_some(texts) }
-        })
-        .await
-        .unwrap_or_else(|| {
-            panic!(
-                "chat received {:?}, expected at least {n} messages; requests: {:?}",
-                self.telegram.sent_texts(chat),
-                self.telegram
-                    .requests()
-                    .iter()
-                    .map(|r| format!("{} {}", r.method, r.raw))
-                    .collect::<Vec<_>>()
-            )
-        })
+        self.telegram
+            .wait_sent(chat, n, WAIT)
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "chat received {:?}, expected at least {n} messages; requests: {:?}",
+                    self.telegram.sent_texts(chat),
+                    self.telegram
+                        .requests()
+                        .iter()
+                        .map(|r| format!("{} {}", r.method, r.raw))
+                        .collect::<Vec<_>>()
+                )
+            })
     }
 
     /// Every row of every table, as JSON text: what a database dump would show.
@@ -430,21 +427,7 @@ pub fn button_data(h: &Harness, chat: i64, label: &str) -> String {
 /// contains `text`.
 pub fn button_data_where(h: &Harness, chat: i64, label: &str, text: &str) -> String {
     h.telegram
-        .sends_to(chat)
-        .iter()
-        .rev()
-        .filter(|r| r.body["text"].as_str().unwrap_or_default().contains(text))
-        .filter_map(|r| r.body.get("reply_markup"))
-        .flat_map(|m| {
-            m["inline_keyboard"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        })
-        .find(|b| b["text"] == label)
-        .and_then(|b| b["callback_data"].as_str().map(str::to_string))
+        .button_data(chat, label, text)
         .unwrap_or_else(|| panic!("no button `{label}` on a message with `{text}`"))
 }
 
