@@ -86,6 +86,25 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
+/// For a SQLite database, a second handle on the same file (one connection) whose commits are
+/// not flushed to disk on their own (`synchronous=normal`). Meant for writes whose loss in a
+/// power cut costs nothing as long as every write acted upon outside the database is committed
+/// in full afterwards: SQLite's log is written in commit order, so flushing a later commit
+/// flushes these too. (A process being killed loses neither.) `None` for other databases.
+pub fn unflushed_sqlite_writer(db: &DatabaseConnection) -> Option<DatabaseConnection> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return None;
+    }
+    let options = (*db.get_sqlite_connection_pool().connect_options())
+        .clone()
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = sea_orm::sqlx::pool::PoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options);
+    Some(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
 /// Applies every pending migration.
 pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
@@ -146,5 +165,35 @@ mod tests {
                 assert_eq!(v, expected, "{url}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn the_unflushed_writer_shares_the_file_but_not_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("u.db").display());
+        let db = connect(&url).await.unwrap();
+        let unflushed = unflushed_sqlite_writer(&db).unwrap();
+        async fn one(db: &DatabaseConnection, sql: &str) -> i32 {
+            let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
+            let row = db.query_one_raw(statement).await.unwrap().unwrap();
+            row.try_get_by_index(0).unwrap()
+        }
+        assert_eq!(one(&db, "PRAGMA synchronous").await, 2);
+        assert_eq!(one(&unflushed, "PRAGMA synchronous").await, 1);
+        // The same database, with the driver's other settings (foreign keys among them).
+        assert_eq!(one(&unflushed, "PRAGMA foreign_keys").await, 1);
+        unflushed
+            .execute_unprepared("CREATE TABLE seen (v INTEGER)")
+            .await
+            .unwrap();
+        unflushed
+            .execute_unprepared("INSERT INTO seen VALUES (7)")
+            .await
+            .unwrap();
+        assert_eq!(one(&db, "SELECT v FROM seen").await, 7);
+        // Not for PostgreSQL or anything else.
+        let pg = sea_orm::sqlx::PgPool::connect_lazy("postgres://127.0.0.1:9/none").unwrap();
+        let pg = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pg);
+        assert!(unflushed_sqlite_writer(&pg).is_none());
     }
 }

@@ -48,7 +48,7 @@ use consentgate_adapters::{
 
 use crate::{
     audit::AuditLog,
-    commit::Committer,
+    commit::{Committer, WriteLock},
     config::RetentionSettings,
     consent::{self, Choices, Policy},
     identity::{self, Subject},
@@ -128,9 +128,13 @@ pub struct Pipeline {
     db: DatabaseConnection,
     /// Shares transactions between the messages in flight (group commit).
     committer: Committer,
-    /// Takes the dedupe claims (and the completions not written with a decision): on
-    /// PostgreSQL a writer of its own, so claims never queue behind audit appends on the chain's
-    /// head row; on SQLite, with one writer at a time, the same writer as everything else.
+    /// Takes the dedupe claims (and the completions not written with a decision): a writer of
+    /// its own, so claims never queue behind audit appends on the chain's head row. On SQLite
+    /// the two take turns, and claims are committed without a flush of their own: a claim only
+    /// has to be seen by other deliveries at once, and nothing is acted on outside the database
+    /// for it before a later full commit (the forward record, a consent event) flushes it along
+    /// with its own write. A power cut can at worst forget the claim of a reply that wrote
+    /// nothing, and a redelivery of that update would be answered again.
     claims: Committer,
     keys: Arc<Keys>,
     bots: HashMap<String, BotContext>,
@@ -162,15 +166,27 @@ impl Pipeline {
         let messages_per_minute = settings.messages_per_minute;
         let per_minute = NonZeroU32::new(messages_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(messages_per_minute.clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
-        let committer = Committer::start(db.clone());
+        let (committer, claims) = match db.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                (Committer::start(db.clone()), Committer::start(db.clone()))
+            }
+            _ => {
+                // One writer at a time on the file; claims on a handle that does not flush them
+                // (see `Pipeline::claims`).
+                let lock = WriteLock::default();
+                let claims_db =
+                    crate::storage::unflushed_sqlite_writer(&db).unwrap_or_else(|| db.clone());
+                (
+                    Committer::start_serialized(db.clone(), lock.clone()),
+                    Committer::start_serialized(claims_db, lock),
+                )
+            }
+        };
         Pipeline {
             audit: AuditLog::new(keys.audit.clone()),
             metrics,
-            committer: committer.clone(),
-            claims: match db.get_database_backend() {
-                DatabaseBackend::Postgres => Committer::start(db.clone()),
-                _ => committer,
-            },
+            committer,
+            claims,
             db,
             keys,
             bots: bots.into_iter().map(|b| (b.name.clone(), b)).collect(),
