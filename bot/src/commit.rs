@@ -20,7 +20,7 @@ use std::{
 };
 
 use futures::{FutureExt, future::BoxFuture};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction takes.
@@ -64,20 +64,35 @@ fn stopped() -> DbErr {
 /// instead of waiting for the file lock with the busy handler's sleeps.
 pub type WriteLock = Arc<tokio::sync::Mutex<()>>;
 
+/// When a writer's commits reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Each commit is flushed before its callers are answered (unless SQLite runs with
+    /// `synchronous=normal`; see `storage`).
+    Each,
+    /// Commits are visible at once but flushed with the next flushed commit of any writer
+    /// (SQLite's and PostgreSQL's logs are written in commit order): for writes whose loss in a
+    /// power cut or server crash costs nothing as long as whatever is acted upon outside the
+    /// database is committed with [`Flush::Each`] afterwards. A killed process loses nothing.
+    Later,
+}
+
 impl Committer {
     /// Starts the writer task on the current runtime.
     pub fn start(db: DatabaseConnection) -> Self {
-        Self::spawn(db, None)
+        Self::start_with(db, None, Flush::Each)
     }
 
-    /// Starts a writer that runs each batch holding `lock` (shared with other writers).
-    pub fn start_serialized(db: DatabaseConnection, lock: WriteLock) -> Self {
-        Self::spawn(db, Some(lock))
-    }
-
-    fn spawn(db: DatabaseConnection, lock: Option<WriteLock>) -> Self {
+    /// Starts a writer that runs each batch holding `lock`, if given (shared with other writers),
+    /// and flushes its commits as `flush` says.
+    pub fn start_with(db: DatabaseConnection, lock: Option<WriteLock>, flush: Flush) -> Self {
+        let db = match flush {
+            // On SQLite the setting belongs to the connection: a handle of its own.
+            Flush::Later => crate::storage::unflushed_sqlite_writer(&db).unwrap_or(db),
+            Flush::Each => db,
+        };
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(writer(db, rx, lock));
+        tokio::spawn(writer(db, rx, lock, flush));
         Committer { jobs }
     }
 
@@ -131,7 +146,12 @@ impl Committer {
     }
 }
 
-async fn writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, lock: Option<WriteLock>) {
+async fn writer(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Job>,
+    lock: Option<WriteLock>,
+    flush: Flush,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let _turn = match &lock {
@@ -139,7 +159,7 @@ async fn writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, lock: Optio
             None => None,
         };
         order_batch(&mut jobs);
-        match run_batch(&db, &jobs).await {
+        match run_batch(&db, &jobs, flush).await {
             Ok(()) => {
                 for job in jobs.drain(..) {
                     (job.done)(Ok(()));
@@ -161,7 +181,7 @@ async fn writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, lock: Optio
             Err(Failed::Write(_)) => {
                 let mut pending = jobs.drain(..);
                 while let Some(job) = pending.next() {
-                    match run_batch(&db, std::slice::from_ref(&job)).await {
+                    match run_batch(&db, std::slice::from_ref(&job), flush).await {
                         Err(Failed::Begin(err)) => {
                             (job.done)(Err(DbErr::Custom(err.to_string())));
                             let mut rest: Vec<Job> = pending.by_ref().collect();
@@ -204,8 +224,13 @@ impl Failed {
     }
 }
 
-async fn run_batch(db: &DatabaseConnection, jobs: &[Job]) -> Result<(), Failed> {
+async fn run_batch(db: &DatabaseConnection, jobs: &[Job], flush: Flush) -> Result<(), Failed> {
     let txn = crate::audit::begin(db).await.map_err(Failed::Begin)?;
+    if flush == Flush::Later && db.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+            .await
+            .map_err(Failed::Begin)?;
+    }
     for job in jobs {
         // On error the transaction is dropped, which rolls it back.
         AssertUnwindSafe((job.run)(&txn))
@@ -331,7 +356,7 @@ mod tests {
     async fn a_serialized_writer_waits_for_its_turn() {
         let (db, _dir) = db().await;
         let lock = WriteLock::default();
-        let committer = Committer::start_serialized(db.clone(), lock.clone());
+        let committer = Committer::start_with(db.clone(), Some(lock.clone()), Flush::Each);
         let turn = lock.lock().await;
         let pending = tokio::spawn({
             let committer = committer.clone();

@@ -48,7 +48,7 @@ use consentgate_adapters::{
 
 use crate::{
     audit::AuditLog,
-    commit::{Committer, WriteLock},
+    commit::{Committer, Flush, WriteLock},
     config::RetentionSettings,
     consent::{self, Choices, Policy},
     identity::{self, Subject},
@@ -129,11 +129,11 @@ pub struct Pipeline {
     /// Shares transactions between the messages in flight (group commit).
     committer: Committer,
     /// Takes the dedupe claims (and the completions not written with a decision): a writer of
-    /// its own, so claims never queue behind audit appends on the chain's head row. On SQLite
-    /// the two take turns, and claims are committed without a flush of their own: a claim only
-    /// has to be seen by other deliveries at once, and nothing is acted on outside the database
-    /// for it before a later full commit (the forward record, a consent event) flushes it along
-    /// with its own write. A power cut can at worst forget the claim of a reply that wrote
+    /// its own, so claims never queue behind audit appends on the chain's head row. Its commits
+    /// are not flushed on their own ([`Flush::Later`]): a claim only has to be seen by other
+    /// deliveries at once, and nothing is acted on outside the database for it before a later
+    /// flushed commit (the forward record, a consent event) takes it to disk along with its own
+    /// write. A power cut or database crash can at worst forget the claim of a reply that wrote
     /// nothing, and a redelivery of that update would be answered again.
     claims: Committer,
     keys: Arc<Keys>,
@@ -166,22 +166,10 @@ impl Pipeline {
         let messages_per_minute = settings.messages_per_minute;
         let per_minute = NonZeroU32::new(messages_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(messages_per_minute.clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
-        let (committer, claims) = match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                (Committer::start(db.clone()), Committer::start(db.clone()))
-            }
-            _ => {
-                // One writer at a time on the file; claims on a handle that does not flush them
-                // (see `Pipeline::claims`).
-                let lock = WriteLock::default();
-                let claims_db =
-                    crate::storage::unflushed_sqlite_writer(&db).unwrap_or_else(|| db.clone());
-                (
-                    Committer::start_serialized(db.clone(), lock.clone()),
-                    Committer::start_serialized(claims_db, lock),
-                )
-            }
-        };
+        // On SQLite, one writer at a time on the file: the two take turns.
+        let lock = (db.get_database_backend() == DatabaseBackend::Sqlite).then(WriteLock::default);
+        let committer = Committer::start_with(db.clone(), lock.clone(), Flush::Each);
+        let claims = Committer::start_with(db.clone(), lock, Flush::Later);
         Pipeline {
             audit: AuditLog::new(keys.audit.clone()),
             metrics,
