@@ -95,9 +95,11 @@ pub fn unflushed_sqlite_writer(db: &DatabaseConnection) -> Option<DatabaseConnec
     if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
         return None;
     }
+    // Its writes touch one table, mostly near the newest keys: a small page cache will do.
     let options = (*db.get_sqlite_connection_pool().connect_options())
         .clone()
-        .synchronous(SqliteSynchronous::Normal);
+        .synchronous(SqliteSynchronous::Normal)
+        .pragma("cache_size", "-512");
     let pool = sea_orm::sqlx::pool::PoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(10))
@@ -180,6 +182,7 @@ mod tests {
         }
         assert_eq!(one(&db, "PRAGMA synchronous").await, 2);
         assert_eq!(one(&unflushed, "PRAGMA synchronous").await, 1);
+        assert_eq!(one(&unflushed, "PRAGMA cache_size").await, -512);
         // The same database, with the driver's other settings (foreign keys among them).
         assert_eq!(one(&unflushed, "PRAGMA foreign_keys").await, 1);
         unflushed

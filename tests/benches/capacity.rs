@@ -27,10 +27,30 @@ use teloxide::prelude::*;
 const PEOPLE: i64 = 1_000;
 const EACH: i64 = 3;
 
-/// Pushes the measured messages and waits for `expected` sends in all; replies per second.
-async fn measure(tg: &FakeTelegram, first_update: i64, expected: usize) -> f64 {
+/// CPU time this process (gateway, fakes and driver together) has used so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and stime are 12 and 13.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
+
+/// A measured run: replies per second and CPU microseconds per reply (the whole process).
+struct Rate {
+    per_second: f64,
+    cpu_us: f64,
+}
+
+/// Pushes the measured messages and waits for `expected` sends in all.
+async fn measure(tg: &FakeTelegram, first_update: i64, expected: usize) -> Rate {
     let mut u = first_update;
-    let began = Instant::now();
+    let (began, cpu) = (Instant::now(), cpu_seconds());
     for round in 0..EACH {
         for p in 1..=PEOPLE {
             u += 1;
@@ -47,10 +67,14 @@ async fn measure(tg: &FakeTelegram, first_update: i64, expected: usize) -> f64 {
     })
     .await
     .expect("all answered");
-    (PEOPLE * EACH) as f64 / (done - began).as_secs_f64()
+    let n = (PEOPLE * EACH) as f64;
+    Rate {
+        per_second: n / (done - began).as_secs_f64(),
+        cpu_us: (cpu_seconds() - cpu) * 1e6 / n,
+    }
 }
 
-async fn teloxide_echo() -> f64 {
+async fn teloxide_echo() -> Rate {
     let tg = FakeTelegram::start().await;
     let bot = Bot::new("1:ECHO").set_api_url(reqwest::Url::parse(&tg.url).unwrap());
     let handler = Update::filter_message().endpoint(|bot: Bot, msg: Message| async move {
@@ -70,7 +94,7 @@ async fn teloxide_echo() -> f64 {
     rate
 }
 
-async fn gateway_polling() -> f64 {
+async fn gateway_polling() -> Rate {
     let tg = FakeTelegram::start().await;
     let llm = FakeLlm::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -244,11 +268,16 @@ async fn main() {
     if wants("throughput") {
         println!("polling through the fake Bot API, {PEOPLE} people x {EACH} messages, SQLite");
         let ceiling = teloxide_echo().await;
-        println!("bare teloxide echo          {ceiling:>8.0} replies/s");
+        println!(
+            "bare teloxide echo          {:>8.0} replies/s   {:>5.0} µs CPU per reply",
+            ceiling.per_second, ceiling.cpu_us
+        );
         let ours = gateway_polling().await;
         println!(
-            "gateway, whole route        {ours:>8.0} replies/s   ({:.0}% of the echo)",
-            100.0 * ours / ceiling
+            "gateway, whole route        {:>8.0} replies/s   {:>5.0} µs CPU per reply   ({:.0}% of the echo)",
+            ours.per_second,
+            ours.cpu_us,
+            100.0 * ours.per_second / ceiling.per_second
         );
     }
     if wants("memory") {

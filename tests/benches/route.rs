@@ -5,6 +5,8 @@
 //! answer (p50, p99). `-- rate`: at a fixed 500 messages a second, beside a bare teloxide echo
 //! bot taking the same webhooks (the floor the added latency is read against); `-- inflight`:
 //! with 4 requests in flight (light load) and 64 (saturation: throughput). Both by default.
+//! `-- disk`: how long this machine's disk takes to flush a write (what every commit with
+//! `synchronous=full` waits for), to read the tail of the `rate` runs against.
 //! `cargo bench -p consentgate-e2e --bench route`; SQLite by default (`-- normal` for
 //! `synchronous=normal`), or the PostgreSQL server named by `TEST_DATABASE_URL`.
 //!
@@ -421,6 +423,35 @@ async fn whatsapp(load: Load) {
     run.db.drop_db().await;
 }
 
+/// 3,000 writes of 16 KB (about what one commit adds to SQLite's log here), each flushed with
+/// fsync as SQLite does, 1 ms apart, in a temporary directory like the bench's database.
+fn disk_flushes() {
+    use std::{io::Write, os::unix::fs::FileExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = std::fs::File::create(dir.path().join("flush-probe")).unwrap();
+    file.write_all(&vec![0u8; 16 << 20]).unwrap();
+    file.sync_all().unwrap();
+    let block = vec![1u8; 16 << 10];
+    let mut took = Vec::with_capacity(3_000);
+    for i in 0..3_000u64 {
+        file.write_all_at(&block, (i % 1_024) * (16 << 10)).unwrap();
+        let began = Instant::now();
+        file.sync_all().unwrap();
+        took.push(began.elapsed());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let over_5ms = took.iter().filter(|d| d.as_millis() >= 5).count();
+    took.sort();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "disk flush, 3000 x 16 KB   p50 {:>5.2} ms   p99 {:>5.2} ms   p99.9 {:>6.1} ms   max {:>6.1} ms   {over_5ms} took 5 ms or more",
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        at(1.0)
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let db = if std::env::var("TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
@@ -448,6 +479,9 @@ async fn main() {
         telegram_echo(load).await;
         telegram(load).await;
         whatsapp(load).await;
+    }
+    if parts.iter().any(|p| p == "disk") {
+        tokio::task::spawn_blocking(disk_flushes).await.unwrap();
     }
     // Light load and saturation (throughput).
     if wants("inflight") {
