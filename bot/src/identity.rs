@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, Set,
 };
 
 use consentgate_adapters::{ChannelKind, PlatformId};
@@ -133,7 +134,7 @@ async fn find(db: &DatabaseConnection, index: &str) -> Result<Option<Subject>, D
 
 /// Records whether the bot can currently reach the person (false after they blocked it).
 pub async fn set_reachable(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     subject_id: i64,
     reachable: bool,
 ) -> Result<(), DbErr> {

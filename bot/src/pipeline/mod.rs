@@ -226,6 +226,30 @@ impl Pipeline {
             .await
     }
 
+    /// Marks a person unreachable and records why, in one transaction: whoever sees the mark
+    /// finds its reason in the audit log.
+    async fn record_unreachable(
+        &self,
+        bot_id: i64,
+        subject: &Subject,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<(), DbErr> {
+        let (audit, subject_id, pseudonym) =
+            (self.audit.clone(), subject.id, subject.pseudonym.clone());
+        self.committer
+            .write(move |txn| {
+                let (audit, pseudonym, detail) = (audit.clone(), pseudonym.clone(), detail.clone());
+                Box::pin(async move {
+                    identity::set_reachable(txn, subject_id, false).await?;
+                    audit
+                        .append(txn, Some(bot_id), Some(&pseudonym), action, detail)
+                        .await
+                })
+            })
+            .await
+    }
+
     /// Forgets rate-limit state of people who have been quiet; call now and then. (Old
     /// delivery records go with the retention sweep.)
     pub fn housekeeping(&self) {
@@ -382,10 +406,9 @@ impl Pipeline {
 
         // 3. blocked
         if inbound.kind == InboundKind::Blocked {
-            identity::set_reachable(&self.db, subject.id, false).await?;
-            self.record(
-                Some(bot.id),
-                Some(&subject.pseudonym),
+            self.record_unreachable(
+                bot.id,
+                &subject,
                 "subject.blocked_bot",
                 serde_json::json!({"channel": inbound.channel.as_str()}),
             )
@@ -541,15 +564,19 @@ impl Pipeline {
             Some(131050) => "marketing_stopped",
             _ => "failed",
         };
+        let detail = serde_json::json!({"reason": reason, "code": error_code, "channel": inbound.channel.as_str()});
         if reason == "unreachable" {
-            identity::set_reachable(&self.db, subject.id, false).await?;
-        }
-        self.record(Some(bot.id),
+            self.record_unreachable(bot.id, &subject, "delivery.failed", detail)
+                .await?;
+        } else {
+            self.record(
+                Some(bot.id),
                 Some(&subject.pseudonym),
                 "delivery.failed",
-                serde_json::json!({"reason": reason, "code": error_code, "channel": inbound.channel.as_str()}),
+                detail,
             )
             .await?;
+        }
         Ok(())
     }
 
@@ -595,16 +622,19 @@ impl InboundHandler for Pipeline {
                 consentgate_adapters::SendError::WindowClosed => "window_closed",
                 _ => "unreachable",
             };
-            if reason != "window_closed" {
-                identity::set_reachable(&self.db, subject.id, false).await?;
+            let detail = serde_json::json!({"reason": reason, "channel": channel.as_str()});
+            if reason == "window_closed" {
+                self.record(
+                    Some(bot.id),
+                    Some(&subject.pseudonym),
+                    "subject.undeliverable",
+                    detail,
+                )
+                .await
+            } else {
+                self.record_unreachable(bot.id, &subject, "subject.undeliverable", detail)
+                    .await
             }
-            self.record(
-                Some(bot.id),
-                Some(&subject.pseudonym),
-                "subject.undeliverable",
-                serde_json::json!({"reason": reason, "channel": channel.as_str()}),
-            )
-            .await
         }
         .await;
         if let Err(err) = result {
