@@ -128,13 +128,13 @@ pub struct Pipeline {
     db: DatabaseConnection,
     /// Shares transactions between the messages in flight (group commit).
     committer: Committer,
-    /// Takes the dedupe claims (and the completions not written with a decision): a writer of
-    /// its own, so claims never queue behind audit appends on the chain's head row. Its commits
-    /// are not flushed on their own ([`Flush::Later`]): a claim only has to be seen by other
-    /// deliveries at once, and nothing is acted on outside the database for it before a later
-    /// flushed commit (the forward record, a consent event) takes it to disk along with its own
-    /// write. A power cut or database crash can at worst forget the claim of a reply that wrote
-    /// nothing, and a redelivery of that update would be answered again.
+    /// Takes the dedupe claims: a writer of its own, so claims never queue behind audit appends
+    /// on the chain's head row. Its commits are not flushed on their own ([`Flush::Later`]): a
+    /// claim has to be seen by other deliveries at once, but before anything is sent or
+    /// forwarded for it, a flushed commit of the same delivery (the forward record, or the
+    /// completion) takes it to disk along with its own write. Until then a power cut or database
+    /// crash can forget it; a duplicate acknowledged meanwhile on its strength is lost with the
+    /// original handling, as it would be if the claim had been flushed.
     claims: Committer,
     keys: Arc<Keys>,
     bots: HashMap<String, BotContext>,
@@ -309,12 +309,11 @@ impl Pipeline {
         match &result {
             Ok(replies) => {
                 // Usually done already, in the same transaction as the message's decision.
+                // Flushed, and with it the claim, before the reply goes out.
                 if !completed.load(Ordering::Relaxed) {
                     let key = inbound.update_key.clone();
-                    self.claims
-                        .write_in_order(format!("{bot_id}:{key}"), move |txn| {
-                            Box::pin(dedupe::complete(txn, bot_id, key.clone()))
-                        })
+                    self.committer
+                        .write(move |txn| Box::pin(dedupe::complete(txn, bot_id, key.clone())))
                         .await?;
                 }
                 self.metrics
