@@ -86,13 +86,18 @@ impl Committer {
     /// Starts a writer that runs each batch holding `lock`, if given (shared with other writers),
     /// and flushes its commits as `flush` says.
     pub fn start_with(db: DatabaseConnection, lock: Option<WriteLock>, flush: Flush) -> Self {
-        let db = match flush {
-            // On SQLite the setting belongs to the connection: a handle of its own.
-            Flush::Later => crate::storage::unflushed_sqlite_writer(&db).unwrap_or(db),
-            Flush::Each => db,
-        };
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(writer(db, rx, lock, flush));
+        tokio::spawn(async move {
+            let db = match flush {
+                // On SQLite the setting belongs to the connection: a handle of its own (where
+                // there is none to be had, the commits are flushed like any other).
+                Flush::Later => crate::storage::unflushed_sqlite_writer(&db)
+                    .await
+                    .unwrap_or(db),
+                Flush::Each => db,
+            };
+            writer(db, rx, lock, flush).await
+        });
         Committer { jobs }
     }
 

@@ -90,9 +90,23 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 /// not flushed to disk on their own (`synchronous=normal`). Meant for writes whose loss in a
 /// power cut costs nothing as long as every write acted upon outside the database is committed
 /// in full afterwards: SQLite's log is written in commit order, so flushing a later commit
-/// flushes these too. (A process being killed loses neither.) `None` for other databases.
-pub fn unflushed_sqlite_writer(db: &DatabaseConnection) -> Option<DatabaseConnection> {
+/// flushes these too. (A process being killed loses neither.) `None` for other databases, and
+/// for a SQLite database not in WAL mode (in memory, or where the file system refused WAL),
+/// where that ordering does not hold.
+pub async fn unflushed_sqlite_writer(db: &DatabaseConnection) -> Option<DatabaseConnection> {
     if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return None;
+    }
+    let mode = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            "PRAGMA journal_mode",
+        ))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get_by_index::<String>(0).ok());
+    if !mode.is_some_and(|m| m.eq_ignore_ascii_case("wal")) {
         return None;
     }
     // Its writes touch one table, mostly near the newest keys: a small page cache will do.
@@ -174,7 +188,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("u.db").display());
         let db = connect(&url).await.unwrap();
-        let unflushed = unflushed_sqlite_writer(&db).unwrap();
+        // WAL is written into the file with its first write.
+        db.execute_unprepared("CREATE TABLE seen (v INTEGER)")
+            .await
+            .unwrap();
+        let unflushed = unflushed_sqlite_writer(&db).await.unwrap();
         async fn one(db: &DatabaseConnection, sql: &str) -> i32 {
             let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
             let row = db.query_one_raw(statement).await.unwrap().unwrap();
@@ -186,10 +204,6 @@ mod tests {
         // The same database, with the driver's other settings (foreign keys among them).
         assert_eq!(one(&unflushed, "PRAGMA foreign_keys").await, 1);
         unflushed
-            .execute_unprepared("CREATE TABLE seen (v INTEGER)")
-            .await
-            .unwrap();
-        unflushed
             .execute_unprepared("INSERT INTO seen VALUES (7)")
             .await
             .unwrap();
@@ -197,6 +211,9 @@ mod tests {
         // Not for PostgreSQL or anything else.
         let pg = sea_orm::sqlx::PgPool::connect_lazy("postgres://127.0.0.1:9/none").unwrap();
         let pg = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pg);
-        assert!(unflushed_sqlite_writer(&pg).is_none());
+        assert!(unflushed_sqlite_writer(&pg).await.is_none());
+        // Nor without WAL, whose log order the argument rests on.
+        let memory = connect("sqlite::memory:").await.unwrap();
+        assert!(unflushed_sqlite_writer(&memory).await.is_none());
     }
 }
