@@ -5,7 +5,7 @@ use std::time::Duration;
 use consentgate_migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
-    sqlx::sqlite::SqliteSynchronous,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
 /// How hard SQLite works to keep a commit through a power cut (`synchronous` on the URL, e.g.
@@ -69,21 +69,20 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             .max_connections(4)
             .min_connections(1)
             .map_sqlx_sqlite_opts(move |o| {
-                o.synchronous(match synchronous {
-                    Synchronous::Full => SqliteSynchronous::Full,
-                    Synchronous::Normal => SqliteSynchronous::Normal,
-                })
+                // Asked for by every connection: on a new, empty file WAL is written into the file
+                // only with the first write, whichever connection makes it.
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(match synchronous {
+                        Synchronous::Full => SqliteSynchronous::Full,
+                        Synchronous::Normal => SqliteSynchronous::Normal,
+                    })
             });
     } else {
         options.max_connections(16);
     }
-    let db = Database::connect(options).await?;
-    if url.starts_with("sqlite:") {
-        // WAL lets readers proceed during a write; it is a property of the file, so one statement
-        // sets it for every connection. (sqlx already sets busy_timeout and foreign_keys.)
-        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
-    }
-    Ok(db)
+    // On SQLite, WAL lets readers proceed during a write. (sqlx also sets busy_timeout and
+    // foreign_keys on every connection.)
+    Database::connect(options).await
 }
 
 /// For a SQLite database, a second handle on the same file (one connection) whose commits are
@@ -188,11 +187,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("u.db").display());
         let db = connect(&url).await.unwrap();
-        // WAL is written into the file with its first write.
+        // A new, empty file: WAL all the same, because every connection asks for it.
+        let unflushed = unflushed_sqlite_writer(&db).await.unwrap();
         db.execute_unprepared("CREATE TABLE seen (v INTEGER)")
             .await
             .unwrap();
-        let unflushed = unflushed_sqlite_writer(&db).await.unwrap();
         async fn one(db: &DatabaseConnection, sql: &str) -> i32 {
             let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
             let row = db.query_one_raw(statement).await.unwrap().unwrap();
