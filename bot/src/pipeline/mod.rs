@@ -213,37 +213,49 @@ impl Pipeline {
         action: &'static str,
         detail: serde_json::Value,
     ) -> Result<(), DbErr> {
-        let (audit, subject) = (self.audit.clone(), subject.cloned());
+        self.append(bot_id, subject.cloned(), None, action, detail)
+            .await
+    }
+
+    /// Appends an audit entry about a person; with `unreachable`, marks them so in the same
+    /// transaction, so whoever sees the mark finds its reason in the audit log.
+    async fn record_about(
+        &self,
+        bot_id: i64,
+        subject: &Subject,
+        unreachable: bool,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<(), DbErr> {
+        let mark = unreachable.then_some(subject.id);
+        self.append(
+            Some(bot_id),
+            Some(subject.pseudonym.clone()),
+            mark,
+            action,
+            detail,
+        )
+        .await
+    }
+
+    async fn append(
+        &self,
+        bot_id: Option<i64>,
+        subject: Option<Pseudonym>,
+        mark_unreachable: Option<i64>,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<(), DbErr> {
+        let audit = self.audit.clone();
         self.committer
             .write(move |txn| {
                 let (audit, subject, detail) = (audit.clone(), subject.clone(), detail.clone());
                 Box::pin(async move {
+                    if let Some(id) = mark_unreachable {
+                        identity::set_reachable(txn, id, false).await?;
+                    }
                     audit
                         .append(txn, bot_id, subject.as_ref(), action, detail)
-                        .await
-                })
-            })
-            .await
-    }
-
-    /// Marks a person unreachable and records why, in one transaction: whoever sees the mark
-    /// finds its reason in the audit log.
-    async fn record_unreachable(
-        &self,
-        bot_id: i64,
-        subject: &Subject,
-        action: &'static str,
-        detail: serde_json::Value,
-    ) -> Result<(), DbErr> {
-        let (audit, subject_id, pseudonym) =
-            (self.audit.clone(), subject.id, subject.pseudonym.clone());
-        self.committer
-            .write(move |txn| {
-                let (audit, pseudonym, detail) = (audit.clone(), pseudonym.clone(), detail.clone());
-                Box::pin(async move {
-                    identity::set_reachable(txn, subject_id, false).await?;
-                    audit
-                        .append(txn, Some(bot_id), Some(&pseudonym), action, detail)
                         .await
                 })
             })
@@ -405,9 +417,10 @@ impl Pipeline {
 
         // 3. blocked
         if inbound.kind == InboundKind::Blocked {
-            self.record_unreachable(
+            self.record_about(
                 bot.id,
                 &subject,
+                true,
                 "subject.blocked_bot",
                 serde_json::json!({"channel": inbound.channel.as_str()}),
             )
@@ -564,18 +577,14 @@ impl Pipeline {
             _ => "failed",
         };
         let detail = serde_json::json!({"reason": reason, "code": error_code, "channel": inbound.channel.as_str()});
-        if reason == "unreachable" {
-            self.record_unreachable(bot.id, &subject, "delivery.failed", detail)
-                .await?;
-        } else {
-            self.record(
-                Some(bot.id),
-                Some(&subject.pseudonym),
-                "delivery.failed",
-                detail,
-            )
-            .await?;
-        }
+        self.record_about(
+            bot.id,
+            &subject,
+            reason == "unreachable",
+            "delivery.failed",
+            detail,
+        )
+        .await?;
         Ok(())
     }
 
@@ -622,18 +631,15 @@ impl InboundHandler for Pipeline {
                 _ => "unreachable",
             };
             let detail = serde_json::json!({"reason": reason, "channel": channel.as_str()});
-            if reason == "window_closed" {
-                self.record(
-                    Some(bot.id),
-                    Some(&subject.pseudonym),
-                    "subject.undeliverable",
-                    detail,
-                )
-                .await
-            } else {
-                self.record_unreachable(bot.id, &subject, "subject.undeliverable", detail)
-                    .await
-            }
+            let unreachable = reason != "window_closed";
+            self.record_about(
+                bot.id,
+                &subject,
+                unreachable,
+                "subject.undeliverable",
+                detail,
+            )
+            .await
         }
         .await;
         if let Err(err) = result {
