@@ -8,6 +8,10 @@
 //! Sharing both between the messages in flight is what lets throughput grow with load while a
 //! lone message still waits for one commit, as before.
 //!
+//! Audit entries given with writes ([`Committer::write_recorded`]) are chained together at the end
+//! of the batch's transaction, after its writes: one move of the chain's head for the whole
+//! batch instead of one per entry, and the head's row lock is held only from there to the commit.
+//!
 //! If any write in a batch fails, the batch is rolled back and every write in it is run again in
 //! a transaction of its own, so one failing write never takes others down with it. Writes must
 //! therefore touch only the database: they may run twice, and only the committed run counts.
@@ -23,6 +27,8 @@ use futures::{FutureExt, future::BoxFuture};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audit::{AuditLog, Pending};
+
 /// The most writes one transaction takes.
 pub const MAX_BATCH: usize = 128;
 
@@ -34,6 +40,8 @@ struct Job {
     done: Box<dyn FnOnce(Result<(), DbErr>) + Send + Sync>,
     /// Where the write goes among others that carry one (see [`Committer::write_in_order`]).
     order: Option<String>,
+    /// Audit entries appended with the write, in this order.
+    entries: Vec<Pending>,
 }
 
 /// A write: given the shared transaction, what to do in it. It may run more than once.
@@ -80,12 +88,17 @@ pub enum Flush {
 impl Committer {
     /// Starts the writer task on the current runtime.
     pub fn start(db: DatabaseConnection) -> Self {
-        Self::start_with(db, None, Flush::Each)
+        Self::start_with(db, None, Flush::Each, None)
     }
 
     /// Starts a writer that runs each batch holding `lock`, if given (shared with other writers),
-    /// and flushes its commits as `flush` says.
-    pub fn start_with(db: DatabaseConnection, lock: Option<WriteLock>, flush: Flush) -> Self {
+    /// flushes its commits as `flush` says, and chains entries given with writes to `audit`.
+    pub fn start_with(
+        db: DatabaseConnection,
+        lock: Option<WriteLock>,
+        flush: Flush,
+        audit: Option<AuditLog>,
+    ) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(async move {
             let db = match flush {
@@ -96,7 +109,7 @@ impl Committer {
                     .unwrap_or(db),
                 Flush::Each => db,
             };
-            writer(db, rx, lock, flush).await
+            writer(db, rx, lock, flush, audit).await
         });
         Committer { jobs }
     }
@@ -108,7 +121,17 @@ impl Committer {
         T: Send + 'static,
         F: Write<T>,
     {
-        self.submit(None, write).await
+        self.submit(None, Vec::new(), write).await
+    }
+
+    /// Like [`Self::write`], and appends `entry` to the audit log in the same transaction (after
+    /// the write; see the module documentation). Fails on a writer started without an audit log.
+    pub async fn write_recorded<T, F>(&self, entry: Pending, write: F) -> Result<T, DbErr>
+    where
+        T: Send + 'static,
+        F: Write<T>,
+    {
+        self.submit(None, vec![entry], write).await
     }
 
     /// Like [`Self::write`], for writes that lock one row each, named by `order`: a batch made
@@ -119,10 +142,15 @@ impl Committer {
         T: Send + 'static,
         F: Write<T>,
     {
-        self.submit(Some(order), write).await
+        self.submit(Some(order), Vec::new(), write).await
     }
 
-    async fn submit<T, F>(&self, order: Option<String>, write: F) -> Result<T, DbErr>
+    async fn submit<T, F>(
+        &self,
+        order: Option<String>,
+        entries: Vec<Pending>,
+        write: F,
+    ) -> Result<T, DbErr>
     where
         T: Send + 'static,
         F: Write<T>,
@@ -144,7 +172,12 @@ impl Committer {
             let _ = tx.send(result.and_then(|()| value.ok_or_else(stopped)));
         });
         self.jobs
-            .send(Job { run, done, order })
+            .send(Job {
+                run,
+                done,
+                order,
+                entries,
+            })
             .await
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
@@ -156,6 +189,7 @@ async fn writer(
     mut rx: mpsc::Receiver<Job>,
     lock: Option<WriteLock>,
     flush: Flush,
+    audit: Option<AuditLog>,
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -164,7 +198,7 @@ async fn writer(
             None => None,
         };
         order_batch(&mut jobs);
-        match run_batch(&db, &jobs, flush).await {
+        match run_batch(&db, &jobs, flush, audit.as_ref()).await {
             Ok(()) => {
                 for job in jobs.drain(..) {
                     (job.done)(Ok(()));
@@ -186,7 +220,7 @@ async fn writer(
             Err(Failed::Write(_)) => {
                 let mut pending = jobs.drain(..);
                 while let Some(job) = pending.next() {
-                    match run_batch(&db, std::slice::from_ref(&job), flush).await {
+                    match run_batch(&db, std::slice::from_ref(&job), flush, audit.as_ref()).await {
                         Err(Failed::Begin(err)) => {
                             (job.done)(Err(DbErr::Custom(err.to_string())));
                             let mut rest: Vec<Job> = pending.by_ref().collect();
@@ -229,7 +263,12 @@ impl Failed {
     }
 }
 
-async fn run_batch(db: &DatabaseConnection, jobs: &[Job], flush: Flush) -> Result<(), Failed> {
+async fn run_batch(
+    db: &DatabaseConnection,
+    jobs: &[Job],
+    flush: Flush,
+    audit: Option<&AuditLog>,
+) -> Result<(), Failed> {
     let txn = crate::audit::begin(db).await.map_err(Failed::Begin)?;
     if flush == Flush::Later && db.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_unprepared("SET LOCAL synchronous_commit = off")
@@ -242,6 +281,18 @@ async fn run_batch(db: &DatabaseConnection, jobs: &[Job], flush: Flush) -> Resul
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(DbErr::Custom("a database write panicked".into())))
+            .map_err(Failed::Write)?;
+    }
+    let entries: Vec<&Pending> = jobs.iter().flat_map(|job| &job.entries).collect();
+    if !entries.is_empty() {
+        let audit = audit.ok_or_else(|| {
+            Failed::Write(DbErr::Custom(
+                "audit entries given to a writer without an audit log".into(),
+            ))
+        })?;
+        audit
+            .append_all(&txn, &entries)
+            .await
             .map_err(Failed::Write)?;
     }
     txn.commit().await.map_err(Failed::Commit)
@@ -331,6 +382,7 @@ mod tests {
             run: Box::new(|_| Box::pin(async { Ok(()) })),
             done: Box::new(|_| {}),
             order: order.map(str::to_string),
+            entries: Vec::new(),
         }
     }
 
@@ -361,7 +413,7 @@ mod tests {
     async fn a_serialized_writer_waits_for_its_turn() {
         let (db, _dir) = db().await;
         let lock = WriteLock::default();
-        let committer = Committer::start_with(db.clone(), Some(lock.clone()), Flush::Each);
+        let committer = Committer::start_with(db.clone(), Some(lock.clone()), Flush::Each, None);
         let turn = lock.lock().await;
         let pending = tokio::spawn({
             let committer = committer.clone();

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, Set,
+    sea_query::{Expr, ExprTrait},
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -220,12 +221,20 @@ pub async fn current_policy(
     bot_id: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<Policy>, DbErr> {
+    // Read for every message. The newest version by a subquery rather than `ORDER BY … LIMIT ?`:
+    // SQLite compiles a statement with a bound `LIMIT` again on every run.
+    let newest = sea_orm::sea_query::Query::select()
+        .expr(Expr::col(policy_versions::Column::Version).max())
+        .from(policy_versions::Entity)
+        .and_where(policy_versions::Column::BotId.eq(bot_id))
+        .and_where(policy_versions::Column::EffectiveAt.lte(now))
+        .to_owned();
     Ok(policy_versions::Entity::find()
         .filter(policy_versions::Column::BotId.eq(bot_id))
-        .filter(policy_versions::Column::EffectiveAt.lte(now))
-        .order_by_desc(policy_versions::Column::Version)
-        .one(db)
+        .filter(policy_versions::Column::Version.in_subquery(newest))
+        .all(db)
         .await?
+        .pop()
         .map(Policy::from))
 }
 

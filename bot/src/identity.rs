@@ -108,12 +108,14 @@ pub async fn find_by_platform_id(
 }
 
 async fn find(db: &DatabaseConnection, index: &str) -> Result<Option<Subject>, DbErr> {
-    // One query for both: this runs for every message.
+    // One query for both: this runs for every message. The blind index is unique, so there is
+    // no `LIMIT` (SQLite compiles a statement with a bound `LIMIT ?` again on every run).
     let Some((identity, subject)) = channel_identities::Entity::find()
         .filter(channel_identities::Column::BlindIndex.eq(index))
         .find_also_related(subjects::Entity)
-        .one(db)
+        .all(db)
         .await?
+        .pop()
     else {
         return Ok(None);
     };

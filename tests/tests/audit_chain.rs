@@ -10,16 +10,17 @@ use chrono::SubsecRound;
 use common::*;
 use consentgate::{
     audit::{
-        AuditLog,
+        AuditLog, Pending,
         verify::{Checkpoint, verify},
     },
+    commit::{Committer, Flush},
     keys::{GeneratedKeys, HmacKey},
     storage,
 };
 use consentgate_entity::{audit_head, audit_log};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 
 async fn chain(entries: usize) -> (TestDb, DatabaseConnection, AuditLog, HmacKey) {
@@ -239,6 +240,104 @@ async fn concurrent_writers_keep_one_chain() {
     assert_eq!(report.broken, None);
     assert_eq!(report.entries, 400);
     assert_eq!(report.head.unwrap().seq, 400);
+    t.drop_db().await;
+}
+
+/// Entries given with group-committed writes are chained at the end of each batch, three
+/// statements per batch: alongside an appender of its own, they still make one chain, in the
+/// order each caller gave them, and a write that fails takes only its own entry with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commits_chain_their_entries_together() {
+    let (t, db, log, key) = chain(0).await;
+    let committer = Committer::start_with(db.clone(), None, Flush::Each, Some(log.clone()));
+    let entry = |who: &str, n: usize| Pending {
+        bot_id: Some(1),
+        subject: None,
+        action: "test.batched".into(),
+        detail: serde_json::json!({ "who": who, "n": n }),
+    };
+    // Eight callers of the committer, each giving 25 entries one after another, and one
+    // appender outside it.
+    let callers: Vec<_> = (0..8)
+        .map(|c| {
+            let committer = committer.clone();
+            tokio::spawn(async move {
+                for n in 0..25 {
+                    let who = format!("caller{c}");
+                    // Every fifth write of caller 0 fails: its entry must not land.
+                    let fails = c == 0 && n % 5 == 0;
+                    let result = committer
+                        .write_recorded(entry(&who, n), move |_| {
+                            Box::pin(async move {
+                                match fails {
+                                    true => Err(sea_orm::DbErr::Custom("refused".into())),
+                                    false => Ok(()),
+                                }
+                            })
+                        })
+                        .await;
+                    assert_eq!(result.is_err(), fails);
+                }
+            })
+        })
+        .collect();
+    let alone = {
+        let (db, log) = (db.clone(), log.clone());
+        tokio::spawn(async move {
+            for n in 0..25 {
+                log.record(&db, None, None, "test.alone", serde_json::json!({ "n": n }))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for task in callers.into_iter().chain([alone]) {
+        task.await.unwrap();
+    }
+    let report = verify(&db, &key, None).await.unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.entries, 8 * 25 - 5 + 25);
+    assert_eq!(report.head.unwrap().seq, 8 * 25 - 5 + 25);
+    let rows = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("test.batched"))
+        .order_by_asc(audit_log::Column::Seq)
+        .all(&db)
+        .await
+        .unwrap();
+    for c in 0..8 {
+        let who = format!("caller{c}");
+        let given: Vec<u64> = rows
+            .iter()
+            .map(|r| serde_json::from_str::<serde_json::Value>(&r.detail).unwrap())
+            .filter(|d| d["who"] == who.as_str())
+            .map(|d| d["n"].as_u64().unwrap())
+            .collect();
+        let expected: Vec<u64> = (0..25)
+            .filter(|n| c != 0 || n % 5 != 0)
+            .map(|n| n as u64)
+            .collect();
+        assert_eq!(given, expected, "{who}");
+    }
+    // Time follows the sequence across batches and single appends.
+    assert!(rows.windows(2).all(|w| w[0].at <= w[1].at));
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn entries_given_to_a_writer_without_an_audit_log_fail_the_write() {
+    let (t, db, _log, key) = chain(1).await;
+    let committer = Committer::start(db.clone());
+    let pending = Pending {
+        bot_id: None,
+        subject: None,
+        action: "test.nowhere".into(),
+        detail: serde_json::json!({}),
+    };
+    let result = committer
+        .write_recorded(pending, |_| Box::pin(async { Ok(()) }))
+        .await;
+    assert!(result.is_err());
+    assert_eq!(verify(&db, &key, None).await.unwrap().entries, 1);
     t.drop_db().await;
 }
 

@@ -96,6 +96,15 @@ pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr
 /// The action of the entry retention pruning leaves behind.
 pub const ANCHOR_ACTION: &str = "audit.anchor";
 
+/// An entry to be appended: what it says, before its time and place in the chain are known.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub bot_id: Option<i64>,
+    pub subject: Option<Pseudonym>,
+    pub action: String,
+    pub detail: Value,
+}
+
 /// Appends entries to the chain.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
@@ -132,60 +141,94 @@ impl AuditLog {
         action: &str,
         detail: Value,
     ) -> Result<(), DbErr> {
+        let entry = Pending {
+            bot_id,
+            subject: subject.cloned(),
+            action: action.to_string(),
+            detail,
+        };
+        self.append_all(txn, &[&entry]).await
+    }
+
+    /// Appends `entries`, in order, inside the caller's transaction: three statements however
+    /// many there are (the head moved past all of them, the entries, the new head), so a group
+    /// commit chains its messages' entries at once.
+    pub async fn append_all(
+        &self,
+        txn: &DatabaseTransaction,
+        entries: &[&Pending],
+    ) -> Result<(), DbErr> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let count = entries.len() as i64;
         // Moving the head first locks its row (PostgreSQL row lock, SQLite write lock) until the
-        // transaction ends: appenders take turns. The same statement returns it.
+        // transaction ends: appenders take turns. The same statement returns it, at the last of
+        // the sequence numbers taken.
         let head = audit_head::Entity::update_many()
             .col_expr(
                 audit_head::Column::Seq,
-                Expr::col(audit_head::Column::Seq).add(1),
+                Expr::col(audit_head::Column::Seq).add(count),
             )
             .filter(audit_head::Column::Id.eq(1))
             .exec_with_returning(txn)
             .await?
             .pop()
             .ok_or_else(|| DbErr::Custom("the audit chain head is missing".into()))?;
-        let prev = hex::decode(&head.hash)
-            .map_err(|_| DbErr::Custom("the audit chain head is corrupt".into()))?;
+        let first = head.seq - count + 1;
+        let mut prev: [u8; 32] = hex::decode(&head.hash)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| DbErr::Custom("the audit chain head is corrupt".into()))?;
         // Taken under the lock and never before the previous entry's time (replicas' clocks
         // differ, and clocks step back), so time follows the sequence; millisecond precision
         // survives every database's timestamp type. A head whose time is not the previous
         // entry's (written before heads kept it, or by an older replica) sends us to the entry.
-        let previous_at = match (head.seq, head.at, head.at_seq) {
+        let previous_at = match (first, head.at, head.at_seq) {
             (1, _, _) => None,
-            (seq, Some(at), Some(of)) if of == seq - 1 => Some(at),
-            (seq, _, _) => audit_log::Entity::find()
-                .filter(audit_log::Column::Seq.eq(seq - 1))
-                .one(txn)
+            (first, Some(at), Some(of)) if of == first - 1 => Some(at),
+            (first, _, _) => audit_log::Entity::find()
+                .filter(audit_log::Column::Seq.eq(first - 1))
+                .all(txn)
                 .await?
+                .pop()
                 .map(|row| row.at),
         };
         let now = Utc::now().trunc_subsecs(3);
         let at = previous_at.map_or(now, |previous| std::cmp::max(previous, now));
-        let detail = detail.to_string();
-        let subject = subject.map(|p| p.as_str().to_string());
-        let entry = Entry {
-            at,
-            bot_id,
-            subject: subject.as_deref(),
-            action,
-            detail: &detail,
-        };
-        let hash = hex::encode(chain_hash(&self.key, &prev, head.seq, &entry));
-        audit_log::Entity::insert(audit_log::ActiveModel {
-            at: Set(at),
-            bot_id: Set(bot_id),
-            subject: Set(subject.clone()),
-            action: Set(action.to_string()),
-            detail: Set(detail.clone()),
-            seq: Set(Some(head.seq)),
-            prev_hash: Set(Some(head.hash.clone())),
-            hash: Set(Some(hash.clone())),
-            ..Default::default()
-        })
-        .exec_without_returning(txn)
-        .await?;
+        let mut rows = Vec::with_capacity(entries.len());
+        for (seq, pending) in (first..).zip(entries) {
+            let detail = pending.detail.to_string();
+            let subject = pending.subject.as_ref().map(|p| p.as_str().to_string());
+            let entry = Entry {
+                at,
+                bot_id: pending.bot_id,
+                subject: subject.as_deref(),
+                action: &pending.action,
+                detail: &detail,
+            };
+            let hash = chain_hash(&self.key, &prev, seq, &entry);
+            rows.push(audit_log::ActiveModel {
+                at: Set(at),
+                bot_id: Set(pending.bot_id),
+                subject: Set(subject),
+                action: Set(pending.action.clone()),
+                detail: Set(detail),
+                seq: Set(Some(seq)),
+                prev_hash: Set(Some(hex::encode(prev))),
+                hash: Set(Some(hex::encode(hash))),
+                ..Default::default()
+            });
+            prev = hash;
+        }
+        // Statements stay well under every database's limit on parameters.
+        for chunk in rows.chunks(100) {
+            audit_log::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(txn)
+                .await?;
+        }
         audit_head::Entity::update_many()
-            .col_expr(audit_head::Column::Hash, Expr::value(hash))
+            .col_expr(audit_head::Column::Hash, Expr::value(hex::encode(prev)))
             .col_expr(audit_head::Column::At, Expr::value(at))
             .col_expr(audit_head::Column::AtSeq, Expr::value(head.seq))
             .filter(audit_head::Column::Id.eq(1))

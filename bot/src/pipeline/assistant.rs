@@ -12,6 +12,7 @@ use consentgate_entity::egress_ledger;
 
 use super::{Pipeline, PipelineError, Turn, dedupe, replies};
 use crate::{
+    audit::Pending,
     consent::{Choices, PURPOSE_HISTORY},
     conversation,
     llm::{Prompt, Role},
@@ -80,23 +81,26 @@ pub(super) async fn answer(
     // SHA-256 of the exact bytes sent is the egress ledger's proof of what left; the ledger row
     // and the audit entry are kept together or not at all.
     let sha = payload.sha256();
-    let audit = p.audit.clone();
-    let (bot_id, subject_id, pseudonym) = (t.bot.id, t.subject.id, t.subject.pseudonym.clone());
+    let (bot_id, subject_id) = (t.bot.id, t.subject.id);
     let (provider, model) = (
         p.provider.name().to_string(),
         p.provider.model().to_string(),
     );
     let key = t.inbound.update_key.clone();
-    let detail = serde_json::json!({
+    let entry = Pending {
+        bot_id: Some(bot_id),
+        subject: Some(t.subject.pseudonym.clone()),
+        action: "message.forwarded".to_string(),
+        detail: serde_json::json!({
         "provider": provider,
         "model": model,
         "redactions": redacted.counts(),
         "context_messages": history.len(),
         "payload_sha256": sha,
-    });
+        }),
+    };
     p.committer
-        .write(move |txn| {
-            let (audit, pseudonym, detail) = (audit.clone(), pseudonym.clone(), detail.clone());
+        .write_recorded(entry, move |txn| {
             let key = key.clone();
             let ledger = egress_ledger::Entity::insert(egress_ledger::ActiveModel {
                 subject_id: Set(subject_id),
@@ -108,15 +112,6 @@ pub(super) async fn answer(
                 ..Default::default()
             });
             Box::pin(async move {
-                audit
-                    .append(
-                        txn,
-                        Some(bot_id),
-                        Some(&pseudonym),
-                        "message.forwarded",
-                        detail,
-                    )
-                    .await?;
                 ledger.exec_without_returning(txn).await?;
                 // The delivery is handled from here on: a redelivery is not forwarded again, even
                 // if something after the provider call fails.

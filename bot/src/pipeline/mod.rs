@@ -47,7 +47,7 @@ use consentgate_adapters::{
 };
 
 use crate::{
-    audit::AuditLog,
+    audit::{AuditLog, Pending},
     commit::{Committer, Flush, WriteLock},
     config::RetentionSettings,
     consent::{self, Choices, Policy},
@@ -168,10 +168,12 @@ impl Pipeline {
         let burst = NonZeroU32::new(messages_per_minute.clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
         // On SQLite, one writer at a time on the file: the two take turns.
         let lock = (db.get_database_backend() == DatabaseBackend::Sqlite).then(WriteLock::default);
-        let committer = Committer::start_with(db.clone(), lock.clone(), Flush::Each);
-        let claims = Committer::start_with(db.clone(), lock, Flush::Later);
+        let audit = AuditLog::new(keys.audit.clone());
+        let committer =
+            Committer::start_with(db.clone(), lock.clone(), Flush::Each, Some(audit.clone()));
+        let claims = Committer::start_with(db.clone(), lock, Flush::Later, None);
         Pipeline {
-            audit: AuditLog::new(keys.audit.clone()),
+            audit,
             metrics,
             committer,
             claims,
@@ -246,17 +248,19 @@ impl Pipeline {
         action: &'static str,
         detail: serde_json::Value,
     ) -> Result<(), DbErr> {
-        let audit = self.audit.clone();
+        let entry = Pending {
+            bot_id,
+            subject,
+            action: action.to_string(),
+            detail,
+        };
         self.committer
-            .write(move |txn| {
-                let (audit, subject, detail) = (audit.clone(), subject.clone(), detail.clone());
+            .write_recorded(entry, move |txn| {
                 Box::pin(async move {
                     if let Some(id) = mark_unreachable {
                         identity::set_reachable(txn, id, false).await?;
                     }
-                    audit
-                        .append(txn, bot_id, subject.as_ref(), action, detail)
-                        .await
+                    Ok(())
                 })
             })
             .await
