@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, Set,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SelectStatement, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -221,17 +221,39 @@ pub async fn current_policy(
     bot_id: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<Policy>, DbErr> {
-    // Read for every message. The newest version by a subquery rather than `ORDER BY … LIMIT ?`:
-    // SQLite compiles a statement with a bound `LIMIT` again on every run.
-    let newest = sea_orm::sea_query::Query::select()
+    // The newest version by a subquery rather than `ORDER BY … LIMIT ?`: SQLite compiles a
+    // statement with a bound `LIMIT` again on every run.
+    policy_version(db, bot_id, version_in_effect(bot_id, now)).await
+}
+
+/// The number of the version in effect at `now`, as an expression to read along with another
+/// statement (NULL while none is).
+pub fn version_in_effect(bot_id: i64, now: DateTime<Utc>) -> SimpleExpr {
+    SimpleExpr::SubQuery(
+        None,
+        Box::new(newest_in_effect(bot_id, now).into_sub_query_statement()),
+    )
+}
+
+fn newest_in_effect(bot_id: i64, now: DateTime<Utc>) -> SelectStatement {
+    Query::select()
         .expr(Expr::col(policy_versions::Column::Version).max())
         .from(policy_versions::Entity)
         .and_where(policy_versions::Column::BotId.eq(bot_id))
         .and_where(policy_versions::Column::EffectiveAt.lte(now))
-        .to_owned();
+        .to_owned()
+}
+
+/// A version by its number. Versions are never changed once published, so whoever read one
+/// may keep it.
+pub async fn policy_version(
+    db: &impl ConnectionTrait,
+    bot_id: i64,
+    version: impl Into<SimpleExpr>,
+) -> Result<Option<Policy>, DbErr> {
     Ok(policy_versions::Entity::find()
         .filter(policy_versions::Column::BotId.eq(bot_id))
-        .filter(policy_versions::Column::Version.in_subquery(newest))
+        .filter(Expr::col(policy_versions::Column::Version).eq(version.into()))
         .all(db)
         .await?
         .pop()

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, Set,
+    FromQueryResult, QueryFilter, QueryResult, QuerySelect, QueryTrait, Set, sea_query::SimpleExpr,
 };
 
 use consentgate_adapters::{ChannelKind, PlatformId};
@@ -107,18 +107,58 @@ pub async fn find_by_platform_id(
     find(db, &blind_index(&keys.pseudonym, bot_id, channel, user)).await
 }
 
+/// Like [`find_by_platform_id`], and reads `extra` in the same statement: an integer-valued
+/// expression that does not depend on the person (the pipeline asks for the number of the
+/// policy version in effect). Nothing comes back for it when the person is not known.
+pub async fn find_with(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    bot_id: i64,
+    channel: ChannelKind,
+    user: &PlatformId,
+    extra: SimpleExpr,
+) -> Result<(Option<Subject>, Option<i32>), DbErr> {
+    let index = blind_index(&keys.pseudonym, bot_id, channel, user);
+    let Some(row) = lookup(db, &index, Some(extra)).await? else {
+        return Ok((None, None));
+    };
+    let value = row.try_get::<Option<i32>>("", EXTRA)?;
+    Ok((seen(db, &row).await?, value))
+}
+
 async fn find(db: &DatabaseConnection, index: &str) -> Result<Option<Subject>, DbErr> {
+    match lookup(db, index, None).await? {
+        Some(row) => seen(db, &row).await,
+        None => Ok(None),
+    }
+}
+
+const EXTRA: &str = "extra";
+
+/// The identity and its subject, in one row (sea-orm's `A_` and `B_` column prefixes).
+async fn lookup(
+    db: &DatabaseConnection,
+    index: &str,
+    extra: Option<SimpleExpr>,
+) -> Result<Option<QueryResult>, DbErr> {
     // One query for both: this runs for every message. The blind index is unique, so there is
     // no `LIMIT` (SQLite compiles a statement with a bound `LIMIT ?` again on every run).
-    let Some((identity, subject)) = channel_identities::Entity::find()
+    let mut select = channel_identities::Entity::find()
         .filter(channel_identities::Column::BlindIndex.eq(index))
-        .find_also_related(subjects::Entity)
-        .all(db)
+        .find_also_related(subjects::Entity);
+    if let Some(extra) = extra {
+        select = select.expr_as(extra, EXTRA);
+    }
+    Ok(db
+        .query_all_raw(select.build(db.get_database_backend()))
         .await?
-        .pop()
-    else {
-        return Ok(None);
-    };
+        .pop())
+}
+
+/// The subject of a row from [`lookup`], noting that the person was seen.
+async fn seen(db: &DatabaseConnection, row: &QueryResult) -> Result<Option<Subject>, DbErr> {
+    let identity = channel_identities::Model::from_query_result(row, "A_")?;
+    let subject = subjects::Model::from_query_result_optional(row, "B_")?;
     // "Last seen" drives the retention of inactive people; once an hour is precise enough and
     // spares a write per message.
     let now = Utc::now();

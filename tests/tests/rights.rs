@@ -599,6 +599,7 @@ async fn a_changed_optional_purpose_is_renewed_and_refusals_stay_refusals() {
         .publish_policy_at(
             "Policy, third edition.",
             "Coming soon.",
+            &[],
             &(Utc::now() + Duration::days(10))
                 .format("%Y-%m-%d")
                 .to_string(),

@@ -414,6 +414,43 @@ async fn a_changed_policy_asks_again_and_old_buttons_no_longer_count() {
     h.finish().await;
 }
 
+/// A version published for later takes effect at its time on the running gateway, though the
+/// gateway keeps the version it last read: the number of the version in effect is read with the
+/// person on every message.
+#[tokio::test]
+async fn a_version_published_for_later_takes_effect_at_its_time() {
+    let h = telegram().await;
+    let mut n = agree(&h, IVAN, 1).await;
+    let effective = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let out = h
+        .publish_policy_at(
+            "Policy, second edition: a second AI provider.",
+            "A second AI provider answers some questions.",
+            &[("LLM_RECIPIENT", "FakeAI Inc. and SecondAI Ltd.")],
+            &effective.to_rfc3339(),
+        )
+        .await;
+    assert!(out.contains("purposes to renew: assistant"), "{out}");
+    h.telegram.push_update(text_update(3, IVAN, "before"));
+    n += 1;
+    let texts = h.wait_sent(IVAN.id, n).await;
+    assert_eq!(texts.last().unwrap(), "LLM: before", "{texts:?}");
+
+    let wait = effective - chrono::Utc::now() + chrono::Duration::milliseconds(300);
+    tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+    h.telegram.push_update(text_update(4, IVAN, "after"));
+    n += 2;
+    let texts = h.wait_sent(IVAN.id, n).await;
+    assert!(texts[n - 2].contains("policy has changed"), "{texts:?}");
+    assert!(texts[n - 1].contains("SecondAI Ltd."), "{texts:?}");
+    assert_eq!(
+        h.llm.requests().len(),
+        1,
+        "only the message before the change"
+    );
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn blocking_the_bot_marks_the_person_unreachable() {
     let h = telegram().await;

@@ -105,7 +105,7 @@ pub(crate) struct Turn<'a> {
 #[derive(Default)]
 struct Prefetched {
     subject: Option<Subject>,
-    policy: Option<Policy>,
+    policy: Option<Arc<Policy>>,
     choices: Option<Choices>,
 }
 
@@ -151,6 +151,11 @@ pub struct Pipeline {
     history_messages: usize,
     public_url: String,
     integrations: Arc<Integrations>,
+    /// The policy version last read, per bot. Published versions never change, so while the
+    /// number of the version in effect (read along with the person) is this one's, it is not
+    /// read again; a version published by any process is read on the first message after it
+    /// takes effect.
+    policies: std::sync::Mutex<HashMap<i64, Arc<Policy>>>,
 }
 
 impl Pipeline {
@@ -192,6 +197,7 @@ impl Pipeline {
             history_messages: settings.history_messages,
             public_url: settings.public_url,
             integrations: settings.integrations,
+            policies: Default::default(),
         }
     }
 
@@ -361,23 +367,58 @@ impl Pipeline {
         }) else {
             return Prefetched::default();
         };
-        let person = async {
-            let subject =
-                identity::find_by_platform_id(&self.db, &self.keys, bot.id, inbound.channel, user)
-                    .await
-                    .ok()
-                    .flatten()?;
-            let choices = Choices::load(&self.db, subject.id, bot.id).await.ok();
-            Some((subject, choices))
+        // The person, and in the same statement the number of the policy version in effect.
+        let in_effect = consent::version_in_effect(bot.id, chrono::Utc::now());
+        let (subject, version) = identity::find_with(
+            &self.db,
+            &self.keys,
+            bot.id,
+            inbound.channel,
+            user,
+            in_effect,
+        )
+        .await
+        .unwrap_or_default();
+        let choices = async {
+            match &subject {
+                Some(subject) => Choices::load(&self.db, subject.id, bot.id).await.ok(),
+                None => None,
+            }
         };
-        let policy = consent::current_policy(&self.db, bot.id, chrono::Utc::now());
-        let (person, policy) = tokio::join!(person, policy);
-        let (subject, choices) = person.map_or((None, None), |(s, c)| (Some(s), c));
+        // Not known yet: the version in effect is read with the policy.
+        let policy = self.policy(bot.id, version.filter(|_| subject.is_some()));
+        let (choices, policy) = tokio::join!(choices, policy);
         Prefetched {
             subject,
             choices,
             policy: policy.ok().flatten(),
         }
+    }
+
+    /// The policy in effect for a bot: version `version`, or, when that is not known, whichever
+    /// is in effect now. Served from [`Self::policies`] when it holds that version.
+    async fn policy(
+        &self,
+        bot_id: i64,
+        version: Option<i32>,
+    ) -> Result<Option<Arc<Policy>>, DbErr> {
+        let held = self.policies_held().get(&bot_id).cloned();
+        if let Some(policy) = held.filter(|p| Some(p.version) == version) {
+            return Ok(Some(policy));
+        }
+        let read = match version {
+            Some(version) => consent::policy_version(&self.db, bot_id, version).await?,
+            None => consent::current_policy(&self.db, bot_id, chrono::Utc::now()).await?,
+        };
+        let Some(policy) = read.map(Arc::new) else {
+            return Ok(None);
+        };
+        self.policies_held().insert(bot_id, policy.clone());
+        Ok(Some(policy))
+    }
+
+    fn policies_held(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Policy>>> {
+        self.policies.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn process(
@@ -437,7 +478,8 @@ impl Pipeline {
 
         let policy = match early.policy {
             Some(policy) => policy,
-            None => consent::current_policy(&self.db, bot.id, chrono::Utc::now())
+            None => self
+                .policy(bot.id, None)
                 .await?
                 .ok_or_else(|| PipelineError::NoPolicy(bot.name.clone()))?,
         };

@@ -167,10 +167,16 @@ impl Harness {
         self.publish(config, text, summary, None, notify).await
     }
 
-    /// `consentgate policy publish --effective DATE`.
-    pub async fn publish_policy_at(&self, text: &str, summary: &str, effective: &str) -> String {
+    /// `consentgate policy publish --effective DATE` under the configuration changed by `extra`.
+    pub async fn publish_policy_at(
+        &self,
+        text: &str,
+        summary: &str,
+        extra: &[(&str, &str)],
+        effective: &str,
+    ) -> String {
         self.publish(
-            &self.config(&[]),
+            &self.config(extra),
             text,
             summary,
             Some(effective.to_string()),
