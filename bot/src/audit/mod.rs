@@ -150,9 +150,10 @@ impl AuditLog {
         self.append_all(txn, &[&entry]).await
     }
 
-    /// Appends `entries`, in order, inside the caller's transaction: three statements however
-    /// many there are (the head moved past all of them, the entries, the new head), so a group
-    /// commit chains its messages' entries at once.
+    /// Appends `entries`, in order, inside the caller's transaction: three statements for up to
+    /// 100 of them (the head moved past all of them, the entries, the new head), so a group
+    /// commit chains its messages' entries at once. (A head written by an older version, without
+    /// the previous entry's time, adds a read of that entry.)
     pub async fn append_all(
         &self,
         txn: &DatabaseTransaction,

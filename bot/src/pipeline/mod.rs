@@ -378,7 +378,11 @@ impl Pipeline {
             in_effect,
         )
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|err| {
+            // Read again, and reported if it fails again, by `process`.
+            tracing::debug!(bot = %bot.name, error = %err, "prefetch failed");
+            (None, None)
+        });
         let choices = async {
             match &subject {
                 Some(subject) => Choices::load(&self.db, subject.id, bot.id).await.ok(),
