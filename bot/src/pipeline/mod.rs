@@ -389,8 +389,8 @@ impl Pipeline {
                 None => None,
             }
         };
-        // Not known yet: the version in effect is read with the policy.
-        let policy = self.policy(bot.id, version.filter(|_| subject.is_some()));
+        // For someone not known yet nothing came back: the policy in effect is read instead.
+        let policy = self.policy(bot.id, version);
         let (choices, policy) = tokio::join!(choices, policy);
         Prefetched {
             subject,
