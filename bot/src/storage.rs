@@ -65,9 +65,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         // One writer at a time is SQLite's model (the pipeline's writes share one writer task);
         // readers proceed side by side under WAL. Each connection is a thread with its own page
         // cache, so a few are enough.
+        // sqlx pings a connection when it is handed out and again when it is given back: on
+        // SQLite each ping is one more round trip to the connection's thread. An embedded
+        // connection is not dropped by a server, so it is not pinged when handed out.
         options
             .max_connections(4)
             .min_connections(1)
+            .test_before_acquire(false)
             .map_sqlx_sqlite_opts(move |o| {
                 // Asked for by every connection: on a new, empty file WAL is written into the file
                 // only with the first write, whichever connection makes it.
@@ -78,7 +82,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     })
             });
     } else {
-        options.max_connections(16);
+        // A connection in use is not pinged before each use; one idle long enough to have been
+        // dropped by the server, a proxy or a firewall is.
+        options
+            .max_connections(16)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
     }
     // On SQLite, WAL lets readers proceed during a write. (sqlx also sets busy_timeout and
     // foreign_keys on every connection.)
@@ -115,6 +123,7 @@ pub async fn unflushed_sqlite_writer(db: &DatabaseConnection) -> Option<Database
         .pragma("cache_size", "-512");
     let pool = sea_orm::sqlx::pool::PoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(options);
     Some(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
