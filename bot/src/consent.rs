@@ -399,11 +399,16 @@ impl Choices {
             .order_by_asc(consent_events::Column::Id)
             .all(db)
             .await?;
+        Ok(Choices::from_events(events))
+    }
+
+    /// The record made of a subject's events on one bot, oldest first.
+    pub fn from_events(events: impl IntoIterator<Item = consent_events::Model>) -> Choices {
         let mut latest = HashMap::new();
         for e in events {
             latest.insert(e.purpose.clone(), e);
         }
-        Ok(Choices { latest })
+        Choices { latest }
     }
 
     pub fn latest(&self, purpose: &str) -> Option<&consent_events::Model> {

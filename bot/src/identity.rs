@@ -4,11 +4,13 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryResult, QuerySelect, QueryTrait, Set, sea_query::SimpleExpr,
+    FromQueryResult, IdenStatic, Iterable, JoinType, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, QueryTrait, RelationDef, SelectTwo, Set,
+    sea_query::{Expr, ExprTrait, IntoCondition, SimpleExpr},
 };
 
 use consentgate_adapters::{ChannelKind, PlatformId};
-use consentgate_entity::{channel_identities, subjects};
+use consentgate_entity::{channel_identities, consent_events, subjects};
 
 use crate::{
     keys::Keys,
@@ -107,9 +109,19 @@ pub async fn find_by_platform_id(
     find(db, &blind_index(&keys.pseudonym, bot_id, channel, user)).await
 }
 
-/// Like [`find_by_platform_id`], and reads `extra` in the same statement: an integer-valued
-/// expression that does not depend on the person (the pipeline asks for the number of the
-/// policy version in effect). Nothing comes back for it when the person is not known.
+/// What [`find_with`] reads about a known person in one statement.
+pub struct Found {
+    pub subject: Subject,
+    /// The value of the `extra` expression asked for.
+    pub extra: Option<i32>,
+    /// Their consent events on the bot, oldest first.
+    pub consent_events: Vec<consent_events::Model>,
+}
+
+/// Like [`find_by_platform_id`], and reads in the same statement the person's consent events on
+/// the bot and `extra`: an integer-valued expression that does not depend on the person (the
+/// pipeline asks for the number of the policy version in effect). `None` when the person is not
+/// known.
 pub async fn find_with(
     db: &DatabaseConnection,
     keys: &Keys,
@@ -117,38 +129,73 @@ pub async fn find_with(
     channel: ChannelKind,
     user: &PlatformId,
     extra: SimpleExpr,
-) -> Result<(Option<Subject>, Option<i32>), DbErr> {
+) -> Result<Option<Found>, DbErr> {
     let index = blind_index(&keys.pseudonym, bot_id, channel, user);
-    let Some(row) = lookup(db, &index, Some(extra)).await? else {
-        return Ok((None, None));
+    // One row per consent event (one row with none), each carrying the person and `extra`.
+    let events: RelationDef = channel_identities::Entity::belongs_to(consent_events::Entity)
+        .from(channel_identities::Column::SubjectId)
+        .to(consent_events::Column::SubjectId)
+        .on_condition(|identity, event| {
+            Expr::col((identity, channel_identities::Column::BotId))
+                .equals((event, consent_events::Column::BotId))
+                .into_condition()
+        })
+        .into();
+    let mut select = identity_and_subject(&index)
+        .expr_as(extra, EXTRA)
+        .join(JoinType::LeftJoin, events)
+        .order_by_asc(consent_events::Column::Id);
+    for column in consent_events::Column::iter() {
+        select = select.expr_as(
+            Expr::col((consent_events::Entity, column)),
+            format!("{EVENT}{}", column.as_str()),
+        );
+    }
+    let rows = db
+        .query_all_raw(select.build(db.get_database_backend()))
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
     };
-    let value = row.try_get::<Option<i32>>("", EXTRA)?;
-    Ok((seen(db, &row).await?, value))
+    let Some(subject) = seen(db, first).await? else {
+        return Ok(None);
+    };
+    let extra = first.try_get::<Option<i32>>("", EXTRA)?;
+    let mut consent_events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        consent_events.extend(consent_events::Model::from_query_result_optional(
+            row, EVENT,
+        )?);
+    }
+    Ok(Some(Found {
+        subject,
+        extra,
+        consent_events,
+    }))
 }
 
 async fn find(db: &DatabaseConnection, index: &str) -> Result<Option<Subject>, DbErr> {
-    match lookup(db, index, None).await? {
+    match lookup(db, index).await? {
         Some(row) => seen(db, &row).await,
         None => Ok(None),
     }
 }
 
 const EXTRA: &str = "extra";
+/// Prefix of a consent event's columns in [`find_with`] (after sea-orm's `A_` and `B_`).
+const EVENT: &str = "C_";
 
 /// The identity and its subject, in one row (sea-orm's `A_` and `B_` column prefixes).
-async fn lookup(
-    db: &DatabaseConnection,
-    index: &str,
-    extra: Option<SimpleExpr>,
-) -> Result<Option<QueryResult>, DbErr> {
-    // One query for both: this runs for every message. The blind index is unique, so there is
-    // no `LIMIT` (SQLite compiles a statement with a bound `LIMIT ?` again on every run).
-    let mut select = channel_identities::Entity::find()
+fn identity_and_subject(index: &str) -> SelectTwo<channel_identities::Entity, subjects::Entity> {
+    // The blind index is unique, so there is no `LIMIT` (SQLite compiles a statement with a
+    // bound `LIMIT ?` again on every run).
+    channel_identities::Entity::find()
         .filter(channel_identities::Column::BlindIndex.eq(index))
-        .find_also_related(subjects::Entity);
-    if let Some(extra) = extra {
-        select = select.expr_as(extra, EXTRA);
-    }
+        .find_also_related(subjects::Entity)
+}
+
+async fn lookup(db: &DatabaseConnection, index: &str) -> Result<Option<QueryResult>, DbErr> {
+    let select = identity_and_subject(index);
     Ok(db
         .query_all_raw(select.build(db.get_database_backend()))
         .await?

@@ -1,6 +1,6 @@
-//! What the pipeline reads for every message: the person and, in the same statement, the number
-//! of the policy version in effect, which decides whether the version the gateway already holds
-//! will do. Runs on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set.
+//! What the pipeline reads for every message: the person and, in the same statement, their
+//! consent events on the bot and the number of the policy version in effect, which decides
+//! whether the version the gateway already holds will do. Runs on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set.
 
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ use consentgate::{
 };
 use consentgate_adapters::{ChannelKind, PlatformId};
 use consentgate_e2e::TestDb;
-use consentgate_entity::bots;
+use consentgate_entity::{bots, consent_events};
 use sea_orm::{ActiveModelTrait, Set};
 
 fn draft(text: &str, effective: chrono::DateTime<Utc>) -> Draft {
@@ -34,22 +34,24 @@ fn draft(text: &str, effective: chrono::DateTime<Utc>) -> Draft {
 }
 
 #[tokio::test]
-async fn the_version_in_effect_is_read_with_the_person() {
+async fn the_choices_and_the_version_in_effect_are_read_with_the_person() {
     let t = TestDb::new().await;
     let db = storage::connect(&t.url).await.unwrap();
     storage::migrate_up(&db).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env: HashMap<String, String> = HashMap::new();
     let (keys, _) = Keys::load(Mode::Dev, &dir.path().join("secrets"), &env).unwrap();
-    let bot = bots::ActiveModel {
-        name: Set("reads".into()),
-        channel: Set("telegram".into()),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    let add_bot = |name: &'static str| {
+        bots::ActiveModel {
+            name: Set(name.into()),
+            channel: Set("telegram".into()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&db)
+    };
+    let bot = add_bot("reads").await.unwrap();
+    let other_bot = add_bot("other").await.unwrap();
     let (ivan, chat) = (PlatformId::new("4242"), PlatformId::new("4242"));
     let read = |at: chrono::DateTime<Utc>| {
         identity::find_with(
@@ -64,26 +66,81 @@ async fn the_version_in_effect_is_read_with_the_person() {
     let now = Utc::now();
 
     // Nobody known yet: nothing comes back, not even the version.
-    let (nobody, version) = read(now).await.unwrap();
-    assert!(nobody.is_none());
-    assert_eq!(version, None);
+    assert!(read(now).await.unwrap().is_none());
 
     let subject = identity::identify(&db, &keys, bot.id, ChannelKind::Telegram, &ivan, &chat)
         .await
         .unwrap();
-    let (found, version) = read(now).await.unwrap();
-    assert_eq!(found.map(|s| s.id), Some(subject.id));
-    assert_eq!(version, None, "no version is in effect yet");
+    let found = read(now).await.unwrap().expect("known");
+    assert_eq!(found.subject.id, subject.id);
+    assert_eq!(found.extra, None, "no version is in effect yet");
+    assert!(found.consent_events.is_empty());
 
-    consent::publish(&db, bot.id, &draft("first", now - Duration::minutes(1)))
+    let first = consent::publish(&db, bot.id, &draft("first", now - Duration::minutes(1)))
         .await
         .unwrap();
+    consent::publish(
+        &db,
+        other_bot.id,
+        &draft("first", now - Duration::minutes(1)),
+    )
+    .await
+    .unwrap();
+    // Their events on this bot come back oldest first; theirs on another bot and someone
+    // else's on this one do not.
+    let someone_else = identity::identify(
+        &db,
+        &keys,
+        bot.id,
+        ChannelKind::Telegram,
+        &PlatformId::new("77"),
+        &PlatformId::new("77"),
+    )
+    .await
+    .unwrap();
+    let event = |subject_id: i64, bot_id: i64, purpose: &str, action: &str| {
+        consent_events::ActiveModel {
+            subject_id: Set(subject_id),
+            bot_id: Set(bot_id),
+            purpose: Set(purpose.into()),
+            action: Set(action.into()),
+            policy_version_id: Set(first.id),
+            text_sha256: Set(consent::sha256_hex("first")),
+            channel: Set("telegram".into()),
+            method: Set("button".into()),
+            platform_message_id: Set(None),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&db)
+    };
+    let given = event(subject.id, bot.id, "assistant", "given")
+        .await
+        .unwrap();
+    event(subject.id, other_bot.id, "assistant", "refused")
+        .await
+        .unwrap();
+    event(someone_else.id, bot.id, "assistant", "refused")
+        .await
+        .unwrap();
+    let history = event(subject.id, bot.id, "history", "given").await.unwrap();
+    let withdrawn = event(subject.id, bot.id, "assistant", "withdrawn")
+        .await
+        .unwrap();
+    let found = read(now).await.unwrap().expect("known");
+    assert_eq!(found.subject.id, subject.id);
+    assert_eq!(found.consent_events, vec![given, history, withdrawn]);
+    assert_eq!(found.extra, Some(1));
     consent::publish(&db, bot.id, &draft("second", now + Duration::days(1)))
         .await
         .unwrap();
     // The second is published but not in effect until tomorrow.
-    assert_eq!(read(now).await.unwrap().1, Some(1));
-    assert_eq!(read(now + Duration::days(2)).await.unwrap().1, Some(2));
+    let version = |found: Option<identity::Found>| found.and_then(|f| f.extra);
+    assert_eq!(version(read(now).await.unwrap()), Some(1));
+    assert_eq!(
+        version(read(now + Duration::days(2)).await.unwrap()),
+        Some(2)
+    );
     let current = consent::current_policy(&db, bot.id, now).await.unwrap();
     assert_eq!(
         current.map(|p| (p.version, p.text)),

@@ -367,9 +367,10 @@ impl Pipeline {
         }) else {
             return Prefetched::default();
         };
-        // The person, and in the same statement the number of the policy version in effect.
+        // The person, and in the same statement their choices and the number of the policy
+        // version in effect.
         let in_effect = consent::version_in_effect(bot.id, chrono::Utc::now());
-        let (subject, version) = identity::find_with(
+        let found = identity::find_with(
             &self.db,
             &self.keys,
             bot.id,
@@ -381,17 +382,18 @@ impl Pipeline {
         .unwrap_or_else(|err| {
             // Read again, and reported if it fails again, by `process`.
             tracing::debug!(bot = %bot.name, error = %err, "prefetch failed");
-            (None, None)
+            None
         });
-        let choices = async {
-            match &subject {
-                Some(subject) => Choices::load(&self.db, subject.id, bot.id).await.ok(),
-                None => None,
-            }
+        let (subject, version, choices) = match found {
+            Some(found) => (
+                Some(found.subject),
+                found.extra,
+                Some(Choices::from_events(found.consent_events)),
+            ),
+            None => (None, None, None),
         };
         // For someone not known yet nothing came back: the policy in effect is read instead.
-        let policy = self.policy(bot.id, version);
-        let (choices, policy) = tokio::join!(choices, policy);
+        let policy = self.policy(bot.id, version).await;
         Prefetched {
             subject,
             choices,
