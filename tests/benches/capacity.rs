@@ -2,7 +2,9 @@
 //!
 //! 1. **Polling throughput** through the fake Bot API: the gateway's whole route (consent,
 //!    pseudonym, redaction, audit, an instant fake LLM) against a bare teloxide echo bot on the
-//!    same fake — 1,000 distinct people, three messages each, replies per second.
+//!    same fake — 1,000 distinct people, three messages each, replies per second. Between the
+//!    two, the same echo bot asking the fake LLM for each reply: what the LLM request alone
+//!    costs.
 //! 2. **Peak memory** of the gateway process (`VmHWM`) after 10,000 and 100,000 distinct people
 //!    have written to it (webhook mode, SQLite).
 //!
@@ -82,6 +84,44 @@ async fn teloxide_echo() -> Rate {
             bot.send_message(msg.chat.id, t).await?;
         }
         respond(())
+    });
+    let mut dispatcher = Dispatcher::builder(bot, handler).build();
+    let stop = dispatcher.shutdown_token();
+    let task = tokio::spawn(async move { dispatcher.dispatch().await });
+    let rate = measure(&tg, 0, (PEOPLE * EACH) as usize).await;
+    if let Ok(f) = stop.shutdown() {
+        f.await;
+    }
+    let _ = task.await;
+    rate
+}
+
+/// The same echo bot, but each reply is first asked of the fake LLM (one chat-completions
+/// request, as the route makes): the part of the route's cost that is neither consent nor
+/// privacy.
+async fn teloxide_llm_echo() -> Rate {
+    let tg = FakeTelegram::start().await;
+    let llm = FakeLlm::start().await;
+    let bot = Bot::new("1:ECHO").set_api_url(reqwest::Url::parse(&tg.url).unwrap());
+    let url = format!("{}/chat/completions", llm.base_url);
+    let http = reqwest::Client::new();
+    let handler = Update::filter_message().endpoint(move |bot: Bot, msg: Message| {
+        let (url, http) = (url.clone(), http.clone());
+        async move {
+            if let Some(t) = msg.text() {
+                let body = serde_json::json!({
+                    "model": "fake",
+                    "messages": [{"role": "user", "content": t}],
+                });
+                let answer: serde_json::Value =
+                    http.post(&url).json(&body).send().await?.json().await?;
+                let text = answer["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap_or("?");
+                bot.send_message(msg.chat.id, text).await?;
+            }
+            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        }
     });
     let mut dispatcher = Dispatcher::builder(bot, handler).build();
     let stop = dispatcher.shutdown_token();
@@ -271,6 +311,13 @@ async fn main() {
         println!(
             "bare teloxide echo          {:>8.0} replies/s   {:>5.0} µs CPU per reply",
             ceiling.per_second, ceiling.cpu_us
+        );
+        let with_llm = teloxide_llm_echo().await;
+        println!(
+            "teloxide echo asking the LLM{:>8.0} replies/s   {:>5.0} µs CPU per reply   ({:.0}% of the echo)",
+            with_llm.per_second,
+            with_llm.cpu_us,
+            100.0 * with_llm.per_second / ceiling.per_second
         );
         let ours = gateway_polling().await;
         println!(
