@@ -177,6 +177,46 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     #[tokio::test]
+    async fn a_chat_keeps_its_order_and_its_worker_leaves_when_done() {
+        let queues = Arc::new(ChatQueues::default());
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (hold, release) = tokio::sync::oneshot::channel::<()>();
+        // Chat "a" waits on its first job; "b" is not held up by it.
+        let s = sent.clone();
+        queues.push("a".into(), async move {
+            let _ = release.await;
+            s.lock().unwrap().push("a1");
+        });
+        for (chat, label) in [("a", "a2"), ("b", "b1"), ("a", "a3")] {
+            let s = sent.clone();
+            queues.push(chat.into(), async move { s.lock().unwrap().push(label) });
+        }
+        assert!(!queues.drain(Duration::from_millis(200)).await);
+        assert_eq!(*sent.lock().unwrap(), ["b1"]);
+        assert_eq!(
+            queues.active(),
+            1,
+            "b's worker left once its queue was empty"
+        );
+        hold.send(()).unwrap();
+        assert!(queues.drain(Duration::from_secs(5)).await);
+        assert_eq!(*sent.lock().unwrap(), ["b1", "a1", "a2", "a3"]);
+        // The worker leaves after its last job: wait for it to notice.
+        for _ in 0..100 {
+            if queues.active() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(queues.active(), 0);
+        // A chat heard from again gets a worker again.
+        let s = sent.clone();
+        queues.push("a".into(), async move { s.lock().unwrap().push("a4") });
+        assert!(queues.drain(Duration::from_secs(5)).await);
+        assert_eq!(sent.lock().unwrap().last(), Some(&"a4"));
+    }
+
+    #[tokio::test]
     async fn permanent_errors_are_not_retried_and_transient_ones_are() {
         let pacer = Pacer::new(Limits {
             max_backoff: Duration::from_millis(20),
@@ -226,7 +266,8 @@ mod tests {
 
 /// One ordered queue of send jobs per chat: a slow chat (waiting for its limit, or for a
 /// `retry_after`) never holds up another, and one chat's replies keep their order. A chat's
-/// worker ends after a while without work.
+/// worker ends as soon as its queue is empty (its rate-limit state is kept by the [`Pacer`]), so
+/// memory follows the chats with replies in flight, not every chat heard from lately.
 #[derive(Default)]
 pub struct ChatQueues {
     queues: std::sync::Mutex<
@@ -299,17 +340,17 @@ impl ChatQueues {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
-                match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
-                    Ok(Some(job)) => job.await,
-                    Ok(None) => return,
-                    Err(_) => {
-                        // Idle: leave, unless a job arrived while the map was being locked.
+                match rx.try_recv() {
+                    Ok(job) => job.await,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                        // Done: leave, unless a job arrived while the map was being locked.
                         let mut queues = this.queues.lock().unwrap_or_else(|e| e.into_inner());
                         if rx.is_empty() {
                             queues.remove(&chat);
                             return;
                         }
                     }
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
                 }
             }
         });
