@@ -163,9 +163,7 @@ pub async fn find_with(
     let extra = first.try_get::<Option<i32>>("", EXTRA)?;
     let mut consent_events = Vec::with_capacity(rows.len());
     for row in &rows {
-        consent_events.extend(consent_events::Model::from_query_result_optional(
-            row, EVENT,
-        )?);
+        consent_events.extend(joined::<consent_events::Model>(row, EVENT)?);
     }
     Ok(Some(Found {
         subject,
@@ -202,10 +200,20 @@ async fn lookup(db: &DatabaseConnection, index: &str) -> Result<Option<QueryResu
         .pop())
 }
 
-/// The subject of a row from [`lookup`], noting that the person was seen.
+/// The model under `prefix` in a row of a left join: `None` when the join found no row (its `id`
+/// is NULL). A row that is there but cannot be read is an error, never taken for a missing one
+/// (a consent withdrawal dropped that way would let an earlier grant stand).
+fn joined<M: FromQueryResult>(row: &QueryResult, prefix: &str) -> Result<Option<M>, DbErr> {
+    match row.try_get::<Option<i64>>("", &format!("{prefix}id"))? {
+        Some(_) => Ok(Some(M::from_query_result(row, prefix)?)),
+        None => Ok(None),
+    }
+}
+
+/// The subject of a row from [`lookup`] or [`find_with`], noting that the person was seen.
 async fn seen(db: &DatabaseConnection, row: &QueryResult) -> Result<Option<Subject>, DbErr> {
     let identity = channel_identities::Model::from_query_result(row, "A_")?;
-    let subject = subjects::Model::from_query_result_optional(row, "B_")?;
+    let subject = joined::<subjects::Model>(row, "B_")?;
     // "Last seen" drives the retention of inactive people; once an hour is precise enough and
     // spares a write per message.
     let now = Utc::now();

@@ -15,7 +15,7 @@ use consentgate::{
 use consentgate_adapters::{ChannelKind, PlatformId};
 use consentgate_e2e::TestDb;
 use consentgate_entity::{bots, consent_events};
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Set};
 
 fn draft(text: &str, effective: chrono::DateTime<Utc>) -> Draft {
     Draft {
@@ -129,8 +129,31 @@ async fn the_choices_and_the_version_in_effect_are_read_with_the_person() {
         .unwrap();
     let found = read(now).await.unwrap().expect("known");
     assert_eq!(found.subject.id, subject.id);
-    assert_eq!(found.consent_events, vec![given, history, withdrawn]);
+    assert_eq!(
+        found.consent_events,
+        vec![given, history, withdrawn.clone()]
+    );
     assert_eq!(found.extra, Some(1));
+
+    // An event that is there but cannot be read fails the read: it is never taken for a missing
+    // one, which would let the grant before a withdrawal stand. (Only SQLite lets a column hold
+    // what its type forbids.)
+    if db.get_database_backend() == DbBackend::Sqlite {
+        let garble = format!(
+            "UPDATE consent_events SET created_at = 'garbled' WHERE id = {}",
+            withdrawn.id
+        );
+        db.execute_unprepared(&garble).await.unwrap();
+        assert!(read(now).await.is_err());
+        let mended = consent_events::ActiveModel {
+            id: Set(withdrawn.id),
+            created_at: Set(withdrawn.created_at),
+            ..Default::default()
+        };
+        mended.update(&db).await.unwrap();
+        let found = read(now).await.unwrap().expect("known");
+        assert_eq!(found.consent_events.last(), Some(&withdrawn));
+    }
     consent::publish(&db, bot.id, &draft("second", now + Duration::days(1)))
         .await
         .unwrap();
