@@ -76,6 +76,26 @@ async fn measure(tg: &FakeTelegram, first_update: i64, expected: usize) -> Rate 
     }
 }
 
+/// Runs a teloxide bot with `handler` on the fake while the measured messages go through it.
+async fn dispatch_and_measure<E>(
+    tg: &FakeTelegram,
+    bot: Bot,
+    handler: teloxide::dispatching::UpdateHandler<E>,
+) -> Rate
+where
+    E: std::fmt::Debug + Send + Sync + 'static,
+{
+    let mut dispatcher = Dispatcher::builder(bot, handler).build();
+    let stop = dispatcher.shutdown_token();
+    let task = tokio::spawn(async move { dispatcher.dispatch().await });
+    let rate = measure(tg, 0, (PEOPLE * EACH) as usize).await;
+    if let Ok(f) = stop.shutdown() {
+        f.await;
+    }
+    let _ = task.await;
+    rate
+}
+
 async fn teloxide_echo() -> Rate {
     let tg = FakeTelegram::start().await;
     let bot = Bot::new("1:ECHO").set_api_url(reqwest::Url::parse(&tg.url).unwrap());
@@ -85,15 +105,7 @@ async fn teloxide_echo() -> Rate {
         }
         respond(())
     });
-    let mut dispatcher = Dispatcher::builder(bot, handler).build();
-    let stop = dispatcher.shutdown_token();
-    let task = tokio::spawn(async move { dispatcher.dispatch().await });
-    let rate = measure(&tg, 0, (PEOPLE * EACH) as usize).await;
-    if let Ok(f) = stop.shutdown() {
-        f.await;
-    }
-    let _ = task.await;
-    rate
+    dispatch_and_measure(&tg, bot, handler).await
 }
 
 /// The same echo bot, but each reply is first asked of the fake LLM (one chat-completions
@@ -123,15 +135,7 @@ async fn teloxide_llm_echo() -> Rate {
             Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
         }
     });
-    let mut dispatcher = Dispatcher::builder(bot, handler).build();
-    let stop = dispatcher.shutdown_token();
-    let task = tokio::spawn(async move { dispatcher.dispatch().await });
-    let rate = measure(&tg, 0, (PEOPLE * EACH) as usize).await;
-    if let Ok(f) = stop.shutdown() {
-        f.await;
-    }
-    let _ = task.await;
-    rate
+    dispatch_and_measure(&tg, bot, handler).await
 }
 
 async fn gateway_polling() -> Rate {
