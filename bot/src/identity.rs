@@ -54,11 +54,7 @@ pub async fn identify(
     }
     let pseudonym = Pseudonym::derive(&keys.pseudonym, channel, user);
     let now = Utc::now();
-    let subject = match subjects::Entity::find()
-        .filter(subjects::Column::Pseudonym.eq(pseudonym.as_str()))
-        .one(db)
-        .await?
-    {
+    let subject = match by_pseudonym(db, &pseudonym).await? {
         Some(existing) => existing,
         None => {
             let inserted = subjects::ActiveModel {
@@ -71,11 +67,7 @@ pub async fn identify(
             .await;
             match inserted {
                 Ok(model) => model,
-                Err(err) => subjects::Entity::find()
-                    .filter(subjects::Column::Pseudonym.eq(pseudonym.as_str()))
-                    .one(db)
-                    .await?
-                    .ok_or(err)?,
+                Err(err) => by_pseudonym(db, &pseudonym).await?.ok_or(err)?,
             }
         }
     };
@@ -96,6 +88,20 @@ pub async fn identify(
         return find(db, &index).await?.ok_or(err);
     }
     Ok(subject.into())
+}
+
+/// The subject with this pseudonym. The pseudonym is unique, so there is no `LIMIT` (SQLite
+/// compiles a statement with a bound `LIMIT ?` again on every run; this runs for every new
+/// person).
+async fn by_pseudonym(
+    db: &DatabaseConnection,
+    pseudonym: &Pseudonym,
+) -> Result<Option<subjects::Model>, DbErr> {
+    Ok(subjects::Entity::find()
+        .filter(subjects::Column::Pseudonym.eq(pseudonym.as_str()))
+        .all(db)
+        .await?
+        .pop())
 }
 
 /// The subject behind a platform user on a bot, if known (never creates one).
