@@ -301,6 +301,20 @@ async fn memory() {
     let _ = child.wait();
 }
 
+/// Prints a run's line, with its share of the ceiling's replies per second when given.
+fn report(label: &str, rate: &Rate, ceiling: Option<&Rate>) {
+    let share = ceiling.map_or(String::new(), |c| {
+        format!(
+            "   ({:.0}% of the echo)",
+            100.0 * rate.per_second / c.per_second
+        )
+    });
+    println!(
+        "{label:<28}{:>8.0} replies/s   {:>5.0} µs CPU per reply{share}",
+        rate.per_second, rate.cpu_us
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `-- throughput` or `-- memory` runs one part (cargo bench also passes `--bench`).
@@ -312,23 +326,16 @@ async fn main() {
     if wants("throughput") {
         println!("polling through the fake Bot API, {PEOPLE} people x {EACH} messages, SQLite");
         let ceiling = teloxide_echo().await;
-        println!(
-            "bare teloxide echo          {:>8.0} replies/s   {:>5.0} µs CPU per reply",
-            ceiling.per_second, ceiling.cpu_us
+        report("bare teloxide echo", &ceiling, None);
+        report(
+            "teloxide echo asking the LLM",
+            &teloxide_llm_echo().await,
+            Some(&ceiling),
         );
-        let with_llm = teloxide_llm_echo().await;
-        println!(
-            "teloxide echo asking the LLM{:>8.0} replies/s   {:>5.0} µs CPU per reply   ({:.0}% of the echo)",
-            with_llm.per_second,
-            with_llm.cpu_us,
-            100.0 * with_llm.per_second / ceiling.per_second
-        );
-        let ours = gateway_polling().await;
-        println!(
-            "gateway, whole route        {:>8.0} replies/s   {:>5.0} µs CPU per reply   ({:.0}% of the echo)",
-            ours.per_second,
-            ours.cpu_us,
-            100.0 * ours.per_second / ceiling.per_second
+        report(
+            "gateway, whole route",
+            &gateway_polling().await,
+            Some(&ceiling),
         );
     }
     if wants("memory") {
