@@ -92,11 +92,11 @@ pub(super) async fn answer(
         subject: Some(t.subject.pseudonym.clone()),
         action: "message.forwarded".to_string(),
         detail: serde_json::json!({
-        "provider": provider,
-        "model": model,
-        "redactions": redacted.counts(),
-        "context_messages": history.len(),
-        "payload_sha256": sha,
+            "provider": provider,
+            "model": model,
+            "redactions": redacted.counts(),
+            "context_messages": history.len(),
+            "payload_sha256": sha,
         }),
     };
     p.committer
