@@ -6,8 +6,8 @@ use std::{sync::Arc, time::Instant};
 
 use consentgate::{
     audit::{AuditLog, verify::verify},
-    keys::{GeneratedKeys, HmacKey},
-    storage,
+    privacy::keys::{GeneratedKeys, HmacKey},
+    store,
 };
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
@@ -16,7 +16,7 @@ const WRITERS: usize = 16;
 const PER_WRITER: usize = 125;
 
 async fn run(label: &str, db: DatabaseConnection) {
-    storage::migrate_up(&db).await.expect("migrations");
+    store::migrate_up(&db).await.expect("migrations");
     let key = HmacKey::parse("AUDIT_KEY", &GeneratedKeys::new().audit).unwrap();
     let log = Arc::new(AuditLog::new(key.clone()));
     let detail = serde_json::json!({"purpose": "assistant", "channel": "telegram"});
@@ -65,7 +65,7 @@ async fn main() {
     );
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
-    run("sqlite", storage::connect(&url).await.expect("sqlite")).await;
+    run("sqlite", store::connect(&url).await.expect("sqlite")).await;
 
     if let Ok(base) = std::env::var("TEST_DATABASE_URL") {
         let name = format!("cg_bench_{}", std::process::id());
@@ -78,7 +78,7 @@ async fn main() {
         url.set_path(&format!("/{name}"));
         run(
             "postgres",
-            storage::connect(url.as_str()).await.expect("connect"),
+            store::connect(url.as_str()).await.expect("connect"),
         )
         .await;
         let _ = admin

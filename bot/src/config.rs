@@ -1120,7 +1120,7 @@ impl Config {
                 "expected sqlite://PATH?mode=rwc or postgres://USER@HOST/DB",
             ));
         }
-        crate::storage::split_url(&database_url)
+        crate::store::split_url(&database_url)
             .map_err(|problem| bad("CONSENTGATE_DATABASE_URL / database_url", problem))?;
         let (addr_place, addr) = match env.get("CONSENTGATE_HTTP_ADDR") {
             Some(v) => ("CONSENTGATE_HTTP_ADDR", v),

@@ -5,30 +5,16 @@
 //! [`pseudonym`], and records each decision in the [`audit`] log. Start with
 //! [`startup::Gateway::start`] and read `pipeline/mod.rs` top to bottom.
 
-pub mod admin;
+pub mod app;
 pub mod audit;
 pub mod cli;
-pub mod commit;
 pub mod config;
 pub mod consent;
-pub mod conversation;
-pub mod erasure;
-pub mod export;
-pub mod http;
-pub mod identity;
-pub mod integrations;
-pub mod keys;
 pub mod llm;
-pub mod metrics;
-pub mod notify;
-pub mod oauth;
-pub mod ops;
+pub mod owners;
 pub mod pipeline;
-pub mod policy;
-pub mod pseudonym;
+pub mod privacy;
 pub mod redact;
-pub mod retention;
-pub mod rotation;
-pub mod startup;
-pub mod storage;
-pub mod telemetry;
+pub mod rights;
+pub mod store;
+pub mod web;

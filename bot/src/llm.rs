@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::{
     config::{LlmSettings, Secret},
-    pseudonym::Pseudonym,
+    privacy::pseudonym::Pseudonym,
     redact::RedactedText,
 };
 

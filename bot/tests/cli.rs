@@ -53,7 +53,7 @@ fn keys_generate_prints_usable_fresh_keys() {
         .next()
         .unwrap()
         .trim_start_matches("FERNET_KEYS=");
-    consentgate::keys::FernetKeys::parse(fernet).unwrap();
+    consentgate::privacy::keys::FernetKeys::parse(fernet).unwrap();
 }
 
 #[test]
@@ -270,15 +270,15 @@ fn redact_eval_reports_a_bad_line_with_its_number() {
 /// naming the entry, once a row is edited, and a checkpoint catches a cut tail.
 #[tokio::test]
 async fn audit_verify_and_checkpoint_from_the_command_line() {
-    use consentgate::{audit::AuditLog, keys::HmacKey, storage};
+    use consentgate::{audit::AuditLog, privacy::keys::HmacKey, store};
     use consentgate_entity::audit_log;
     use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/a.db?mode=rwc", dir.path().display());
-    let keys = consentgate::keys::GeneratedKeys::new();
-    let db = storage::connect(&url).await.unwrap();
-    storage::migrate_up(&db).await.unwrap();
+    let keys = consentgate::privacy::keys::GeneratedKeys::new();
+    let db = store::connect(&url).await.unwrap();
+    store::migrate_up(&db).await.unwrap();
     let log = AuditLog::new(HmacKey::parse("AUDIT_KEY", &keys.audit).unwrap());
     for n in 0..3 {
         log.record(&db, None, None, "cli.test", serde_json::json!({ "n": n }))

@@ -9,7 +9,9 @@ use std::{
     time::Duration,
 };
 
-use consentgate::{audit::verify::verify, keys::GeneratedKeys, keys::HmacKey, storage};
+use consentgate::{
+    audit::verify::verify, privacy::keys::GeneratedKeys, privacy::keys::HmacKey, store,
+};
 use consentgate_e2e::{FakeLlm, FakeTelegram, TestDb, updates, wait_for};
 use sea_orm::EntityTrait;
 
@@ -112,7 +114,7 @@ async fn kill_9_during_a_burst_loses_no_decision_and_answers_nothing_twice() {
     assert!(answers.keys().all(|id| *id <= total));
 
     // Every accepted decision is in the record, once, with its audit entry; the chain verifies.
-    let db = storage::connect(&db_url).await.unwrap();
+    let db = store::connect(&db_url).await.unwrap();
     let events = consentgate_entity::consent_events::Entity::find()
         .all(&db)
         .await

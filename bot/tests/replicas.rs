@@ -13,7 +13,9 @@ use std::{
     time::Duration,
 };
 
-use consentgate::{audit::verify::verify, keys::GeneratedKeys, keys::HmacKey, storage};
+use consentgate::{
+    audit::verify::verify, privacy::keys::GeneratedKeys, privacy::keys::HmacKey, store,
+};
 use consentgate_e2e::{FakeLlm, FakeTelegram, TestDb, updates, wait_for};
 use consentgate_entity::{audit_log, consent_events};
 use reqwest::StatusCode;
@@ -190,7 +192,7 @@ async fn two_processes_answer_once_share_consent_and_keep_one_chain() {
     a.wait_ready(&http).await;
     let mut b = Replica::spawn("B", &env, port_b, logs.path());
     b.wait_ready(&http).await;
-    let db = storage::connect(&test_db.url).await.unwrap();
+    let db = store::connect(&test_db.url).await.unwrap();
 
     // Both registered the webhook, with the same secret derived from PSEUDONYM_KEY.
     let registrations = tg.calls("setWebhook");

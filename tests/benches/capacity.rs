@@ -18,9 +18,9 @@ use std::{
 };
 
 use consentgate::{
+    app::Gateway,
     config::{Config, Mode},
-    keys::{GeneratedKeys, Keys},
-    startup::Gateway,
+    privacy::keys::{GeneratedKeys, Keys},
 };
 use consentgate_e2e::{FakeLlm, FakeTelegram, updates, wait_for};
 use futures::StreamExt;

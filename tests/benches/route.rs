@@ -20,10 +20,10 @@ use std::{
 };
 
 use consentgate::{
+    app::Gateway,
     config::{Config, Mode},
     consent,
-    keys::{GeneratedKeys, Keys},
-    startup::Gateway,
+    privacy::keys::{GeneratedKeys, Keys},
 };
 use consentgate_e2e::{FakeGraph, FakeLlm, FakeTelegram, TestDb, updates, wait_for};
 use futures::StreamExt;
@@ -75,7 +75,7 @@ async fn start(env: Vec<(&str, String)>, file: Option<String>) -> Run {
 }
 
 async fn policy_id(run: &Run, bot: &str) -> i64 {
-    let names = consentgate::export::bot_names(&run.gateway.db)
+    let names = consentgate::rights::export::bot_names(&run.gateway.db)
         .await
         .unwrap();
     let id = names.into_iter().find(|(_, n)| n == bot).unwrap().0;

@@ -13,9 +13,9 @@ use consentgate::{
         AuditLog, Pending,
         verify::{Checkpoint, verify},
     },
-    commit::{Committer, Flush},
-    keys::{GeneratedKeys, HmacKey},
-    storage,
+    privacy::keys::{GeneratedKeys, HmacKey},
+    store,
+    store::commit::{Committer, Flush},
 };
 use consentgate_entity::{audit_head, audit_log};
 use sea_orm::{
@@ -25,8 +25,8 @@ use sea_orm::{
 
 async fn chain(entries: usize) -> (TestDb, DatabaseConnection, AuditLog, HmacKey) {
     let test_db = TestDb::new().await;
-    let db = storage::connect(&test_db.url).await.unwrap();
-    storage::migrate_up(&db).await.unwrap();
+    let db = store::connect(&test_db.url).await.unwrap();
+    store::migrate_up(&db).await.unwrap();
     let key = HmacKey::parse("AUDIT_KEY", &GeneratedKeys::new().audit).unwrap();
     let log = AuditLog::new(key.clone());
     for i in 0..entries {
@@ -210,7 +210,7 @@ async fn concurrent_writers_keep_one_chain() {
             .await
             .unwrap();
             let _ = db.close().await;
-            storage::connect(&t.url).await.unwrap()
+            store::connect(&t.url).await.unwrap()
         }
         _ => db,
     };

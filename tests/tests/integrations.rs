@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use common::*;
 use consentgate::{
-    admin::{self, Role},
-    integrations::Integrations,
+    owners::integrations::Integrations,
+    web::admin::{self, Role},
 };
 use consentgate_e2e::FakeOAuth;
 use consentgate_entity::{admin_keys, audit_log, consent_events, integrations, oauth_states};
@@ -46,7 +46,7 @@ async fn service(h: &Harness) -> Integrations {
     let mut config = h.config(&[]);
     // The gateway's callbacks are on the address it bound.
     config.public_url = Some(url::Url::parse(&h.base).unwrap());
-    consentgate::ops::integrations_for(h.db(), &config, Arc::new(h.gateway_keys()))
+    consentgate::cli::ops::integrations_for(h.db(), &config, Arc::new(h.gateway_keys()))
         .await
         .unwrap()
 }
@@ -65,7 +65,7 @@ fn link_button(h: &Harness, chat: i64) -> String {
 }
 
 async fn telegram_bot_id(h: &Harness) -> i64 {
-    consentgate::export::bot_names(h.db())
+    consentgate::rights::export::bot_names(h.db())
         .await
         .unwrap()
         .into_iter()

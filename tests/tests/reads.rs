@@ -8,9 +8,9 @@ use chrono::{Duration, Utc};
 use consentgate::{
     config::Mode,
     consent::{self, Draft, Purpose},
-    identity,
-    keys::Keys,
-    storage,
+    privacy::identity,
+    privacy::keys::Keys,
+    store,
 };
 use consentgate_adapters::{ChannelKind, PlatformId};
 use consentgate_e2e::TestDb;
@@ -36,8 +36,8 @@ fn draft(text: &str, effective: chrono::DateTime<Utc>) -> Draft {
 #[tokio::test]
 async fn the_choices_and_the_version_in_effect_are_read_with_the_person() {
     let t = TestDb::new().await;
-    let db = storage::connect(&t.url).await.unwrap();
-    storage::migrate_up(&db).await.unwrap();
+    let db = store::connect(&t.url).await.unwrap();
+    store::migrate_up(&db).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env: HashMap<String, String> = HashMap::new();
     let (keys, _) = Keys::load(Mode::Dev, &dir.path().join("secrets"), &env).unwrap();

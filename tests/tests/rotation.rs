@@ -5,9 +5,10 @@ mod common;
 
 use common::*;
 use consentgate::{
-    conversation, identity,
-    keys::GeneratedKeys,
-    rotation::{TableReport, rotate},
+    privacy::identity,
+    privacy::keys::GeneratedKeys,
+    privacy::rotation::{TableReport, rotate},
+    rights::conversation,
 };
 use consentgate_entity::conversation_messages;
 use sea_orm::EntityTrait;

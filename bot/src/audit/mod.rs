@@ -33,7 +33,7 @@ use sha2::Sha256;
 
 use consentgate_entity::{audit_head, audit_log};
 
-use crate::{keys::HmacKey, pseudonym::Pseudonym};
+use crate::{privacy::keys::HmacKey, privacy::pseudonym::Pseudonym};
 
 /// The first entry's previous hash.
 pub const GENESIS: [u8; 32] = [0; 32];

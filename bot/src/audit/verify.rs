@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use consentgate_entity::{audit_head, audit_log};
 
-use crate::keys::HmacKey;
+use crate::privacy::keys::HmacKey;
 
 /// Rows read per query, so memory stays flat however long the chain is.
 const PAGE: u64 = 1_000;

@@ -12,12 +12,12 @@ use consentgate_entity::egress_ledger;
 
 use super::{Pipeline, PipelineError, Turn, dedupe, replies};
 use crate::{
+    app::metrics::{ReasonLabel, TypeLabel},
     audit::Pending,
     consent::{Choices, PURPOSE_HISTORY},
-    conversation,
     llm::{Prompt, Role},
-    metrics::{ReasonLabel, TypeLabel},
     redact::{Hints, Placeholders, RedactedText},
+    rights::conversation,
 };
 
 pub(super) async fn answer(

@@ -78,12 +78,11 @@ mod tests {
     async fn a_handled_claim_is_never_given_back() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display());
-        let db = crate::storage::connect(&url).await.unwrap();
-        crate::storage::migrate_up(&db).await.unwrap();
-        let bot =
-            crate::startup::register_bot(&db, "b", consentgate_adapters::ChannelKind::Telegram)
-                .await
-                .unwrap();
+        let db = crate::store::connect(&url).await.unwrap();
+        crate::store::migrate_up(&db).await.unwrap();
+        let bot = crate::app::register_bot(&db, "b", consentgate_adapters::ChannelKind::Telegram)
+            .await
+            .unwrap();
         let key = || "update:1".to_string();
         assert!(claim(&db, bot, key()).await.unwrap());
         // Failed before the decision: given back, and the redelivery is handled.

@@ -47,17 +47,17 @@ use consentgate_adapters::{
 };
 
 use crate::{
+    app::metrics::{ChannelLabel, Metrics, ReasonLabel},
     audit::{AuditLog, Pending},
-    commit::{Committer, Flush, WriteLock},
     config::RetentionSettings,
     consent::{self, Choices, Policy},
-    identity::{self, Subject},
-    integrations::Integrations,
-    keys::Keys,
     llm::Provider,
-    metrics::{ChannelLabel, Metrics, ReasonLabel},
-    pseudonym::Pseudonym,
+    owners::integrations::Integrations,
+    privacy::identity::{self, Subject},
+    privacy::keys::Keys,
+    privacy::pseudonym::Pseudonym,
     redact::Redactor,
+    store::commit::{Committer, Flush, WriteLock},
 };
 
 /// A configured bot as the pipeline knows it.

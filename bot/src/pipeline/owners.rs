@@ -8,7 +8,7 @@ use consentgate_adapters::{Button, Outbound};
 use super::{Pipeline, PipelineError, Turn};
 use crate::{
     consent::{self, Action, Decision, Method},
-    integrations::Filter,
+    owners::integrations::Filter,
 };
 
 pub const NOT_AN_OWNER: &str = "Only the owners of this assistant can manage linked accounts. If \

@@ -11,7 +11,9 @@ use crate::{
         self, Action, Choices, Decision, Method, PURPOSE_HISTORY, PURPOSE_MARKETING, Policy,
         Purpose, State,
     },
-    conversation, erasure, export,
+    rights::conversation,
+    rights::erasure,
+    rights::export,
 };
 
 /// What a decision is about: a purpose, the text of it that was shown, and the version.
@@ -37,7 +39,7 @@ async fn decide(
     } = about;
     p.metrics
         .consent_events
-        .get_or_create(&crate::metrics::ConsentLabel {
+        .get_or_create(&crate::app::metrics::ConsentLabel {
             purpose: purpose.to_string(),
             action: action.as_str(),
         })

@@ -5,9 +5,9 @@
 use std::{collections::HashMap, time::Duration};
 
 use consentgate::{
+    app::Gateway,
     config::{Config, Mode},
-    keys::{GeneratedKeys, Keys},
-    startup::Gateway,
+    privacy::keys::{GeneratedKeys, Keys},
 };
 pub use consentgate_e2e::TestDb;
 use consentgate_e2e::{FakeLlm, FakeTelegram};
@@ -195,11 +195,11 @@ impl Harness {
     ) -> String {
         let file = self.db.dir().join(format!("publish-{}.txt", text.len()));
         std::fs::write(&file, text).unwrap();
-        consentgate::ops::publish(
+        consentgate::cli::ops::publish(
             self.db(),
             config,
             &self.gateway_keys(),
-            consentgate::ops::PublishRequest {
+            consentgate::cli::ops::PublishRequest {
                 file: &file,
                 label: Some("v-test".into()),
                 summary: summary.into(),
@@ -214,7 +214,7 @@ impl Harness {
 
     /// `consentgate retention run` at `now`.
     pub async fn retention(&self, now: chrono::DateTime<chrono::Utc>, dry_run: bool) -> String {
-        consentgate::ops::retention_run(
+        consentgate::cli::ops::retention_run(
             self.db(),
             &self.config(&[]),
             &self.gateway_keys(),

@@ -6,7 +6,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::keys::HmacKey;
+use crate::privacy::keys::HmacKey;
 use consentgate_adapters::{ChannelKind, PlatformId};
 
 fn hmac_hex(key: &HmacKey, parts: &[&[u8]]) -> String {

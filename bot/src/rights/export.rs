@@ -21,8 +21,9 @@ use consentgate_entity::{audit_log, bots, egress_ledger, export_links, policy_ve
 
 use crate::{
     consent::{self, Choices},
-    conversation, identity,
-    keys::Keys,
+    privacy::identity,
+    privacy::keys::Keys,
+    rights::conversation,
 };
 
 /// How long a download link works.

@@ -14,7 +14,7 @@ use consentgate_entity::{
     integrations, oauth_states, owners, subjects,
 };
 
-use crate::{audit::AuditLog, pseudonym::Pseudonym};
+use crate::{audit::AuditLog, privacy::pseudonym::Pseudonym};
 
 /// A confirmed `/delete`.
 pub struct Request<'a> {

@@ -8,6 +8,8 @@
 //! pinned to the version and the SHA-256 of the purpose text; rows are never changed, and are
 //! deleted only with the person.
 
+pub mod policy;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +24,7 @@ use sha2::{Digest, Sha256};
 use consentgate_adapters::ChannelKind;
 use consentgate_entity::{consent_events, policy_versions};
 
-use crate::{audit::AuditLog, pseudonym::Pseudonym};
+use crate::{audit::AuditLog, privacy::pseudonym::Pseudonym};
 
 /// Messages are processed by the configured LLM provider. Always required.
 pub const PURPOSE_ASSISTANT: &str = "assistant";

@@ -11,9 +11,9 @@ use consentgate_entity::{consent_events, subjects};
 use crate::{
     config::Config,
     consent::{DEFAULT_POLICY, Draft, Policy, Purpose},
-    identity,
-    keys::Keys,
-    notify::{Notifier, Told},
+    privacy::identity,
+    privacy::keys::Keys,
+    rights::notify::{Notifier, Told},
 };
 
 /// The configured purposes, as a policy version stores them.

@@ -1,6 +1,8 @@
 //! The command line: `serve`, `migrate`, `keys`, `audit`, `policy`, `consent`, `retention`,
 //! `redact`.
 
+pub mod ops;
+
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result};
@@ -10,14 +12,13 @@ use consentgate_migration::{Migrator, MigratorTrait};
 use std::io::Read;
 
 use crate::{
+    app::Gateway,
+    app::telemetry::{self, LogFormat},
     audit::verify::{self, Checkpoint},
     config::{Config, Mode, ProcessEnv},
-    keys::{GeneratedKeys, KeySource, Keys},
-    ops,
+    privacy::keys::{GeneratedKeys, KeySource, Keys},
     redact::{Hints, Placeholders, Redactor, eval},
-    startup::Gateway,
-    storage,
-    telemetry::{self, LogFormat},
+    store,
 };
 
 const EXAMPLES: &str = "\
@@ -287,12 +288,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Migrate { action } => {
             let config = Config::load(cli.config.as_deref(), &ProcessEnv)?;
-            let db = storage::connect(&config.database_url)
+            let db = store::connect(&config.database_url)
                 .await
                 .context("cannot open the database")?;
             match action {
                 MigrateAction::Up => {
-                    storage::migrate_up(&db).await?;
+                    store::migrate_up(&db).await?;
                     println!("all migrations applied");
                 }
                 MigrateAction::Down { steps } => {
@@ -408,8 +409,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             action: KeysAction::Rotate { dry_run },
         } => {
             let (_, keys, db) = open(cli.config.as_deref()).await?;
-            let report = crate::rotation::rotate(&db, &keys, dry_run).await?;
-            print!("{}", crate::rotation::render(&report, dry_run));
+            let report = crate::privacy::rotation::rotate(&db, &keys, dry_run).await?;
+            print!("{}", crate::privacy::rotation::render(&report, dry_run));
             if report.iter().any(|r| r.unreadable > 0) {
                 anyhow::bail!(
                     "some values no configured key opens; keep the old keys in FERNET_KEYS"
@@ -422,7 +423,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             let (config, keys, db) = open(cli.config.as_deref()).await?;
             let i = ops::integrations_for(&db, &config, std::sync::Arc::new(keys)).await?;
-            let names = crate::export::bot_names(&db).await?;
+            let names = crate::rights::export::bot_names(&db).await?;
             let (id, _) = names
                 .into_iter()
                 .find(|(_, n)| *n == bot)
@@ -438,9 +439,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 AdminAction::Keys {
                     action: AdminKeysAction::Create { role, label },
                 } => {
-                    let role = crate::admin::Role::parse(&role)
+                    let role = crate::web::admin::Role::parse(&role)
                         .context("--role must be `admin` or `auditor`")?;
-                    let key = crate::admin::create_key(&db, role, &label).await?;
+                    let key = crate::web::admin::create_key(&db, role, &label).await?;
                     println!("{key}");
                     eprintln!(
                         "Shown once; only its SHA-256 is stored. Send it as `Authorization: Bearer …`."
@@ -449,7 +450,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 AdminAction::Keys {
                     action: AdminKeysAction::List,
                 } => {
-                    for key in crate::admin::list_keys(&db).await? {
+                    for key in crate::web::admin::list_keys(&db).await? {
                         println!("{key}");
                     }
                 }
@@ -457,7 +458,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     action: AdminKeysAction::Revoke { id },
                 } => {
                     anyhow::ensure!(
-                        crate::admin::revoke_key(&db, id).await?,
+                        crate::web::admin::revoke_key(&db, id).await?,
                         "no active admin key with id {id}"
                     );
                     crate::audit::AuditLog::new(keys.audit.clone())
@@ -480,7 +481,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                             owner,
                             status,
                         } => {
-                            let filter = crate::admin::filter_for(
+                            let filter = crate::web::admin::filter_for(
                                 &db,
                                 bot.as_deref(),
                                 provider,
@@ -506,7 +507,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                                         provider.is_some() || owner.is_some(),
                                         "give an integration id, --provider or --owner"
                                     );
-                                    let filter = crate::admin::filter_for(
+                                    let filter = crate::web::admin::filter_for(
                                         &db,
                                         bot.as_deref(),
                                         provider,
@@ -571,10 +572,10 @@ async fn open(
 ) -> Result<(Config, Keys, sea_orm::DatabaseConnection)> {
     let config = Config::load(config_file, &ProcessEnv)?;
     let keys = Keys::load_existing(config.mode, &config.secrets_file, &ProcessEnv)?;
-    let db = storage::connect(&config.database_url)
+    let db = store::connect(&config.database_url)
         .await
         .context("cannot open the database")?;
-    storage::migrate_up(&db).await?;
+    store::migrate_up(&db).await?;
     Ok((config, keys, db))
 }
 

@@ -18,10 +18,10 @@ use crate::{
     audit::AuditLog,
     config::OAuthProvider,
     consent::sha256_hex,
-    keys::Keys,
-    notify::Notifier,
-    oauth::{self, OAuthError},
-    pseudonym::Pseudonym,
+    owners::oauth::{self, OAuthError},
+    privacy::keys::Keys,
+    privacy::pseudonym::Pseudonym,
+    rights::notify::Notifier,
 };
 
 /// How long an OAuth `state` (and so an approval in the browser) is valid.
@@ -443,7 +443,7 @@ impl Integrations {
                 )
                 .await;
         }
-        let names = crate::export::bot_names(&self.db).await?;
+        let names = crate::rights::export::bot_names(&self.db).await?;
         Ok(view(model, &names, pseudonym.as_str()))
     }
 
@@ -475,7 +475,7 @@ impl Integrations {
             q = q.filter(integrations::Column::OwnerSubjectId.is_in(ids));
         }
         let rows = q.all(&self.db).await?;
-        let names = crate::export::bot_names(&self.db).await?;
+        let names = crate::rights::export::bot_names(&self.db).await?;
         let owners: HashMap<i64, String> = subjects::Entity::find()
             .filter(
                 subjects::Column::Id
@@ -645,7 +645,8 @@ impl Integrations {
     }
 
     async fn tell_owner(&self, bot_id: i64, subject_id: i64, text: &str) -> Result<(), DbErr> {
-        let identities = crate::identity::identities_of(&self.db, &self.keys, subject_id).await?;
+        let identities =
+            crate::privacy::identity::identities_of(&self.db, &self.keys, subject_id).await?;
         let mine: Vec<_> = identities
             .into_iter()
             .filter(|i| i.bot_id == bot_id)

@@ -11,15 +11,15 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use consentgate_entity::{policy_versions, subjects};
 
 use crate::{
+    app::{configured_bots, notifier_for},
     audit::AuditLog,
     config::Config,
+    consent::policy,
     consent::{self, Choices, Draft},
-    export,
-    keys::Keys,
     pipeline::BotContext,
-    policy,
-    retention::{self, Sweeper},
-    startup::{configured_bots, notifier_for},
+    privacy::keys::Keys,
+    rights::export,
+    rights::retention::{self, Sweeper},
 };
 
 /// What `policy publish` was asked to do.
@@ -309,16 +309,16 @@ pub async fn integrations_for(
     db: &DatabaseConnection,
     config: &Config,
     keys: std::sync::Arc<Keys>,
-) -> Result<crate::integrations::Integrations> {
+) -> Result<crate::owners::integrations::Integrations> {
     let bots = configured_bots(db, config).await?;
-    Ok(crate::integrations::Integrations {
+    Ok(crate::owners::integrations::Integrations {
         db: db.clone(),
         keys: keys.clone(),
         audit: AuditLog::new(keys.audit.clone()),
         providers: config.oauth.clone(),
         public_base: config.public_base(config.http_addr),
         notifier: std::sync::Arc::new(notifier_for(config, &bots)),
-        configured_owners: crate::startup::configured_owners(config, &bots, &keys),
-        http: crate::oauth::client(),
+        configured_owners: crate::app::configured_owners(config, &bots, &keys),
+        http: crate::owners::oauth::client(),
     })
 }

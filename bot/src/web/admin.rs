@@ -28,8 +28,8 @@ use consentgate_entity::{admin_keys, consent_events};
 use crate::{
     audit::verify,
     consent::sha256_hex,
-    integrations::{Filter, Integrations},
-    oauth,
+    owners::integrations::{Filter, Integrations},
+    owners::oauth,
 };
 
 /// What a key may do.
@@ -245,7 +245,7 @@ pub async fn filter_for(
     let bot_id = match bot {
         None => None,
         Some(name) => {
-            let names = crate::export::bot_names(db).await?;
+            let names = crate::rights::export::bot_names(db).await?;
             match names.into_iter().find(|(_, n)| n == name) {
                 Some((id, _)) => Some(id),
                 None => return Ok(Err(format!("no bot named `{name}`"))),
@@ -366,7 +366,7 @@ pub async fn consent_counts(db: &DatabaseConnection) -> Result<Value, DbErr> {
     for e in events {
         latest.insert((e.bot_id, e.subject_id, e.purpose), e.action);
     }
-    let names = crate::export::bot_names(db).await?;
+    let names = crate::rights::export::bot_names(db).await?;
     let mut counts: HashMap<String, HashMap<String, HashMap<String, u64>>> = HashMap::new();
     for ((bot, _, purpose), action) in latest {
         let bot = names.get(&bot).cloned().unwrap_or_else(|| bot.to_string());

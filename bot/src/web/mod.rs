@@ -1,5 +1,7 @@
 //! The one HTTP server: the web chat, health probes, metrics and export downloads.
 
+pub mod admin;
+
 use std::sync::Arc;
 
 use axum::{
@@ -15,8 +17,8 @@ use sea_orm::DatabaseConnection;
 use consentgate_adapters::webchat::WebChat;
 
 use crate::{
-    audit::AuditLog, export, integrations::Integrations, keys::Keys, metrics::Metrics,
-    pseudonym::Pseudonym, storage,
+    app::metrics::Metrics, audit::AuditLog, owners::integrations::Integrations,
+    privacy::keys::Keys, privacy::pseudonym::Pseudonym, rights::export, store,
 };
 
 /// Whether each channel is connected, by bot name (pollers: their last getUpdates succeeded;
@@ -68,7 +70,7 @@ pub fn router(
 /// connected.
 async fn ready(State(h): State<Health>) -> impl IntoResponse {
     let database = h.db.ping().await.is_ok();
-    let migrations = database && storage::migrations_applied(&h.db).await.unwrap_or(false);
+    let migrations = database && store::migrations_applied(&h.db).await.unwrap_or(false);
     let channels: serde_json::Map<String, serde_json::Value> = h
         .channels
         .iter()

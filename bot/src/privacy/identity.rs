@@ -13,8 +13,8 @@ use consentgate_adapters::{ChannelKind, PlatformId};
 use consentgate_entity::{channel_identities, consent_events, subjects};
 
 use crate::{
-    keys::Keys,
-    pseudonym::{Pseudonym, blind_index},
+    privacy::keys::Keys,
+    privacy::pseudonym::{Pseudonym, blind_index},
 };
 
 /// A known person, as the pipeline works with them.

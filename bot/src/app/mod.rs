@@ -1,6 +1,9 @@
 //! Building the running gateway from a configuration: database, bots, pipeline, HTTP server and
 //! pollers. Tests use [`Gateway::start`] too, on 127.0.0.1:0 with their own database.
 
+pub mod metrics;
+pub mod telemetry;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
@@ -18,22 +21,22 @@ use consentgate_adapters::{
 use consentgate_entity::bots;
 
 use crate::{
-    admin,
+    app::metrics::Metrics,
     audit::AuditLog,
     config::{BotSettings, Config},
-    consent, http,
-    integrations::Integrations,
-    keys::{HmacKey, Keys},
+    consent,
+    consent::policy,
     llm,
-    metrics::Metrics,
-    notify::Notifier,
-    oauth,
+    owners::integrations::Integrations,
+    owners::oauth,
     pipeline::{BotContext, Pipeline, PipelineSettings},
-    policy,
-    pseudonym::Pseudonym,
+    privacy::keys::{HmacKey, Keys},
+    privacy::pseudonym::Pseudonym,
     redact::Redactor,
-    retention::Sweeper,
-    storage,
+    rights::notify::Notifier,
+    rights::retention::Sweeper,
+    store, web,
+    web::admin,
 };
 
 /// A running gateway.
@@ -198,10 +201,10 @@ pub fn notifier_for(config: &Config, bots: &[BotContext]) -> Notifier {
 impl Gateway {
     /// Connects, migrates, and starts serving.
     pub async fn start(config: Config, keys: Keys) -> Result<Gateway> {
-        let db = storage::connect(&config.database_url).await.with_context(
+        let db = store::connect(&config.database_url).await.with_context(
             || "cannot open the database named by CONSENTGATE_DATABASE_URL / database_url",
         )?;
-        storage::migrate_up(&db)
+        store::migrate_up(&db)
             .await
             .context("applying database migrations failed")?;
 
@@ -304,7 +307,7 @@ impl Gateway {
             tracing::info!(bot = %bot.name, channel = %bot.channel, "webhook registered");
             webhook_bots.push(Arc::new(webhook));
         }
-        let mut channel_states: http::ChannelStates = webhook_bots
+        let mut channel_states: web::ChannelStates = webhook_bots
             .iter()
             .map(|b| {
                 (
@@ -321,14 +324,14 @@ impl Gateway {
             channel_states.push((bot.name.clone(), poller.connected()));
             pollers.push(poller);
         }
-        let mut router = http::router(
+        let mut router = web::router(
             db.clone(),
             metrics.clone(),
             webchat.as_ref(),
             channel_states,
         )
-        .merge(http::export_router(db.clone(), keys.clone(), audit.clone()))
-        .merge(http::oauth_router(integrations.clone()))
+        .merge(web::export_router(db.clone(), keys.clone(), audit.clone()))
+        .merge(web::oauth_router(integrations.clone()))
         .merge(admin::router(integrations.clone()));
         if !webhook_bots.is_empty() {
             router = router.merge(telegram_webhook::router(webhook_bots));

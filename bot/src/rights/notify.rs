@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use consentgate_adapters::{Channel, Outbound, PlatformId, SendError};
 
-use crate::identity::Identity;
+use crate::privacy::identity::Identity;
 
 /// The channels that can reach people first, by bot id.
 #[derive(Default)]

@@ -13,8 +13,8 @@ use consentgate_entity::{
 };
 
 use crate::{
-    audit::AuditLog, config::RetentionSettings, erasure, identity, keys::Keys, notify::Notifier,
-    pseudonym::Pseudonym,
+    audit::AuditLog, config::RetentionSettings, privacy::identity, privacy::keys::Keys,
+    privacy::pseudonym::Pseudonym, rights::erasure, rights::notify::Notifier,
 };
 
 /// Told to a person when their requested erasure is carried out.
@@ -41,7 +41,7 @@ pub struct Sweeper<'a> {
     pub settings: &'a RetentionSettings,
     pub notifier: &'a Notifier,
     /// To revoke, at the provider, what a purged person linked as an owner.
-    pub integrations: Option<&'a crate::integrations::Integrations>,
+    pub integrations: Option<&'a crate::owners::integrations::Integrations>,
 }
 
 fn days(n: u32) -> Duration {

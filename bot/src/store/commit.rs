@@ -104,7 +104,7 @@ impl Committer {
             let db = match flush {
                 // On SQLite the setting belongs to the connection: a handle of its own (where
                 // there is none to be had, the commits are flushed like any other).
-                Flush::Later => crate::storage::unflushed_sqlite_writer(&db)
+                Flush::Later => crate::store::unflushed_sqlite_writer(&db)
                     .await
                     .unwrap_or(db),
                 Flush::Each => db,
@@ -307,7 +307,7 @@ mod tests {
     async fn db() -> (DatabaseConnection, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
-        let db = crate::storage::connect(&url).await.unwrap();
+        let db = crate::store::connect(&url).await.unwrap();
         db.execute_unprepared("CREATE TABLE t (v INTEGER PRIMARY KEY)")
             .await
             .unwrap();

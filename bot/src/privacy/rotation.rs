@@ -5,7 +5,7 @@
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value as SqlValue};
 
-use crate::keys::Keys;
+use crate::privacy::keys::Keys;
 
 /// Rows read per batch.
 pub const BATCH: i64 = 500;

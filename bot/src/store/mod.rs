@@ -1,5 +1,7 @@
 //! The database: connecting, and applying migrations. The same code serves SQLite and PostgreSQL.
 
+pub mod commit;
+
 use std::time::Duration;
 
 use consentgate_migration::{Migrator, MigratorTrait};

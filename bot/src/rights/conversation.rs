@@ -10,7 +10,7 @@ use sea_orm::{
 
 use consentgate_entity::conversation_messages::{self, Column, Entity};
 
-use crate::{keys::Keys, llm::Role};
+use crate::{llm::Role, privacy::keys::Keys};
 
 /// Stores one exchange — the person's message and the answer they were sent — only if, at this
 /// moment, their latest `history` decision is a grant of `history_sha256` (the purpose's current

@@ -1,0 +1,5 @@
+//! Business owners and the accounts they link: invites, OAuth linking, token refresh and
+//! revocation.
+
+pub mod integrations;
+pub mod oauth;
