@@ -6,6 +6,7 @@
 
 pub mod model;
 pub mod outbound;
+pub mod shutdown;
 pub mod telegram;
 pub mod telegram_webhook;
 pub mod text;
@@ -16,6 +17,7 @@ pub use model::{
     Button, Channel, ChannelKind, Chat, Document, HandleError, Inbound, InboundHandler,
     InboundKind, Outbound, PlatformId, SendError, Sender,
 };
+pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// Equality that takes the same time wherever the inputs differ, for secrets (webhook tokens,
 /// verify tokens, key hashes): the time taken says nothing about how much of a guess was right.

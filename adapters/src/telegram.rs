@@ -24,7 +24,6 @@ use teloxide::{
         ReplyParameters, Update, UpdateKind, User,
     },
 };
-use tokio::sync::watch;
 use url::Url;
 
 use crate::{
@@ -751,8 +750,8 @@ impl Poller {
         }
     }
 
-    /// Polls until `shutdown` turns true; the batch in hand is finished first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Polls until `shutdown` fires; the batch in hand is finished first.
+    pub async fn run(self, mut shutdown: crate::shutdown::Shutdown) {
         let mut offset: Option<i64> = None;
         let mut backoff = Duration::from_millis(500);
         // The update that failed last time, and how many times in a row.
@@ -764,10 +763,10 @@ impl Poller {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         tracing::info!(channel = %self.settings.channel, bot = %self.settings.bot_name, "polling for updates");
-        while !*shutdown.borrow() {
+        while !shutdown.is_requested() {
             let fetched = tokio::select! {
                 r = self.get_updates(offset) => r,
-                _ = shutdown.changed() => break,
+                _ = shutdown.requested() => break,
             };
             self.connected
                 .store(fetched.is_ok(), std::sync::atomic::Ordering::Relaxed);
@@ -818,7 +817,7 @@ impl Poller {
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.changed() => break,
+                        _ = shutdown.requested() => break,
                     }
                 }
                 None => backoff = Duration::from_millis(500),

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use chrono::{Duration, Utc};
 use common::*;
 use consentgate::{
@@ -46,9 +44,7 @@ async fn service(h: &Harness) -> Integrations {
     let mut config = h.config(&[]);
     // The gateway's callbacks are on the address it bound.
     config.public_url = Some(url::Url::parse(&h.base).unwrap());
-    consentgate::cli::ops::integrations_for(h.db(), &config, Arc::new(h.gateway_keys()))
-        .await
-        .unwrap()
+    h.app(config).await.offline_integrations()
 }
 
 /// The URL on the latest link button sent to `chat`.

@@ -240,14 +240,14 @@ async fn stop_and_start_change_only_marketing() {
 
     // The record, as the operator prints it for a regulator.
     let pseudonym = h.expected_pseudonym("telegram", &IVAN.id.to_string());
-    let text = consentgate::cli::ops::consent_show(h.db(), &pseudonym[..10], false)
+    let text = consentgate::cli::consent::show(h.db(), &pseudonym[..10], false)
         .await
         .unwrap();
     assert!(text.contains(&pseudonym), "{text}");
     assert!(text.contains("marketing    withdrawn"), "{text}");
     assert!(text.contains("via telegram keyword"), "{text}");
     let json: Value = serde_json::from_str(
-        &consentgate::cli::ops::consent_show(h.db(), &pseudonym, true)
+        &consentgate::cli::consent::show(h.db(), &pseudonym, true)
             .await
             .unwrap(),
     )
@@ -255,7 +255,7 @@ async fn stop_and_start_change_only_marketing() {
     assert_eq!(json["events"].as_array().unwrap().len(), 5);
     assert_eq!(json["events"][0]["text_sha256"].as_str().unwrap().len(), 64);
     assert!(
-        consentgate::cli::ops::consent_show(h.db(), "zz", false)
+        consentgate::cli::consent::show(h.db(), "zz", false)
             .await
             .is_err()
     );

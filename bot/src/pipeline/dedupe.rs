@@ -80,9 +80,10 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display());
         let db = crate::store::connect(&url).await.unwrap();
         crate::store::migrate_up(&db).await.unwrap();
-        let bot = crate::app::register_bot(&db, "b", consentgate_adapters::ChannelKind::Telegram)
-            .await
-            .unwrap();
+        let bot =
+            crate::app::bots::register_bot(&db, "b", consentgate_adapters::ChannelKind::Telegram)
+                .await
+                .unwrap();
         let key = || "update:1".to_string();
         assert!(claim(&db, bot, key()).await.unwrap());
         // Failed before the decision: given back, and the redelivery is handled.

@@ -195,11 +195,9 @@ impl Harness {
     ) -> String {
         let file = self.db.dir().join(format!("publish-{}.txt", text.len()));
         std::fs::write(&file, text).unwrap();
-        consentgate::cli::ops::publish(
-            self.db(),
-            config,
-            &self.gateway_keys(),
-            consentgate::cli::ops::PublishRequest {
+        consentgate::cli::policy::publish(
+            &self.app(config.clone()).await,
+            consentgate::cli::policy::PublishRequest {
                 file: &file,
                 label: Some("v-test".into()),
                 summary: summary.into(),
@@ -214,15 +212,16 @@ impl Harness {
 
     /// `consentgate retention run` at `now`.
     pub async fn retention(&self, now: chrono::DateTime<chrono::Utc>, dry_run: bool) -> String {
-        consentgate::cli::ops::retention_run(
-            self.db(),
-            &self.config(&[]),
-            &self.gateway_keys(),
-            now,
-            dry_run,
-        )
-        .await
-        .unwrap()
+        consentgate::cli::retention::sweep(&self.app(self.config(&[])).await, now, dry_run)
+            .await
+            .unwrap()
+    }
+
+    /// The app the CLI's commands open, on the gateway's database and keys.
+    pub async fn app(&self, config: Config) -> consentgate::app::App {
+        consentgate::app::App::with_db(self.db().clone(), config, self.gateway_keys())
+            .await
+            .unwrap()
     }
 
     /// Stops the gateway and removes the test database.

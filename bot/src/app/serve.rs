@@ -1,0 +1,264 @@
+//! `serve`: the [`App`] at work. One HTTP server (web chat, webhooks, OAuth callbacks, exports,
+//! admin API, health), a poller per bot without a webhook, and housekeeping; all of them stop on
+//! one [`Shutdown`], and replies already decided are sent before the process goes.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use sea_orm::DatabaseConnection;
+use tokio::{net::TcpListener, task::JoinHandle};
+
+use consentgate_adapters::{
+    InboundHandler,
+    outbound::{ChatQueues, Pacer},
+    telegram::Poller,
+    telegram_webhook::{self, WebhookBot},
+    webchat::{WebChat, WebChatSettings},
+    whatsapp,
+};
+
+use super::{App, Shutdown, ShutdownTrigger, bots, housekeeping};
+use crate::{
+    app::metrics::Metrics,
+    config::Config,
+    consent::{self, policy},
+    llm,
+    owners::integrations::Integrations,
+    pipeline::{BotContext, Pipeline, PipelineSettings},
+    privacy::keys::Keys,
+    redact::Redactor,
+    web::{self, admin},
+};
+
+/// A running gateway.
+pub struct Gateway {
+    /// Where the HTTP server listens (useful with port 0).
+    pub addr: SocketAddr,
+    pub db: DatabaseConnection,
+    shutdown: ShutdownTrigger,
+    tasks: Vec<JoinHandle<()>>,
+    queues: Arc<ChatQueues>,
+}
+
+impl Gateway {
+    /// Connects, migrates, and starts serving.
+    pub async fn start(config: Config, keys: Keys) -> Result<Gateway> {
+        App::open(config, keys).await?.serve().await
+    }
+
+    /// Stops taking updates, lets in-flight work finish (up to `deadline`), and returns.
+    pub async fn stop(self, deadline: Duration) {
+        let started = tokio::time::Instant::now();
+        self.shutdown.fire();
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(deadline, all).await.is_err() {
+            tracing::warn!("shutdown deadline passed; some work was cut short");
+        }
+        // Replies already decided are sent before the process goes.
+        let left = deadline.saturating_sub(started.elapsed());
+        if !self.queues.drain(left).await {
+            tracing::warn!(
+                pending = self.queues.pending(),
+                "shutdown deadline passed with replies still queued"
+            );
+        }
+        let _ = self.db.close().await;
+    }
+}
+
+impl App {
+    /// Publishes each bot's first policy version if it has none, binds the HTTP address and
+    /// starts every task.
+    pub async fn serve(self) -> Result<Gateway> {
+        self.announce_policies().await?;
+        let listener = TcpListener::bind(self.config.http_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (CONSENTGATE_HTTP_ADDR / http_addr)",
+                    self.config.http_addr
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        let public_url = self.config.public_base(addr);
+        let metrics = Arc::new(Metrics::new());
+        let integrations = Arc::new(self.integrations(public_url.clone()));
+        let pipeline = self.pipeline(&metrics, &integrations, public_url);
+        let handler: Arc<dyn InboundHandler> = pipeline.clone();
+        let (trigger, shutdown) = Shutdown::new();
+        // Replies of every bot queue here, so that shutdown can wait for them.
+        let queues = Arc::new(ChatQueues::default());
+        let channels = self.channels(&handler, &queues).await?;
+
+        let webchat = self.config.webchat.enabled.then(|| {
+            WebChat::new(
+                WebChatSettings {
+                    bot_name: self.config.webchat.bot_name.clone(),
+                    secure_cookie: self.config.webchat.secure_cookie,
+                    max_sessions: self.config.webchat.max_sessions,
+                },
+                handler.clone(),
+            )
+        });
+        let mut router = web::router(
+            self.db.clone(),
+            metrics.clone(),
+            webchat.as_ref(),
+            channels.states,
+        )
+        .merge(web::export_router(
+            self.db.clone(),
+            self.keys.clone(),
+            self.audit.clone(),
+        ))
+        .merge(web::oauth_router(integrations.clone()))
+        .merge(admin::router(integrations.clone()));
+        if !channels.webhooks.is_empty() {
+            router = router.merge(telegram_webhook::router(channels.webhooks));
+        }
+        if let Some(bot) = channels.whatsapp {
+            router = router.merge(whatsapp::router(vec![bot]));
+        }
+
+        let mut tasks = Vec::new();
+        let mut server_shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { server_shutdown.requested().await })
+                .await
+            {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        }));
+        if self.config.webchat.enabled {
+            tracing::info!("web chat on http://{addr}/");
+        }
+        for poller in channels.pollers {
+            tasks.push(tokio::spawn(poller.run(shutdown.clone())));
+        }
+        metrics.watch_outbound(queues.clone(), channels.pacers.clone());
+        let db = self.db.clone();
+        tasks.push(tokio::spawn(housekeeping::run(
+            self,
+            pipeline,
+            integrations,
+            channels.pacers,
+            shutdown,
+        )));
+        Ok(Gateway {
+            addr,
+            db,
+            shutdown: trigger,
+            tasks,
+            queues,
+        })
+    }
+
+    /// Every bot gets its first policy version from the configuration; a configuration that
+    /// differs from the version in effect is reported, never published silently.
+    async fn announce_policies(&self) -> Result<()> {
+        let draft = policy::configured_draft(&self.config)?;
+        for BotContext { id, name, channel } in &self.bots {
+            let (policy, differs) = consent::ensure_initial(&self.db, *id, &draft).await?;
+            if differs {
+                tracing::warn!(
+                    bot = %name,
+                    policy_version = policy.version,
+                    "the configured policy text or purposes differ from the published version; \
+                     publish them with `consentgate policy publish FILE --summary ...` (until then \
+                     version {} stays in effect)",
+                    policy.version
+                );
+            }
+            tracing::info!(bot = %name, %channel, policy_version = policy.version, "bot ready");
+        }
+        Ok(())
+    }
+
+    fn pipeline(
+        &self,
+        metrics: &Arc<Metrics>,
+        integrations: &Arc<Integrations>,
+        public_url: String,
+    ) -> Arc<Pipeline> {
+        let provider = llm::from_settings(&self.config.llm);
+        tracing::info!(
+            provider = provider.name(),
+            model = provider.model(),
+            "LLM provider"
+        );
+        Arc::new(Pipeline::new(
+            self.db.clone(),
+            self.keys.clone(),
+            self.bots.clone(),
+            provider,
+            Redactor::new(self.config.redact.clone()),
+            metrics.clone(),
+            PipelineSettings {
+                integrations: integrations.clone(),
+                messages_per_minute: self.config.messages_per_minute,
+                retention: self.config.retention.clone(),
+                history_messages: self.config.history_messages,
+                public_url,
+            },
+        ))
+    }
+
+    /// The adapters of the configured bots. Webhook bots are registered with the platform
+    /// before the server takes requests.
+    async fn channels(
+        &self,
+        handler: &Arc<dyn InboundHandler>,
+        queues: &Arc<ChatQueues>,
+    ) -> Result<Channels> {
+        let mut out = Channels::default();
+        for bot in self.config.bots.iter() {
+            let settings = bots::telegram_settings(bot);
+            let Some(url) = bot.webhook_url.clone() else {
+                let poller = Poller::new(settings, handler.clone()).with_queues(queues.clone());
+                out.pacers.push(poller.pacer());
+                out.states.push((bot.name.clone(), poller.connected()));
+                out.pollers.push(poller);
+                continue;
+            };
+            let secret = match &bot.webhook_secret {
+                Some(secret) => secret.expose().to_string(),
+                None => bots::webhook_secret(&self.keys.pseudonym, &bot.name),
+            };
+            let webhook = WebhookBot::new(settings, url, secret, handler.clone())
+                .map_err(anyhow::Error::msg)?
+                .with_queues(queues.clone());
+            out.pacers.push(webhook.pacer());
+            webhook.register().await.map_err(|e| {
+                anyhow::anyhow!("bot `{}`: could not register the webhook: {e}", bot.name)
+            })?;
+            tracing::info!(bot = %bot.name, channel = %bot.channel, "webhook registered");
+            out.states
+                .push((bot.name.clone(), Arc::new(AtomicBool::new(true))));
+            out.webhooks.push(Arc::new(webhook));
+        }
+        if let Some(settings) = bots::whatsapp_settings(&self.config) {
+            tracing::info!(bot = %settings.bot_name, "WhatsApp webhook at /webhooks/whatsapp/{}", settings.bot_name);
+            let bot = Arc::new(
+                whatsapp::WhatsAppBot::new(settings, handler.clone()).with_queues(queues.clone()),
+            );
+            out.pacers.push(bot.channel.pacer().clone());
+            out.whatsapp = Some(bot);
+        }
+        Ok(out)
+    }
+}
+
+/// The adapters `serve` runs, and what the health probes and housekeeping need of them.
+#[derive(Default)]
+struct Channels {
+    pollers: Vec<Poller>,
+    webhooks: Vec<Arc<WebhookBot>>,
+    whatsapp: Option<Arc<whatsapp::WhatsAppBot>>,
+    pacers: Vec<Arc<Pacer>>,
+    states: web::ChannelStates,
+}
