@@ -14,8 +14,8 @@ pub mod webchat;
 pub mod whatsapp;
 
 pub use model::{
-    Button, Channel, ChannelKind, Chat, Document, HandleError, Inbound, InboundHandler,
-    InboundKind, Outbound, PlatformId, SendError, Sender,
+    Button, Channel, ChannelKind, Chat, DeliveryStatus, Document, FailureReason, HandleError,
+    Inbound, InboundHandler, InboundKind, Outbound, PlatformId, SendError, Sender,
 };
 pub use shutdown::{Shutdown, ShutdownTrigger};
 

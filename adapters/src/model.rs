@@ -101,14 +101,84 @@ pub enum InboundKind {
     Blocked,
     /// The platform reports what became of a message we sent (WhatsApp statuses).
     Status {
-        /// `sent`, `delivered`, `read`, `failed` …
-        status: String,
-        /// The platform's error code for a failure (e.g. 131026, 131047).
+        status: DeliveryStatus,
+        /// The platform's error code for a failure (e.g. 131026, 131047), for the audit log.
         error_code: Option<i64>,
+        /// What a failure means for the person, read from the code by the adapter.
+        failure: Option<FailureReason>,
     },
     /// The person changed a setting on the platform itself: marketing messages stopped (false)
     /// or resumed (true) (WhatsApp `user_preferences`).
     MarketingPreference { resume: bool },
+}
+
+/// What became of a message we sent, as the platform reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 4] = [
+        DeliveryStatus::Sent,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Read,
+        DeliveryStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Read => "read",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    /// `None` for a status this gateway does not act on.
+    pub fn parse(name: &str) -> Option<DeliveryStatus> {
+        DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for DeliveryStatus {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// Why a message could not be delivered, in terms of what it means for the person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    /// The person cannot be reached on this channel at all.
+    Unreachable,
+    /// The channel's window for free-form replies has closed.
+    WindowClosed,
+    /// The person stopped marketing messages on the platform.
+    MarketingStopped,
+    /// Anything else.
+    Other,
+}
+
+impl FailureReason {
+    /// The name recorded in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Unreachable => "unreachable",
+            FailureReason::WindowClosed => "window_closed",
+            FailureReason::MarketingStopped => "marketing_stopped",
+            FailureReason::Other => "failed",
+        }
+    }
 }
 
 impl InboundKind {

@@ -24,8 +24,8 @@ use url::Url;
 
 use crate::{
     model::{
-        Channel, ChannelKind, Chat, Inbound, InboundHandler, InboundKind, Outbound, PlatformId,
-        SendError, Sender,
+        Channel, ChannelKind, Chat, DeliveryStatus, FailureReason, Inbound, InboundHandler,
+        InboundKind, Outbound, PlatformId, SendError, Sender,
     },
     outbound::{ChatQueues, Limits, Pacer},
     telegram::parse_command,
@@ -93,19 +93,62 @@ fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// The Graph API error codes the gateway acts on: the one place they are named, for sends and
+/// for delivery statuses alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphError {
+    /// 131026: the number is not on WhatsApp or cannot receive messages.
+    Unreachable,
+    /// 131047: over 24 hours since the person last wrote; only templates go out.
+    WindowClosed,
+    /// 131050: the person stopped marketing messages.
+    MarketingStopped,
+    /// 131056: too many messages to this one person.
+    PairRateLimited,
+    /// 130429, 80007, 4: the number's or the app's throughput limits.
+    RateLimited,
+}
+
+impl GraphError {
+    pub fn from_code(code: i64) -> Option<GraphError> {
+        Some(match code {
+            131026 => GraphError::Unreachable,
+            131047 => GraphError::WindowClosed,
+            131050 => GraphError::MarketingStopped,
+            131056 => GraphError::PairRateLimited,
+            130429 | 80007 | 4 => GraphError::RateLimited,
+            _ => return None,
+        })
+    }
+
+    /// What a failed delivery with this code means for the person.
+    pub fn failure(code: Option<i64>) -> FailureReason {
+        match code.and_then(GraphError::from_code) {
+            Some(GraphError::Unreachable) => FailureReason::Unreachable,
+            Some(GraphError::WindowClosed) => FailureReason::WindowClosed,
+            Some(GraphError::MarketingStopped) => FailureReason::MarketingStopped,
+            _ => FailureReason::Other,
+        }
+    }
+}
+
 /// The Graph API's error, mapped to what the sender can act on.
 fn map_error(status: u16, body: &str) -> SendError {
     let code = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v["error"]["code"].as_i64());
-    match (status, code) {
-        (_, Some(131047)) => SendError::WindowClosed,
-        (_, Some(131026)) => SendError::Unreachable("not a WhatsApp user (131026)".into()),
-        (_, Some(131056)) => SendError::RateLimited(6),
-        (_, Some(130429 | 80007 | 4)) | (429, _) => SendError::RateLimited(2),
+    match (status, code.and_then(GraphError::from_code)) {
+        (_, Some(GraphError::WindowClosed)) => SendError::WindowClosed,
+        (_, Some(GraphError::Unreachable)) => {
+            SendError::Unreachable("not a WhatsApp user (131026)".into())
+        }
+        (_, Some(GraphError::PairRateLimited)) => SendError::RateLimited(6),
+        (_, Some(GraphError::RateLimited)) | (429, _) => SendError::RateLimited(2),
         (500..=599, _) => SendError::Transient(format!("Graph API answered {status}")),
-        (_, Some(code)) => SendError::Other(format!("Graph API error {code} (HTTP {status})")),
-        _ => SendError::Other(format!("Graph API answered {status}")),
+        _ => match code {
+            Some(code) => SendError::Other(format!("Graph API error {code} (HTTP {status})")),
+            None => SendError::Other(format!("Graph API answered {status}")),
+        },
     }
 }
 
@@ -394,14 +437,20 @@ pub fn parse_webhook(bot_name: &str, body: &Value) -> Vec<Inbound> {
                     else {
                         continue;
                     };
+                    let Some(status) = DeliveryStatus::parse(status) else {
+                        tracing::debug!(status, "a delivery status this gateway does not act on");
+                        continue;
+                    };
                     let error_code = s["errors"][0]["code"].as_i64();
                     out.push(inbound(
                         format!("status:{id}:{status}"),
                         to.to_string(),
                         None,
                         InboundKind::Status {
-                            status: status.to_string(),
+                            status,
                             error_code,
+                            failure: (status == DeliveryStatus::Failed)
+                                .then(|| GraphError::failure(error_code)),
                         },
                     ));
                 }

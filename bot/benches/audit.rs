@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Instant};
 
 use consentgate::{
-    audit::{AuditLog, verify::verify},
+    audit::{Action, AuditLog, verify::verify},
     privacy::keys::{GeneratedKeys, HmacKey},
     store,
 };
@@ -23,7 +23,7 @@ async fn run(label: &str, db: DatabaseConnection) {
 
     let started = Instant::now();
     for _ in 0..SINGLE {
-        log.record(&db, Some(1), None, "bench.single", detail.clone())
+        log.record(&db, Some(1), None, Action::ConsentGiven, detail.clone())
             .await
             .expect("append");
     }
@@ -35,7 +35,7 @@ async fn run(label: &str, db: DatabaseConnection) {
             let (db, log, detail) = (db.clone(), log.clone(), detail.clone());
             tokio::spawn(async move {
                 for _ in 0..PER_WRITER {
-                    log.record(&db, Some(1), None, "bench.concurrent", detail.clone())
+                    log.record(&db, Some(1), None, Action::ConsentGiven, detail.clone())
                         .await
                         .expect("append");
                 }

@@ -281,9 +281,15 @@ async fn audit_verify_and_checkpoint_from_the_command_line() {
     store::migrate_up(&db).await.unwrap();
     let log = AuditLog::new(HmacKey::parse("AUDIT_KEY", &keys.audit).unwrap());
     for n in 0..3 {
-        log.record(&db, None, None, "cli.test", serde_json::json!({ "n": n }))
-            .await
-            .unwrap();
+        log.record(
+            &db,
+            None,
+            None,
+            consentgate::audit::Action::MessageHeld,
+            serde_json::json!({ "n": n }),
+        )
+        .await
+        .unwrap();
     }
     let run = |args: &[&str]| {
         bin()

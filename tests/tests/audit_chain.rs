@@ -10,7 +10,7 @@ use chrono::SubsecRound;
 use common::*;
 use consentgate::{
     audit::{
-        AuditLog, Pending,
+        Action, AuditLog, Pending,
         verify::{Checkpoint, verify},
     },
     privacy::keys::{GeneratedKeys, HmacKey},
@@ -34,7 +34,7 @@ async fn chain(entries: usize) -> (TestDb, DatabaseConnection, AuditLog, HmacKey
             &db,
             Some(1),
             None,
-            "test.entry",
+            Action::MessageHeld,
             serde_json::json!({ "n": i }),
         )
         .await
@@ -184,9 +184,15 @@ async fn a_head_time_that_is_not_the_previous_entrys_is_not_trusted() {
             .update(&db)
             .await
             .unwrap();
-            log.record(&db, Some(1), None, "test.entry", serde_json::json!({}))
-                .await
-                .unwrap();
+            log.record(
+                &db,
+                Some(1),
+                None,
+                Action::MessageHeld,
+                serde_json::json!({}),
+            )
+            .await
+            .unwrap();
         }
     };
     append_after(1).await;
@@ -224,7 +230,7 @@ async fn concurrent_writers_keep_one_chain() {
                         &db,
                         None,
                         None,
-                        "test.concurrent",
+                        Action::MessageHeld,
                         serde_json::json!({ "writer": w, "n": i }),
                     )
                     .await
@@ -253,7 +259,7 @@ async fn group_commits_chain_their_entries_together() {
     let entry = |who: &str, n: usize| Pending {
         bot_id: Some(1),
         subject: None,
-        action: "test.batched".into(),
+        action: Action::MessageForwarded,
         detail: serde_json::json!({ "who": who, "n": n }),
     };
     // Eight callers of the committer, each giving 25 entries one after another, and one
@@ -285,9 +291,15 @@ async fn group_commits_chain_their_entries_together() {
         let (db, log) = (db.clone(), log.clone());
         tokio::spawn(async move {
             for n in 0..25 {
-                log.record(&db, None, None, "test.alone", serde_json::json!({ "n": n }))
-                    .await
-                    .unwrap();
+                log.record(
+                    &db,
+                    None,
+                    None,
+                    Action::MessageHeld,
+                    serde_json::json!({ "n": n }),
+                )
+                .await
+                .unwrap();
             }
         })
     };
@@ -299,7 +311,7 @@ async fn group_commits_chain_their_entries_together() {
     assert_eq!(report.entries, 8 * 25 - 5 + 25);
     assert_eq!(report.head.unwrap().seq, 8 * 25 - 5 + 25);
     let rows = audit_log::Entity::find()
-        .filter(audit_log::Column::Action.eq("test.batched"))
+        .filter(audit_log::Column::Action.eq(Action::MessageForwarded.as_str()))
         .order_by_asc(audit_log::Column::Seq)
         .all(&db)
         .await
@@ -330,7 +342,7 @@ async fn entries_given_to_a_writer_without_an_audit_log_fail_the_write() {
     let pending = Pending {
         bot_id: None,
         subject: None,
-        action: "test.nowhere".into(),
+        action: Action::MessageHeld,
         detail: serde_json::json!({}),
     };
     let result = committer
@@ -380,9 +392,15 @@ async fn retention_pruning_leaves_an_anchor_from_which_the_chain_verifies() {
     let cutoff = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     for i in 0..5 {
-        log.record(&db, None, None, "test.later", serde_json::json!({ "n": i }))
-            .await
-            .unwrap();
+        log.record(
+            &db,
+            None,
+            None,
+            Action::MessageHeld,
+            serde_json::json!({ "n": i }),
+        )
+        .await
+        .unwrap();
     }
     let old_checkpoint = Checkpoint {
         seq: 3,
@@ -419,7 +437,7 @@ async fn a_forged_anchor_is_caught() {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let cutoff = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    log.record(&db, None, None, "test.later", serde_json::json!({}))
+    log.record(&db, None, None, Action::MessageHeld, serde_json::json!({}))
         .await
         .unwrap();
     log.prune(&db, cutoff, false).await.unwrap();

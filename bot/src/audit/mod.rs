@@ -19,7 +19,10 @@
 //! one PostgreSQL — take turns and the chain cannot fork. [`verify`] checks it with a separate
 //! implementation of the same encoding.
 
+pub mod action;
 pub mod verify;
+
+pub use action::Action;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use hmac::{Hmac, Mac};
@@ -93,15 +96,12 @@ pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr
     }
 }
 
-/// The action of the entry retention pruning leaves behind.
-pub const ANCHOR_ACTION: &str = "audit.anchor";
-
 /// An entry to be appended: what it says, before its time and place in the chain are known.
 #[derive(Clone, Debug)]
 pub struct Pending {
     pub bot_id: Option<i64>,
     pub subject: Option<Pseudonym>,
-    pub action: String,
+    pub action: Action,
     pub detail: Value,
 }
 
@@ -123,7 +123,7 @@ impl AuditLog {
         db: &DatabaseConnection,
         bot_id: Option<i64>,
         subject: Option<&Pseudonym>,
-        action: &str,
+        action: Action,
         detail: Value,
     ) -> Result<(), DbErr> {
         let txn = begin(db).await?;
@@ -138,13 +138,13 @@ impl AuditLog {
         txn: &DatabaseTransaction,
         bot_id: Option<i64>,
         subject: Option<&Pseudonym>,
-        action: &str,
+        action: Action,
         detail: Value,
     ) -> Result<(), DbErr> {
         let entry = Pending {
             bot_id,
             subject: subject.cloned(),
-            action: action.to_string(),
+            action,
             detail,
         };
         self.append_all(txn, &[&entry]).await
@@ -205,7 +205,7 @@ impl AuditLog {
                 at,
                 bot_id: pending.bot_id,
                 subject: subject.as_deref(),
-                action: &pending.action,
+                action: pending.action.as_str(),
                 detail: &detail,
             };
             let hash = chain_hash(&self.key, &prev, seq, &entry);
@@ -213,7 +213,7 @@ impl AuditLog {
                 at: Set(at),
                 bot_id: Set(pending.bot_id),
                 subject: Set(subject),
-                action: Set(pending.action.clone()),
+                action: Set(pending.action.as_str().to_string()),
                 detail: Set(detail),
                 seq: Set(Some(seq)),
                 prev_hash: Set(Some(hex::encode(prev))),
@@ -309,7 +309,7 @@ impl AuditLog {
             &txn,
             None,
             None,
-            ANCHOR_ACTION,
+            Action::AuditAnchor,
             serde_json::json!({
                 "pruned_through_seq": last.as_ref().map(|l| l.0),
                 "pruned_through_hash": last.as_ref().map(|l| l.1.clone()),

@@ -202,7 +202,7 @@ pub async fn verify(
                     break 'pages;
                 }
             }
-            if row.action == crate::audit::ANCHOR_ACTION
+            if row.action == crate::audit::Action::AuditAnchor.as_str()
                 && let Some((through, hash)) = &start_unvouched
                 && let Ok(detail) = serde_json::from_str::<serde_json::Value>(&row.detail)
                 && detail["pruned_through_seq"].as_i64() == Some(*through)

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
+use crate::audit::Action;
 use crate::{app::App, owners::integrations::Integrations, web::admin};
 
 #[derive(Subcommand, Debug)]
@@ -100,7 +101,7 @@ async fn keys(app: &App, action: AdminKeysAction) -> Result<()> {
                     &app.db,
                     None,
                     None,
-                    "admin.key_revoked",
+                    Action::AdminKeyRevoked,
                     serde_json::json!({"key": id}),
                 )
                 .await?;

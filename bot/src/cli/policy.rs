@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 
+use crate::audit::Action;
 use crate::{
     app::App,
     consent::{self, Draft, Policy, policy},
@@ -146,7 +147,7 @@ async fn publish_one(app: &App, bot: &BotContext, draft: &Draft, notify: bool) -
             &app.db,
             Some(bot.id),
             None,
-            "policy.published",
+            Action::PolicyPublished,
             serde_json::json!({
                 "version": published.version,
                 "text_sha256": published.text_sha256,

@@ -301,6 +301,16 @@ impl Action {
             Action::Expired => "expired",
         }
     }
+
+    /// The audit entry that records the decision.
+    pub fn audit(self) -> crate::audit::Action {
+        match self {
+            Action::Given => crate::audit::Action::ConsentGiven,
+            Action::Refused => crate::audit::Action::ConsentRefused,
+            Action::Withdrawn => crate::audit::Action::ConsentWithdrawn,
+            Action::Expired => crate::audit::Action::ConsentExpired,
+        }
+    }
 }
 
 /// How the decision was expressed.
@@ -485,7 +495,7 @@ pub async fn record(
             &txn,
             Some(d.bot_id),
             Some(d.pseudonym),
-            &format!("consent.{}", d.action.as_str()),
+            d.action.audit(),
             serde_json::json!({
                 "purpose": d.purpose,
                 "policy_version": d.policy.version,

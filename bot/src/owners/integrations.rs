@@ -14,6 +14,8 @@ use serde::Serialize;
 
 use consentgate_entity::{integrations, oauth_states, owner_invites, owners, subjects};
 
+use super::status::{Remote, Status};
+use crate::audit::Action;
 use crate::{
     audit::AuditLog,
     config::OAuthProvider,
@@ -54,7 +56,7 @@ pub struct Link {
     pub owner: String,
     pub provider: String,
     pub scopes: Vec<String>,
-    pub status: String,
+    pub status: Status,
     pub linked_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -68,7 +70,7 @@ pub struct Filter {
     pub provider: Option<String>,
     /// A pseudonym (or its first 8+ hex digits).
     pub owner: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<Status>,
 }
 
 /// What revoking did.
@@ -76,8 +78,7 @@ pub struct Filter {
 pub struct Revoked {
     pub id: i64,
     pub provider: String,
-    /// `revoked`, `failed` (tokens deleted here all the same) or `not_supported`.
-    pub remote: String,
+    pub remote: Remote,
 }
 
 /// Why a callback was refused. Each says what happened in words for the owner's browser.
@@ -175,7 +176,7 @@ impl Integrations {
                 &self.db,
                 Some(bot_id),
                 None,
-                "owner.invited",
+                Action::OwnerInvited,
                 serde_json::json!({"expires_days": INVITE_DAYS}),
             )
             .await?;
@@ -230,7 +231,7 @@ impl Integrations {
                 &txn,
                 Some(bot_id),
                 Some(pseudonym),
-                "owner.claimed",
+                Action::OwnerClaimed,
                 serde_json::json!({}),
             )
             .await?;
@@ -273,7 +274,7 @@ impl Integrations {
                 &txn,
                 Some(bot_id),
                 Some(pseudonym),
-                "integration.authorize_started",
+                Action::IntegrationAuthorizeStarted,
                 serde_json::json!({"provider": provider.name}),
             )
             .await?;
@@ -354,7 +355,7 @@ impl Integrations {
                     &self.db,
                     Some(row.bot_id),
                     Some(&pseudonym),
-                    "integration.denied",
+                    Action::IntegrationDenied,
                     serde_json::json!({"provider": provider_name, "error": reason}),
                 )
                 .await?;
@@ -391,13 +392,13 @@ impl Integrations {
             .filter(integrations::Column::BotId.eq(row.bot_id))
             .filter(integrations::Column::OwnerSubjectId.eq(row.subject_id))
             .filter(integrations::Column::Provider.eq(provider_name))
-            .filter(integrations::Column::Status.ne("revoked"))
+            .filter(integrations::Column::Status.ne(Status::Revoked.as_str()))
             .all(&self.db)
             .await?;
         // Locally only: revoking the old token at the provider could end the whole grant,
         // and with it the tokens just issued.
         for old in earlier {
-            self.revoke_here(old.id, "relink", "skipped").await?;
+            self.revoke_here(old.id, "relink", Remote::Skipped).await?;
         }
         let txn = crate::audit::begin(&self.db).await?;
         let model = integrations::ActiveModel {
@@ -413,7 +414,7 @@ impl Integrations {
                 .as_deref()
                 .map(|t| self.keys.fernet.encrypt(t.as_bytes()))),
             expires_at: Set(tokens.expires_in.map(|s| expiry(now, s))),
-            status: Set("active".into()),
+            status: Set(Status::Active.as_str().into()),
             linked_at: Set(now),
             last_used_at: Set(None),
             revoked_at: Set(None),
@@ -426,7 +427,7 @@ impl Integrations {
                 &txn,
                 Some(row.bot_id),
                 Some(&pseudonym),
-                "integration.linked",
+                Action::IntegrationLinked,
                 serde_json::json!({"provider": provider_name, "integration": model.id, "scopes": scopes}),
             )
             .await?;
@@ -444,7 +445,7 @@ impl Integrations {
                 .await;
         }
         let names = crate::rights::export::bot_names(&self.db).await?;
-        Ok(view(model, &names, pseudonym.as_str()))
+        Ok(view(model, &names, pseudonym.as_str())?)
     }
 
     // ---- listing and revoking ----
@@ -458,7 +459,7 @@ impl Integrations {
             q = q.filter(integrations::Column::Provider.eq(p.clone()));
         }
         if let Some(s) = &filter.status {
-            q = q.filter(integrations::Column::Status.eq(s.clone()));
+            q = q.filter(integrations::Column::Status.eq(s.as_str()));
         }
         if let Some(owner) = &filter.owner {
             // A pseudonym prefix of hex digits only: `%` or `_` would be LIKE wildcards.
@@ -486,13 +487,12 @@ impl Integrations {
             .into_iter()
             .map(|s| (s.id, s.pseudonym))
             .collect();
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|r| {
                 let owner = owners.get(&r.owner_subject_id).cloned().unwrap_or_default();
                 view(r, &names, &owner)
             })
-            .collect())
+            .collect()
     }
 
     /// Revokes one integration: at the provider (RFC 7009) where possible, and here in any case
@@ -502,35 +502,35 @@ impl Integrations {
         let Some(row) = integrations::Entity::find_by_id(id).one(&self.db).await? else {
             return Ok(None);
         };
-        if row.status == "revoked" {
+        if row.status == Status::Revoked.as_str() {
             return Ok(Some(Revoked {
                 id,
                 provider: row.provider,
-                remote: "already_revoked".into(),
+                remote: Remote::AlreadyRevoked,
             }));
         }
         let remote = self.revoke_remote(&row).await;
-        self.revoke_here(id, by, &remote).await
+        self.revoke_here(id, by, remote).await
     }
 
     /// Asks the provider to revoke the link's token (RFC 7009): `revoked`, `failed` or
     /// `not_supported`.
-    async fn revoke_remote(&self, row: &integrations::Model) -> String {
+    async fn revoke_remote(&self, row: &integrations::Model) -> Remote {
         match self.provider(&row.provider) {
-            None => "not_supported".to_string(),
+            None => Remote::NotSupported,
             Some(provider) => {
                 let (token, hint) = match self.open(row.refresh_token_enc.as_deref()) {
                     Some(t) => (Some(t), "refresh_token"),
                     None => (self.open(row.access_token_enc.as_deref()), "access_token"),
                 };
                 match token {
-                    None => "not_supported".to_string(),
+                    None => Remote::NotSupported,
                     Some(token) => match oauth::revoke(&self.http, provider, &token, hint).await {
-                        Ok(true) => "revoked".to_string(),
-                        Ok(false) => "not_supported".to_string(),
+                        Ok(true) => Remote::Revoked,
+                        Ok(false) => Remote::NotSupported,
                         Err(err) => {
                             tracing::warn!(provider = %row.provider, error = %err, "remote revocation failed; tokens are deleted here anyway");
-                            "failed".to_string()
+                            Remote::Failed
                         }
                     },
                 }
@@ -539,18 +539,25 @@ impl Integrations {
     }
 
     /// Deletes the tokens here and records it; `remote` says what the provider was told.
-    async fn revoke_here(&self, id: i64, by: &str, remote: &str) -> Result<Option<Revoked>, DbErr> {
+    async fn revoke_here(
+        &self,
+        id: i64,
+        by: &str,
+        remote: Remote,
+    ) -> Result<Option<Revoked>, DbErr> {
         let Some(row) = integrations::Entity::find_by_id(id).one(&self.db).await? else {
             return Ok(None);
         };
-        let remote = remote.to_string();
         let owner = subjects::Entity::find_by_id(row.owner_subject_id)
             .one(&self.db)
             .await?
             .map(|s| Pseudonym::from_stored(s.pseudonym));
         let txn = crate::audit::begin(&self.db).await?;
         integrations::Entity::update_many()
-            .col_expr(integrations::Column::Status, Expr::value("revoked"))
+            .col_expr(
+                integrations::Column::Status,
+                Expr::value(Status::Revoked.as_str()),
+            )
             .col_expr(
                 integrations::Column::AccessTokenEnc,
                 Expr::value(Option::<String>::None),
@@ -571,7 +578,7 @@ impl Integrations {
                 &txn,
                 Some(row.bot_id),
                 owner.as_ref(),
-                "integration.revoked",
+                Action::IntegrationRevoked,
                 serde_json::json!({"integration": id, "provider": row.provider, "by": by, "remote": remote}),
             )
             .await?;
@@ -580,7 +587,7 @@ impl Integrations {
             let title = self
                 .provider(&row.provider)
                 .map_or(row.provider.clone(), |p| p.title.clone());
-            let note = if remote == "failed" {
+            let note = if remote == Remote::Failed {
                 " The provider could not be reached to cancel it there; the access was deleted here. You can also remove it in your account's security settings."
             } else {
                 ""
@@ -603,7 +610,7 @@ impl Integrations {
     pub async fn revoke_all(&self, filter: &Filter, by: &str) -> Result<Vec<Revoked>, DbErr> {
         let mut out = Vec::new();
         for link in self.list(filter).await? {
-            if link.status != "revoked"
+            if link.status != Status::Revoked
                 && let Some(r) = self.revoke(link.id, by).await?
             {
                 out.push(r);
@@ -632,7 +639,7 @@ impl Integrations {
         self.prune_states(Utc::now(), Some(subject_id)).await?;
         let ids: Vec<i64> = integrations::Entity::find()
             .filter(integrations::Column::OwnerSubjectId.eq(subject_id))
-            .filter(integrations::Column::Status.ne("revoked"))
+            .filter(integrations::Column::Status.ne(Status::Revoked.as_str()))
             .all(&self.db)
             .await?
             .into_iter()
@@ -662,7 +669,7 @@ impl Integrations {
     /// Returns (refreshed, broken).
     pub async fn refresh_due(&self, now: DateTime<Utc>) -> Result<(u64, u64), DbErr> {
         let due = integrations::Entity::find()
-            .filter(integrations::Column::Status.eq("active"))
+            .filter(integrations::Column::Status.eq(Status::Active.as_str()))
             .filter(integrations::Column::RefreshTokenEnc.is_not_null())
             .filter(
                 integrations::Column::ExpiresAt.lte(now + Duration::minutes(REFRESH_AHEAD_MINUTES)),
@@ -694,7 +701,10 @@ impl Integrations {
                 }
                 Err(err) if err.is_permanent() => {
                     integrations::Entity::update_many()
-                        .col_expr(integrations::Column::Status, Expr::value("broken"))
+                        .col_expr(
+                            integrations::Column::Status,
+                            Expr::value(Status::Broken.as_str()),
+                        )
                         .filter(integrations::Column::Id.eq(row.id))
                         .exec(&self.db)
                         .await?;
@@ -707,7 +717,7 @@ impl Integrations {
                             &self.db,
                             Some(row.bot_id),
                             owner.as_ref(),
-                            "integration.broken",
+                            Action::IntegrationBroken,
                             serde_json::json!({"integration": row.id, "provider": row.provider, "error": err.to_string()}),
                         )
                         .await?;
@@ -737,8 +747,9 @@ fn expiry(now: DateTime<Utc>, expires_in: i64) -> DateTime<Utc> {
     now + Duration::seconds(expires_in.clamp(0, 366 * 24 * 3600))
 }
 
-fn view(r: integrations::Model, names: &HashMap<i64, String>, owner: &str) -> Link {
-    Link {
+/// A stored row as owners and admins see it; a status the gateway never writes is an error.
+fn view(r: integrations::Model, names: &HashMap<i64, String>, owner: &str) -> Result<Link, DbErr> {
+    Ok(Link {
         id: r.id,
         bot: names
             .get(&r.bot_id)
@@ -747,10 +758,10 @@ fn view(r: integrations::Model, names: &HashMap<i64, String>, owner: &str) -> Li
         owner: owner.to_string(),
         provider: r.provider,
         scopes: r.scopes.split_whitespace().map(str::to_string).collect(),
-        status: r.status,
+        status: Status::parse(&r.status).map_err(|e| DbErr::Type(e.to_string()))?,
         linked_at: r.linked_at,
         last_used_at: r.last_used_at,
         expires_at: r.expires_at,
         revoked_at: r.revoked_at,
-    }
+    })
 }

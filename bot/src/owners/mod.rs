@@ -3,3 +3,4 @@
 
 pub mod integrations;
 pub mod oauth;
+pub mod status;

@@ -11,6 +11,7 @@ use consentgate_adapters::Outbound;
 use consentgate_entity::egress_ledger;
 
 use super::{Pipeline, PipelineError, Turn, dedupe, replies};
+use crate::audit::Action;
 use crate::{
     app::metrics::{ReasonLabel, TypeLabel},
     audit::Pending,
@@ -59,7 +60,7 @@ pub(super) async fn answer(
             p.record(
                 Some(t.bot.id),
                 Some(&t.subject.pseudonym),
-                "message.held",
+                Action::MessageHeld,
                 serde_json::json!({"reason": "redaction_failed"}),
             )
             .await?;
@@ -90,7 +91,7 @@ pub(super) async fn answer(
     let entry = Pending {
         bot_id: Some(bot_id),
         subject: Some(t.subject.pseudonym.clone()),
-        action: "message.forwarded".to_string(),
+        action: Action::MessageForwarded,
         detail: serde_json::json!({
             "provider": provider,
             "model": model,
@@ -163,7 +164,7 @@ pub(super) async fn answer(
             p.record(
                 Some(t.bot.id),
                 Some(&t.subject.pseudonym),
-                "llm.failed",
+                Action::LlmFailed,
                 serde_json::json!({"provider": p.provider.name(), "error": err.kind()}),
             )
             .await?;

@@ -23,6 +23,7 @@
 
 mod assistant;
 mod dedupe;
+pub mod input;
 mod owners;
 mod replies;
 mod rights;
@@ -43,9 +44,11 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 
 use consentgate_adapters::{
-    ChannelKind, HandleError, Inbound, InboundHandler, InboundKind, Outbound,
+    ChannelKind, DeliveryStatus, FailureReason, HandleError, Inbound, InboundHandler, InboundKind,
+    Outbound,
 };
 
+use crate::audit::Action;
 use crate::{
     app::metrics::{ChannelLabel, Metrics, ReasonLabel},
     audit::{AuditLog, Pending},
@@ -59,6 +62,7 @@ use crate::{
     redact::Redactor,
     store::commit::{Committer, Flush, WriteLock},
 };
+use input::{ButtonData, Command};
 
 /// A configured bot as the pipeline knows it.
 #[derive(Clone, Debug)]
@@ -218,7 +222,7 @@ impl Pipeline {
         &self,
         bot_id: Option<i64>,
         subject: Option<&Pseudonym>,
-        action: &'static str,
+        action: Action,
         detail: serde_json::Value,
     ) -> Result<(), DbErr> {
         self.append(bot_id, subject.cloned(), None, action, detail)
@@ -232,7 +236,7 @@ impl Pipeline {
         bot_id: i64,
         subject: &Subject,
         unreachable: bool,
-        action: &'static str,
+        action: Action,
         detail: serde_json::Value,
     ) -> Result<(), DbErr> {
         let mark = unreachable.then_some(subject.id);
@@ -251,13 +255,13 @@ impl Pipeline {
         bot_id: Option<i64>,
         subject: Option<Pseudonym>,
         mark_unreachable: Option<i64>,
-        action: &'static str,
+        action: Action,
         detail: serde_json::Value,
     ) -> Result<(), DbErr> {
         let entry = Pending {
             bot_id,
             subject,
-            action: action.to_string(),
+            action,
             detail,
         };
         self.committer
@@ -435,9 +439,17 @@ impl Pipeline {
         completed: &AtomicBool,
     ) -> Result<Vec<Outbound>, PipelineError> {
         // What became of a message we sent (never creates anyone).
-        if let InboundKind::Status { status, error_code } = &inbound.kind {
-            self.delivery_status(bot, inbound, status, *error_code)
-                .await?;
+        if let InboundKind::Status {
+            status,
+            error_code,
+            failure,
+        } = &inbound.kind
+        {
+            if *status == DeliveryStatus::Failed {
+                let failure = failure.unwrap_or(FailureReason::Other);
+                self.delivery_failed(bot, inbound, failure, *error_code)
+                    .await?;
+            }
             return Ok(Vec::new());
         }
 
@@ -472,7 +484,7 @@ impl Pipeline {
                 bot.id,
                 &subject,
                 true,
-                "subject.blocked_bot",
+                Action::SubjectBlockedBot,
                 serde_json::json!({"channel": inbound.channel.as_str()}),
             )
             .await?;
@@ -504,11 +516,19 @@ impl Pipeline {
 
         // 5. owners' commands, rights and consent: answered without consent
         match &inbound.kind {
-            InboundKind::Command { name, args } if owners::is_owner_command(name) => {
-                return owners::command(self, &turn, name, args).await;
+            InboundKind::Command { name, args } => {
+                if let Ok(command) = Command::parse(name)
+                    && command.is_owner()
+                {
+                    return owners::command(self, &turn, command, args).await;
+                }
             }
-            InboundKind::ButtonPress { data } if data.starts_with("link:") => {
-                return owners::button(self, &turn, data).await;
+            InboundKind::ButtonPress { data } => {
+                if let Ok(button @ (ButtonData::LinkGo { .. } | ButtonData::LinkCancel)) =
+                    ButtonData::parse(data)
+                {
+                    return owners::button(self, &turn, button).await;
+                }
             }
             _ => {}
         }
@@ -555,7 +575,7 @@ impl Pipeline {
             self.record(
                 Some(bot.id),
                 Some(&subject.pseudonym),
-                "message.rate_limited",
+                Action::MessageRateLimited,
                 serde_json::json!({}),
             )
             .await?;
@@ -575,7 +595,7 @@ impl Pipeline {
             self.record(
                 Some(bot.id),
                 Some(&subject.pseudonym),
-                "message.held",
+                Action::MessageHeld,
                 serde_json::json!({"reason": "no_consent", "purpose": consent::PURPOSE_ASSISTANT}),
             )
             .await?;
@@ -601,18 +621,15 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// A platform's report on a message we sent: a failure about the person is recorded (and
-    /// an unreachable one marked so); the rest only passes dedupe.
-    async fn delivery_status(
+    /// A platform's report that a message we sent failed: recorded about the person (and an
+    /// unreachable one marked so). Other statuses only pass dedupe.
+    async fn delivery_failed(
         &self,
         bot: &BotContext,
         inbound: &Inbound,
-        status: &str,
+        failure: FailureReason,
         error_code: Option<i64>,
     ) -> Result<(), PipelineError> {
-        if status != "failed" {
-            return Ok(());
-        }
         let Some(user) = &inbound.sender.id else {
             return Ok(());
         };
@@ -622,18 +639,13 @@ impl Pipeline {
         else {
             return Ok(());
         };
-        let reason = match error_code {
-            Some(131026) => "unreachable",
-            Some(131047) => "window_closed",
-            Some(131050) => "marketing_stopped",
-            _ => "failed",
-        };
+        let reason = failure.as_str();
         let detail = serde_json::json!({"reason": reason, "code": error_code, "channel": inbound.channel.as_str()});
         self.record_about(
             bot.id,
             &subject,
-            reason == "unreachable",
-            "delivery.failed",
+            failure == FailureReason::Unreachable,
+            Action::DeliveryFailed,
             detail,
         )
         .await?;
@@ -688,7 +700,7 @@ impl InboundHandler for Pipeline {
                 bot.id,
                 &subject,
                 unreachable,
-                "subject.undeliverable",
+                Action::SubjectUndeliverable,
                 detail,
             )
             .await

@@ -5,7 +5,10 @@
 use chrono::Utc;
 use consentgate_adapters::{Button, Outbound};
 
+use super::input::{ButtonData, Command};
 use super::{Pipeline, PipelineError, Turn};
+use crate::audit;
+use crate::owners::status::{Remote, Status};
 use crate::{
     consent::{self, Action, Decision, Method},
     owners::integrations::Filter,
@@ -37,14 +40,10 @@ fn disclosure(title: &str, words: &[String]) -> String {
     text
 }
 
-pub(super) fn is_owner_command(name: &str) -> bool {
-    matches!(name, "claim" | "link" | "links" | "unlink")
-}
-
 pub(super) async fn command(
     p: &Pipeline,
     t: &Turn<'_>,
-    name: &str,
+    command: Command,
     args: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
     let i = &p.integrations;
@@ -53,7 +52,7 @@ pub(super) async fn command(
         // An approval link posted in a group could be used by anyone there.
         return Ok(vec![Outbound::text(PRIVATE_ONLY)]);
     }
-    if name == "claim" {
+    if command == Command::Claim {
         let claimed = i
             .claim(
                 t.bot.id,
@@ -73,8 +72,8 @@ pub(super) async fn command(
     p.record(
         Some(t.bot.id),
         Some(&t.subject.pseudonym),
-        "command",
-        serde_json::json!({"command": name}),
+        audit::Action::Command,
+        serde_json::json!({"command": command.as_str()}),
     )
     .await?;
     if !i
@@ -83,8 +82,8 @@ pub(super) async fn command(
     {
         return Ok(vec![Outbound::text(NOT_AN_OWNER)]);
     }
-    match name {
-        "link" => {
+    match command {
+        Command::Link => {
             if i.providers.is_empty() {
                 return Ok(vec![Outbound::text(NOT_CONFIGURED)]);
             }
@@ -100,13 +99,16 @@ pub(super) async fn command(
                     .with_buttons(vec![vec![
                         Button::callback(
                             format!("Continue to {}", provider.title),
-                            format!("link:go:{}", provider.name),
+                            ButtonData::LinkGo {
+                                provider: provider.name.clone(),
+                            }
+                            .to_string(),
                         ),
-                        Button::callback("Cancel", "link:cancel"),
+                        Button::callback("Cancel", ButtonData::LinkCancel.to_string()),
                     ]]),
             ])
         }
-        "links" => {
+        Command::Links => {
             let links = i
                 .list(&Filter {
                     bot_id: Some(t.bot.id),
@@ -114,7 +116,10 @@ pub(super) async fn command(
                     ..Default::default()
                 })
                 .await?;
-            let active: Vec<_> = links.iter().filter(|l| l.status != "revoked").collect();
+            let active: Vec<_> = links
+                .iter()
+                .filter(|l| l.status != Status::Revoked)
+                .collect();
             if active.is_empty() {
                 return Ok(vec![Outbound::text(
                     "You have no linked accounts. /link connects one.",
@@ -129,10 +134,10 @@ pub(super) async fn command(
                 text.push_str(&format!(
                     "\n\n{} — {}\nlinked {}, last used {}\ncan: {}",
                     l.provider,
-                    if l.status == "broken" {
+                    if l.status == Status::Broken {
                         "broken: send /link again"
                     } else {
-                        "active"
+                        l.status.as_str()
                     },
                     l.linked_at.format("%Y-%m-%d %H:%M"),
                     l.last_used_at.map_or("never".to_string(), |t| t
@@ -143,7 +148,7 @@ pub(super) async fn command(
             }
             Ok(vec![Outbound::text(text)])
         }
-        "unlink" => {
+        Command::Unlink => {
             let provider = arg.to_ascii_lowercase();
             let revoked = i
                 .revoke_all(
@@ -167,11 +172,11 @@ pub(super) async fn command(
                 ))]);
             }
             record_integration_decision(p, t, &provider, Action::Withdrawn, "unlink").await?;
-            let reply = if revoked.iter().all(|r| r.remote == "revoked") {
+            let reply = if revoked.iter().all(|r| r.remote == Remote::Revoked) {
                 format!(
                     "{provider} is unlinked: the provider cancelled the access, and the keys were deleted here."
                 )
-            } else if revoked.iter().any(|r| r.remote == "failed") {
+            } else if revoked.iter().any(|r| r.remote == Remote::Failed) {
                 format!(
                     "{provider} is unlinked here: the keys were deleted. The provider could not be reached to cancel the access, so please also remove it in your account's security settings."
                 )
@@ -190,13 +195,16 @@ pub(super) async fn command(
 pub(super) async fn button(
     p: &Pipeline,
     t: &Turn<'_>,
-    data: &str,
+    data: ButtonData,
 ) -> Result<Vec<Outbound>, PipelineError> {
     let i = &p.integrations;
     if !t.inbound.chat.private {
         return Ok(vec![Outbound::text(PRIVATE_ONLY)]);
     }
-    let Some(provider_name) = data.strip_prefix("link:go:") else {
+    let ButtonData::LinkGo {
+        provider: provider_name,
+    } = data
+    else {
         return Ok(vec![Outbound::text("Nothing was linked.")]);
     };
     if !i
@@ -205,7 +213,7 @@ pub(super) async fn button(
     {
         return Ok(vec![Outbound::text(NOT_AN_OWNER)]);
     }
-    let Some(provider) = i.provider(provider_name) else {
+    let Some(provider) = i.provider(&provider_name) else {
         return Ok(vec![Outbound::text(
             "That provider is no longer configured.",
         )]);

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use consentgate_adapters::{Button, Outbound};
 
+use super::input::{ButtonData, ConsentTarget};
 use crate::consent::{Choices, Policy, Purpose, State};
 
 pub const SLOW_DOWN: &str =
@@ -118,11 +119,11 @@ fn date(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d").to_string()
 }
 
-/// Button data: `c:<purpose or req>:<y|n>:<policy id>` (well under Telegram's 64 bytes).
-pub fn consent_button(label: &str, target: &str, yes: bool, policy: &Policy) -> Button {
+/// A consent choice about `target` under `policy`, as a button.
+pub fn consent_button(label: &str, target: ConsentTarget, yes: bool, policy: &Policy) -> Button {
     Button::callback(
         label,
-        format!("c:{target}:{}:{}", if yes { "y" } else { "n" }, policy.id),
+        ButtonData::consent(target, yes, policy.id).to_string(),
     )
 }
 
@@ -156,8 +157,8 @@ pub fn consent_prompt(policy: &Policy, choices: &Choices, for_message: bool) -> 
     }
     text.push_str("\n\nDo you agree?");
     out.push(Outbound::text(text).with_buttons(vec![vec![
-        consent_button("Agree", "req", true, policy),
-        consent_button("Decline", "req", false, policy),
+        consent_button("Agree", ConsentTarget::Required, true, policy),
+        consent_button("Decline", ConsentTarget::Required, false, policy),
     ]]));
     out
 }
@@ -170,8 +171,18 @@ pub fn optional_choices(policy: &Policy, purposes: &[&Purpose], intro: &str) -> 
     for p in purposes {
         text.push_str(&format!("\n\n{}:\n{}", p.title, p.text));
         rows.push(vec![
-            consent_button(&format!("{}: yes", p.name), &p.name, true, policy),
-            consent_button(&format!("{}: no", p.name), &p.name, false, policy),
+            consent_button(
+                &format!("{}: yes", p.name),
+                ConsentTarget::Purpose(p.name.clone()),
+                true,
+                policy,
+            ),
+            consent_button(
+                &format!("{}: no", p.name),
+                ConsentTarget::Purpose(p.name.clone()),
+                false,
+                policy,
+            ),
         ]);
     }
     Outbound::text(text).with_buttons(rows)
@@ -268,7 +279,12 @@ pub fn consent_overview(policy: &Policy, choices: &Choices) -> Outbound {
         ));
         let on = state.allows_processing();
         let label = format!("{} {}", if on { "Turn off" } else { "Turn on" }, p.name);
-        rows.push(vec![consent_button(&label, &p.name, !on, policy)]);
+        rows.push(vec![consent_button(
+            &label,
+            ConsentTarget::Purpose(p.name.clone()),
+            !on,
+            policy,
+        )]);
     }
     Outbound::text(text).with_buttons(rows)
 }
@@ -305,8 +321,8 @@ pub fn delete_confirm(grace_days: u32) -> Outbound {
          content."
     ))
     .with_buttons(vec![vec![
-        Button::callback("Yes, delete", "erase:confirm"),
-        Button::callback("Cancel", "erase:cancel"),
+        Button::callback("Yes, delete", ButtonData::EraseConfirm.to_string()),
+        Button::callback("Cancel", ButtonData::EraseCancel.to_string()),
     ]])
 }
 

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use consentgate_adapters::{Document, Outbound};
 
+use super::input::{ButtonData, Command, ConsentTarget};
 use super::{Pipeline, PipelineError, Turn, replies};
+use crate::audit;
 use crate::{
     consent::{
         self, Action, Choices, Decision, Method, PURPOSE_HISTORY, PURPOSE_MARKETING, Policy,
@@ -221,34 +223,28 @@ pub(super) async fn command(
     name: &str,
     args: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
-    let known = matches!(
-        name,
-        "start"
-            | "privacy"
-            | "consent"
-            | "revoke"
-            | "export"
-            | "delete"
-            | "restore"
-            | "stop"
-            | "help"
-    );
+    let command = Command::parse(name).ok().filter(|c| !c.is_owner());
     p.record(
         Some(t.bot.id),
         Some(&t.subject.pseudonym),
-        "command",
-        serde_json::json!({"command": if known { name } else { "unknown" }}),
+        audit::Action::Command,
+        serde_json::json!({"command": command.map_or("unknown", Command::as_str)}),
     )
     .await?;
     if !t.inbound.chat.private
-        && (matches!(name, "consent" | "delete" | "restore")
-            || (name == "start" && !choices.may_process(t.policy)))
+        && (matches!(
+            command,
+            Some(Command::Consent | Command::Delete | Command::Restore)
+        ) || (command == Some(Command::Start) && !choices.may_process(t.policy)))
     {
         // Decisions are taken in private, never in front of a group.
         return Ok(vec![replies::only_in_private(t.inbound)]);
     }
-    match name {
-        "start" => {
+    let Some(command) = command else {
+        return Ok(vec![Outbound::text(replies::unknown_command(name))]);
+    };
+    match command {
+        Command::Start => {
             if choices.may_process(t.policy) {
                 Ok(vec![Outbound::text(replies::WELCOME_BACK)])
             } else {
@@ -256,13 +252,13 @@ pub(super) async fn command(
                 Ok(replies::consent_prompt(t.policy, choices, false))
             }
         }
-        "privacy" if args.trim().eq_ignore_ascii_case("history") => {
+        Command::Privacy if args.trim().eq_ignore_ascii_case("history") => {
             let versions = consent::versions(&p.db, t.bot.id).await?;
             Ok(vec![replies::privacy_history(&versions, t.policy)])
         }
-        "privacy" => Ok(vec![replies::privacy(t.policy, choices)]),
-        "consent" => Ok(vec![replies::consent_overview(t.policy, choices)]),
-        "revoke" => {
+        Command::Privacy => Ok(vec![replies::privacy(t.policy, choices)]),
+        Command::Consent => Ok(vec![replies::consent_overview(t.policy, choices)]),
+        Command::Revoke => {
             // Owners' approvals of integrations are ended with /unlink, which also cuts the access.
             let granted: Vec<String> = choices
                 .granted()
@@ -277,14 +273,17 @@ pub(super) async fn command(
             }
             Ok(vec![Outbound::text(replies::WITHDRAWN)])
         }
-        "export" => export(p, t).await,
-        "delete" => Ok(vec![replies::delete_confirm(
+        Command::Export => export(p, t).await,
+        Command::Delete => Ok(vec![replies::delete_confirm(
             p.retention.erasure_grace_days,
         )]),
-        "restore" => Ok(vec![Outbound::text(replies::NOTHING_TO_RESTORE)]),
-        "stop" => marketing(p, t, choices, false, Method::Command).await,
-        "help" => Ok(vec![Outbound::text(replies::HELP)]),
-        other => Ok(vec![Outbound::text(replies::unknown_command(other))]),
+        Command::Restore => Ok(vec![Outbound::text(replies::NOTHING_TO_RESTORE)]),
+        Command::Stop => marketing(p, t, choices, false, Method::Command).await,
+        Command::Help => Ok(vec![Outbound::text(replies::HELP)]),
+        // Owners' commands are answered before consent is read.
+        Command::Claim | Command::Link | Command::Links | Command::Unlink => {
+            Ok(vec![Outbound::text(replies::unknown_command(name))])
+        }
     }
 }
 
@@ -376,7 +375,7 @@ pub(super) async fn export(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
     p.record(
         Some(t.bot.id),
         Some(&t.subject.pseudonym),
-        "rights.export",
+        audit::Action::RightsExport,
         serde_json::json!({"via": via}),
     )
     .await?;
@@ -409,8 +408,8 @@ pub(super) async fn while_erasing(
     purge_after: DateTime<Utc>,
 ) -> Result<Vec<Outbound>, PipelineError> {
     if let consentgate_adapters::InboundKind::Command { name, .. } = &t.inbound.kind {
-        match name.as_str() {
-            "restore" => {
+        match Command::parse(name) {
+            Ok(Command::Restore) => {
                 let restored = erasure::restore(
                     &p.db,
                     &p.audit,
@@ -427,48 +426,46 @@ pub(super) async fn while_erasing(
                 };
                 return Ok(vec![Outbound::text(reply)]);
             }
-            "export" => return export(p, t).await,
-            "privacy" => {
+            Ok(Command::Export) => return export(p, t).await,
+            Ok(Command::Privacy) => {
                 let choices = Choices::load(&p.db, t.subject.id, t.bot.id).await?;
                 let mut out = replies::privacy(t.policy, &choices);
                 out.text
                     .push_str(&format!("\n\n{}", replies::erasure_pending(purge_after)));
                 return Ok(vec![out]);
             }
-            "help" => return Ok(vec![Outbound::text(replies::HELP)]),
+            Ok(Command::Help) => return Ok(vec![Outbound::text(replies::HELP)]),
             _ => {}
         }
     }
     p.record(
         Some(t.bot.id),
         Some(&t.subject.pseudonym),
-        "message.held",
+        audit::Action::MessageHeld,
         serde_json::json!({"reason": "erasure_pending"}),
     )
     .await?;
     Ok(vec![Outbound::text(replies::erasure_pending(purge_after))])
 }
 
-/// A pressed button: `c:<purpose|req>:<y|n>:<policy id>`, `erase:confirm|cancel`, or the
-/// `consent:agree|decline:<policy id>` of prompts sent by earlier versions.
+/// A pressed button under one of our replies; forged or garbled data gets a polite "unknown".
 pub(super) async fn button(
     p: &Pipeline,
     t: &Turn<'_>,
     choices: &mut Choices,
     data: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
-    match data {
-        "erase:confirm" => return erase(p, t).await,
-        "erase:cancel" => return Ok(vec![Outbound::text(replies::DELETE_CANCELLED)]),
-        _ => {}
-    }
-    let parts: Vec<&str> = data.split(':').collect();
-    let (target, yes, policy_id) = match parts.as_slice() {
-        ["c", target, yn @ ("y" | "n"), id] => (*target, *yn == "y", *id),
-        ["consent", choice @ ("agree" | "decline"), id] => ("req", *choice == "agree", *id),
+    let (target, yes, policy_id) = match ButtonData::parse(data) {
+        Ok(ButtonData::EraseConfirm) => return erase(p, t).await,
+        Ok(ButtonData::EraseCancel) => return Ok(vec![Outbound::text(replies::DELETE_CANCELLED)]),
+        Ok(ButtonData::Consent {
+            target,
+            yes,
+            policy_id,
+        }) => (target, yes, policy_id),
         _ => return Ok(vec![Outbound::text(replies::UNKNOWN_BUTTON)]),
     };
-    if policy_id.parse::<i64>().ok() != Some(t.policy.id) {
+    if policy_id != t.policy.id {
         // The button was for another version: the person must see what they agree to.
         let mut out = vec![Outbound::text(replies::STALE_BUTTON)];
         if choices.may_process(t.policy) {
@@ -478,33 +475,13 @@ pub(super) async fn button(
         }
         return Ok(out);
     }
-    if target == "req" {
-        let required: Vec<Purpose> = t.policy.required().cloned().collect();
-        if yes {
-            if choices.may_process(t.policy) {
-                return Ok(vec![Outbound::text(replies::ALREADY_AGREED)]);
-            }
-            for purpose in &required {
-                if !choices.state(purpose).allows_processing() {
-                    decide_current(p, t, choices, purpose, Action::Given, Method::Button).await?;
-                }
-            }
-            return Ok(vec![thanks(t.policy, choices)]);
+    let target = match target {
+        ConsentTarget::Required => {
+            return required(p, t, choices, yes).await;
         }
-        for purpose in &required {
-            match choices.state(purpose) {
-                State::Given { .. } => {
-                    withdraw(p, t, choices, &purpose.name, Method::Button).await?;
-                }
-                State::Refused { .. } => {}
-                _ => {
-                    decide_current(p, t, choices, purpose, Action::Refused, Method::Button).await?;
-                }
-            }
-        }
-        return Ok(vec![Outbound::text(replies::DECLINED)]);
-    }
-    let Some(purpose) = t.policy.purpose(target).cloned() else {
+        ConsentTarget::Purpose(name) => name,
+    };
+    let Some(purpose) = t.policy.purpose(&target).cloned() else {
         return Ok(vec![Outbound::text(replies::UNKNOWN_BUTTON)]);
     };
     let state = choices.state(&purpose);
@@ -529,6 +506,39 @@ pub(super) async fn button(
     Ok(vec![Outbound::text(replies::purpose_off(
         &purpose, deleted,
     ))])
+}
+
+/// The prompt's Agree / Decline: every required purpose at once.
+async fn required(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    choices: &mut Choices,
+    yes: bool,
+) -> Result<Vec<Outbound>, PipelineError> {
+    let required: Vec<Purpose> = t.policy.required().cloned().collect();
+    if yes {
+        if choices.may_process(t.policy) {
+            return Ok(vec![Outbound::text(replies::ALREADY_AGREED)]);
+        }
+        for purpose in &required {
+            if !choices.state(purpose).allows_processing() {
+                decide_current(p, t, choices, purpose, Action::Given, Method::Button).await?;
+            }
+        }
+        return Ok(vec![thanks(t.policy, choices)]);
+    }
+    for purpose in &required {
+        match choices.state(purpose) {
+            State::Given { .. } => {
+                withdraw(p, t, choices, &purpose.name, Method::Button).await?;
+            }
+            State::Refused { .. } => {}
+            _ => {
+                decide_current(p, t, choices, purpose, Action::Refused, Method::Button).await?;
+            }
+        }
+    }
+    Ok(vec![Outbound::text(replies::DECLINED)])
 }
 
 /// The confirmed `/delete`: blocked at once, purged after the grace period (or now, with 0).

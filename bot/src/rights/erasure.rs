@@ -14,6 +14,7 @@ use consentgate_entity::{
     integrations, oauth_states, owners, subjects,
 };
 
+use crate::audit::Action;
 use crate::{audit::AuditLog, privacy::pseudonym::Pseudonym};
 
 /// A confirmed `/delete`.
@@ -53,7 +54,7 @@ pub async fn request(
             &txn,
             Some(bot_id),
             Some(pseudonym),
-            "erasure.requested",
+            Action::ErasureRequested,
             serde_json::json!({
                 "grace_days": grace_days,
                 "purge_after": purge_after.to_rfc3339(),
@@ -98,7 +99,7 @@ pub async fn restore(
             &txn,
             Some(bot_id),
             Some(pseudonym),
-            "erasure.cancelled",
+            Action::ErasureCancelled,
             serde_json::json!({}),
         )
         .await?;
@@ -182,7 +183,7 @@ pub async fn purge(
             &txn,
             None,
             Some(pseudonym),
-            "erasure.completed",
+            Action::ErasureCompleted,
             serde_json::json!({
                 "reason": reason,
                 "identities": purged.identities,

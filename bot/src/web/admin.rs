@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 
 use consentgate_entity::{admin_keys, consent_events};
 
+use crate::audit::Action;
+use crate::owners::status::Status;
 use crate::{
     audit::verify,
     consent::sha256_hex,
@@ -154,7 +156,7 @@ impl Admin {
         &self,
         headers: &HeaderMap,
         need: Role,
-        action: &str,
+        action: Action,
         detail: Value,
     ) -> Result<i64, Response> {
         if self.limiter.check().is_err() {
@@ -242,6 +244,10 @@ pub async fn filter_for(
         ));
     }
     let owner = owner.map(|o| o.to_ascii_lowercase());
+    let status = match status.as_deref().map(Status::parse).transpose() {
+        Ok(status) => status,
+        Err(unknown) => return Ok(Err(unknown.to_string())),
+    };
     let bot_id = match bot {
         None => None,
         Some(name) => {
@@ -265,7 +271,7 @@ async fn list(State(a): State<Admin>, headers: HeaderMap, Query(q): Query<ListQu
         .gate(
             &headers,
             Role::Auditor,
-            "admin.read",
+            Action::AdminRead,
             json!({"endpoint": "integrations"}),
         )
         .await
@@ -288,7 +294,7 @@ async fn revoke_one(State(a): State<Admin>, headers: HeaderMap, Path(id): Path<i
         .gate(
             &headers,
             Role::Admin,
-            "admin.revoke",
+            Action::AdminRevoke,
             json!({"integration": id}),
         )
         .await
@@ -330,7 +336,7 @@ async fn revoke_many(
         .gate(
             &headers,
             Role::Admin,
-            "admin.revoke",
+            Action::AdminRevoke,
             json!({"provider": body.provider, "owner": body.owner, "bot": body.bot}),
         )
         .await
@@ -386,7 +392,7 @@ async fn consent_stats(State(a): State<Admin>, headers: HeaderMap) -> Response {
         .gate(
             &headers,
             Role::Auditor,
-            "admin.read",
+            Action::AdminRead,
             json!({"endpoint": "consent_stats"}),
         )
         .await
@@ -404,7 +410,7 @@ async fn audit_status(State(a): State<Admin>, headers: HeaderMap) -> Response {
         .gate(
             &headers,
             Role::Auditor,
-            "admin.read",
+            Action::AdminRead,
             json!({"endpoint": "audit_status"}),
         )
         .await

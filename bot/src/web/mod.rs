@@ -16,6 +16,7 @@ use sea_orm::DatabaseConnection;
 
 use consentgate_adapters::webchat::WebChat;
 
+use crate::audit::Action;
 use crate::{
     app::metrics::Metrics, audit::AuditLog, owners::integrations::Integrations,
     privacy::keys::Keys, privacy::pseudonym::Pseudonym, rights::export, store,
@@ -165,7 +166,7 @@ async fn download(State(e): State<Exports>, Path(token): Path<String>) -> Respon
             &e.db,
             Some(bot_id),
             pseudonym.as_ref(),
-            "rights.export_downloaded",
+            Action::RightsExportDownloaded,
             serde_json::json!({}),
         )
         .await
