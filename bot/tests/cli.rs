@@ -325,7 +325,7 @@ async fn audit_verify_and_checkpoint_from_the_command_line() {
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("BROKEN at entry 2"), "{err}");
-    db.execute_unprepared("UPDATE audit_log SET action = 'cli.test' WHERE seq = 2")
+    db.execute_unprepared("UPDATE audit_log SET action = 'message.held' WHERE seq = 2")
         .await
         .unwrap();
 
