@@ -4,6 +4,12 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::{EnvFilter, fmt};
 
+use crate::config::env;
+
+/// What is logged when `RUST_LOG` is unset: the gateway at `info`, chatty libraries only when
+/// something is wrong.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,hyper=warn,reqwest=warn";
+
 /// The log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -13,8 +19,8 @@ pub enum LogFormat {
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default level (`info`).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,hyper=warn,reqwest=warn"));
+    let filter =
+        EnvFilter::try_from_env(env::RUST_LOG).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -24,7 +24,7 @@ use crate::{
         App,
         telemetry::{self, LogFormat},
     },
-    config::{Config, ProcessEnv},
+    config::{Config, ProcessEnv, env},
     privacy::keys::Keys,
 };
 
@@ -55,7 +55,7 @@ Examples:
 #[command(name = "consentgate", version, about, after_help = EXAMPLES)]
 pub struct Cli {
     /// TOML configuration file (environment variables override it).
-    #[arg(long, global = true, env = "CONSENTGATE_CONFIG")]
+    #[arg(long, global = true, env = env::CONFIG)]
     pub config: Option<PathBuf>,
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

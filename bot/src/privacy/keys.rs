@@ -1,6 +1,7 @@
 //! The gateway's keys: Fernet keys for what is stored encrypted, and HMAC keys for pseudonyms,
 //! blind indexes and (later) the audit chain. None of these types prints its value.
 
+use crate::config::env;
 use std::{fmt, fs, io::Write, path::Path};
 
 use base64::{
@@ -58,7 +59,7 @@ pub struct DecryptError;
 impl FernetKeys {
     /// Parses a comma-separated list. Keys are trimmed and must be URL-safe base64 of 32 bytes.
     pub fn parse(list: &str) -> Result<Self, KeyError> {
-        const VAR: &str = "FERNET_KEYS";
+        const VAR: &str = env::FERNET_KEYS;
         let mut keys = Vec::new();
         for (i, raw) in list.split(',').enumerate() {
             let key = raw.trim();

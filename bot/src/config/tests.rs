@@ -1,0 +1,299 @@
+//! Loading and validating the configuration.
+
+use super::*;
+use crate::redact::Kind;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn nothing_set_gives_the_embedded_default() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(c.mode, Mode::Dev);
+    assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+    assert_eq!(c.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+    assert!(matches!(c.llm, LlmSettings::Echo));
+    assert!(c.webchat.enabled && c.bots.is_empty());
+    assert_eq!(c.secrets_file, PathBuf::from("consentgate.secrets"));
+}
+
+#[test]
+fn two_variables_give_a_telegram_bot() {
+    let c = Config::load(
+        None,
+        &env(&[
+            ("TELEGRAM_BOT_TOKEN", "123:abc"),
+            ("TELEGRAM_API_URL", "http://127.0.0.1:9/"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.bots.len(), 1);
+    assert_eq!(c.bots[0].name, "telegram");
+    assert_eq!(c.bots[0].api_url.as_str(), "http://127.0.0.1:9/");
+    assert!(c.bots[0].webhook_url.is_none());
+}
+
+#[test]
+fn a_webhook_url_switches_the_bot_to_webhook_mode_and_is_checked() {
+    let c = Config::load(
+        None,
+        &env(&[
+            ("TELEGRAM_BOT_TOKEN", "123:abc"),
+            (
+                "TELEGRAM_WEBHOOK_URL",
+                "https://bot.example.com/webhooks/telegram/telegram",
+            ),
+        ]),
+    )
+    .unwrap();
+    assert!(c.bots[0].webhook_url.is_some());
+    for (url, needle) in [
+        ("http://bot.example.com/hook", "https"),
+        ("https://bot.example.com/123:abc/hook", "token"),
+    ] {
+        let err = Config::load(
+            None,
+            &env(&[
+                ("TELEGRAM_BOT_TOKEN", "123:abc"),
+                ("TELEGRAM_WEBHOOK_URL", url),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("TELEGRAM_WEBHOOK_URL") && err.to_string().contains(needle),
+            "{err}"
+        );
+    }
+    let err = Config::load(
+        None,
+        &env(&[
+            ("TELEGRAM_BOT_TOKEN", "123:abc"),
+            ("TELEGRAM_WEBHOOK_URL", "https://bot.example.com/hook"),
+            ("TELEGRAM_WEBHOOK_SECRET", "short"),
+        ]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("TELEGRAM_WEBHOOK_SECRET"), "{err}");
+}
+
+#[test]
+fn errors_name_the_variable() {
+    let err = Config::load(None, &env(&[("CONSENTGATE_MODE", "prod")])).unwrap_err();
+    assert!(err.to_string().contains("CONSENTGATE_MODE"), "{err}");
+    let err = Config::load(None, &env(&[("CONSENTGATE_HTTP_ADDR", "localhost")])).unwrap_err();
+    assert!(err.to_string().contains("CONSENTGATE_HTTP_ADDR"), "{err}");
+    let err = Config::load(None, &env(&[("LLM_BASE_URL", "http://x/v1")])).unwrap_err();
+    assert!(err.to_string().contains("LLM_MODEL"), "{err}");
+    let err = Config::load(None, &env(&[("TELEGRAM_BOT_TOKEN", "nocolon")])).unwrap_err();
+    assert!(err.to_string().contains("TELEGRAM_BOT_TOKEN"), "{err}");
+    let err = Config::load(None, &env(&[("WHATSAPP_APP_SECRET", "x")])).unwrap_err();
+    assert!(err.to_string().contains("WHATSAPP_APP_SECRET"), "{err}");
+    let err = Config::load(
+        None,
+        &env(&[("CONSENTGATE_DATABASE_URL", "sqlite://x.db?synchronous=off")]),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("CONSENTGATE_DATABASE_URL")
+            && err.to_string().contains("full or normal"),
+        "{err}"
+    );
+}
+
+#[test]
+fn file_with_unknown_key_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "mode = \"dev\"\ndatabse_url = \"x\"\n").unwrap();
+    let err = Config::load(Some(&path), &env(&[])).unwrap_err();
+    assert!(err.to_string().contains("databse_url"), "{err}");
+}
+
+#[test]
+fn file_describes_many_bots_and_env_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        r#"
+database_url = "sqlite://data/x.db?mode=rwc"
+[llm]
+provider = "openai"
+base_url = "http://127.0.0.1:1/v1"
+model = "m"
+[[bots]]
+name = "shop"
+channel = "telegram"
+token_env = "SHOP_TOKEN"
+[[bots]]
+name = "shop-bale"
+channel = "bale"
+token_env = "SHOP_BALE_TOKEN"
+"#,
+    )
+    .unwrap();
+    let c = Config::load(
+        Some(&path),
+        &env(&[
+            ("SHOP_TOKEN", "1:a"),
+            ("SHOP_BALE_TOKEN", "2:b"),
+            ("CONSENTGATE_DATABASE_URL", "sqlite://other.db?mode=rwc"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.bots.len(), 2);
+    assert_eq!(c.bots[1].api_url.as_str(), "https://tapi.bale.ai/");
+    assert_eq!(c.database_url, "sqlite://other.db?mode=rwc");
+    assert!(matches!(c.llm, LlmSettings::OpenAi { .. }));
+    let err = Config::load(Some(&path), &env(&[("SHOP_TOKEN", "1:a")])).unwrap_err();
+    assert!(err.to_string().contains("SHOP_BALE_TOKEN"), "{err}");
+}
+
+#[test]
+fn the_shipped_example_configuration_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/consentgate.example.toml");
+    let c = Config::load(Some(&path), &env(&[("SHOP_TELEGRAM_TOKEN", "1:x")])).unwrap();
+    assert_eq!(c.bots[0].name, "shop");
+    assert!(c.policy.file.unwrap().ends_with("policy.example.txt"));
+    assert!(matches!(c.llm, LlmSettings::OpenAi { .. }));
+}
+
+#[test]
+fn purposes_and_retention_are_validated_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let load = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &env(&[]))
+    };
+    let c = load("").unwrap();
+    let names: Vec<&str> = c.purposes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["assistant", "history", "marketing"]);
+    assert!(
+        c.purposes[0].text.contains("offline echo"),
+        "{:?}",
+        c.purposes[0]
+    );
+    assert!(c.purposes[1].text.contains("30 days"));
+    let c = load("[llm]\nrecipient = \"Acme AI\"\n[retention]\nconversation_days = 7\n[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"history\"\n").unwrap();
+    assert!(c.purposes[0].text.contains("Acme AI"));
+    assert!(c.purposes[1].text.contains("7 days"));
+    assert_eq!(c.purposes.len(), 2);
+    for (text, place) in [
+        ("[[purposes]]\nname = \"history\"\n", "purposes"),
+        (
+            "[[purposes]]\nname = \"assistant\"\nrequired = false\n",
+            "purposes",
+        ),
+        (
+            "[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"marketing\"\nrequired = true\n",
+            "purposes",
+        ),
+        (
+            "[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"Survey\"\n",
+            "purposes[1].name",
+        ),
+        (
+            "[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"survey\"\n",
+            "purposes[1].title",
+        ),
+        (
+            "[retention]\ntemporary_days = 3\n",
+            "retention.temporary_days",
+        ),
+        (
+            "[retention]\nsweep_interval_secs = 1\n",
+            "retention.sweep_interval_secs",
+        ),
+    ] {
+        let err = load(text).unwrap_err();
+        assert!(err.place.starts_with(place), "{text}: {err}");
+    }
+    let c = Config::load(None, &env(&[("CONSENTGATE_ERASURE_GRACE_DAYS", "0")])).unwrap();
+    assert_eq!(c.retention.erasure_grace_days, 0);
+    let err = Config::load(None, &env(&[("CONSENTGATE_ERASURE_GRACE_DAYS", "soon")])).unwrap_err();
+    assert_eq!(err.place, "CONSENTGATE_ERASURE_GRACE_DAYS");
+}
+
+#[test]
+fn oauth_providers_come_from_definitions_the_file_and_the_environment() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert!(c.oauth.is_empty(), "no client id, no provider");
+    let c = Config::load(
+        None,
+        &env(&[
+            ("OAUTH_GOOGLE_CLIENT_ID", "cid"),
+            ("OAUTH_GOOGLE_CLIENT_SECRET", "shh"),
+            ("OAUTH_GOOGLE_TOKEN_URL", "http://127.0.0.1:9/token"),
+            ("TELEGRAM_BOT_TOKEN", "1:x"),
+            ("TELEGRAM_OWNER_IDS", "42, 43"),
+        ]),
+    )
+    .unwrap();
+    let google = &c.oauth[0];
+    assert_eq!(google.title, "Google");
+    assert_eq!(google.token_url.as_str(), "http://127.0.0.1:9/token");
+    assert!(
+        google
+            .authorize_url
+            .as_str()
+            .starts_with("https://accounts.google.com/")
+    );
+    assert!(google.describe_scopes()[0].contains("Google Sheets"));
+    assert_eq!(
+        format!("{:?}", google.client_secret),
+        "Some(Secret(<redacted>))"
+    );
+    assert_eq!(c.owners["telegram"], ["42", "43"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let load = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &env(&[("CRM_SECRET", "s")]))
+    };
+    let c = load("[oauth.crm]\nclient_id = \"gw\"\nclient_secret_env = \"CRM_SECRET\"\nauthorize_url = \"https://crm.example/a\"\ntoken_url = \"https://crm.example/t\"\nscopes = [\"contacts.read\"]\nscope_words = { \"contacts.read\" = \"read your contacts\" }\n").unwrap();
+    assert_eq!(c.oauth[0].name, "crm");
+    assert_eq!(c.oauth[0].describe_scopes(), ["read your contacts"]);
+    assert!(c.oauth[0].client_secret.is_some());
+    let err = load("[oauth.crm]\nclient_id = \"gw\"\nauthorize_url = \"https://crm.example/a\"\ntoken_url = \"https://crm.example/t\"\n").unwrap_err();
+    assert_eq!(err.place, "oauth.crm.scopes");
+    let err = load("[oauth.crm]\nclient_id = \"gw\"\nscopes = [\"x\"]\n").unwrap_err();
+    assert_eq!(err.place, "oauth.crm.authorize_url");
+}
+
+#[test]
+fn redaction_settings_are_validated_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let load = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &env(&[]))
+    };
+    let c = load("[redact]\nphone_regions = [\"ir\", \"RU\"]\n[redact.detectors.phone]\nlabel = \"TEL\"\n[redact.detectors.email]\nenabled = false\n[[redact.patterns]]\nlabel = \"CONTRACT\"\npattern = \"CT-\\\\d{6}\"\n").unwrap();
+    assert_eq!(c.redact.phone_regions.len(), 2);
+    assert_eq!(c.redact.labels[&Kind::Phone], "TEL");
+    assert_eq!(c.redact.disabled, vec![Kind::Email]);
+    assert_eq!(c.redact.custom[0].label, "CONTRACT");
+    let err = load("[redact]\nphone_regions = [\"Russia\"]\n").unwrap_err();
+    assert!(err.to_string().contains("redact.phone_regions"), "{err}");
+    let err = load("[[redact.patterns]]\nlabel = \"X\"\npattern = \"(\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains("redact.patterns[0].pattern"),
+        "{err}"
+    );
+    let err = load("[redact.detectors.phon]\nenabled = false\n").unwrap_err();
+    assert!(err.to_string().contains("redact.detectors.phon"), "{err}");
+}
+
+#[test]
+fn secrets_file_sits_beside_the_sqlite_file() {
+    assert_eq!(
+        default_secrets_file("sqlite:///var/lib/cg/db.sqlite?mode=rwc"),
+        PathBuf::from("/var/lib/cg/consentgate.secrets")
+    );
+}
