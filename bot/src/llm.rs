@@ -79,8 +79,7 @@ pub struct Payload {
 impl Payload {
     /// SHA-256 of the exact bytes sent, hex.
     pub fn sha256(&self) -> String {
-        use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(&self.bytes))
+        crate::privacy::digest::sha256_hex(&self.bytes)
     }
 }
 

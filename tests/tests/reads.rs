@@ -27,7 +27,7 @@ fn draft(text: &str, effective: chrono::DateTime<Utc>) -> Draft {
             name: consent::PURPOSE_ASSISTANT.into(),
             title: "Answers".into(),
             text: text.into(),
-            text_sha256: consent::sha256_hex(text),
+            text_sha256: consentgate::privacy::digest::sha256_hex(text),
             required: true,
         }],
     }
@@ -105,7 +105,7 @@ async fn the_choices_and_the_version_in_effect_are_read_with_the_person() {
             purpose: Set(purpose.into()),
             action: Set(action.into()),
             policy_version_id: Set(first.id),
-            text_sha256: Set(consent::sha256_hex("first")),
+            text_sha256: Set(consentgate::privacy::digest::sha256_hex("first")),
             channel: Set("telegram".into()),
             method: Set("button".into()),
             platform_message_id: Set(None),

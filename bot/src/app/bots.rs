@@ -17,10 +17,7 @@ use consentgate_entity::bots;
 use crate::{
     config::{BotSettings, Config},
     pipeline::BotContext,
-    privacy::{
-        keys::{HmacKey, Keys},
-        pseudonym::Pseudonym,
-    },
+    privacy::{keys::Keys, pseudonym::Pseudonym},
     rights::notify::Notifier,
 };
 
@@ -71,18 +68,6 @@ pub fn telegram_settings(bot: &BotSettings) -> TelegramSettings {
         poll_timeout: bot.poll_timeout_secs,
         limits: bot.limits,
     }
-}
-
-/// The webhook secret token of a bot, derived from `PSEUDONYM_KEY` so that every replica
-/// registers and checks the same one without another secret to distribute: 43 characters of
-/// URL-safe base64.
-pub fn webhook_secret(key: &HmacKey, bot_name: &str) -> String {
-    use base64::Engine;
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.bytes()).expect("HMAC takes any key");
-    mac.update(b"telegram-webhook-secret\x00");
-    mac.update(bot_name.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 /// The configured bots (and the web chat), registered in the database.

@@ -22,6 +22,7 @@ use consentgate_adapters::{
 };
 
 use super::{App, Shutdown, ShutdownTrigger, bots, housekeeping};
+use crate::privacy::digest;
 use crate::{
     app::metrics::Metrics,
     config::Config,
@@ -227,7 +228,7 @@ impl App {
             };
             let secret = match &bot.webhook_secret {
                 Some(secret) => secret.expose().to_string(),
-                None => bots::webhook_secret(&self.keys.pseudonym, &bot.name),
+                None => digest::webhook_secret(&self.keys.pseudonym, &bot.name),
             };
             let webhook = WebhookBot::new(settings, url, secret, handler.clone())
                 .map_err(anyhow::Error::msg)?

@@ -36,6 +36,7 @@ use sha2::Sha256;
 
 use consentgate_entity::{audit_head, audit_log};
 
+use crate::privacy::digest;
 use crate::{privacy::keys::HmacKey, privacy::pseudonym::Pseudonym};
 
 /// The first entry's previous hash.
@@ -58,7 +59,7 @@ fn field(mac: &mut Hmac<Sha256>, bytes: &[u8]) {
 
 /// The chain hash of an entry at `seq` after `prev`.
 pub fn chain_hash(key: &HmacKey, prev: &[u8], seq: i64, entry: &Entry<'_>) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes keys of any size");
+    let mut mac = digest::keyed(key);
     mac.update(prev);
     mac.update(VERSION_TAG);
     mac.update(&(seq as u64).to_be_bytes());

@@ -4,14 +4,14 @@
 //! from the writer on purpose: a bug in one is caught by the other, and both are pinned by a
 //! golden vector.
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
-use sha2::Sha256;
 
 use consentgate_entity::{audit_head, audit_log};
 
+use crate::privacy::digest;
 use crate::privacy::keys::HmacKey;
 
 /// Rows read per query, so memory stays flat however long the chain is.
@@ -107,7 +107,7 @@ pub(crate) fn links_to(key: &HmacKey, prev: &str, row: &audit_log::Model) -> boo
 
 fn expected_hash(key: &HmacKey, prev: &str, row: &audit_log::Model, seq: i64) -> Option<String> {
     let prev = hex::decode(prev).ok().filter(|p| p.len() == 32)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).ok()?;
+    let mut mac = digest::keyed(key);
     mac.update(&prev);
     mac.update(&encode(row, seq));
     Some(hex::encode(mac.finalize().into_bytes()))

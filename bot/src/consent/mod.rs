@@ -19,11 +19,11 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SelectStatement, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use consentgate_adapters::ChannelKind;
 use consentgate_entity::{consent_events, policy_versions};
 
+use crate::privacy::digest::sha256_hex;
 use crate::{audit::AuditLog, privacy::pseudonym::Pseudonym};
 
 /// Messages are processed by the configured LLM provider. Always required.
@@ -127,10 +127,6 @@ impl From<policy_versions::Model> for Policy {
             purposes,
         }
     }
-}
-
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// A policy about to be published.

@@ -16,10 +16,10 @@ use consentgate_entity::{integrations, oauth_states, owner_invites, owners, subj
 
 use super::status::{Remote, Status};
 use crate::audit::Action;
+use crate::privacy::digest::{self, sha256_hex};
 use crate::{
     audit::AuditLog,
     config::OAuthProvider,
-    consent::sha256_hex,
     owners::oauth::{self, OAuthError},
     privacy::keys::Keys,
     privacy::pseudonym::Pseudonym,
@@ -160,7 +160,7 @@ impl Integrations {
 
     /// A one-time invite code for a bot (`consentgate owners invite`). Only its hash is stored.
     pub async fn invite(&self, bot_id: i64, now: DateTime<Utc>) -> Result<String, DbErr> {
-        let code = format!("cg-{}", oauth::random_token());
+        let code = format!("cg-{}", digest::random_token());
         owner_invites::ActiveModel {
             bot_id: Set(bot_id),
             code_sha256: Set(secret_hash(&code)),
@@ -252,8 +252,8 @@ impl Integrations {
         chat_id: &str,
         now: DateTime<Utc>,
     ) -> Result<url::Url, DbErr> {
-        let state = oauth::random_token();
-        let verifier = oauth::random_token();
+        let state = digest::random_token();
+        let verifier = digest::random_token();
         let txn = crate::audit::begin(&self.db).await?;
         oauth_states::ActiveModel {
             state_sha256: Set(secret_hash(&state)),

@@ -5,19 +5,11 @@
 use std::{fmt, time::Duration};
 
 use base64::Engine;
-use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::config::OAuthProvider;
-
-/// 32 random bytes as URL-safe base64: 43 characters (RFC 7636 allows 43-128).
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// The S256 code challenge of a verifier.
 pub fn challenge(verifier: &str) -> String {
@@ -195,6 +187,7 @@ pub async fn revoke(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::privacy::digest::random_token;
 
     #[test]
     fn pkce_s256_matches_rfc_7636_appendix_b() {

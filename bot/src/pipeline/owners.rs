@@ -9,6 +9,7 @@ use super::input::{ButtonData, Command};
 use super::{Pipeline, PipelineError, Turn};
 use crate::audit;
 use crate::owners::status::{Remote, Status};
+use crate::privacy::digest::sha256_hex;
 use crate::{
     consent::{self, Action, Decision, Method},
     owners::integrations::Filter,
@@ -260,7 +261,7 @@ async fn record_integration_decision(
     } else {
         None
     };
-    let text_sha256 = granted.unwrap_or_else(|| consent::sha256_hex(shown));
+    let text_sha256 = granted.unwrap_or_else(|| sha256_hex(shown));
     consent::record(
         &p.db,
         &p.audit,

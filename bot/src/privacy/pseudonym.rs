@@ -3,19 +3,9 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
+use crate::privacy::digest::keyed_hex;
 use crate::privacy::keys::HmacKey;
 use consentgate_adapters::{ChannelKind, PlatformId};
-
-fn hmac_hex(key: &HmacKey, parts: &[&[u8]]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes keys of any size");
-    for part in parts {
-        mac.update(part);
-    }
-    hex::encode(mac.finalize().into_bytes())
-}
 
 /// What the LLM provider, logs and the audit log know a person by:
 /// hex HMAC-SHA256(`PSEUDONYM_KEY`, `"channel:platform_user_id"`). It can only be made from a raw
@@ -25,7 +15,7 @@ pub struct Pseudonym(String);
 
 impl Pseudonym {
     pub fn derive(key: &HmacKey, channel: ChannelKind, user: &PlatformId) -> Self {
-        Pseudonym(hmac_hex(
+        Pseudonym(keyed_hex(
             key,
             &[channel.as_str().as_bytes(), b":", user.expose().as_bytes()],
         ))
@@ -61,7 +51,7 @@ impl fmt::Debug for Pseudonym {
 /// The look-up key of a channel identity on one bot. Domain-separated from pseudonyms so the two
 /// can never be matched against each other.
 pub fn blind_index(key: &HmacKey, bot_id: i64, channel: ChannelKind, user: &PlatformId) -> String {
-    hmac_hex(
+    keyed_hex(
         key,
         &[
             b"blind-index\x00",
@@ -77,6 +67,8 @@ pub fn blind_index(key: &HmacKey, bot_id: i64, channel: ChannelKind, user: &Plat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
 
     fn key() -> HmacKey {
         HmacKey::parse(

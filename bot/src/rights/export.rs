@@ -15,10 +15,10 @@ use sea_orm::{
     Set, sea_query::Expr,
 };
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use consentgate_entity::{audit_log, bots, egress_ledger, export_links, policy_versions, subjects};
 
+use crate::privacy::digest::sha256_hex;
 use crate::{
     consent::{self, Choices},
     privacy::identity,
@@ -181,7 +181,7 @@ pub async fn build(
 }
 
 fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    sha256_hex(token)
 }
 
 /// Creates a one-time download link's token for a subject.

@@ -27,11 +27,10 @@ use consentgate_entity::{admin_keys, consent_events};
 
 use crate::audit::Action;
 use crate::owners::status::Status;
+use crate::privacy::digest::{self, sha256_hex};
 use crate::{
     audit::verify,
-    consent::sha256_hex,
     owners::integrations::{Filter, Integrations},
-    owners::oauth,
 };
 
 /// What a key may do.
@@ -60,7 +59,7 @@ impl Role {
 
 /// Creates a key; returns it (the only time it is ever shown).
 pub async fn create_key(db: &DatabaseConnection, role: Role, label: &str) -> Result<String, DbErr> {
-    let key = format!("cgk_{}", oauth::random_token());
+    let key = format!("cgk_{}", digest::random_token());
     admin_keys::ActiveModel {
         key_sha256: Set(sha256_hex(&key)),
         role: Set(role.as_str().to_string()),
