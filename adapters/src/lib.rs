@@ -4,11 +4,11 @@
 //! own API calls. Adapters decide nothing about consent or storage: they hand each `Inbound` to an
 //! [`InboundHandler`] (the pipeline) and deliver whatever replies it returns.
 
+pub mod delivery;
 pub mod model;
 pub mod outbound;
 pub mod shutdown;
 pub mod telegram;
-pub mod telegram_webhook;
 pub mod text;
 pub mod webchat;
 pub mod whatsapp;

@@ -16,7 +16,7 @@ use consentgate_adapters::{
     InboundHandler,
     outbound::{ChatQueues, Pacer},
     telegram::Poller,
-    telegram_webhook::{self, WebhookBot},
+    telegram::webhook::{self, WebhookBot},
     webchat::{WebChat, WebChatSettings},
     whatsapp,
 };
@@ -119,7 +119,7 @@ impl App {
         .merge(web::oauth_router(integrations.clone()))
         .merge(admin::router(integrations.clone()));
         if !channels.webhooks.is_empty() {
-            router = router.merge(telegram_webhook::router(channels.webhooks));
+            router = router.merge(webhook::router(channels.webhooks));
         }
         if let Some(bot) = channels.whatsapp {
             router = router.merge(whatsapp::router(vec![bot]));

@@ -309,7 +309,7 @@ fn check(bots: &[BotSettings]) -> Result<(), ConfigError> {
             return Err(bad(place, "the webhook URL must not contain the bot token"));
         }
         if let Some(secret) = &bot.webhook_secret
-            && !consentgate_adapters::telegram_webhook::valid_secret(secret.expose())
+            && !consentgate_adapters::telegram::webhook::valid_secret(secret.expose())
         {
             return Err(bad(
                 "TELEGRAM_WEBHOOK_SECRET / webhook_secret_env",

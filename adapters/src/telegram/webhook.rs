@@ -20,6 +20,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::{
+    delivery::Delivery,
     model::InboundHandler,
     telegram::{ALLOWED_UPDATES, TelegramChannel, TelegramSettings, deliver, method_url},
 };
@@ -45,8 +46,7 @@ pub struct WebhookBot {
     pub url: Url,
     secret: String,
     channel: Arc<TelegramChannel>,
-    handler: Arc<dyn InboundHandler>,
-    queues: Arc<crate::outbound::ChatQueues>,
+    delivery: Delivery,
     me: std::sync::OnceLock<crate::telegram::Me>,
 }
 
@@ -65,13 +65,13 @@ impl WebhookBot {
             ));
         }
         let channel = Arc::new(TelegramChannel::new(&settings));
+        let delivery = Delivery::new(&settings.bot_name, channel.clone(), handler);
         Ok(WebhookBot {
             settings,
             url,
             secret,
             channel,
-            handler,
-            queues: Arc::new(crate::outbound::ChatQueues::default()),
+            delivery,
             me: std::sync::OnceLock::new(),
         })
     }
@@ -79,7 +79,7 @@ impl WebhookBot {
     /// Registers the webhook with Telegram: URL, secret token and the update types we handle.
     /// Sends replies through `queues` (shared across the gateway, so shutdown can drain them).
     pub fn with_queues(mut self, queues: Arc<crate::outbound::ChatQueues>) -> Self {
-        self.queues = queues;
+        self.delivery = self.delivery.with_queues(queues);
         self
     }
 
@@ -208,7 +208,7 @@ async fn handle(bot: &WebhookBot, name: &str, body: &[u8]) -> StatusCode {
         tracing::warn!(bot = %name, "webhook body is not UTF-8; dropped");
         return StatusCode::OK;
     };
-    let parsed = match crate::telegram::parse_update_as(
+    let parsed = match super::parse_update_as(
         bot.settings.channel,
         &bot.settings.bot_name,
         bot.me.get(),
@@ -221,15 +221,7 @@ async fn handle(bot: &WebhookBot, name: &str, body: &[u8]) -> StatusCode {
             return StatusCode::OK;
         }
     };
-    match deliver(
-        &bot.settings,
-        &bot.channel,
-        &bot.handler,
-        &bot.queues,
-        parsed,
-    )
-    .await
-    {
+    match deliver(&bot.settings, &bot.channel, &bot.delivery, parsed).await {
         Ok(()) => StatusCode::OK,
         // Telegram retries non-2xx answers; dedupe makes the retry count once.
         Err(()) => StatusCode::SERVICE_UNAVAILABLE,

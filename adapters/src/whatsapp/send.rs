@@ -1,0 +1,283 @@
+//! Sending on one number: `POST {graph}/{version}/{phone_number_id}/messages` with text, reply
+//! buttons or a template, paced by the number's limit, errors mapped by [`GraphError`].
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{
+    GraphError, MAX_BUTTON_BODY, MAX_BUTTON_ID, MAX_BUTTON_TITLE, MAX_BUTTONS, MAX_TEXT,
+    WhatsAppSettings,
+};
+use crate::{
+    model::{Channel, ChannelKind, Outbound, PlatformId, SendError},
+    outbound::Pacer,
+    text::split_message,
+};
+
+/// Sends on one WhatsApp number.
+pub struct WhatsAppChannel {
+    settings: WhatsAppSettings,
+    http: reqwest::Client,
+    pacer: Arc<Pacer>,
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The Graph API's error, mapped to what the sender can act on.
+pub(super) fn map_error(status: u16, body: &str) -> SendError {
+    let code = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_i64());
+    match (status, code.and_then(GraphError::from_code)) {
+        (_, Some(GraphError::WindowClosed)) => SendError::WindowClosed,
+        (_, Some(GraphError::Unreachable)) => {
+            SendError::Unreachable("not a WhatsApp user (131026)".into())
+        }
+        (_, Some(GraphError::PairRateLimited)) => SendError::RateLimited(6),
+        (_, Some(GraphError::RateLimited)) | (429, _) => SendError::RateLimited(2),
+        (500..=599, _) => SendError::Transient(format!("Graph API answered {status}")),
+        _ => match code {
+            Some(code) => SendError::Other(format!("Graph API error {code} (HTTP {status})")),
+            None => SendError::Other(format!("Graph API answered {status}")),
+        },
+    }
+}
+
+impl WhatsAppChannel {
+    pub fn new(settings: WhatsAppSettings) -> Self {
+        WhatsAppChannel {
+            pacer: Arc::new(Pacer::new(settings.limits)),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap_or_default(),
+            settings,
+        }
+    }
+
+    pub fn pacer(&self) -> &Arc<Pacer> {
+        &self.pacer
+    }
+
+    fn endpoint(&self) -> String {
+        format!(
+            "{}/{}/{}/messages",
+            self.settings.graph_url.as_str().trim_end_matches('/'),
+            self.settings.api_version,
+            self.settings.phone_number_id
+        )
+    }
+
+    async fn post(&self, to: &str, body: &Value) -> Result<(), SendError> {
+        let response = self
+            .http
+            .post(self.endpoint())
+            .bearer_auth(&self.settings.access_token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(e.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        let err = map_error(status, &text);
+        tracing::debug!(to_len = to.len(), error = %err, "WhatsApp send refused");
+        Err(err)
+    }
+
+    /// The request bodies for one reply: text parts, then button groups of at most three.
+    fn bodies(&self, to: &str, out: &Outbound) -> Vec<Value> {
+        let mut text = out.text.clone();
+        // Link buttons become links in the text.
+        for b in out.buttons.iter().flatten() {
+            if let Some(url) = &b.url {
+                text.push_str(&format!("\n{}: {url}", b.label));
+            }
+        }
+        // Groups of at most three, never splitting a row (a yes/no pair stays together).
+        let mut groups: Vec<Vec<&crate::model::Button>> = Vec::new();
+        for row in &out.buttons {
+            let row: Vec<_> = row
+                .iter()
+                .filter(|b| b.url.is_none() && b.data.len() <= MAX_BUTTON_ID)
+                .collect();
+            for chunk in row.chunks(MAX_BUTTONS) {
+                match groups.last_mut() {
+                    Some(last)
+                        if last.len() + chunk.len() <= MAX_BUTTONS && row.len() <= MAX_BUTTONS =>
+                    {
+                        last.extend_from_slice(chunk)
+                    }
+                    _ => groups.push(chunk.to_vec()),
+                }
+            }
+        }
+        let buttons: Vec<_> = groups.iter().flatten().collect();
+        let mut bodies = Vec::new();
+        let message = |body: Value| {
+            let mut m =
+                json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to});
+            if let Value::Object(extra) = body {
+                for (k, v) in extra {
+                    m[k] = v;
+                }
+            }
+            m
+        };
+        let text_for_buttons =
+            if !buttons.is_empty() && text.chars().count() <= MAX_BUTTON_BODY && !text.is_empty() {
+                Some(text.clone())
+            } else {
+                None
+            };
+        if text_for_buttons.is_none() && !text.trim().is_empty() {
+            for part in split_message(&text, MAX_TEXT) {
+                bodies.push(message(
+                    json!({"type": "text", "text": {"preview_url": false, "body": part}}),
+                ));
+            }
+        }
+        for (i, group) in groups.iter().enumerate() {
+            let body_text = match (&text_for_buttons, i) {
+                (Some(t), 0) => t.clone(),
+                _ => "Choose:".to_string(),
+            };
+            let action: Vec<Value> = group
+                .iter()
+                .map(|b| {
+                    json!({"type": "reply", "reply": {"id": b.data, "title": truncate(&b.label, MAX_BUTTON_TITLE)}})
+                })
+                .collect();
+            bodies.push(message(json!({
+                "type": "interactive",
+                "interactive": {"type": "button", "body": {"text": body_text}, "action": {"buttons": action}},
+            })));
+        }
+        if let (Some(reply_to), Some(first)) = (&out.reply_to, bodies.first_mut()) {
+            first["context"] = json!({"message_id": reply_to});
+        }
+        bodies
+    }
+}
+
+#[async_trait]
+impl Channel for WhatsAppChannel {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::WhatsApp
+    }
+
+    fn has_window(&self) -> bool {
+        true
+    }
+
+    async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError> {
+        let to = chat.expose();
+        for body in self.bodies(to, out) {
+            self.pacer.send(to, false, || self.post(to, &body)).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_outside_window(
+        &self,
+        chat: &PlatformId,
+        out: &Outbound,
+    ) -> Result<(), SendError> {
+        let Some(template) = &self.settings.template else {
+            tracing::warn!(
+                bot = %self.settings.bot_name,
+                "not sent: outside the 24-hour window only a template may go, and none is configured (WHATSAPP_TEMPLATE)"
+            );
+            return Err(SendError::WindowClosed);
+        };
+        let to = chat.expose();
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "template",
+            "template": {
+                "name": template.name,
+                "language": {"code": template.language},
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": truncate(&out.text, MAX_BUTTON_BODY)}]}],
+            },
+        });
+        self.pacer.send(to, false, || self.post(to, &body)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::Limits;
+    use url::Url;
+
+    #[test]
+    fn graph_errors_map_to_what_the_sender_can_act_on() {
+        let err = |code: i64| format!(r#"{{"error":{{"message":"(#{code})","code":{code}}}}}"#);
+        assert!(matches!(
+            map_error(400, &err(131047)),
+            SendError::WindowClosed
+        ));
+        assert!(matches!(
+            map_error(400, &err(131026)),
+            SendError::Unreachable(_)
+        ));
+        assert!(matches!(
+            map_error(400, &err(131056)),
+            SendError::RateLimited(6)
+        ));
+        assert!(matches!(
+            map_error(400, &err(130429)),
+            SendError::RateLimited(_)
+        ));
+        assert!(matches!(map_error(503, "oops"), SendError::Transient(_)));
+        assert!(matches!(map_error(400, &err(100)), SendError::Other(_)));
+    }
+
+    #[test]
+    fn buttons_are_grouped_by_three_with_short_titles() {
+        let channel = WhatsAppChannel::new(WhatsAppSettings {
+            bot_name: "wa".into(),
+            graph_url: Url::parse("http://127.0.0.1:9").unwrap(),
+            api_version: "v21.0".into(),
+            phone_number_id: "1".into(),
+            access_token: "t".into(),
+            app_secret: "s".into(),
+            verify_token: "v".into(),
+            template: None,
+            limits: Limits::WHATSAPP,
+        });
+        let out = Outbound::text("Pick").with_buttons(vec![
+            vec![
+                crate::model::Button::callback("history: yes please, always", "c:history:y:1"),
+                crate::model::Button::callback("history: no", "c:history:n:1"),
+            ],
+            vec![
+                crate::model::Button::callback("marketing: yes", "c:marketing:y:1"),
+                crate::model::Button::callback("marketing: no", "c:marketing:n:1"),
+            ],
+        ]);
+        let bodies = channel.bodies("123", &out);
+        // Rows are not split: each yes/no pair stays in one message.
+        assert_eq!(bodies.len(), 2);
+        let first = &bodies[0]["interactive"]["action"]["buttons"];
+        assert_eq!(first.as_array().unwrap().len(), 2);
+        assert_eq!(first[1]["reply"]["id"], "c:history:n:1");
+        assert!(first[0]["reply"]["title"].as_str().unwrap().chars().count() <= 20);
+        assert_eq!(bodies[0]["interactive"]["body"]["text"], "Pick");
+        let long = channel.bodies("123", &Outbound::text("x".repeat(5000)));
+        assert_eq!(long.len(), 2, "split at 4096");
+    }
+}
