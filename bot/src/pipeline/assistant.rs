@@ -16,7 +16,7 @@ use crate::{
     app::metrics::{ReasonLabel, TypeLabel},
     audit::Pending,
     consent::{Choices, PURPOSE_HISTORY},
-    llm::{Prompt, Role},
+    llm::{Payload, Prompt, Role},
     redact::{Hints, Placeholders, RedactedText},
     rights::conversation,
 };
@@ -57,20 +57,7 @@ pub(super) async fn answer(
         Err(err) => {
             // Fail closed: nothing unredacted ever leaves.
             tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "redaction failed; message not forwarded");
-            p.record(
-                Some(t.bot.id),
-                Some(&t.subject.pseudonym),
-                Action::MessageHeld,
-                serde_json::json!({"reason": "redaction_failed"}),
-            )
-            .await?;
-            p.metrics
-                .held
-                .get_or_create(&ReasonLabel {
-                    reason: "redaction_failed",
-                })
-                .inc();
-            return Ok(vec![Outbound::text(replies::NOT_FORWARDED)]);
+            return held_unredacted(p, t).await;
         }
     };
     let payload = p.provider.payload(Prompt {
@@ -78,57 +65,7 @@ pub(super) async fn answer(
         text: &redacted,
         history: &history,
     });
-    // Written before the call: if the audit log cannot be written, nothing is forwarded. The
-    // SHA-256 of the exact bytes sent is the egress ledger's proof of what left; the ledger row
-    // and the audit entry are kept together or not at all.
-    let sha = payload.sha256();
-    let (bot_id, subject_id) = (t.bot.id, t.subject.id);
-    let (provider, model) = (
-        p.provider.name().to_string(),
-        p.provider.model().to_string(),
-    );
-    let key = t.inbound.update_key.clone();
-    let entry = Pending {
-        bot_id: Some(bot_id),
-        subject: Some(t.subject.pseudonym.clone()),
-        action: Action::MessageForwarded,
-        detail: serde_json::json!({
-            "provider": provider,
-            "model": model,
-            "redactions": redacted.counts(),
-            "context_messages": history.len(),
-            "payload_sha256": sha,
-        }),
-    };
-    p.committer
-        .write_recorded(entry, move |txn| {
-            let key = key.clone();
-            let ledger = egress_ledger::Entity::insert(egress_ledger::ActiveModel {
-                subject_id: Set(subject_id),
-                bot_id: Set(bot_id),
-                provider: Set(provider.clone()),
-                model: Set(model.clone()),
-                payload_sha256: Set(sha.clone()),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            });
-            Box::pin(async move {
-                ledger.exec_without_returning(txn).await?;
-                // The delivery is handled from here on: a redelivery is not forwarded again, even
-                // if something after the provider call fails.
-                dedupe::complete(txn, bot_id, key).await
-            })
-        })
-        .await?;
-    t.completed.store(true, Ordering::Relaxed);
-    for (label, count) in redacted.counts() {
-        p.metrics
-            .redactions
-            .get_or_create(&TypeLabel {
-                r#type: label.clone(),
-            })
-            .inc_by(*count as u64);
-    }
+    record_forward(p, t, &payload, &redacted, history.len()).await?;
     match p.provider.send(payload).await {
         Ok(completion) => {
             p.metrics
@@ -171,4 +108,85 @@ pub(super) async fn answer(
             Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
         }
     }
+}
+
+/// Redaction failed: the message is held, recorded, and the person told.
+async fn held_unredacted(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
+    p.record(
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        Action::MessageHeld,
+        serde_json::json!({"reason": "redaction_failed"}),
+    )
+    .await?;
+    p.metrics
+        .held
+        .get_or_create(&ReasonLabel {
+            reason: "redaction_failed",
+        })
+        .inc();
+    Ok(vec![Outbound::text(replies::NOT_FORWARDED)])
+}
+
+/// The forward is recorded (audit entry, egress ledger row and the delivery's completion, in one
+/// commit) before the provider is asked.
+async fn record_forward(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    payload: &Payload,
+    redacted: &RedactedText,
+    context_messages: usize,
+) -> Result<(), PipelineError> {
+    // Written before the call: if the audit log cannot be written, nothing is forwarded. The
+    // SHA-256 of the exact bytes sent is the egress ledger's proof of what left; the ledger row
+    // and the audit entry are kept together or not at all.
+    let sha = payload.sha256();
+    let (bot_id, subject_id) = (t.bot.id, t.subject.id);
+    let (provider, model) = (
+        p.provider.name().to_string(),
+        p.provider.model().to_string(),
+    );
+    let key = t.inbound.update_key.clone();
+    let entry = Pending {
+        bot_id: Some(bot_id),
+        subject: Some(t.subject.pseudonym.clone()),
+        action: Action::MessageForwarded,
+        detail: serde_json::json!({
+            "provider": provider,
+            "model": model,
+            "redactions": redacted.counts(),
+            "context_messages": context_messages,
+            "payload_sha256": sha,
+        }),
+    };
+    p.committer
+        .write_recorded(entry, move |txn| {
+            let key = key.clone();
+            let ledger = egress_ledger::Entity::insert(egress_ledger::ActiveModel {
+                subject_id: Set(subject_id),
+                bot_id: Set(bot_id),
+                provider: Set(provider.clone()),
+                model: Set(model.clone()),
+                payload_sha256: Set(sha.clone()),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            });
+            Box::pin(async move {
+                ledger.exec_without_returning(txn).await?;
+                // The delivery is handled from here on: a redelivery is not forwarded again, even
+                // if something after the provider call fails.
+                dedupe::complete(txn, bot_id, key).await
+            })
+        })
+        .await?;
+    t.completed.store(true, Ordering::Relaxed);
+    for (label, count) in redacted.counts() {
+        p.metrics
+            .redactions
+            .get_or_create(&TypeLabel {
+                r#type: label.clone(),
+            })
+            .inc_by(*count as u64);
+    }
+    Ok(())
 }

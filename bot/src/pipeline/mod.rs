@@ -23,6 +23,8 @@
 
 mod assistant;
 mod dedupe;
+mod delivery;
+mod gate;
 pub mod input;
 mod owners;
 mod replies;
@@ -44,13 +46,12 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 
 use consentgate_adapters::{
-    ChannelKind, DeliveryStatus, FailureReason, HandleError, Inbound, InboundHandler, InboundKind,
-    Outbound,
+    ChannelKind, HandleError, Inbound, InboundHandler, InboundKind, Outbound,
 };
 
 use crate::audit::Action;
 use crate::{
-    app::metrics::{ChannelLabel, Metrics, ReasonLabel},
+    app::metrics::{ChannelLabel, Metrics},
     audit::{AuditLog, Pending},
     config::RetentionSettings,
     consent::{self, Choices, Policy},
@@ -62,7 +63,6 @@ use crate::{
     redact::Redactor,
     store::commit::{Committer, Flush, WriteLock},
 };
-use input::{ButtonData, Command};
 
 /// A configured bot as the pipeline knows it.
 #[derive(Clone, Debug)]
@@ -439,17 +439,8 @@ impl Pipeline {
         completed: &AtomicBool,
     ) -> Result<Vec<Outbound>, PipelineError> {
         // What became of a message we sent (never creates anyone).
-        if let InboundKind::Status {
-            status,
-            error_code,
-            failure,
-        } = &inbound.kind
-        {
-            if *status == DeliveryStatus::Failed {
-                let failure = failure.unwrap_or(FailureReason::Other);
-                self.delivery_failed(bot, inbound, failure, *error_code)
-                    .await?;
-            }
+        if let InboundKind::Status { .. } = &inbound.kind {
+            delivery::status(self, bot, inbound).await?;
             return Ok(Vec::new());
         }
 
@@ -515,76 +506,20 @@ impl Pipeline {
         }
 
         // 5. owners' commands, rights and consent: answered without consent
-        match &inbound.kind {
-            InboundKind::Command { name, args } => {
-                if let Ok(command) = Command::parse(name)
-                    && command.is_owner()
-                {
-                    return owners::command(self, &turn, command, args).await;
-                }
-            }
-            InboundKind::ButtonPress { data } => {
-                if let Ok(button @ (ButtonData::LinkGo { .. } | ButtonData::LinkCancel)) =
-                    ButtonData::parse(data)
-                {
-                    return owners::button(self, &turn, button).await;
-                }
-            }
-            _ => {}
+        if let Some(out) = owners::input(self, &turn).await? {
+            return Ok(out);
         }
         let mut choices = match early.choices {
             Some(choices) => choices,
             None => Choices::load(&self.db, subject.id, bot.id).await?,
         };
-        match &inbound.kind {
-            InboundKind::Command { name, args } => {
-                return rights::command(self, &turn, &mut choices, name, args).await;
-            }
-            InboundKind::ButtonPress { data } => {
-                return rights::button(self, &turn, &mut choices, data).await;
-            }
-            InboundKind::Text => {
-                if let Some(on) = inbound.text.as_deref().and_then(rights::keyword) {
-                    return rights::marketing(
-                        self,
-                        &turn,
-                        &mut choices,
-                        on,
-                        consent::Method::Keyword,
-                    )
-                    .await;
-                }
-            }
-            InboundKind::MarketingPreference { resume } => {
-                // Set in the platform's own interface: recorded, not answered.
-                rights::marketing(
-                    self,
-                    &turn,
-                    &mut choices,
-                    *resume,
-                    consent::Method::PlatformSetting,
-                )
-                .await?;
-                return Ok(Vec::new());
-            }
-            InboundKind::Blocked | InboundKind::Status { .. } => {}
+        if let Some(out) = rights::input(self, &turn, &mut choices).await? {
+            return Ok(out);
         }
 
         // 6. rate limit
-        if self.limiter.check_key(&subject.id).is_err() {
-            self.record(
-                Some(bot.id),
-                Some(&subject.pseudonym),
-                Action::MessageRateLimited,
-                serde_json::json!({}),
-            )
-            .await?;
-            self.metrics.rate_limited.inc();
-            if self.notice_limiter.check_key(&subject.id).is_err() {
-                // Told once already: answering every excess message would only add to it.
-                return Ok(Vec::new());
-            }
-            return Ok(vec![Outbound::text(replies::SLOW_DOWN)]);
+        if let Some(out) = gate::rate_limit(self, &turn).await? {
+            return Ok(out);
         }
 
         // 7. renewal
@@ -592,73 +527,12 @@ impl Pipeline {
 
         // 8. consent gate
         if !choices.may_process(&policy) {
-            self.record(
-                Some(bot.id),
-                Some(&subject.pseudonym),
-                Action::MessageHeld,
-                serde_json::json!({"reason": "no_consent", "purpose": consent::PURPOSE_ASSISTANT}),
-            )
-            .await?;
-            self.metrics
-                .held
-                .get_or_create(&ReasonLabel {
-                    reason: "no_consent",
-                })
-                .inc();
-            if !inbound.chat.private {
-                // Consent is per person, never per group: asked in private, not in front of
-                // everyone.
-                return Ok(vec![replies::ask_in_private(inbound)]);
-            }
-            self.count_prompt(inbound.channel);
-            return Ok(replies::consent_prompt(&policy, &choices, true));
+            return gate::hold(self, &turn, &choices).await;
         }
 
         // 9. assistant
         out.extend(assistant::answer(self, &turn, &choices).await?);
         Ok(out)
-    }
-}
-
-impl Pipeline {
-    /// A platform's report that a message we sent failed: recorded about the person (and an
-    /// unreachable one marked so). Other statuses only pass dedupe.
-    async fn delivery_failed(
-        &self,
-        bot: &BotContext,
-        inbound: &Inbound,
-        failure: FailureReason,
-        error_code: Option<i64>,
-    ) -> Result<(), PipelineError> {
-        let Some(user) = &inbound.sender.id else {
-            return Ok(());
-        };
-        let Some(subject) =
-            identity::find_by_platform_id(&self.db, &self.keys, bot.id, inbound.channel, user)
-                .await?
-        else {
-            return Ok(());
-        };
-        let reason = failure.as_str();
-        let detail = serde_json::json!({"reason": reason, "code": error_code, "channel": inbound.channel.as_str()});
-        self.record_about(
-            bot.id,
-            &subject,
-            failure == FailureReason::Unreachable,
-            Action::DeliveryFailed,
-            detail,
-        )
-        .await?;
-        Ok(())
-    }
-
-    fn count_prompt(&self, channel: ChannelKind) {
-        self.metrics
-            .consent_prompts
-            .get_or_create(&ChannelLabel {
-                channel: channel.as_str(),
-            })
-            .inc();
     }
 }
 
@@ -680,34 +554,6 @@ impl InboundHandler for Pipeline {
         user: &consentgate_adapters::PlatformId,
         error: &consentgate_adapters::SendError,
     ) {
-        let Some(bot) = self.bots.get(bot) else {
-            return;
-        };
-        let result = async {
-            let Some(subject) =
-                identity::find_by_platform_id(&self.db, &self.keys, bot.id, channel, user).await?
-            else {
-                return Ok::<(), DbErr>(());
-            };
-            let reason = match error {
-                consentgate_adapters::SendError::Blocked => "blocked",
-                consentgate_adapters::SendError::WindowClosed => "window_closed",
-                _ => "unreachable",
-            };
-            let detail = serde_json::json!({"reason": reason, "channel": channel.as_str()});
-            let unreachable = reason != "window_closed";
-            self.record_about(
-                bot.id,
-                &subject,
-                unreachable,
-                Action::SubjectUndeliverable,
-                detail,
-            )
-            .await
-        }
-        .await;
-        if let Err(err) = result {
-            tracing::warn!(error = %err, "could not record an undeliverable reply");
-        }
+        delivery::undeliverable(self, bot, channel, user, error).await;
     }
 }

@@ -3,7 +3,7 @@
 //! access, in words, and their approval is recorded as a consent event.
 
 use chrono::Utc;
-use consentgate_adapters::{Button, Outbound};
+use consentgate_adapters::{Button, InboundKind, Outbound};
 
 use super::input::{ButtonData, Command};
 use super::{Pipeline, PipelineError, Turn};
@@ -41,7 +41,27 @@ fn disclosure(title: &str, words: &[String]) -> String {
     text
 }
 
-pub(super) async fn command(
+/// Owners' commands and the buttons of a link disclosure; `None` for anything else.
+pub(super) async fn input(
+    p: &Pipeline,
+    t: &Turn<'_>,
+) -> Result<Option<Vec<Outbound>>, PipelineError> {
+    match &t.inbound.kind {
+        InboundKind::Command { name, args } => match Command::parse(name) {
+            Ok(command) if command.is_owner() => self::command(p, t, command, args).await.map(Some),
+            _ => Ok(None),
+        },
+        InboundKind::ButtonPress { data } => match ButtonData::parse(data) {
+            Ok(button @ (ButtonData::LinkGo { .. } | ButtonData::LinkCancel)) => {
+                self::button(p, t, button).await.map(Some)
+            }
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+async fn command(
     p: &Pipeline,
     t: &Turn<'_>,
     command: Command,
@@ -84,116 +104,130 @@ pub(super) async fn command(
         return Ok(vec![Outbound::text(NOT_AN_OWNER)]);
     }
     match command {
-        Command::Link => {
-            if i.providers.is_empty() {
-                return Ok(vec![Outbound::text(NOT_CONFIGURED)]);
-            }
-            let Some(provider) = i.provider(&arg.to_ascii_lowercase()) else {
-                let names: Vec<&str> = i.providers.iter().map(|p| p.name.as_str()).collect();
-                return Ok(vec![Outbound::text(format!(
-                    "Which account? Send /link followed by one of: {}.",
-                    names.join(", ")
-                ))]);
-            };
-            Ok(vec![
-                Outbound::text(disclosure(&provider.title, &provider.describe_scopes()))
-                    .with_buttons(vec![vec![
-                        Button::callback(
-                            format!("Continue to {}", provider.title),
-                            ButtonData::LinkGo {
-                                provider: provider.name.clone(),
-                            }
-                            .to_string(),
-                        ),
-                        Button::callback("Cancel", ButtonData::LinkCancel.to_string()),
-                    ]]),
-            ])
-        }
-        Command::Links => {
-            let links = i
-                .list(&Filter {
-                    bot_id: Some(t.bot.id),
-                    owner: Some(t.subject.pseudonym.as_str().to_string()),
-                    ..Default::default()
-                })
-                .await?;
-            let active: Vec<_> = links
-                .iter()
-                .filter(|l| l.status != Status::Revoked)
-                .collect();
-            if active.is_empty() {
-                return Ok(vec![Outbound::text(
-                    "You have no linked accounts. /link connects one.",
-                )]);
-            }
-            let mut text = String::from("Your linked accounts:");
-            for l in active {
-                let words = i
-                    .provider(&l.provider)
-                    .map(|p| p.describe_scopes())
-                    .unwrap_or_else(|| l.scopes.clone());
-                text.push_str(&format!(
-                    "\n\n{} — {}\nlinked {}, last used {}\ncan: {}",
-                    l.provider,
-                    if l.status == Status::Broken {
-                        "broken: send /link again"
-                    } else {
-                        l.status.as_str()
-                    },
-                    l.linked_at.format("%Y-%m-%d %H:%M"),
-                    l.last_used_at.map_or("never".to_string(), |t| t
-                        .format("%Y-%m-%d %H:%M")
-                        .to_string()),
-                    words.join("; ")
-                ));
-            }
-            Ok(vec![Outbound::text(text)])
-        }
-        Command::Unlink => {
-            let provider = arg.to_ascii_lowercase();
-            let revoked = i
-                .revoke_all(
-                    &Filter {
-                        bot_id: Some(t.bot.id),
-                        owner: Some(t.subject.pseudonym.as_str().to_string()),
-                        provider: Some(provider.clone()),
-                        ..Default::default()
-                    },
-                    "owner",
-                )
-                .await?;
-            if revoked.is_empty() {
-                return Ok(vec![Outbound::text(format!(
-                    "You have no linked {} account. /links lists what is linked.",
-                    if provider.is_empty() {
-                        "such"
-                    } else {
-                        &provider
-                    }
-                ))]);
-            }
-            record_integration_decision(p, t, &provider, Action::Withdrawn, "unlink").await?;
-            let reply = if revoked.iter().all(|r| r.remote == Remote::Revoked) {
-                format!(
-                    "{provider} is unlinked: the provider cancelled the access, and the keys were deleted here."
-                )
-            } else if revoked.iter().any(|r| r.remote == Remote::Failed) {
-                format!(
-                    "{provider} is unlinked here: the keys were deleted. The provider could not be reached to cancel the access, so please also remove it in your account's security settings."
-                )
-            } else {
-                format!(
-                    "{provider} is unlinked here: the keys were deleted. This provider has no way for us to cancel the access remotely; you can remove it in your account's security settings."
-                )
-            };
-            Ok(vec![Outbound::text(reply)])
-        }
+        Command::Link => link(p, arg),
+        Command::Links => links(p, t).await,
+        Command::Unlink => unlink(p, t, arg).await,
+        // `/claim` is answered above; the rest are not owners' commands.
         _ => Ok(Vec::new()),
     }
 }
 
+/// `/link PROVIDER`: what the access allows, in words, before the owner goes on to approve it.
+fn link(p: &Pipeline, arg: &str) -> Result<Vec<Outbound>, PipelineError> {
+    let i = &p.integrations;
+    if i.providers.is_empty() {
+        return Ok(vec![Outbound::text(NOT_CONFIGURED)]);
+    }
+    let Some(provider) = i.provider(&arg.to_ascii_lowercase()) else {
+        let names: Vec<&str> = i.providers.iter().map(|p| p.name.as_str()).collect();
+        return Ok(vec![Outbound::text(format!(
+            "Which account? Send /link followed by one of: {}.",
+            names.join(", ")
+        ))]);
+    };
+    Ok(vec![
+        Outbound::text(disclosure(&provider.title, &provider.describe_scopes())).with_buttons(
+            vec![vec![
+                Button::callback(
+                    format!("Continue to {}", provider.title),
+                    ButtonData::LinkGo {
+                        provider: provider.name.clone(),
+                    }
+                    .to_string(),
+                ),
+                Button::callback("Cancel", ButtonData::LinkCancel.to_string()),
+            ]],
+        ),
+    ])
+}
+
+/// `/links`: the owner's linked accounts on this bot and what each may do.
+async fn links(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
+    let i = &p.integrations;
+    let links = i
+        .list(&Filter {
+            bot_id: Some(t.bot.id),
+            owner: Some(t.subject.pseudonym.as_str().to_string()),
+            ..Default::default()
+        })
+        .await?;
+    let active: Vec<_> = links
+        .iter()
+        .filter(|l| l.status != Status::Revoked)
+        .collect();
+    if active.is_empty() {
+        return Ok(vec![Outbound::text(
+            "You have no linked accounts. /link connects one.",
+        )]);
+    }
+    let mut text = String::from("Your linked accounts:");
+    for l in active {
+        let words = i
+            .provider(&l.provider)
+            .map(|p| p.describe_scopes())
+            .unwrap_or_else(|| l.scopes.clone());
+        text.push_str(&format!(
+            "\n\n{} — {}\nlinked {}, last used {}\ncan: {}",
+            l.provider,
+            if l.status == Status::Broken {
+                "broken: send /link again"
+            } else {
+                l.status.as_str()
+            },
+            l.linked_at.format("%Y-%m-%d %H:%M"),
+            l.last_used_at.map_or("never".to_string(), |t| t
+                .format("%Y-%m-%d %H:%M")
+                .to_string()),
+            words.join("; ")
+        ));
+    }
+    Ok(vec![Outbound::text(text)])
+}
+
+/// `/unlink PROVIDER`: revoked at the provider where it can be, deleted here in any case.
+async fn unlink(p: &Pipeline, t: &Turn<'_>, arg: &str) -> Result<Vec<Outbound>, PipelineError> {
+    let i = &p.integrations;
+    let provider = arg.to_ascii_lowercase();
+    let revoked = i
+        .revoke_all(
+            &Filter {
+                bot_id: Some(t.bot.id),
+                owner: Some(t.subject.pseudonym.as_str().to_string()),
+                provider: Some(provider.clone()),
+                ..Default::default()
+            },
+            "owner",
+        )
+        .await?;
+    if revoked.is_empty() {
+        return Ok(vec![Outbound::text(format!(
+            "You have no linked {} account. /links lists what is linked.",
+            if provider.is_empty() {
+                "such"
+            } else {
+                &provider
+            }
+        ))]);
+    }
+    record_integration_decision(p, t, &provider, Action::Withdrawn, "unlink").await?;
+    let reply = if revoked.iter().all(|r| r.remote == Remote::Revoked) {
+        format!(
+            "{provider} is unlinked: the provider cancelled the access, and the keys were deleted here."
+        )
+    } else if revoked.iter().any(|r| r.remote == Remote::Failed) {
+        format!(
+            "{provider} is unlinked here: the keys were deleted. The provider could not be reached to cancel the access, so please also remove it in your account's security settings."
+        )
+    } else {
+        format!(
+            "{provider} is unlinked here: the keys were deleted. This provider has no way for us to cancel the access remotely; you can remove it in your account's security settings."
+        )
+    };
+    Ok(vec![Outbound::text(reply)])
+}
+
 /// `link:go:<provider>` and `link:cancel`.
-pub(super) async fn button(
+async fn button(
     p: &Pipeline,
     t: &Turn<'_>,
     data: ButtonData,

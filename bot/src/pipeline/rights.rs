@@ -3,7 +3,7 @@
 //! deletion, and object to marketing. Withdrawing is never harder than agreeing.
 
 use chrono::{DateTime, Utc};
-use consentgate_adapters::{Document, Outbound};
+use consentgate_adapters::{Document, InboundKind, Outbound};
 
 use super::input::{ButtonData, Command, ConsentTarget};
 use super::{Pipeline, PipelineError, Turn, replies};
@@ -214,9 +214,33 @@ fn thanks(policy: &Policy, choices: &Choices) -> Outbound {
     )
 }
 
+/// Rights and consent, answered with or without consent: commands, consent buttons, the
+/// words STOP and START, and marketing choices made on the platform; `None` for anything else.
+pub(super) async fn input(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    choices: &mut Choices,
+) -> Result<Option<Vec<Outbound>>, PipelineError> {
+    let out = match &t.inbound.kind {
+        InboundKind::Command { name, args } => command(p, t, choices, name, args).await?,
+        InboundKind::ButtonPress { data } => button(p, t, choices, data).await?,
+        InboundKind::Text => match t.inbound.text.as_deref().and_then(keyword) {
+            Some(on) => marketing(p, t, choices, on, Method::Keyword).await?,
+            None => return Ok(None),
+        },
+        InboundKind::MarketingPreference { resume } => {
+            // Set in the platform's own interface: recorded, not answered.
+            marketing(p, t, choices, *resume, Method::PlatformSetting).await?;
+            Vec::new()
+        }
+        InboundKind::Blocked | InboundKind::Status { .. } => return Ok(None),
+    };
+    Ok(Some(out))
+}
+
 /// `/start`, `/privacy`, `/consent`, `/revoke`, `/export`, `/delete`, `/restore`, `/stop`,
 /// `/help`, and a polite answer to anything else.
-pub(super) async fn command(
+async fn command(
     p: &Pipeline,
     t: &Turn<'_>,
     choices: &mut Choices,
@@ -248,7 +272,7 @@ pub(super) async fn command(
             if choices.may_process(t.policy) {
                 Ok(vec![Outbound::text(replies::WELCOME_BACK)])
             } else {
-                p.count_prompt(t.inbound.channel);
+                super::gate::count_prompt(p, t.inbound.channel);
                 Ok(replies::consent_prompt(t.policy, choices, false))
             }
         }
@@ -288,7 +312,7 @@ pub(super) async fn command(
 }
 
 /// The bare words STOP and START, as people use them for marketing everywhere.
-pub(super) fn keyword(text: &str) -> Option<bool> {
+fn keyword(text: &str) -> Option<bool> {
     let word = text.trim().trim_end_matches(['.', '!']);
     if word.eq_ignore_ascii_case("stop") {
         Some(false)
@@ -449,7 +473,7 @@ pub(super) async fn while_erasing(
 }
 
 /// A pressed button under one of our replies; forged or garbled data gets a polite "unknown".
-pub(super) async fn button(
+async fn button(
     p: &Pipeline,
     t: &Turn<'_>,
     choices: &mut Choices,
