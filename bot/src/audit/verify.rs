@@ -113,6 +113,177 @@ fn expected_hash(key: &HmacKey, prev: &str, row: &audit_log::Model, seq: i64) ->
     Some(hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The walk along the chain, entry by entry: what the next entry must continue.
+struct Walk<'a> {
+    key: &'a HmacKey,
+    checkpoint: Option<&'a Checkpoint>,
+    prev_hash: String,
+    prev_at: Option<i64>,
+    expected_seq: i64,
+    /// After retention pruning the chain starts later; an anchor entry inside the chain must
+    /// then vouch for where it starts: (last pruned entry, its hash) until one does.
+    start_unvouched: Option<(i64, String)>,
+    checkpoint_seen: bool,
+    entries: u64,
+}
+
+impl<'a> Walk<'a> {
+    /// Starts at the first chained entry (`first`), or at entry 1 of an empty chain.
+    fn new(
+        key: &'a HmacKey,
+        checkpoint: Option<&'a Checkpoint>,
+        first: Option<&audit_log::Model>,
+    ) -> Self {
+        let mut walk = Walk {
+            key,
+            checkpoint,
+            prev_hash: "0".repeat(64),
+            prev_at: None,
+            expected_seq: 1,
+            start_unvouched: None,
+            checkpoint_seen: false,
+            entries: 0,
+        };
+        if let Some(first) = first
+            && let Some(seq) = first.seq.filter(|s| *s > 1)
+        {
+            walk.expected_seq = seq;
+            walk.prev_hash = first.prev_hash.clone().unwrap_or_default();
+            walk.start_unvouched = Some((seq - 1, walk.prev_hash.clone()));
+        }
+        // A checkpoint older than the pruned part cannot be compared, but the chain reaches
+        // past it.
+        if let Some(cp) = checkpoint
+            && cp.seq < walk.expected_seq
+        {
+            walk.checkpoint_seen = true;
+        }
+        walk
+    }
+
+    /// Checks one entry against the one before it, the key and the checkpoint.
+    fn step(&mut self, row: &audit_log::Model) -> Result<(), Break> {
+        let seq = row.seq.unwrap_or_default();
+        let fail = |seq: i64, reason: String| Err(Break { seq, reason });
+        if seq != self.expected_seq {
+            let expected = self.expected_seq;
+            return fail(
+                expected,
+                format!("entry {expected} is missing (the next one is {seq})"),
+            );
+        }
+        if row.prev_hash.as_deref() != Some(self.prev_hash.as_str()) {
+            return fail(
+                seq,
+                "its previous hash does not match the entry before it (removed, inserted or reordered)".into(),
+            );
+        }
+        let stored = row.hash.clone().unwrap_or_default();
+        if expected_hash(self.key, &self.prev_hash, row, seq).as_deref() != Some(stored.as_str()) {
+            return fail(
+                seq,
+                "its hash does not match its content (edited, or written without AUDIT_KEY)".into(),
+            );
+        }
+        let at = row.at.timestamp_millis();
+        if let Some(before) = self.prev_at
+            && at < before
+        {
+            return fail(seq, "its time is earlier than the entry before it".into());
+        }
+        if let Some(cp) = self.checkpoint
+            && cp.seq == seq
+        {
+            self.checkpoint_seen = true;
+            if cp.hash != stored {
+                return fail(
+                    seq,
+                    "it differs from the checkpoint kept outside the database".into(),
+                );
+            }
+        }
+        if row.action == crate::audit::Action::AuditAnchor.as_str()
+            && let Some((through, hash)) = &self.start_unvouched
+            && let Ok(detail) = serde_json::from_str::<serde_json::Value>(&row.detail)
+            && detail["pruned_through_seq"].as_i64() == Some(*through)
+            && detail["pruned_through_hash"].as_str() == Some(hash.as_str())
+        {
+            self.start_unvouched = None;
+        }
+        self.entries += 1;
+        self.prev_at = Some(at);
+        self.prev_hash = stored;
+        self.expected_seq += 1;
+        Ok(())
+    }
+
+    /// After the last entry: the start vouched for, the checkpoint reached, and the stored head
+    /// where the chain ends.
+    async fn finish(&self, db: &impl ConnectionTrait) -> Result<Option<Break>, DbErr> {
+        if let Some((through, _)) = &self.start_unvouched {
+            return Ok(Some(Break {
+                seq: *through,
+                reason: format!(
+                    "entry {through} is missing: the chain starts at entry {} and no anchor entry records that entries up to {through} were pruned",
+                    through + 1
+                ),
+            }));
+        }
+        let last = self.expected_seq - 1;
+        if let Some(cp) = self.checkpoint
+            && !self.checkpoint_seen
+        {
+            return Ok(Some(Break {
+                seq: cp.seq,
+                reason: format!(
+                    "the checkpoint names entry {} but the chain ends at {last}: its tail was cut",
+                    cp.seq
+                ),
+            }));
+        }
+        Ok(match audit_head::Entity::find_by_id(1).one(db).await? {
+            None => Some(Break {
+                seq: last + 1,
+                reason: "the chain head record is missing (deleted?)".into(),
+            }),
+            Some(head) if head.seq != last || head.hash != self.prev_hash => Some(Break {
+                seq: head.seq.max(last),
+                reason: format!(
+                    "the chain head records entry {} but the log ends at {last}: entries were removed from the end",
+                    head.seq
+                ),
+            }),
+            Some(_) => None,
+        })
+    }
+}
+
+/// Entries from before the chain are older than every chained one. An unchained row added
+/// later (or a chained one stripped of its links) is a forgery.
+async fn stray(db: &impl ConnectionTrait) -> Result<Option<Break>, DbErr> {
+    let Some(first) = audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.is_not_null())
+        .order_by_asc(audit_log::Column::Id)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.is_null())
+        .filter(audit_log::Column::Id.gt(first.id))
+        .order_by_asc(audit_log::Column::Id)
+        .one(db)
+        .await?
+        .map(|stray| Break {
+            seq: 0,
+            reason: format!(
+                "row {} sits outside the chain but was written after the chain began",
+                stray.id
+            ),
+        }))
+}
+
 /// Checks the whole chain: contiguous sequence from 1 (or from the entry after the last one an
 /// anchor says was pruned), each previous hash, each MAC, time never
 /// going back (beyond [`CLOCK_TOLERANCE_MS`]), the stored head, and, when given, a checkpoint kept
@@ -126,177 +297,40 @@ pub async fn verify(
         .filter(audit_log::Column::Seq.is_null())
         .count(db)
         .await?;
-    let mut report = Report {
-        entries: 0,
-        unchained,
-        head: None,
-        broken: None,
-    };
-    let mut prev_hash = "0".repeat(64);
-    let mut prev_at: Option<i64> = None;
-    let mut expected_seq = 1i64;
-    // After retention pruning the chain starts later; an anchor entry inside the chain must
-    // then vouch for where it starts.
     let first = audit_log::Entity::find()
         .filter(audit_log::Column::Seq.is_not_null())
         .order_by_asc(audit_log::Column::Seq)
         .one(db)
         .await?;
-    let mut start_unvouched: Option<(i64, String)> = None;
-    if let Some(first) = &first
-        && let Some(seq) = first.seq.filter(|s| *s > 1)
-    {
-        expected_seq = seq;
-        prev_hash = first.prev_hash.clone().unwrap_or_default();
-        start_unvouched = Some((seq - 1, prev_hash.clone()));
-    }
-    let start_seq = expected_seq;
-    let mut checkpoint_seen = false;
+    let mut walk = Walk::new(key, checkpoint, first.as_ref());
+    let mut broken = None;
     let mut pages = audit_log::Entity::find()
         .filter(audit_log::Column::Seq.is_not_null())
         .order_by_asc(audit_log::Column::Seq)
         .paginate(db, PAGE);
     'pages: while let Some(rows) = pages.fetch_and_next().await? {
-        for row in rows {
-            let seq = row.seq.unwrap_or_default();
-            let fail = |seq: i64, reason: String| Some(Break { seq, reason });
-            if seq != expected_seq {
-                report.broken = fail(
-                    expected_seq,
-                    format!("entry {expected_seq} is missing (the next one is {seq})"),
-                );
+        for row in &rows {
+            if let Err(b) = walk.step(row) {
+                broken = Some(b);
                 break 'pages;
-            }
-            if row.prev_hash.as_deref() != Some(prev_hash.as_str()) {
-                report.broken = fail(
-                    seq,
-                    "its previous hash does not match the entry before it (removed, inserted or reordered)".into(),
-                );
-                break 'pages;
-            }
-            let stored = row.hash.clone().unwrap_or_default();
-            if expected_hash(key, &prev_hash, &row, seq).as_deref() != Some(stored.as_str()) {
-                report.broken = fail(
-                    seq,
-                    "its hash does not match its content (edited, or written without AUDIT_KEY)"
-                        .into(),
-                );
-                break 'pages;
-            }
-            let at = row.at.timestamp_millis();
-            if let Some(before) = prev_at
-                && at < before
-            {
-                report.broken = fail(seq, "its time is earlier than the entry before it".into());
-                break 'pages;
-            }
-            if let Some(cp) = checkpoint
-                && cp.seq == seq
-            {
-                checkpoint_seen = true;
-                if cp.hash != stored {
-                    report.broken = fail(
-                        seq,
-                        "it differs from the checkpoint kept outside the database".into(),
-                    );
-                    break 'pages;
-                }
-            }
-            if row.action == crate::audit::Action::AuditAnchor.as_str()
-                && let Some((through, hash)) = &start_unvouched
-                && let Ok(detail) = serde_json::from_str::<serde_json::Value>(&row.detail)
-                && detail["pruned_through_seq"].as_i64() == Some(*through)
-                && detail["pruned_through_hash"].as_str() == Some(hash.as_str())
-            {
-                start_unvouched = None;
-            }
-            report.entries += 1;
-            prev_at = Some(at);
-            prev_hash = stored;
-            expected_seq += 1;
-        }
-    }
-    if report.entries > 0 {
-        report.head = Some(Checkpoint {
-            seq: expected_seq - 1,
-            hash: prev_hash.clone(),
-        });
-    }
-    if report.broken.is_none()
-        && let Some((through, _)) = start_unvouched
-    {
-        report.broken = Some(Break {
-            seq: through,
-            reason: format!(
-                "entry {through} is missing: the chain starts at entry {} and no anchor entry records that entries up to {through} were pruned",
-                through + 1
-            ),
-        });
-    }
-    if report.broken.is_none() {
-        let last = expected_seq - 1;
-        // A checkpoint older than the pruned part cannot be compared, but the chain reaches
-        // past it.
-        if let Some(cp) = checkpoint
-            && cp.seq < start_seq
-        {
-            checkpoint_seen = true;
-        }
-        if let Some(cp) = checkpoint
-            && !checkpoint_seen
-        {
-            report.broken = Some(Break {
-                seq: cp.seq,
-                reason: format!(
-                    "the checkpoint names entry {} but the chain ends at {last}: its tail was cut",
-                    cp.seq
-                ),
-            });
-        } else {
-            match audit_head::Entity::find_by_id(1).one(db).await? {
-                None => {
-                    report.broken = Some(Break {
-                        seq: last + 1,
-                        reason: "the chain head record is missing (deleted?)".into(),
-                    });
-                }
-                Some(head) if head.seq != last || head.hash != prev_hash => {
-                    report.broken = Some(Break {
-                        seq: head.seq.max(last),
-                        reason: format!(
-                            "the chain head records entry {} but the log ends at {last}: entries were removed from the end",
-                            head.seq
-                        ),
-                    });
-                }
-                Some(_) => {}
             }
         }
     }
-    // Entries from before the chain are older than every chained one. An unchained row added
-    // later (or a chained one stripped of its links) is a forgery.
-    if report.broken.is_none()
-        && let Some(first) = audit_log::Entity::find()
-            .filter(audit_log::Column::Seq.is_not_null())
-            .order_by_asc(audit_log::Column::Id)
-            .one(db)
-            .await?
-        && let Some(stray) = audit_log::Entity::find()
-            .filter(audit_log::Column::Seq.is_null())
-            .filter(audit_log::Column::Id.gt(first.id))
-            .order_by_asc(audit_log::Column::Id)
-            .one(db)
-            .await?
-    {
-        report.broken = Some(Break {
-            seq: 0,
-            reason: format!(
-                "row {} sits outside the chain but was written after the chain began",
-                stray.id
-            ),
-        });
+    if broken.is_none() {
+        broken = walk.finish(db).await?;
     }
-    Ok(report)
+    if broken.is_none() {
+        broken = stray(db).await?;
+    }
+    Ok(Report {
+        entries: walk.entries,
+        unchained,
+        head: (walk.entries > 0).then(|| Checkpoint {
+            seq: walk.expected_seq - 1,
+            hash: walk.prev_hash.clone(),
+        }),
+        broken,
+    })
 }
 
 #[cfg(test)]

@@ -52,8 +52,57 @@ impl Sweeper<'_> {
     /// Deletes what is due at `now` (or only counts it, with `dry_run`), class by class.
     pub async fn run(&self, now: DateTime<Utc>, dry_run: bool) -> Result<Vec<ClassReport>, DbErr> {
         let s = self.settings;
-        let mut report = Vec::new();
+        let class = |class, kept_days, what, count| ClassReport {
+            class,
+            kept_days,
+            what,
+            count,
+        };
+        Ok(vec![
+            class(
+                "conversation",
+                s.conversation_days,
+                "stored messages",
+                self.conversation(now, dry_run).await?,
+            ),
+            class(
+                "egress",
+                s.egress_days,
+                "egress ledger rows",
+                self.egress(now, dry_run).await?,
+            ),
+            class(
+                "temporary",
+                s.temporary_days,
+                "delivery records, expired export links and OAuth states",
+                self.temporary(now, dry_run).await?,
+            ),
+            class(
+                "erased",
+                s.erasure_grace_days,
+                "people whose erasure grace period ended",
+                self.erased(now, dry_run).await?,
+            ),
+            class(
+                "inactive_subjects",
+                s.inactive_subject_days,
+                "people inactive for the whole period",
+                self.inactive(now, dry_run).await?,
+            ),
+            class(
+                "audit",
+                s.audit_days,
+                "audit entries (an anchor entry records the pruning)",
+                self.audit
+                    .prune(self.db, now - days(s.audit_days), dry_run)
+                    .await?,
+            ),
+        ])
+    }
 
+    /// Stored conversation older than its period.
+    async fn conversation(&self, now: DateTime<Utc>, dry_run: bool) -> Result<u64, DbErr> {
+        let s = self.settings;
         let cutoff = now - days(s.conversation_days);
         let q = conversation_messages::Entity::delete_many()
             .filter(conversation_messages::Column::CreatedAt.lt(cutoff));
@@ -65,13 +114,11 @@ impl Sweeper<'_> {
         } else {
             q.exec(self.db).await?.rows_affected
         };
-        report.push(ClassReport {
-            class: "conversation",
-            kept_days: s.conversation_days,
-            what: "stored messages",
-            count,
-        });
-
+        Ok(count)
+    }
+    /// Egress ledger rows older than their period.
+    async fn egress(&self, now: DateTime<Utc>, dry_run: bool) -> Result<u64, DbErr> {
+        let s = self.settings;
         let cutoff = now - days(s.egress_days);
         let count = if dry_run {
             egress_ledger::Entity::find()
@@ -85,14 +132,11 @@ impl Sweeper<'_> {
                 .await?
                 .rows_affected
         };
-        report.push(ClassReport {
-            class: "egress",
-            kept_days: s.egress_days,
-            what: "egress ledger rows",
-            count,
-        });
-
-        // Temporary: delivery ids (kept to drop redeliveries) and export links past expiry.
+        Ok(count)
+    }
+    /// Delivery ids (kept to drop redeliveries) past their period, expired export links and OAuth states.
+    async fn temporary(&self, now: DateTime<Utc>, dry_run: bool) -> Result<u64, DbErr> {
+        let s = self.settings;
         let cutoff = now - days(s.temporary_days);
         let updates = processed_updates::Entity::find()
             .filter(processed_updates::Column::Completed.eq(true))
@@ -121,14 +165,10 @@ impl Sweeper<'_> {
                     .await?
                     .rows_affected
         };
-        report.push(ClassReport {
-            class: "temporary",
-            kept_days: s.temporary_days,
-            what: "delivery records, expired export links and OAuth states",
-            count,
-        });
-
-        // Requested erasures whose grace period is over: purged, then told.
+        Ok(count)
+    }
+    /// Requested erasures whose grace period is over: purged, then told.
+    async fn erased(&self, now: DateTime<Utc>, dry_run: bool) -> Result<u64, DbErr> {
         let due: Vec<subjects::Model> = subjects::Entity::find()
             .filter(subjects::Column::ErasureRequestedAt.is_not_null())
             .filter(subjects::Column::PurgeAfter.lte(now))
@@ -162,14 +202,11 @@ impl Sweeper<'_> {
                 }
             }
         }
-        report.push(ClassReport {
-            class: "erased",
-            kept_days: s.erasure_grace_days,
-            what: "people whose erasure grace period ended",
-            count,
-        });
-
-        // Inactive people: no identity of theirs seen within the period.
+        Ok(count)
+    }
+    /// Inactive people: no identity of theirs seen within the period.
+    async fn inactive(&self, now: DateTime<Utc>, dry_run: bool) -> Result<u64, DbErr> {
+        let s = self.settings;
         let cutoff = now - days(s.inactive_subject_days);
         let active = sea_orm::sea_query::Query::select()
             .column(channel_identities::Column::SubjectId)
@@ -198,24 +235,7 @@ impl Sweeper<'_> {
                 .await?;
             }
         }
-        report.push(ClassReport {
-            class: "inactive_subjects",
-            kept_days: s.inactive_subject_days,
-            what: "people inactive for the whole period",
-            count,
-        });
-
-        let count = self
-            .audit
-            .prune(self.db, now - days(s.audit_days), dry_run)
-            .await?;
-        report.push(ClassReport {
-            class: "audit",
-            kept_days: s.audit_days,
-            what: "audit entries (an anchor entry records the pruning)",
-            count,
-        });
-        Ok(report)
+        Ok(count)
     }
 }
 
