@@ -2,5 +2,9 @@
 //! revocation.
 
 pub mod integrations;
+mod invites;
+mod linking;
 pub mod oauth;
+mod refresh;
+mod revoke;
 pub mod status;
