@@ -33,7 +33,34 @@ pub fn signature_valid(app_secret: &str, body: &[u8], header: Option<&str>) -> b
 /// One webhook body, read into what the pipeline takes. Unknown parts are skipped.
 pub fn parse_webhook(bot_name: &str, body: &Value) -> Vec<Inbound> {
     let mut out = Vec::new();
-    let inbound = |key: String, user: String, name: Option<String>, kind: InboundKind| Inbound {
+    for change in body["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["changes"].as_array().into_iter().flatten())
+    {
+        let value = &change["value"];
+        match change["field"].as_str() {
+            Some("messages") => {
+                messages(bot_name, value, &mut out);
+                statuses(bot_name, value, &mut out);
+            }
+            Some("user_preferences") => preferences(bot_name, value, &mut out),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// An inbound from one person: on WhatsApp every chat is a private one.
+fn inbound(
+    bot_name: &str,
+    key: String,
+    user: String,
+    name: Option<String>,
+    kind: InboundKind,
+) -> Inbound {
+    Inbound {
         channel: ChannelKind::WhatsApp,
         bot: bot_name.to_string(),
         update_key: key,
@@ -53,135 +80,129 @@ pub fn parse_webhook(bot_name: &str, body: &Value) -> Vec<Inbound> {
         received_at: Utc::now(),
         addressed: true,
         bot_handle: None,
-    };
-    for change in body["entry"]
+    }
+}
+
+/// Messages people sent, with the profile names the `contacts` give.
+fn messages(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
+    let names: HashMap<String, String> = value["contacts"]
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|e| e["changes"].as_array().into_iter().flatten())
-    {
-        let value = &change["value"];
-        match change["field"].as_str() {
-            Some("messages") => {
-                let names: HashMap<String, String> = value["contacts"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| {
-                        let id = c["wa_id"].as_str().or(c["user_id"].as_str())?;
-                        Some((id.to_string(), c["profile"]["name"].as_str()?.to_string()))
-                    })
-                    .collect();
-                for m in value["messages"].as_array().into_iter().flatten() {
-                    // Business-scoped user ids may come without a phone number (wa_id).
-                    let Some(from) = m["from"].as_str().or(m["from_user_id"].as_str()) else {
-                        continue;
-                    };
-                    let Some(id) = m["id"].as_str() else {
-                        continue;
-                    };
-                    let (kind, text) = match m["type"].as_str() {
-                        Some("text") => {
-                            let text = m["text"]["body"].as_str().unwrap_or_default().to_string();
-                            let kind = match parse_command(&text) {
-                                Some((name, args)) => InboundKind::Command { name, args },
-                                None => InboundKind::Text,
-                            };
-                            (kind, Some(text))
-                        }
-                        Some("interactive") => {
-                            let reply = &m["interactive"]["button_reply"];
-                            match reply["id"].as_str() {
-                                Some(data) => (
-                                    InboundKind::ButtonPress {
-                                        data: data.to_string(),
-                                    },
-                                    None,
-                                ),
-                                None => (InboundKind::Text, None),
-                            }
-                        }
-                        // A quick-reply button of a template.
-                        Some("button") => match m["button"]["payload"].as_str() {
-                            Some(data) => (
-                                InboundKind::ButtonPress {
-                                    data: data.to_string(),
-                                },
-                                None,
-                            ),
-                            None => (InboundKind::Text, None),
-                        },
-                        // Images, voice …: the pipeline answers that only text is understood.
-                        _ => (InboundKind::Text, None),
-                    };
-                    let mut i = inbound(
-                        id.to_string(),
-                        from.to_string(),
-                        names.get(from).cloned(),
-                        kind,
-                    );
-                    i.text = text;
-                    i.message_id = Some(id.to_string());
-                    out.push(i);
-                }
-                for s in value["statuses"].as_array().into_iter().flatten() {
-                    let (Some(id), Some(status)) = (s["id"].as_str(), s["status"].as_str()) else {
-                        continue;
-                    };
-                    let Some(to) = s["recipient_id"]
-                        .as_str()
-                        .or(s["recipient_user_id"].as_str())
-                    else {
-                        continue;
-                    };
-                    let Some(status) = DeliveryStatus::parse(status) else {
-                        tracing::debug!(status, "a delivery status this gateway does not act on");
-                        continue;
-                    };
-                    let error_code = s["errors"][0]["code"].as_i64();
-                    out.push(inbound(
-                        format!("status:{id}:{status}"),
-                        to.to_string(),
-                        None,
-                        InboundKind::Status {
-                            status,
-                            error_code,
-                            failure: (status == DeliveryStatus::Failed)
-                                .then(|| GraphError::failure(error_code)),
-                        },
-                    ));
-                }
-            }
-            Some("user_preferences") => {
-                for p in value["user_preferences"].as_array().into_iter().flatten() {
-                    let Some(user) = p["wa_id"].as_str().or(p["user_id"].as_str()) else {
-                        continue;
-                    };
-                    if p["category"].as_str() != Some("marketing_messages") {
-                        continue;
-                    }
-                    let resume = match p["value"].as_str() {
-                        Some("stop") => false,
-                        Some("resume") => true,
-                        _ => continue,
-                    };
-                    let ts = p["timestamp"]
-                        .as_i64()
-                        .map(|t| t.to_string())
-                        .or_else(|| p["timestamp"].as_str().map(str::to_string))
-                        .unwrap_or_default();
-                    out.push(inbound(
-                        format!("pref:{user}:{ts}:{resume}"),
-                        user.to_string(),
-                        None,
-                        InboundKind::MarketingPreference { resume },
-                    ));
-                }
-            }
-            _ => {}
-        }
+        .filter_map(|c| {
+            let id = c["wa_id"].as_str().or(c["user_id"].as_str())?;
+            Some((id.to_string(), c["profile"]["name"].as_str()?.to_string()))
+        })
+        .collect();
+    for m in value["messages"].as_array().into_iter().flatten() {
+        // Business-scoped user ids may come without a phone number (wa_id).
+        let Some(from) = m["from"].as_str().or(m["from_user_id"].as_str()) else {
+            continue;
+        };
+        let Some(id) = m["id"].as_str() else {
+            continue;
+        };
+        let (kind, text) = message_kind(m);
+        let mut i = inbound(
+            bot_name,
+            id.to_string(),
+            from.to_string(),
+            names.get(from).cloned(),
+            kind,
+        );
+        i.text = text;
+        i.message_id = Some(id.to_string());
+        out.push(i);
     }
-    out
+}
+
+/// What a message is, and its text when it has one.
+fn message_kind(m: &Value) -> (InboundKind, Option<String>) {
+    let button = |data: Option<&str>| match data {
+        Some(data) => (
+            InboundKind::ButtonPress {
+                data: data.to_string(),
+            },
+            None,
+        ),
+        None => (InboundKind::Text, None),
+    };
+    match m["type"].as_str() {
+        Some("text") => {
+            let text = m["text"]["body"].as_str().unwrap_or_default().to_string();
+            let kind = match parse_command(&text) {
+                Some((name, args)) => InboundKind::Command { name, args },
+                None => InboundKind::Text,
+            };
+            (kind, Some(text))
+        }
+        Some("interactive") => button(m["interactive"]["button_reply"]["id"].as_str()),
+        // A quick-reply button of a template.
+        Some("button") => button(m["button"]["payload"].as_str()),
+        // Images, voice …: the pipeline answers that only text is understood.
+        _ => (InboundKind::Text, None),
+    }
+}
+
+/// What became of messages we sent; statuses the gateway does not act on are skipped.
+fn statuses(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
+    for s in value["statuses"].as_array().into_iter().flatten() {
+        let (Some(id), Some(status)) = (s["id"].as_str(), s["status"].as_str()) else {
+            continue;
+        };
+        let Some(to) = s["recipient_id"]
+            .as_str()
+            .or(s["recipient_user_id"].as_str())
+        else {
+            continue;
+        };
+        let Some(status) = DeliveryStatus::parse(status) else {
+            tracing::debug!(status, "a delivery status this gateway does not act on");
+            continue;
+        };
+        let error_code = s["errors"][0]["code"].as_i64();
+        out.push(inbound(
+            bot_name,
+            format!("status:{id}:{status}"),
+            to.to_string(),
+            None,
+            InboundKind::Status {
+                status,
+                error_code,
+                failure: (status == DeliveryStatus::Failed)
+                    .then(|| GraphError::failure(error_code)),
+            },
+        ));
+    }
+}
+
+/// Marketing messages stopped or resumed in WhatsApp itself.
+fn preferences(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
+    for p in value["user_preferences"].as_array().into_iter().flatten() {
+        let Some(user) = p["wa_id"].as_str().or(p["user_id"].as_str()) else {
+            continue;
+        };
+        if p["category"].as_str() != Some("marketing_messages") {
+            continue;
+        }
+        let resume = match p["value"].as_str() {
+            Some("stop") => false,
+            Some("resume") => true,
+            _ => continue,
+        };
+        let ts = p["timestamp"]
+            .as_i64()
+            .map(|t| t.to_string())
+            .or_else(|| p["timestamp"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.push(inbound(
+            bot_name,
+            format!("pref:{user}:{ts}:{resume}"),
+            user.to_string(),
+            None,
+            InboundKind::MarketingPreference { resume },
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -150,121 +150,133 @@ pub(super) fn providers(
             ));
         }
         let f = file.remove(&name).unwrap_or_default();
-        let var = |pattern: &str| env::named(pattern, &name);
-        let Some(client_id) = env.get(&var(env::OAUTH_CLIENT_ID)).or(f.client_id.clone()) else {
-            continue;
-        };
-        let builtin = BUILTIN_PROVIDERS.iter().find(|b| b.0 == name);
-        let url = |pattern: &str, field: &str, file: Option<String>, default: Option<&str>| {
-            let place_env = var(pattern);
-            match env.get(&place_env) {
-                Some(v) => parse_url(&place_env, &v).map(Some),
-                None => match file.or(default.map(str::to_string)) {
-                    Some(v) => parse_url(&format!("oauth.{name}.{field}"), &v).map(Some),
-                    None => Ok(None),
-                },
-            }
-        };
-        let authorize_url = url(
-            env::OAUTH_AUTHORIZE_URL,
-            "authorize_url",
-            f.authorize_url,
-            builtin.map(|b| b.2),
-        )?
-        .ok_or_else(|| bad(format!("oauth.{name}.authorize_url"), "required"))?;
-        let token_url = url(
-            env::OAUTH_TOKEN_URL,
-            "token_url",
-            f.token_url,
-            builtin.map(|b| b.3),
-        )?
-        .ok_or_else(|| bad(format!("oauth.{name}.token_url"), "required"))?;
-        let revocation_url = url(
-            env::OAUTH_REVOCATION_URL,
-            "revocation_url",
-            f.revocation_url,
-            builtin.and_then(|b| b.4),
-        )?;
-        let secret_var = f
-            .client_secret_env
-            .clone()
-            .unwrap_or_else(|| var(env::OAUTH_CLIENT_SECRET));
-        let client_secret = env.get(&secret_var).map(|v| Secret::new(v.trim()));
-        let scopes = f
-            .scopes
-            .or_else(|| builtin.map(|b| b.5.iter().map(|(s, _)| s.to_string()).collect()))
-            .unwrap_or_default();
-        if scopes.is_empty() {
-            return Err(bad(
-                format!("oauth.{name}.scopes"),
-                "name at least one scope",
-            ));
+        if let Some(provider) = provider(name, f, env)? {
+            out.push(provider);
         }
-        let mut scope_words: Vec<(String, String)> = builtin
-            .map(|b| {
-                b.5.iter()
-                    .map(|(s, w)| (s.to_string(), w.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (scope, words) in f.scope_words {
-            scope_words.retain(|(s, _)| *s != scope);
-            scope_words.push((scope, words));
-        }
-        let mut extra_params: Vec<(String, String)> = builtin
-            .map(|b| {
-                b.6.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (k, v) in f.extra_params {
-            const RESERVED: [&str; 7] = [
-                "response_type",
-                "client_id",
-                "redirect_uri",
-                "scope",
-                "state",
-                "code_challenge",
-                "code_challenge_method",
-            ];
-            if RESERVED.contains(&k.as_str()) {
-                return Err(bad(
-                    format!("oauth.{name}.extra_params.{k}"),
-                    "set by the gateway itself; it cannot be overridden",
-                ));
-            }
-            extra_params.retain(|(key, _)| *key != k);
-            extra_params.push((k, v));
-        }
-        // The client secret and tokens travel to these: never in clear beyond this machine.
-        for (field, url) in [
-            ("token_url", Some(&token_url)),
-            ("revocation_url", revocation_url.as_ref()),
-        ] {
-            if let Some(url) = url {
-                let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-                if url.scheme() != "https" && !loopback {
-                    return Err(bad(format!("oauth.{name}.{field}"), "must be https://"));
-                }
-            }
-        }
-        extra_params.sort();
-        out.push(OAuthProvider {
-            title: f
-                .title
-                .or(builtin.map(|b| b.1.to_string()))
-                .unwrap_or_else(|| name.clone()),
-            name,
-            authorize_url,
-            token_url,
-            revocation_url,
-            client_id: client_id.trim().to_string(),
-            client_secret,
-            scopes,
-            scope_words,
-            extra_params,
-        });
     }
     Ok(out)
+}
+
+/// Provider `name`, when a client id enables it: the file's table over the built-in definition,
+/// the `OAUTH_<NAME>_*` variables over both.
+fn provider(
+    name: String,
+    f: FileOAuth,
+    env: &dyn Env,
+) -> Result<Option<OAuthProvider>, ConfigError> {
+    let var = |pattern: &str| env::named(pattern, &name);
+    let Some(client_id) = env.get(&var(env::OAUTH_CLIENT_ID)).or(f.client_id.clone()) else {
+        return Ok(None);
+    };
+    let builtin = BUILTIN_PROVIDERS.iter().find(|b| b.0 == name);
+    let url = |pattern: &str, field: &str, file: Option<String>, default: Option<&str>| {
+        let place_env = var(pattern);
+        match env.get(&place_env) {
+            Some(v) => parse_url(&place_env, &v).map(Some),
+            None => match file.or(default.map(str::to_string)) {
+                Some(v) => parse_url(&format!("oauth.{name}.{field}"), &v).map(Some),
+                None => Ok(None),
+            },
+        }
+    };
+    let authorize_url = url(
+        env::OAUTH_AUTHORIZE_URL,
+        "authorize_url",
+        f.authorize_url,
+        builtin.map(|b| b.2),
+    )?
+    .ok_or_else(|| bad(format!("oauth.{name}.authorize_url"), "required"))?;
+    let token_url = url(
+        env::OAUTH_TOKEN_URL,
+        "token_url",
+        f.token_url,
+        builtin.map(|b| b.3),
+    )?
+    .ok_or_else(|| bad(format!("oauth.{name}.token_url"), "required"))?;
+    let revocation_url = url(
+        env::OAUTH_REVOCATION_URL,
+        "revocation_url",
+        f.revocation_url,
+        builtin.and_then(|b| b.4),
+    )?;
+    let secret_var = f
+        .client_secret_env
+        .clone()
+        .unwrap_or_else(|| var(env::OAUTH_CLIENT_SECRET));
+    let client_secret = env.get(&secret_var).map(|v| Secret::new(v.trim()));
+    let scopes = f
+        .scopes
+        .or_else(|| builtin.map(|b| b.5.iter().map(|(s, _)| s.to_string()).collect()))
+        .unwrap_or_default();
+    if scopes.is_empty() {
+        return Err(bad(
+            format!("oauth.{name}.scopes"),
+            "name at least one scope",
+        ));
+    }
+    let mut scope_words: Vec<(String, String)> = builtin
+        .map(|b| {
+            b.5.iter()
+                .map(|(s, w)| (s.to_string(), w.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (scope, words) in f.scope_words {
+        scope_words.retain(|(s, _)| *s != scope);
+        scope_words.push((scope, words));
+    }
+    let mut extra_params: Vec<(String, String)> = builtin
+        .map(|b| {
+            b.6.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (k, v) in f.extra_params {
+        const RESERVED: [&str; 7] = [
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+        ];
+        if RESERVED.contains(&k.as_str()) {
+            return Err(bad(
+                format!("oauth.{name}.extra_params.{k}"),
+                "set by the gateway itself; it cannot be overridden",
+            ));
+        }
+        extra_params.retain(|(key, _)| *key != k);
+        extra_params.push((k, v));
+    }
+    // The client secret and tokens travel to these: never in clear beyond this machine.
+    for (field, url) in [
+        ("token_url", Some(&token_url)),
+        ("revocation_url", revocation_url.as_ref()),
+    ] {
+        if let Some(url) = url {
+            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if url.scheme() != "https" && !loopback {
+                return Err(bad(format!("oauth.{name}.{field}"), "must be https://"));
+            }
+        }
+    }
+    extra_params.sort();
+    Ok(Some(OAuthProvider {
+        title: f
+            .title
+            .or(builtin.map(|b| b.1.to_string()))
+            .unwrap_or_else(|| name.clone()),
+        name,
+        authorize_url,
+        token_url,
+        revocation_url,
+        client_id: client_id.trim().to_string(),
+        client_secret,
+        scopes,
+        scope_words,
+        extra_params,
+    }))
 }

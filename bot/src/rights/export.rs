@@ -75,6 +75,44 @@ pub async fn build(
         })
         .collect();
 
+    let (history, current) = consent_record(db, subject_id, now, &bot).await?;
+
+    let messages: Vec<Value> = conversation::all(db, keys, subject_id)
+        .await?
+        .into_iter()
+        .map(|m| {
+            json!({"bot": bot(m.bot_id), "role": m.role.as_str(), "text": m.text, "at": m.at.to_rfc3339()})
+        })
+        .collect();
+
+    let (audit, egress) = trail(db, &subject.pseudonym, subject_id, &bot).await?;
+
+    Ok(Some(json!({
+        "format": FORMAT,
+        "generated_at": now.to_rfc3339(),
+        "subject": {
+            "pseudonym": subject.pseudonym,
+            "first_seen": subject.created_at.to_rfc3339(),
+            "reachable": subject.reachable,
+            "erasure_scheduled_for": subject.purge_after.filter(|_| subject.erasure_requested_at.is_some()).map(|t| t.to_rfc3339()),
+        },
+        "identities": identities,
+        "consent": {"current": current, "history": history},
+        "conversation": messages,
+        // Integrations are linked by business owners; people chatting with a bot have none.
+        "integrations": [],
+        "audit": audit,
+        "egress": egress,
+    })))
+}
+
+/// The person's consent record: every decision, and what is in effect now per bot.
+async fn consent_record(
+    db: &impl ConnectionTrait,
+    subject_id: i64,
+    now: DateTime<Utc>,
+    bot: &impl Fn(i64) -> String,
+) -> Result<(Vec<Value>, serde_json::Map<String, Value>), DbErr> {
     let events = consent::history(db, subject_id, None).await?;
     let version_ids: Vec<i64> = events.iter().map(|e| e.policy_version_id).collect();
     let versions: HashMap<i64, policy_versions::Model> = policy_versions::Entity::find()
@@ -119,16 +157,18 @@ pub async fn build(
         current.insert(bot(bot_id), Value::Object(states));
     }
 
-    let messages: Vec<Value> = conversation::all(db, keys, subject_id)
-        .await?
-        .into_iter()
-        .map(|m| {
-            json!({"bot": bot(m.bot_id), "role": m.role.as_str(), "text": m.text, "at": m.at.to_rfc3339()})
-        })
-        .collect();
+    Ok((history, current))
+}
 
+/// The audit entries about the person and the egress ledger of what was sent about them.
+async fn trail(
+    db: &impl ConnectionTrait,
+    pseudonym: &str,
+    subject_id: i64,
+    bot: &impl Fn(i64) -> String,
+) -> Result<(Vec<Value>, Vec<Value>), DbErr> {
     let audit: Vec<Value> = audit_log::Entity::find()
-        .filter(audit_log::Column::Subject.eq(subject.pseudonym.clone()))
+        .filter(audit_log::Column::Subject.eq(pseudonym))
         .order_by_asc(audit_log::Column::Id)
         .all(db)
         .await?
@@ -161,23 +201,7 @@ pub async fn build(
         })
         .collect();
 
-    Ok(Some(json!({
-        "format": FORMAT,
-        "generated_at": now.to_rfc3339(),
-        "subject": {
-            "pseudonym": subject.pseudonym,
-            "first_seen": subject.created_at.to_rfc3339(),
-            "reachable": subject.reachable,
-            "erasure_scheduled_for": subject.purge_after.filter(|_| subject.erasure_requested_at.is_some()).map(|t| t.to_rfc3339()),
-        },
-        "identities": identities,
-        "consent": {"current": current, "history": history},
-        "conversation": messages,
-        // Integrations are linked by business owners; people chatting with a bot have none.
-        "integrations": [],
-        "audit": audit,
-        "egress": egress,
-    })))
+    Ok((audit, egress))
 }
 
 fn token_hash(token: &str) -> String {
