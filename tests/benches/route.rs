@@ -47,7 +47,7 @@ async fn start(env: Vec<(&str, String)>, file: Option<String>) -> Run {
     let keys = GeneratedKeys::new();
     let mut map: HashMap<String, String> =
         env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    // `-- normal`: SQLite with synchronous=normal (see the README's trade-off).
+    // `-- normal`: SQLite with synchronous=normal (docs/configuration.md explains the trade-off).
     let url = match std::env::args().any(|a| a == "normal") && db.url.starts_with("sqlite:") {
         true => format!("{}&synchronous=normal", db.url),
         false => db.url.clone(),
