@@ -392,3 +392,19 @@ pub trait Channel: Send + Sync + 'static {
     }
     async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError>;
 }
+
+#[cfg(test)]
+mod delivery_status_tests {
+    use super::*;
+
+    #[test]
+    fn every_status_survives_the_round_trip_and_others_are_not_ours() {
+        for s in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(&s.to_string()), Some(s));
+            assert!(s == *s.as_str());
+        }
+        for other in ["", "Delivered", "deleted", "warning", "failed ", "\u{0}"] {
+            assert_eq!(DeliveryStatus::parse(other), None, "{other:?}");
+        }
+    }
+}

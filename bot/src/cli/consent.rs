@@ -8,11 +8,11 @@ use chrono::Utc;
 use clap::Subcommand;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-use consentgate_entity::{consent_events, policy_versions, subjects};
+use consentgate_entity::subjects;
 
 use crate::{
     app::App,
-    consent::{self, Choices},
+    consent::{self},
     rights::export,
 };
 
@@ -52,52 +52,38 @@ async fn find_subject(db: &DatabaseConnection, who: &str) -> Result<subjects::Mo
 }
 
 /// What the record is printed from.
-struct Record {
+struct Printed {
     subject: subjects::Model,
-    events: Vec<consent_events::Model>,
-    versions: HashMap<i64, policy_versions::Model>,
+    record: consent::Record,
     bot_names: HashMap<i64, String>,
-    /// (bot, policy version, purpose, state) for each purpose in effect now.
-    current: Vec<(String, i32, String, &'static str)>,
 }
 
-impl Record {
-    async fn load(db: &DatabaseConnection, who: &str) -> Result<Record> {
+impl Printed {
+    async fn load(db: &DatabaseConnection, who: &str) -> Result<Printed> {
         let subject = find_subject(db, who).await?;
-        let events = consent::history(db, subject.id, None).await?;
-        let bot_names = export::bot_names(db).await?;
-        let version_ids: Vec<i64> = events.iter().map(|e| e.policy_version_id).collect();
-        let versions = policy_versions::Entity::find()
-            .filter(policy_versions::Column::Id.is_in(version_ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|v| (v.id, v))
-            .collect();
-        let mut record = Record {
+        Ok(Printed {
+            record: consent::Record::load(db, subject.id, Utc::now()).await?,
+            bot_names: export::bot_names(db).await?,
             subject,
-            events,
-            versions,
-            bot_names,
-            current: Vec::new(),
-        };
-        let mut bots_seen: Vec<i64> = record.events.iter().map(|e| e.bot_id).collect();
-        bots_seen.sort_unstable();
-        bots_seen.dedup();
-        for bot_id in bots_seen {
-            if let Some(policy) = consent::current_policy(db, bot_id, Utc::now()).await? {
-                let choices = Choices::load(db, record.subject.id, bot_id).await?;
-                for p in &policy.purposes {
-                    record.current.push((
-                        record.bot(bot_id),
-                        policy.version,
-                        p.name.clone(),
-                        choices.state(p).name(),
-                    ));
-                }
-            }
-        }
-        Ok(record)
+        })
+    }
+
+    /// (bot, policy version, purpose, state) for each purpose in effect now.
+    fn current(&self) -> Vec<(String, i32, &str, &'static str)> {
+        self.record
+            .current
+            .iter()
+            .flat_map(|c| {
+                c.states.iter().map(|(purpose, state)| {
+                    (
+                        self.bot(c.bot_id),
+                        c.policy.version,
+                        purpose.as_str(),
+                        state.name(),
+                    )
+                })
+            })
+            .collect()
     }
 
     fn bot(&self, id: i64) -> String {
@@ -118,19 +104,19 @@ impl Record {
             "subject": self.subject.pseudonym,
             "first_seen": self.subject.created_at.to_rfc3339(),
             "erasure_scheduled_for": self.erasure_scheduled_for().map(|t| t.to_rfc3339()),
-            "events": self.events.iter().map(|e| serde_json::json!({
+            "events": self.record.events.iter().map(|e| serde_json::json!({
                 "id": e.id,
                 "at": e.created_at.to_rfc3339(),
                 "bot": self.bot(e.bot_id),
                 "purpose": e.purpose,
                 "action": e.action,
-                "policy_version": self.versions.get(&e.policy_version_id).map(|v| v.version),
+                "policy_version": self.record.versions.get(&e.policy_version_id).map(|v| v.version),
                 "text_sha256": e.text_sha256,
                 "channel": e.channel,
                 "method": e.method,
                 "platform_message_id": e.platform_message_id,
             })).collect::<Vec<_>>(),
-            "current": self.current.iter().map(|(b, v, p, s)| serde_json::json!({
+            "current": self.current().iter().map(|(b, v, p, s)| serde_json::json!({
                 "bot": b, "policy_version": v, "purpose": p, "state": s
             })).collect::<Vec<_>>(),
         });
@@ -146,9 +132,9 @@ impl Record {
                 Some(t) => format!("; erasure scheduled for {}", t.to_rfc3339()),
                 None => String::new(),
             },
-            self.events.len()
+            self.record.events.len()
         );
-        for e in &self.events {
+        for e in &self.record.events {
             out.push_str(&format!(
                 "  #{:<6} {}  {:<10} {:<12} {:<10} v{:<3} text {}  via {} {}{}\n",
                 e.id,
@@ -156,7 +142,8 @@ impl Record {
                 self.bot(e.bot_id),
                 e.purpose,
                 e.action,
-                self.versions
+                self.record
+                    .versions
                     .get(&e.policy_version_id)
                     .map_or("?".to_string(), |v| v.version.to_string()),
                 &e.text_sha256[..e.text_sha256.len().min(16)],
@@ -169,7 +156,7 @@ impl Record {
             ));
         }
         out.push_str("\nIn effect now:\n");
-        for (b, v, p, s) in &self.current {
+        for (b, v, p, s) in &self.current() {
             out.push_str(&format!("  {b:<10} policy v{v:<3} {p:<12} {s}\n"));
         }
         out
@@ -178,7 +165,7 @@ impl Record {
 
 /// The record of the subject `who` (a pseudonym or its first 8+ hex digits), as text or JSON.
 pub async fn show(db: &DatabaseConnection, who: &str, json: bool) -> Result<String> {
-    let record = Record::load(db, who).await?;
+    let record = Printed::load(db, who).await?;
     if json {
         record.json()
     } else {

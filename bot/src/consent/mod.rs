@@ -9,6 +9,9 @@
 //! deleted only with the person.
 
 pub mod policy;
+mod record;
+
+pub use record::{InEffect, Record};
 
 use std::collections::HashMap;
 

@@ -209,7 +209,8 @@ async fn unlink(p: &Pipeline, t: &Turn<'_>, arg: &str) -> Result<Vec<Outbound>, 
             }
         ))]);
     }
-    record_integration_decision(p, t, &provider, Action::Withdrawn, "unlink").await?;
+    record_integration_decision(p, t, &provider, Action::Withdrawn, Command::Unlink.as_str())
+        .await?;
     let reply = if revoked.iter().all(|r| r.remote == Remote::Revoked) {
         format!(
             "{provider} is unlinked: the provider cancelled the access, and the keys were deleted here."

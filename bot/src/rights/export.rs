@@ -16,11 +16,11 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
-use consentgate_entity::{audit_log, bots, egress_ledger, export_links, policy_versions, subjects};
+use consentgate_entity::{audit_log, bots, egress_ledger, export_links, subjects};
 
 use crate::privacy::digest::sha256_hex;
 use crate::{
-    consent::{self, Choices},
+    consent::{self},
     privacy::identity,
     privacy::keys::Keys,
     rights::conversation,
@@ -113,15 +113,8 @@ async fn consent_record(
     now: DateTime<Utc>,
     bot: &impl Fn(i64) -> String,
 ) -> Result<(Vec<Value>, serde_json::Map<String, Value>), DbErr> {
-    let events = consent::history(db, subject_id, None).await?;
-    let version_ids: Vec<i64> = events.iter().map(|e| e.policy_version_id).collect();
-    let versions: HashMap<i64, policy_versions::Model> = policy_versions::Entity::find()
-        .filter(policy_versions::Column::Id.is_in(version_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|v| (v.id, v))
-        .collect();
+    let record = consent::Record::load(db, subject_id, now).await?;
+    let (events, versions) = (&record.events, &record.versions);
     let history: Vec<Value> = events
         .iter()
         .map(|e| {
@@ -140,23 +133,18 @@ async fn consent_record(
             })
         })
         .collect();
-    let mut bots_seen: Vec<i64> = events.iter().map(|e| e.bot_id).collect();
-    bots_seen.sort_unstable();
-    bots_seen.dedup();
-    let mut current = serde_json::Map::new();
-    for bot_id in bots_seen {
-        let Some(policy) = consent::current_policy(db, bot_id, now).await? else {
-            continue;
-        };
-        let choices = Choices::load(db, subject_id, bot_id).await?;
-        let states: serde_json::Map<String, Value> = policy
-            .purposes
-            .iter()
-            .map(|p| (p.name.clone(), json!(choices.state(p).name())))
-            .collect();
-        current.insert(bot(bot_id), Value::Object(states));
-    }
-
+    let current = record
+        .current
+        .iter()
+        .map(|c| {
+            let states: serde_json::Map<String, Value> = c
+                .states
+                .iter()
+                .map(|(purpose, state)| (purpose.clone(), json!(state.name())))
+                .collect();
+            (bot(c.bot_id), Value::Object(states))
+        })
+        .collect();
     Ok((history, current))
 }
 
