@@ -1,10 +1,10 @@
 //! `consentgate owners invite --bot NAME`: a one-time code that makes whoever sends
 //! `/claim CODE` to the bot one of its owners.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 
-use crate::app::App;
+use crate::{app::App, rights};
 
 #[derive(Subcommand, Debug)]
 pub enum OwnersAction {
@@ -18,7 +18,12 @@ pub enum OwnersAction {
 
 pub(super) async fn run(app: &App, action: OwnersAction) -> Result<()> {
     let OwnersAction::Invite { bot } = action;
-    let id = app.bot(&bot)?.id;
+    // Any bot registered in the database, as this command has always looked them up.
+    let (id, _) = rights::export::bot_names(&app.db)
+        .await?
+        .into_iter()
+        .find(|(_, n)| *n == bot)
+        .with_context(|| format!("--bot {bot}: no such bot in the configuration"))?;
     let code = app
         .offline_integrations()
         .invite(id, chrono::Utc::now())

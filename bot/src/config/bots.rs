@@ -186,7 +186,7 @@ pub(super) fn configured(
             bots.push(bot);
         }
     }
-    check(&bots)?;
+    check(&bots, env)?;
     Ok((bots, owners))
 }
 
@@ -249,12 +249,6 @@ fn file_bot(i: usize, b: FileBot, env: &dyn Env) -> Result<BotSettings, ConfigEr
 /// The platform's one bot from its variables, named after the platform.
 fn env_bot(vars: &BotVariables, env: &dyn Env) -> Result<Option<BotSettings>, ConfigError> {
     let Some(token) = env.get(vars.token) else {
-        if env.get(vars.webhook_url).is_some() {
-            return Err(bad(
-                vars.webhook_url,
-                format!("set {} too: the webhook belongs to that bot", vars.token),
-            ));
-        }
         return Ok(None);
     };
     let api_url = parse_url(
@@ -281,7 +275,7 @@ fn env_bot(vars: &BotVariables, env: &dyn Env) -> Result<Option<BotSettings>, Co
 
 /// Tokens that look like tokens, and webhook URLs the platform will call and that give nothing
 /// away.
-fn check(bots: &[BotSettings]) -> Result<(), ConfigError> {
+fn check(bots: &[BotSettings], env: &dyn Env) -> Result<(), ConfigError> {
     for bot in bots {
         if !bot.token.expose().contains(':') {
             return Err(bad(
@@ -290,6 +284,14 @@ fn check(bots: &[BotSettings]) -> Result<(), ConfigError> {
                     "the token of bot `{}` should look like 123456:ABC-DEF…; check the value",
                     bot.name
                 ),
+            ));
+        }
+    }
+    for vars in &FROM_ENV {
+        if env.get(vars.webhook_url).is_some() && env.get(vars.token).is_none() {
+            return Err(bad(
+                vars.webhook_url,
+                format!("set {} too: the webhook belongs to that bot", vars.token),
             ));
         }
     }
