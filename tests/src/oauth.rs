@@ -33,6 +33,8 @@ struct Inner {
     revoke_fails: bool,
     /// Lifetime of issued access tokens, in seconds.
     expires_in: i64,
+    /// How long a refresh answer is held back after the tokens are issued (a slow provider).
+    refresh_delay: std::time::Duration,
 }
 
 /// The fake provider; clones share state.
@@ -80,6 +82,11 @@ impl FakeOAuth {
 
     pub fn set_expires_in(&self, secs: i64) {
         self.lock().expires_in = secs;
+    }
+
+    /// Refreshes are answered `delay` after their tokens are issued, as a slow provider would.
+    pub fn set_refresh_delay(&self, delay: std::time::Duration) {
+        self.lock().refresh_delay = delay;
     }
 
     /// The provider forgets every refresh token (as when the user revokes access there).
@@ -146,7 +153,23 @@ async fn token(
     State(fake): State<FakeOAuth>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    let (answer, delay) = issue(&fake, form);
+    tokio::time::sleep(delay).await;
+    answer
+}
+
+/// Answers a token request at once; the delay is for the caller to wait out.
+fn issue(fake: &FakeOAuth, form: HashMap<String, String>) -> (Response, std::time::Duration) {
     let mut inner = fake.lock();
+    let delay = if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        inner.refresh_delay
+    } else {
+        std::time::Duration::ZERO
+    };
+    (token_answer(&mut inner, form), delay)
+}
+
+fn token_answer(inner: &mut Inner, form: HashMap<String, String>) -> Response {
     inner.token_requests.push(form.clone());
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     if get("client_id") != "test-client" || get("client_secret") != "test-client-secret" {
@@ -167,7 +190,7 @@ async fn token(
                 return refused("invalid_grant");
             }
             Json(tokens(
-                &mut inner,
+                inner,
                 Some("https://www.googleapis.com/auth/spreadsheets"),
             ))
             .into_response()
@@ -177,7 +200,7 @@ async fn token(
             if !inner.refresh_tokens.contains(&rt) {
                 return refused("invalid_grant");
             }
-            let mut body = tokens(&mut inner, None);
+            let mut body = tokens(inner, None);
             // Like Google: the refresh token stays the same.
             body.as_object_mut().unwrap().remove("refresh_token");
             Json(body).into_response()

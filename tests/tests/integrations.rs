@@ -563,3 +563,45 @@ async fn admins_see_and_revoke_every_integration_and_auditors_only_read() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     h.finish().await;
 }
+
+/// A refresh whose answer arrives after the owner's /unlink must not put tokens back: the link
+/// stays revoked with no tokens, and the tokens the provider issued meanwhile are cancelled.
+#[tokio::test]
+async fn a_refresh_racing_an_unlink_never_brings_the_tokens_back() {
+    let (h, oauth) = start().await;
+    let i = service(&h).await;
+    let mut owner = claimed_owner(&h, &i).await;
+    link_google(&h, &mut owner).await;
+    oauth.set_refresh_delay(std::time::Duration::from_secs(2));
+    let refresh = i.refresh_due(Utc::now() + Duration::hours(2));
+    let unlink = async {
+        // The refresh has reached the provider and waits for its answer.
+        let asked = consentgate_e2e::wait_for(std::time::Duration::from_secs(10), || async {
+            oauth
+                .token_requests()
+                .iter()
+                .any(|r| r["grant_type"] == "refresh_token")
+                .then_some(())
+        })
+        .await;
+        assert!(asked.is_some(), "the refresh never reached the provider");
+        owner.say("/unlink google", 1).await
+    };
+    let (refreshed, unlinked) = tokio::join!(refresh, unlink);
+    assert!(unlinked[0].contains("unlinked"), "{unlinked:?}");
+    assert_eq!(refreshed.unwrap(), (0, 0));
+    let rows = integrations::Entity::find().all(h.db()).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "revoked");
+    assert!(rows[0].access_token_enc.is_none() && rows[0].refresh_token_enc.is_none());
+    // The access token issued by the refresh that lost was cancelled at the provider.
+    assert!(
+        oauth
+            .revocations()
+            .iter()
+            .any(|r| r["token"].starts_with("at-secret-") && r["token_type_hint"] == "access_token"),
+        "{:?}",
+        oauth.revocations()
+    );
+    h.finish().await;
+}

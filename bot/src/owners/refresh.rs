@@ -2,9 +2,7 @@
 //! refuses marks the link `broken` and tells the owner.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 
 use consentgate_entity::{integrations, subjects};
 
@@ -13,7 +11,7 @@ use super::{
     oauth::{self},
     status::Status,
 };
-use crate::{audit::Action, privacy::pseudonym::Pseudonym};
+use crate::{audit::Action, config::OAuthProvider, privacy::pseudonym::Pseudonym};
 
 impl Integrations {
     /// Refreshes access tokens that expire soon. A refresh token the provider refuses marks the
@@ -38,28 +36,25 @@ impl Integrations {
             };
             match oauth::refresh(&self.http, provider, &refresh_token).await {
                 Ok(tokens) => {
-                    let mut active: integrations::ActiveModel = row.into();
-                    active.access_token_enc = Set(Some(
-                        self.keys.fernet.encrypt(tokens.access_token.as_bytes()),
-                    ));
-                    if let Some(new_refresh) = tokens.refresh_token {
-                        active.refresh_token_enc =
-                            Set(Some(self.keys.fernet.encrypt(new_refresh.as_bytes())));
+                    if self.store_refreshed(&row, provider, tokens, now).await? {
+                        refreshed += 1;
                     }
-                    active.expires_at = Set(tokens.expires_in.map(|s| expiry(now, s)));
-                    active.last_used_at = Set(Some(now));
-                    active.update(&self.db).await?;
-                    refreshed += 1;
                 }
                 Err(err) if err.is_permanent() => {
-                    integrations::Entity::update_many()
+                    // Only a link still active breaks: one revoked meanwhile stays revoked.
+                    let marked = integrations::Entity::update_many()
                         .col_expr(
                             integrations::Column::Status,
                             Expr::value(Status::Broken.as_str()),
                         )
                         .filter(integrations::Column::Id.eq(row.id))
+                        .filter(integrations::Column::Status.eq(Status::Active.as_str()))
                         .exec(&self.db)
-                        .await?;
+                        .await?
+                        .rows_affected;
+                    if marked != 1 {
+                        continue;
+                    }
                     let owner = subjects::Entity::find_by_id(row.owner_subject_id)
                         .one(&self.db)
                         .await?
@@ -90,5 +85,63 @@ impl Integrations {
             }
         }
         Ok((refreshed, broken))
+    }
+
+    /// Writes refreshed tokens only over the row they were refreshed from: still active, with
+    /// the same refresh token (its ciphertext is unique, so it serves as the row's version).
+    /// A link revoked or deleted while the provider answered stays so, and the tokens just
+    /// issued are cancelled at the provider; one refreshed by another replica meanwhile keeps
+    /// that replica's tokens. Returns whether these tokens were stored.
+    async fn store_refreshed(
+        &self,
+        row: &integrations::Model,
+        provider: &OAuthProvider,
+        tokens: oauth::Tokens,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        let refresh_enc = match &tokens.refresh_token {
+            Some(new) => Some(self.keys.fernet.encrypt(new.as_bytes())),
+            None => row.refresh_token_enc.clone(),
+        };
+        let written = integrations::Entity::update_many()
+            .col_expr(
+                integrations::Column::AccessTokenEnc,
+                Expr::value(Some(
+                    self.keys.fernet.encrypt(tokens.access_token.as_bytes()),
+                )),
+            )
+            .col_expr(
+                integrations::Column::RefreshTokenEnc,
+                Expr::value(refresh_enc),
+            )
+            .col_expr(
+                integrations::Column::ExpiresAt,
+                Expr::value(tokens.expires_in.map(|s| expiry(now, s))),
+            )
+            .col_expr(integrations::Column::LastUsedAt, Expr::value(Some(now)))
+            .filter(integrations::Column::Id.eq(row.id))
+            .filter(integrations::Column::Status.eq(Status::Active.as_str()))
+            .filter(integrations::Column::RefreshTokenEnc.eq(row.refresh_token_enc.clone()))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        if written == 1 {
+            return Ok(true);
+        }
+        let still_active = integrations::Entity::find_by_id(row.id)
+            .one(&self.db)
+            .await?
+            .is_some_and(|r| r.status == Status::Active.as_str());
+        if !still_active {
+            tracing::info!(provider = %row.provider, integration = row.id, "link revoked during its refresh; the new tokens are cancelled");
+            let (token, hint) = match &tokens.refresh_token {
+                Some(t) => (t, "refresh_token"),
+                None => (&tokens.access_token, "access_token"),
+            };
+            if let Err(err) = oauth::revoke(&self.http, provider, token, hint).await {
+                tracing::warn!(provider = %row.provider, error = %err, "could not cancel the tokens of a refresh that lost to a revocation");
+            }
+        }
+        Ok(false)
     }
 }
