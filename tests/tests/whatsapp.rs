@@ -210,7 +210,11 @@ async fn signed_messages_take_the_whole_route_and_forged_ones_nothing() {
     let events = consent_events::Entity::find().all(h.db()).await.unwrap();
     assert_eq!(events[0].action, "given");
     assert_eq!(events[0].channel, "whatsapp");
-    assert_eq!(events[0].platform_message_id.as_deref(), Some("wamid.3"));
+    // The message that carried it, as a keyed reference: a wamid holds the number.
+    assert_eq!(
+        events[0].platform_message_id.as_deref(),
+        Some(h.expected_message_ref("whatsapp", "wamid.3").as_str())
+    );
     let before = graph.sent_to(WA_ID).len();
     let raw = text("wamid.4", "Ivan", "what are your hours?");
     assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
@@ -333,4 +337,105 @@ async fn no_free_form_message_is_sent_outside_the_24_hour_window() {
         }
         h.finish().await;
     }
+}
+
+/// A message id as Meta makes them: the sender's number, base64-encoded, inside.
+fn real_wamid(n: u32) -> String {
+    use base64::Engine;
+    let number = base64::engine::general_purpose::STANDARD_NO_PAD.encode(WA_ID);
+    format!("wamid.HBgL{number}FQIAEhgUM0EwQ{n:05}")
+}
+
+/// The number in clear, in base64 (as inside a wamid) or in hex, anywhere in the SQLite file or
+/// its write-ahead log.
+fn number_at_rest(h: &Harness) -> Option<&'static str> {
+    use base64::Engine;
+    let bytes = h.sqlite_bytes();
+    let base64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(WA_ID);
+    let forms = [
+        ("in clear", WA_ID.to_string()),
+        ("in base64", base64[..12].to_string()),
+        ("in hex", hex::encode(WA_ID)),
+    ];
+    forms.into_iter().find_map(|(how, needle)| {
+        bytes
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+            .then_some(how)
+    })
+}
+
+/// Neither during a conversation (messages, a button, a failed status, a marketing preference)
+/// nor after the person's erasure does the database hold their number in any form.
+#[tokio::test]
+async fn the_number_is_nowhere_at_rest_during_the_conversation_or_after_the_purge() {
+    let graph = FakeGraph::start().await;
+    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let h = Harness::start(Options {
+        extra_env: vec![
+            env("WHATSAPP_ACCESS_TOKEN", "test-graph-token"),
+            env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID),
+            env("WHATSAPP_APP_SECRET", APP_SECRET),
+            env("WHATSAPP_VERIFY_TOKEN", VERIFY),
+            env("WHATSAPP_GRAPH_URL", &graph.url),
+            env("CONSENTGATE_ERASURE_GRACE_DAYS", "0"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let raw = text(&real_wamid(1), "Ivan", "hello");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let prompt = wait_graph(&graph, 1).await;
+    let agree = prompt[0]["interactive"]["action"]["buttons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["reply"]["title"] == "Agree")
+        .unwrap()["reply"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let raw = button(&real_wamid(2), &agree);
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    wait_graph(&graph, 2).await;
+    let raw = text(&real_wamid(3), "Ivan", "what are your hours?");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    wait_graph(&graph, 3).await;
+    let raw = failed_status(&real_wamid(4), 131047);
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let raw = envelope(
+        "user_preferences",
+        &format!(
+            r#"{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"{PHONE_ID}"}},"contacts":[{{"wa_id":"{WA_ID}","profile":{{"name":"Ivan"}}}}],"user_preferences":[{{"wa_id":"{WA_ID}","detail":"User requested to stop marketing messages","category":"marketing_messages","value":"stop","timestamp":1731705721}}]}}"#
+        ),
+    );
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let events = consent_events::Entity::find().all(h.db()).await.unwrap();
+    assert!(events.len() >= 2, "{events:?}");
+    assert_eq!(number_at_rest(&h), None, "during the conversation");
+
+    // /delete, confirmed, with no grace period: purged at once.
+    let raw = text(&real_wamid(5), "Ivan", "/delete");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    wait_graph(&graph, 4).await;
+    let raw = button(&real_wamid(6), "erase:confirm");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let purged = wait_for(WAIT, || async {
+        let entries = audit_log::Entity::find().all(h.db()).await.unwrap();
+        entries
+            .iter()
+            .any(|a| a.action == "erasure.completed")
+            .then_some(())
+    })
+    .await;
+    assert!(purged.is_some(), "the erasure did not complete");
+    assert!(
+        subjects::Entity::find()
+            .all(h.db())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(number_at_rest(&h), None, "after the purge");
+    h.finish().await;
 }

@@ -146,7 +146,7 @@ async fn record_forward(
         p.provider.name().to_string(),
         p.provider.model().to_string(),
     );
-    let key = t.inbound.update_key.clone();
+    let key = t.delivery.to_string();
     let entry = Pending {
         bot_id: Some(bot_id),
         subject: Some(t.subject.pseudonym.clone()),

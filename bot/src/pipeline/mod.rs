@@ -57,6 +57,7 @@ use crate::{
     consent::{self, Choices, Policy},
     llm::Provider,
     owners::integrations::Integrations,
+    privacy::digest,
     privacy::identity::{self, Subject},
     privacy::keys::Keys,
     privacy::pseudonym::Pseudonym,
@@ -99,6 +100,8 @@ pub(crate) struct Turn<'a> {
     pub bot: &'a BotContext,
     pub subject: &'a Subject,
     pub inbound: &'a Inbound,
+    /// The delivery's dedupe key, as stored ([`digest::delivery_key`]).
+    pub delivery: &'a str,
     /// The policy version in effect.
     pub policy: &'a Policy,
     /// Set once the delivery's dedupe claim was marked handled, together with a decision.
@@ -301,7 +304,8 @@ impl Pipeline {
 
         // 1. dedupe; what an ordinary message needs is read meanwhile (nothing is created for a
         // delivery that turns out to be a duplicate).
-        let (bot_id, key) = (bot.id, inbound.update_key.clone());
+        let delivery = digest::delivery_key(&self.keys.pseudonym, &inbound.update_key);
+        let (bot_id, key) = (bot.id, delivery.clone());
         let claim = self
             .claims
             .write_in_order(format!("{bot_id}:{key}"), move |txn| {
@@ -313,7 +317,7 @@ impl Pipeline {
             Err(err) => {
                 // The claim may have committed all the same: give it back, so the redelivery
                 // is handled rather than taken for a duplicate.
-                self.release(bot, &inbound.update_key).await;
+                self.release(bot, &delivery).await;
                 return Err(err.into());
             }
         };
@@ -325,7 +329,7 @@ impl Pipeline {
         // A bug that panics fails this message like a database error would (the claim is given
         // back and the platform delivers it again), instead of leaving a claim that makes the
         // redelivery look like a duplicate.
-        let result = AssertUnwindSafe(self.process(bot, inbound, early, &completed))
+        let result = AssertUnwindSafe(self.process(bot, inbound, &delivery, early, &completed))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -337,7 +341,7 @@ impl Pipeline {
                 // Usually done already, in the same transaction as the message's decision.
                 // Flushed, and with it the claim, before the reply goes out.
                 if !completed.load(Ordering::Relaxed) {
-                    let key = inbound.update_key.clone();
+                    let key = delivery.clone();
                     self.committer
                         .write(move |txn| Box::pin(dedupe::complete(txn, bot_id, key.clone())))
                         .await?;
@@ -350,7 +354,7 @@ impl Pipeline {
             // Once the forward is recorded the delivery counts as handled whatever failed after
             // it: a redelivery must not reach the provider a second time.
             Err(_) if completed.load(Ordering::Relaxed) => {}
-            Err(_) => self.release(bot, &inbound.update_key).await,
+            Err(_) => self.release(bot, &delivery).await,
         }
         result
     }
@@ -435,6 +439,7 @@ impl Pipeline {
         &self,
         bot: &BotContext,
         inbound: &Inbound,
+        delivery: &str,
         early: Prefetched,
         completed: &AtomicBool,
     ) -> Result<Vec<Outbound>, PipelineError> {
@@ -496,6 +501,7 @@ impl Pipeline {
             bot,
             subject: &subject,
             inbound,
+            delivery,
             policy: &policy,
             completed,
         };

@@ -9,6 +9,7 @@ use super::input::{ButtonData, Command};
 use super::{Pipeline, PipelineError, Turn};
 use crate::audit;
 use crate::owners::status::{Remote, Status};
+use crate::privacy::digest;
 use crate::privacy::digest::sha256_hex;
 use crate::{
     consent::{self, Action, Decision, Method},
@@ -314,7 +315,11 @@ async fn record_integration_decision(
             } else {
                 Method::Command
             },
-            platform_message_id: t.inbound.message_id.clone(),
+            platform_message_id: t
+                .inbound
+                .message_id
+                .as_deref()
+                .map(|m| digest::message_ref(&p.keys.pseudonym, t.inbound.channel.as_str(), m)),
         },
     )
     .await?;

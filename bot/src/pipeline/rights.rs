@@ -8,6 +8,7 @@ use consentgate_adapters::{Document, InboundKind, Outbound};
 use super::input::{ButtonData, Command, ConsentTarget};
 use super::{Pipeline, PipelineError, Turn, replies};
 use crate::audit;
+use crate::privacy::digest;
 use crate::{
     consent::{
         self, Action, Choices, Decision, Method, PURPOSE_HISTORY, PURPOSE_MARKETING, Policy,
@@ -59,7 +60,11 @@ async fn decide(
             text_sha256,
             channel: t.inbound.channel,
             method,
-            platform_message_id: t.inbound.message_id.clone(),
+            platform_message_id: t
+                .inbound
+                .message_id
+                .as_deref()
+                .map(|m| digest::message_ref(&p.keys.pseudonym, t.inbound.channel.as_str(), m)),
         },
     )
     .await?;

@@ -47,6 +47,27 @@ pub fn webhook_secret(key: &HmacKey, bot_name: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
+/// What the database keeps of a platform's delivery id, for dedupe. Keyed, because some ids
+/// carry the person's number (a WhatsApp message id holds it in base64; a preference event
+/// names it): the stored key matches a redelivery and tells nothing without `PSEUDONYM_KEY`.
+pub fn delivery_key(key: &HmacKey, update_key: &str) -> String {
+    keyed_hex(key, &[b"delivery\x00", update_key.as_bytes()])
+}
+
+/// What the consent record keeps of the platform message that carried a decision: keyed for the
+/// same reason; whoever holds the key and the platform's message id can show that it matches.
+pub fn message_ref(key: &HmacKey, channel: &str, message_id: &str) -> String {
+    keyed_hex(
+        key,
+        &[
+            b"message\x00",
+            channel.as_bytes(),
+            b":",
+            message_id.as_bytes(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,6 +75,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             .min_connections(1)
             .test_before_acquire(false)
             .map_sqlx_sqlite_opts(move |o| {
+                // Deleted rows are overwritten, not left in free pages: a purged person is gone
+                // from the file, not only from what queries return.
+                let o = o.pragma("secure_delete", "on");
                 // Asked for by every connection: on a new, empty file WAL is written into the file
                 // only with the first write, whichever connection makes it.
                 o.journal_mode(SqliteJournalMode::Wal)

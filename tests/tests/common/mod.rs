@@ -244,6 +244,27 @@ impl Harness {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// What the consent record keeps of a platform message id, computed independently of the
+    /// gateway: hex HMAC-SHA256(`PSEUDONYM_KEY`, "message\0" + channel + ":" + id).
+    pub fn expected_message_ref(&self, channel: &str, message_id: &str) -> String {
+        let key = base64_decode(&self.keys.pseudonym);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        mac.update(format!("message\0{channel}:{message_id}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The SQLite file and its write-ahead log, byte for byte (empty on PostgreSQL).
+    pub fn sqlite_bytes(&self) -> Vec<u8> {
+        let Some(file) = &self.db.sqlite_file else {
+            return Vec::new();
+        };
+        let mut bytes = std::fs::read(file).unwrap();
+        if let Ok(wal) = std::fs::read(file.with_extension("db-wal")) {
+            bytes.extend(wal);
+        }
+        bytes
+    }
+
     /// Waits until `chat` has received at least `n` messages; returns them all.
     pub async fn wait_sent(&self, chat: i64, n: usize) -> Vec<String> {
         self.telegram
