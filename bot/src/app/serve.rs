@@ -32,8 +32,11 @@ use crate::{
     pipeline::{BotContext, Pipeline, PipelineSettings},
     privacy::keys::Keys,
     redact::Redactor,
-    web::{self, admin},
+    web::{self, admin, server},
 };
+
+/// How long open HTTP connections get to finish after a stop signal.
+const SERVER_DRAIN: Duration = Duration::from_secs(15);
 
 /// A running gateway.
 pub struct Gateway {
@@ -126,15 +129,24 @@ impl App {
         }
 
         let mut tasks = Vec::new();
-        let mut server_shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { server_shutdown.requested().await })
-                .await
-            {
-                tracing::error!(error = %err, "HTTP server failed");
-            }
-        }));
+        let http = self.config.http;
+        let limits = server::Limits {
+            max_connections: http.max_connections,
+            header_timeout: http.header_timeout,
+            body_timeout: http.body_timeout,
+        }
+        .within_descriptors();
+        tracing::info!(
+            max_connections = limits.max_connections,
+            "HTTP connection cap"
+        );
+        tasks.push(tokio::spawn(server::serve(
+            listener,
+            router,
+            limits,
+            shutdown.clone(),
+            SERVER_DRAIN,
+        )));
         if self.config.webchat.enabled {
             tracing::info!("web chat on http://{addr}/");
         }

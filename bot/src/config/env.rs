@@ -30,6 +30,9 @@ variables! {
     MODE = "CONSENTGATE_MODE", "`dev` or `production`; overrides `mode`", "`dev`";
     DATABASE_URL = "CONSENTGATE_DATABASE_URL", "`sqlite://…` or `postgres://…`; overrides `database_url`", "`sqlite://consentgate.db?mode=rwc`";
     HTTP_ADDR = "CONSENTGATE_HTTP_ADDR", "address of the one HTTP server; overrides `http_addr`", "`127.0.0.1:8080`";
+    HTTP_MAX_CONNECTIONS = "CONSENTGATE_HTTP_MAX_CONNECTIONS", "open connections the HTTP server keeps at most (never more than the descriptor limit leaves room for); overrides `http.max_connections`", "`1024`";
+    HTTP_HEADER_TIMEOUT_SECS = "CONSENTGATE_HTTP_HEADER_TIMEOUT_SECS", "seconds to receive a request's head; also closes idle connections; overrides `http.header_timeout_secs`", "`10`";
+    HTTP_BODY_TIMEOUT_SECS = "CONSENTGATE_HTTP_BODY_TIMEOUT_SECS", "seconds to receive a request's body; overrides `http.body_timeout_secs`", "`30`";
     PUBLIC_URL = "CONSENTGATE_PUBLIC_URL", "public base of the links the gateway sends and of OAuth redirect URIs; overrides `public_url`", "`http://{bound address}`";
     MESSAGES_PER_MINUTE = "CONSENTGATE_MESSAGES_PER_MINUTE", "messages one person may send per minute; overrides `messages_per_minute`", "`30`";
     ERASURE_GRACE_DAYS = "CONSENTGATE_ERASURE_GRACE_DAYS", "days between a confirmed `/delete` and the purge; overrides `retention.erasure_grace_days`", "`30`";

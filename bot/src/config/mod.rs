@@ -12,6 +12,7 @@
 mod bots;
 pub mod env;
 mod error;
+mod http;
 mod llm;
 mod oauth;
 mod purposes;
@@ -37,6 +38,7 @@ pub use bots::{BotSettings, DEFAULT_BALE_API_URL, DEFAULT_TELEGRAM_API_URL, WebC
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
 use error::bad;
+pub use http::HttpSettings;
 pub use llm::{DEFAULT_SYSTEM_PROMPT, LlmSettings};
 pub use oauth::{BUILTIN_PROVIDERS, OAuthProvider};
 pub use purposes::{DEFAULT_PURPOSES, PolicySettings, PurposeSettings};
@@ -74,6 +76,8 @@ pub struct Config {
     pub mode: Mode,
     pub database_url: String,
     pub http_addr: SocketAddr,
+    /// The HTTP server's connection cap and time limits.
+    pub http: HttpSettings,
     pub llm: LlmSettings,
     pub bots: Vec<BotSettings>,
     pub webchat: WebChatConfig,
@@ -143,6 +147,7 @@ impl Config {
         };
         let database_url = database_url(env, file.database_url)?;
         let http_addr = http_addr(env, file.http_addr)?;
+        let http = http::settings(file.http, env)?;
 
         let llm_recipient = file.llm.as_ref().and_then(|l| l.recipient.clone());
         let history_messages = file
@@ -212,6 +217,7 @@ impl Config {
             mode,
             database_url,
             http_addr,
+            http,
             llm,
             bots,
             webchat,
@@ -289,6 +295,8 @@ struct FileConfig {
     mode: Option<String>,
     database_url: Option<String>,
     http_addr: Option<String>,
+    #[serde(default)]
+    http: Option<http::FileHttp>,
     messages_per_minute: Option<u32>,
     secrets_file: Option<PathBuf>,
     #[serde(default)]
