@@ -124,7 +124,10 @@ async fn revoke_stops_forwarding_and_the_record_shows_grant_then_withdrawal() {
     let policy_hash = &events[0].text_sha256;
     assert_eq!(policy_hash.len(), 64);
     assert_eq!(events[0].channel, "telegram");
-    assert_eq!(events[0].platform_message_id.as_deref(), Some("5002"));
+    assert_eq!(
+        events[0].platform_message_id.as_deref(),
+        Some(h.expected_message_ref("telegram", "5002").as_str())
+    );
     h.finish().await;
 }
 
@@ -507,7 +510,7 @@ async fn an_update_whose_handling_was_cut_short_by_a_crash_is_answered_on_redeli
     // A claim taken ten minutes ago by a process that died before finishing.
     processed_updates::ActiveModel {
         bot_id: Set(bot.id),
-        update_key: Set("41".into()),
+        update_key: Set(h.expected_delivery_key("41")),
         processed_at: Set(chrono::Utc::now() - chrono::Duration::minutes(10)),
         completed: Set(false),
     }
@@ -517,7 +520,7 @@ async fn an_update_whose_handling_was_cut_short_by_a_crash_is_answered_on_redeli
     // And one taken a moment ago by a replica that is still working on it.
     processed_updates::ActiveModel {
         bot_id: Set(bot.id),
-        update_key: Set("42".into()),
+        update_key: Set(h.expected_delivery_key("42")),
         processed_at: Set(chrono::Utc::now()),
         completed: Set(false),
     }
@@ -540,7 +543,7 @@ async fn an_update_whose_handling_was_cut_short_by_a_crash_is_answered_on_redeli
     assert!(
         claims
             .iter()
-            .filter(|c| c.update_key != "42")
+            .filter(|c| c.update_key != h.expected_delivery_key("42"))
             .all(|c| c.completed)
     );
     h.finish().await;

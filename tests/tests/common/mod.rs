@@ -253,6 +253,15 @@ impl Harness {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// The dedupe key the gateway stores for a platform delivery id, computed independently:
+    /// hex HMAC-SHA256(`PSEUDONYM_KEY`, "delivery\0" + id).
+    pub fn expected_delivery_key(&self, update_key: &str) -> String {
+        let key = base64_decode(&self.keys.pseudonym);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        mac.update(format!("delivery\0{update_key}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// The SQLite file and its write-ahead log, byte for byte (empty on PostgreSQL).
     pub fn sqlite_bytes(&self) -> Vec<u8> {
         let Some(file) = &self.db.sqlite_file else {
