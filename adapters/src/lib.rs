@@ -4,6 +4,7 @@
 //! own API calls. Adapters decide nothing about consent or storage: they hand each `Inbound` to an
 //! [`InboundHandler`] (the pipeline) and deliver whatever replies it returns.
 
+pub mod body;
 pub mod delivery;
 pub mod model;
 pub mod outbound;

@@ -202,3 +202,31 @@ async fn bale_webhooks_are_authenticated_by_a_secret_path_segment() {
     );
     h.finish().await;
 }
+
+/// A stranger's body is never read: refused on the request head, whether the body is oversized
+/// or never finishes; the secret's owner gets 413 for an oversized one.
+#[tokio::test]
+async fn unauthenticated_bodies_are_refused_before_they_are_read() {
+    let (h, secret) = webhook().await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    assert_eq!(post(&h, None, huge.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post(
+            &h,
+            Some("wrong-secret-wrong-secret-wrong-secret"),
+            huge.clone()
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(&h, Some(&secret), huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // A body that never arrives: the answer comes at once, not after a timeout.
+    let answered = h
+        .unfinished_post("/webhooks/telegram/telegram", "", Duration::from_secs(3))
+        .await;
+    assert_eq!(answered.as_deref(), Some("HTTP/1.1 401 Unauthorized"));
+    h.finish().await;
+}

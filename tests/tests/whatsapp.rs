@@ -439,3 +439,29 @@ async fn the_number_is_nowhere_at_rest_during_the_conversation_or_after_the_purg
     assert_eq!(number_at_rest(&h), None, "after the purge");
     h.finish().await;
 }
+
+/// A webhook without a signature header of the right shape is refused on its head, before its
+/// body is read; an oversized body is 401 for a stranger.
+#[tokio::test]
+async fn unsigned_bodies_are_refused_before_they_are_read() {
+    let (h, _graph) = start(false).await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    assert_eq!(post(&h, &huge, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post(&h, &huge, Some("sha256=short".into())).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let answered = h
+        .unfinished_post("/webhooks/whatsapp/whatsapp", "", Duration::from_secs(3))
+        .await;
+    assert_eq!(answered.as_deref(), Some("HTTP/1.1 401 Unauthorized"));
+    let answered = h
+        .unfinished_post(
+            "/webhooks/whatsapp/whatsapp",
+            "X-Hub-Signature-256: md5=abc\r\n",
+            Duration::from_secs(3),
+        )
+        .await;
+    assert_eq!(answered.as_deref(), Some("HTTP/1.1 401 Unauthorized"));
+    h.finish().await;
+}

@@ -11,7 +11,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    body::Bytes,
+    body::Body,
     extract::{DefaultBodyLimit, Path, State},
     http::{HeaderMap, StatusCode},
     routing::post,
@@ -163,7 +163,7 @@ async fn receive_bale(
     State(bots): State<Arc<HashMap<String, Arc<WebhookBot>>>>,
     Path((name, secret)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> StatusCode {
     let Some(bot) = bots
         .get(&name)
@@ -178,14 +178,14 @@ async fn receive_bale(
         tracing::warn!(bot = %name, "Bale webhook request without the right secret refused");
         return StatusCode::UNAUTHORIZED;
     }
-    handle(bot, &name, &body).await
+    handle(bot, &name, &headers, body).await
 }
 
 async fn receive(
     State(bots): State<Arc<HashMap<String, Arc<WebhookBot>>>>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> StatusCode {
     let Some(bot) = bots
         .get(&name)
@@ -200,11 +200,16 @@ async fn receive(
         tracing::warn!(bot = %name, "webhook request without the right secret token refused");
         return StatusCode::UNAUTHORIZED;
     }
-    handle(bot, &name, &body).await
+    handle(bot, &name, &headers, body).await
 }
 
-async fn handle(bot: &WebhookBot, name: &str, body: &[u8]) -> StatusCode {
-    let Ok(raw) = std::str::from_utf8(body) else {
+/// An authenticated request: its body is read now, within the limit.
+async fn handle(bot: &WebhookBot, name: &str, headers: &HeaderMap, body: Body) -> StatusCode {
+    let body = match crate::body::read_limited(headers, body, MAX_BODY_BYTES, |_| {}).await {
+        Ok(body) => body,
+        Err(status) => return status,
+    };
+    let Ok(raw) = std::str::from_utf8(&body) else {
         tracing::warn!(bot = %name, "webhook body is not UTF-8; dropped");
         return StatusCode::OK;
     };

@@ -14,18 +14,28 @@ use crate::{
     telegram::parse_command,
 };
 
+/// The MAC of `X-Hub-Signature-256`, from a header of the right shape (`sha256=` and 64 hex
+/// digits); `None` for anything else.
+pub(super) fn signature_header(header: &str) -> Option<Vec<u8>> {
+    let hex = header.strip_prefix("sha256=")?.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    hex::decode(hex).ok()
+}
+
+/// HMAC-SHA256 under the app secret, to feed the body to as it arrives.
+pub(super) fn signer(app_secret: &str) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes keys of any size")
+}
+
 /// Checks `X-Hub-Signature-256: sha256=<hex>` against HMAC-SHA256(app secret, raw body), in
 /// constant time.
 pub fn signature_valid(app_secret: &str, body: &[u8], header: Option<&str>) -> bool {
-    let Some(given) = header
-        .and_then(|h| h.strip_prefix("sha256="))
-        .and_then(|h| hex::decode(h.trim()).ok())
-    else {
+    let Some(given) = header.and_then(signature_header) else {
         return false;
     };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) else {
-        return false;
-    };
+    let mut mac = signer(app_secret);
     mac.update(body);
     mac.verify_slice(&given).is_ok()
 }

@@ -262,6 +262,31 @@ impl Harness {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// Sends a request head promising a 1 MiB body (and `headers`), then only 16 bytes of it;
+    /// returns the status line the gateway answers within `limit`, if any.
+    pub async fn unfinished_post(
+        &self,
+        path: &str,
+        headers: &str,
+        limit: Duration,
+    ) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://").to_string();
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n{headers}\r\n{{\"update_id\": 1,"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 256];
+        match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .map(str::to_string),
+            _ => None,
+        }
+    }
+
     /// The SQLite file and its write-ahead log, byte for byte (empty on PostgreSQL).
     pub fn sqlite_bytes(&self) -> Vec<u8> {
         let Some(file) = &self.db.sqlite_file else {
