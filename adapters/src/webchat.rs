@@ -290,8 +290,42 @@ impl WebChat {
     }
 }
 
-async fn page() -> Html<&'static str> {
-    Html(include_str!("webchat.html"))
+const PAGE: &str = include_str!("webchat.html");
+
+/// The text between the first `<{tag}>` and its closing tag in the page.
+fn inline(tag: &str) -> &'static str {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    PAGE.split_once(open.as_str())
+        .and_then(|(_, rest)| rest.split_once(close.as_str()))
+        .map_or("", |(inner, _)| inner)
+}
+
+/// `'sha256-…'` of an inline script or style, as a Content-Security-Policy names it.
+fn csp_hash(inline: &str) -> String {
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(inline.as_bytes()))
+    )
+}
+
+/// The page runs its own script and style, named by hash, and talks to this origin only.
+static PAGE_POLICY: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+    let policy = format!(
+        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        csp_hash(inline("script")),
+        csp_hash(inline("style")),
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+});
+
+async fn page() -> Response {
+    (
+        [(header::CONTENT_SECURITY_POLICY, PAGE_POLICY.clone())],
+        Html(PAGE),
+    )
+        .into_response()
 }
 
 /// Ensures the browser has a session cookie.

@@ -369,3 +369,43 @@ async fn audit_verify_and_checkpoint_from_the_command_line() {
     );
     assert!(!dir.path().join("consentgate.secrets").exists());
 }
+
+/// The dev secrets file and the SQLite files hold keys and personal data: owner-only, whatever
+/// mode an earlier copy left them in.
+#[cfg(unix)]
+#[test]
+fn secrets_and_database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = consentgate::privacy::keys::GeneratedKeys::new();
+    let secrets = dir.path().join("consentgate.secrets");
+    std::fs::write(&secrets, keys.env_lines()).unwrap();
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = bin()
+        .args(["audit", "checkpoint"])
+        .current_dir(dir.path())
+        .env_remove("FERNET_KEYS")
+        .env_remove("PSEUDONYM_KEY")
+        .env_remove("AUDIT_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+    };
+    assert_eq!(mode("consentgate.secrets"), Some(0o600));
+    assert_eq!(mode("consentgate.db"), Some(0o600));
+    for log in ["consentgate.db-wal", "consentgate.db-shm"] {
+        assert!(
+            matches!(mode(log), None | Some(0o600)),
+            "{log}: {:?}",
+            mode(log)
+        );
+    }
+}

@@ -181,3 +181,67 @@ async fn health_and_readiness() {
     );
     h.finish().await;
 }
+
+/// Every response says: no sniffing, no framing, no referrer, and a Content-Security-Policy;
+/// the chat page's policy allows exactly its own inline script and style, by hash.
+#[tokio::test]
+async fn every_response_carries_security_headers_and_the_page_its_own_policy() {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let h = Harness::start(Options::default()).await;
+    for path in ["/", "/healthz", "/webchat/api/replies", "/export/nope"] {
+        let resp = h
+            .http
+            .get(format!("{}{path}", h.base))
+            .send()
+            .await
+            .unwrap();
+        let headers = resp.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(policy.starts_with("default-src 'none'"), "{path}: {policy}");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+    }
+    let page = h.http.get(format!("{}/", h.base)).send().await.unwrap();
+    let policy = page.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let hash = |inner: &str| {
+        let digest = Sha256::digest(inner.as_bytes());
+        format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        )
+    };
+    let between = |open: &str, close: &str| {
+        html.split_once(open)
+            .unwrap()
+            .1
+            .split_once(close)
+            .unwrap()
+            .0
+            .to_string()
+    };
+    let script = between("<script>", "</script>");
+    let style = between("<style>", "</style>");
+    assert!(
+        policy.contains(&format!("script-src {}", hash(&script))),
+        "{policy}"
+    );
+    assert!(
+        policy.contains(&format!("style-src {}", hash(&style))),
+        "{policy}"
+    );
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
+    // Nothing on the page needs what the policy forbids: no inline handlers or style attributes.
+    assert!(!html.contains(" onclick=") && !html.contains(" style="));
+    h.finish().await;
+}

@@ -129,6 +129,7 @@ impl App {
         }
 
         let mut tasks = Vec::new();
+        let router = web::headers::secure(router);
         let http = self.config.http;
         let limits = server::Limits {
             max_connections: http.max_connections,

@@ -333,6 +333,20 @@ impl Keys {
     ) -> Result<(Keys, KeySource), KeyError> {
         const NAMES: [&str; 3] = ["FERNET_KEYS", "PSEUDONYM_KEY", "AUDIT_KEY"];
         let stored: Vec<(String, String)> = if mode == crate::config::Mode::Dev {
+            match super::files::owner_only(secrets_file) {
+                Ok(Some(was)) => tracing::warn!(
+                    file = %secrets_file.display(),
+                    was = format!("{was:o}"),
+                    "the secrets file was readable by others; it is owner-only now"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(key_error(
+                        "secrets file",
+                        format!("cannot make {} owner-only: {e}", secrets_file.display()),
+                    ));
+                }
+            }
             match read_env_file(secrets_file) {
                 Ok(v) => v,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

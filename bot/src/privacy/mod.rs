@@ -2,6 +2,7 @@
 //! for people, the subject behind each channel user, and re-encryption under a new key.
 
 pub mod digest;
+pub mod files;
 pub mod identity;
 pub mod keys;
 pub mod pseudonym;

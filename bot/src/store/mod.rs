@@ -5,6 +5,8 @@ pub mod commit;
 use std::time::Duration;
 
 use consentgate_migration::{Migrator, MigratorTrait};
+
+use crate::privacy::files;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -64,6 +66,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
+        private_sqlite_files(url).map_err(|e| DbErr::Custom(format!("the SQLite file: {e}")))?;
         // One writer at a time is SQLite's model (the pipeline's writes share one writer task);
         // readers proceed side by side under WAL. Each connection is a thread with its own page
         // cache, so a few are enough.
@@ -96,6 +99,42 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     // On SQLite, WAL lets readers proceed during a write. (sqlx also sets busy_timeout and
     // foreign_keys on every connection.)
     Database::connect(options).await
+}
+
+/// The file of a `sqlite://PATH?…` URL; `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory =
+        path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    (!in_memory).then(|| std::path::PathBuf::from(path))
+}
+
+/// The database file and its write-ahead log and index, owner-only: created so when the URL
+/// lets SQLite create it (SQLite gives the log files the database file's mode), and narrowed
+/// if they are wider.
+fn private_sqlite_files(url: &str) -> std::io::Result<()> {
+    let Some(path) = sqlite_path(url) else {
+        return Ok(());
+    };
+    if url.contains("mode=rwc") {
+        files::create_private(&path)?;
+    }
+    let name = path.as_os_str().to_owned();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = name.clone();
+        file.push(suffix);
+        if let Some(was) = files::owner_only(std::path::Path::new(&file))? {
+            tracing::warn!(
+                file = %std::path::Path::new(&file).display(),
+                was = format!("{was:o}"),
+                "a database file was readable by others; it is owner-only now"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// For a SQLite database, a second handle on the same file (one connection) whose commits are

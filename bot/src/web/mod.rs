@@ -1,6 +1,7 @@
 //! The one HTTP server: the web chat, health probes, metrics and export downloads.
 
 pub mod admin;
+pub mod headers;
 pub mod server;
 
 use std::sync::Arc;
@@ -233,10 +234,10 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         ],
         Html(format!(
             "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-             <title>{t}</title><body style=\"font-family:system-ui;max-width:32rem;margin:3rem auto\">\
-             <h1>{t}</h1><p>{b}</p></body>",
+             <title>{t}</title><style>{style}</style><body><h1>{t}</h1><p>{b}</p></body>",
             t = escape(title),
-            b = escape(body)
+            b = escape(body),
+            style = headers::PAGE_STYLE
         )),
     )
         .into_response()
