@@ -297,3 +297,86 @@ fn secrets_file_sits_beside_the_sqlite_file() {
         PathBuf::from("/var/lib/cg/consentgate.secrets")
     );
 }
+
+mod arbitrary_input {
+    use super::super::{Config, env::VARIABLES};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    /// TOML-ish text: real keys and tables among random ones, values of every kind.
+    fn toml_text() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("mode"),
+            Just("database_url"),
+            Just("http_addr"),
+            Just("messages_per_minute"),
+            Just("public_url"),
+            Just("provider"),
+            Just("base_url"),
+            Just("timeout_secs"),
+            Just("history_messages"),
+            Just("name"),
+            Just("channel"),
+            Just("token_env"),
+            Just("required"),
+            Just("max_connections"),
+            Just("conversation_days"),
+            Just("phone_regions"),
+            Just("pattern"),
+            Just("label"),
+        ];
+        let table = prop_oneof![
+            Just(""),
+            Just("[llm]\n"),
+            Just("[http]\n"),
+            Just("[retention]\n"),
+            Just("[redact]\n"),
+            Just("[webchat]\n"),
+            Just("[[bots]]\n"),
+            Just("[[purposes]]\n"),
+            Just("[oauth.crm]\n"),
+            Just("[[redact.patterns]]\n"),
+        ];
+        let value = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            "\\PC{0,16}".prop_map(|s| format!("{s:?}")),
+            Just("[\"RU\", \"??\"]".to_string()),
+            Just("\"(\"".to_string()),
+        ];
+        prop::collection::vec((table, key, value, "\\PC{0,6}"), 0..10).prop_map(|lines| {
+            lines
+                .into_iter()
+                .map(|(t, k, v, junk)| format!("{t}{k} = {v}\n{junk}\n"))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_configuration_file_loads_or_is_refused_with_a_place(text in toml_text()) {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("c.toml");
+            std::fs::write(&file, &text).unwrap();
+            if let Err(err) = Config::load(Some(&file), &HashMap::<String, String>::new()) {
+                prop_assert!(!err.place.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_environment_loads_or_is_refused_with_a_place(
+            values in prop::collection::vec(prop::option::of("\\PC{0,24}"), VARIABLES.len())
+        ) {
+            let env: HashMap<String, String> = VARIABLES
+                .iter()
+                .zip(values)
+                .filter_map(|(v, value)| Some((v.name.replace("<NAME>", "GOOGLE"), value?)))
+                .collect();
+            if let Err(err) = Config::load(None, &env) {
+                prop_assert!(!err.place.is_empty());
+            }
+        }
+    }
+}
