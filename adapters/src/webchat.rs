@@ -54,6 +54,17 @@ fn digest_hex(input: &str) -> String {
         .collect()
 }
 
+/// Signs the session ids this server issues, so that an id it never issued (invented, or fixed
+/// in someone's browser by another) is never taken for a session. Its `Debug` prints nothing.
+#[derive(Clone)]
+pub struct SessionKey(pub Vec<u8>);
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(<secret>)")
+    }
+}
+
 /// Settings of the web chat.
 #[derive(Clone, Debug)]
 pub struct WebChatSettings {
@@ -62,6 +73,11 @@ pub struct WebChatSettings {
     pub secure_cookie: bool,
     /// How many sessions keep an outbox in memory; the least recently used is dropped beyond it.
     pub max_sessions: usize,
+    pub session_key: SessionKey,
+    /// New sessions per minute, all clients together: a person costs something to invent.
+    pub sessions_per_minute: u32,
+    /// Messages and button presses per minute handed to the pipeline, all sessions together.
+    pub messages_per_minute: u32,
 }
 
 struct Outbox {
@@ -82,6 +98,15 @@ impl Outbox {
     }
 }
 
+type Limiter = governor::DefaultDirectRateLimiter;
+
+/// A limiter of `per_minute` events, allowing a burst of a quarter of that.
+fn per_minute(per_minute: u32) -> Limiter {
+    let n = std::num::NonZeroU32::new(per_minute.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+    let burst = std::num::NonZeroU32::new((per_minute / 4).max(1)).unwrap_or(n);
+    governor::RateLimiter::direct(governor::Quota::per_minute(n).allow_burst(burst))
+}
+
 /// The web chat adapter's state: settings, the pipeline, and the outboxes.
 pub struct WebChat {
     settings: WebChatSettings,
@@ -89,6 +114,10 @@ pub struct WebChat {
     boot: String,
     handler: Arc<dyn InboundHandler>,
     outboxes: Mutex<HashMap<String, Outbox>>,
+    /// Woken by every push, for long-polls of sessions that have no outbox yet.
+    pushed: Arc<Notify>,
+    new_sessions: Limiter,
+    messages: Limiter,
 }
 
 #[derive(Deserialize)]
@@ -130,21 +159,37 @@ fn api_error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(ApiError { error: msg.into() })).into_response()
 }
 
-fn session_from(headers: &HeaderMap) -> Option<String> {
+/// The session id of a cookie this server issued (`{id}.{tag}`, the tag an HMAC of the id);
+/// `None` for anything else.
+fn session_from(headers: &HeaderMap, key: &SessionKey) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == COOKIE && valid_session(v))
-        .map(|(_, v)| v.to_string())
+        .filter(|(k, _)| *k == COOKIE)
+        .find_map(|(_, v)| {
+            let (id, tag) = v.split_once('.')?;
+            (valid_session(id) && crate::constant_time_eq(tag.as_bytes(), sign(key, id).as_bytes()))
+                .then(|| id.to_string())
+        })
 }
 
 fn valid_session(v: &str) -> bool {
     v.len() == 43
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The tag that shows this server issued session `id`.
+fn sign(key: &SessionKey, id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC-SHA256 takes keys of any size");
+    mac.update(b"webchat-session\x00");
+    mac.update(id.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 fn new_session() -> String {
@@ -156,10 +201,13 @@ fn new_session() -> String {
 impl WebChat {
     pub fn new(settings: WebChatSettings, handler: Arc<dyn InboundHandler>) -> Arc<Self> {
         Arc::new(WebChat {
+            new_sessions: per_minute(settings.sessions_per_minute),
+            messages: per_minute(settings.messages_per_minute),
             settings,
             boot: new_session()[..12].to_string(),
             handler,
             outboxes: Mutex::new(HashMap::new()),
+            pushed: Arc::new(Notify::new()),
         })
     }
 
@@ -176,14 +224,21 @@ impl WebChat {
             .with_state(self.clone())
     }
 
+    /// The session of a request, if it carries one this server issued.
+    fn session(&self, headers: &HeaderMap) -> Option<String> {
+        session_from(headers, &self.settings.session_key)
+    }
+
     fn cookie(&self, session: &str) -> HeaderValue {
         let secure = if self.settings.secure_cookie {
             "; Secure"
         } else {
             ""
         };
-        let value =
-            format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000{secure}");
+        let tag = sign(&self.settings.session_key, session);
+        let value = format!(
+            "{COOKIE}={session}.{tag}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000{secure}"
+        );
         HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
@@ -215,11 +270,16 @@ impl WebChat {
         }
         outbox.last_used = Instant::now();
         outbox.notify.notify_waiters();
+        self.pushed.notify_waiters();
     }
 
+    /// Replies after `after`, and what to wait on for more. Reading creates nothing: a session
+    /// gets an outbox when it has something in it, so reads cannot push others' replies out.
     fn take_after(&self, session: &str, after: u64) -> (Vec<Reply>, Arc<Notify>) {
         let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        let outbox = self.outbox(&mut boxes, session);
+        let Some(outbox) = boxes.get_mut(session) else {
+            return (Vec::new(), self.pushed.clone());
+        };
         outbox.last_used = Instant::now();
         let replies = outbox
             .replies
@@ -240,6 +300,12 @@ impl WebChat {
         text: Option<String>,
         client_id: Option<String>,
     ) -> Response {
+        if self.messages.check().is_err() {
+            return api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "The chat is very busy just now. Please try again in a minute.",
+            );
+        }
         let user = session_user_id(session);
         // The dedupe key is stored in clear, so it is a digest that reveals neither the person's
         // id nor the session.
@@ -328,11 +394,18 @@ async fn page() -> Response {
         .into_response()
 }
 
-/// Ensures the browser has a session cookie.
+/// Ensures the browser has a session cookie: one this server issued, else a new one (an id it
+/// never issued is not adopted).
 async fn open_session(State(chat): State<Arc<WebChat>>, headers: HeaderMap) -> Response {
-    match session_from(&headers) {
+    match chat.session(&headers) {
         Some(_) => Json(serde_json::json!({"session": "existing"})).into_response(),
         None => {
+            if chat.new_sessions.check().is_err() {
+                return api_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many new chats are starting just now. Please try again in a minute.",
+                );
+            }
             let session = new_session();
             let mut resp = Json(serde_json::json!({"session": "new"})).into_response();
             resp.headers_mut()
@@ -354,7 +427,7 @@ async fn send_message(
     headers: HeaderMap,
     body: Result<Json<SendMessage>, JsonRejection>,
 ) -> Response {
-    let Some(session) = session_from(&headers) else {
+    let Some(session) = chat.session(&headers) else {
         return no_session();
     };
     let Json(body) = match body {
@@ -389,7 +462,7 @@ async fn press_button(
     headers: HeaderMap,
     body: Result<Json<PressButton>, JsonRejection>,
 ) -> Response {
-    let Some(session) = session_from(&headers) else {
+    let Some(session) = chat.session(&headers) else {
         return no_session();
     };
     let Json(body) = match body {
@@ -419,7 +492,7 @@ async fn replies(
     headers: HeaderMap,
     Query(q): Query<RepliesQuery>,
 ) -> Response {
-    let Some(session) = session_from(&headers) else {
+    let Some(session) = chat.session(&headers) else {
         return no_session();
     };
     let deadline = Duration::from_secs(q.wait.unwrap_or(25).min(MAX_WAIT_SECS));
@@ -444,6 +517,21 @@ async fn replies(
 mod tests {
     use super::*;
 
+    fn key() -> SessionKey {
+        SessionKey(b"0123456789abcdef0123456789abcdef".to_vec())
+    }
+
+    fn settings(max_sessions: usize) -> WebChatSettings {
+        WebChatSettings {
+            bot_name: "w".into(),
+            secure_cookie: false,
+            max_sessions,
+            session_key: key(),
+            sessions_per_minute: 600,
+            messages_per_minute: 600,
+        }
+    }
+
     #[test]
     fn session_user_id_is_stable_and_not_the_session() {
         let s = new_session();
@@ -463,14 +551,7 @@ mod tests {
 
     #[test]
     fn outboxes_stay_bounded_whatever_sessions_clients_invent() {
-        let chat = WebChat::new(
-            WebChatSettings {
-                bot_name: "w".into(),
-                secure_cookie: false,
-                max_sessions: 3,
-            },
-            Arc::new(Nobody),
-        );
+        let chat = WebChat::new(settings(3), Arc::new(Nobody));
         for _ in 0..50 {
             let _ = chat.take_after(&new_session(), 0);
             chat.push(&new_session(), vec![Outbound::text("x")]);
@@ -479,18 +560,40 @@ mod tests {
     }
 
     #[test]
-    fn cookie_parsing_ignores_foreign_and_malformed_values() {
+    fn reading_replies_creates_no_outbox() {
+        let chat = WebChat::new(settings(3), Arc::new(Nobody));
+        for _ in 0..50 {
+            let _ = chat.take_after(&new_session(), 0);
+        }
+        assert_eq!(chat.outboxes.lock().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn only_sessions_this_server_issued_are_taken() {
         let s = new_session();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_str(&format!("a=b; {COOKIE}=short; x=y")).unwrap(),
+        let cookie = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::COOKIE,
+                HeaderValue::from_str(&format!("a=b; {COOKIE}={value}; x=y")).unwrap(),
+            );
+            headers
+        };
+        assert_eq!(session_from(&cookie("short"), &key()), None);
+        // A well-formed id the server never issued (no tag, a wrong tag, another key's tag).
+        assert_eq!(session_from(&cookie(&s), &key()), None);
+        assert_eq!(
+            session_from(&cookie(&format!("{s}.{}", "A".repeat(43))), &key()),
+            None
         );
-        assert_eq!(session_from(&headers), None);
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_str(&format!("a=b; {COOKIE}={s}")).unwrap(),
+        let other = SessionKey(b"another key of thirty-two bytes!".to_vec());
+        assert_eq!(
+            session_from(&cookie(&format!("{s}.{}", sign(&other, &s))), &key()),
+            None
         );
-        assert_eq!(session_from(&headers), Some(s));
+        assert_eq!(
+            session_from(&cookie(&format!("{s}.{}", sign(&key(), &s))), &key()),
+            Some(s)
+        );
     }
 }

@@ -9,7 +9,7 @@ use axum::{body::Body, http::Request};
 use consentgate_adapters::{
     ChannelKind, HandleError, Inbound, InboundHandler, Outbound,
     telegram::{Me, parse_update_as},
-    webchat::{WebChat, WebChatSettings},
+    webchat::{SessionKey, WebChat, WebChatSettings},
     whatsapp::parse_webhook,
 };
 use proptest::prelude::*;
@@ -123,7 +123,14 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let chat = WebChat::new(
-                WebChatSettings { bot_name: "webchat".into(), secure_cookie: false, max_sessions: 16 },
+                WebChatSettings {
+                    bot_name: "webchat".into(),
+                    secure_cookie: false,
+                    max_sessions: 16,
+                    session_key: SessionKey(vec![7; 32]),
+                    sessions_per_minute: 100_000,
+                    messages_per_minute: 100_000,
+                },
                 Arc::new(Silent),
             );
             let router = chat.router();

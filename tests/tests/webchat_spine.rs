@@ -245,3 +245,72 @@ async fn every_response_carries_security_headers_and_the_page_its_own_policy() {
     assert!(!html.contains(" onclick=") && !html.contains(" style="));
     h.finish().await;
 }
+
+/// Web-chat identities cost something: a session id the server never issued is refused (no
+/// person, no outbox, no reply), `/session` answers it with a fresh session instead of adopting
+/// it, and new sessions are limited, with a clear message.
+#[tokio::test]
+async fn invented_sessions_are_never_adopted_and_new_ones_are_limited() {
+    let h = Harness::start(Options::default()).await;
+    let invented = format!("cg_session={}", "A".repeat(43));
+    let say = h
+        .http
+        .post(format!("{}/webchat/api/messages", h.base))
+        .header(header::COOKIE, &invented)
+        .json(&json!({"text": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(say.status(), StatusCode::UNAUTHORIZED);
+    let read = h
+        .http
+        .get(format!("{}/webchat/api/replies?wait=0", h.base))
+        .header(header::COOKIE, &invented)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        consentgate_entity::subjects::Entity::find()
+            .all(h.db())
+            .await
+            .unwrap()
+            .is_empty(),
+        "an invented session created a person"
+    );
+    let fresh = h
+        .http
+        .post(format!("{}/webchat/api/session", h.base))
+        .header(header::COOKIE, &invented)
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = fresh.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!set_cookie.contains(&"A".repeat(43)), "{set_cookie}");
+
+    // New sessions, one after another: a burst is allowed, then a polite refusal.
+    let mut refused = None;
+    for n in 0..60 {
+        let resp = h
+            .http
+            .post(format!("{}/webchat/api/session", h.base))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some((n, resp.json::<Value>().await.unwrap()));
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let (n, body) = refused.expect("60 new sessions in a row were all accepted");
+    assert!(n >= 10, "refused after only {n}");
+    assert!(
+        body["error"].as_str().unwrap().contains("try again"),
+        "{body}"
+    );
+    h.finish().await;
+}

@@ -17,7 +17,7 @@ use consentgate_adapters::{
     outbound::{ChatQueues, Pacer},
     telegram::Poller,
     telegram::webhook::{self, WebhookBot},
-    webchat::{WebChat, WebChatSettings},
+    webchat::{SessionKey, WebChat, WebChatSettings},
     whatsapp,
 };
 
@@ -104,6 +104,9 @@ impl App {
                     bot_name: self.config.webchat.bot_name.clone(),
                     secure_cookie: self.config.webchat.secure_cookie,
                     max_sessions: self.config.webchat.max_sessions,
+                    session_key: SessionKey(digest::webchat_session_key(&self.keys.pseudonym)),
+                    sessions_per_minute: self.config.webchat.sessions_per_minute,
+                    messages_per_minute: self.config.webchat.messages_per_minute,
                 },
                 handler.clone(),
             )

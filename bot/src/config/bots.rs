@@ -66,8 +66,13 @@ pub struct BotSettings {
 pub struct WebChatConfig {
     pub enabled: bool,
     pub bot_name: String,
+    /// Mark the session cookie `Secure`; by default whenever the public URL is https.
     pub secure_cookie: bool,
     pub max_sessions: usize,
+    /// New chat sessions per minute, all clients together.
+    pub sessions_per_minute: u32,
+    /// Messages and button presses per minute from the web chat, all sessions together.
+    pub messages_per_minute: u32,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +82,8 @@ pub(super) struct FileWebChat {
     pub(super) bot_name: Option<String>,
     pub(super) secure_cookie: Option<bool>,
     pub(super) max_sessions: Option<usize>,
+    pub(super) sessions_per_minute: Option<u32>,
+    pub(super) messages_per_minute: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -323,9 +330,12 @@ fn check(bots: &[BotSettings], env: &dyn Env) -> Result<(), ConfigError> {
 }
 
 /// The web chat, whose name must not be a bot's; with it off, at least one bot is needed.
+/// `https`: the gateway is reached over https (its public URL says so), so the session cookie is
+/// `Secure` unless the file says otherwise.
 pub(super) fn webchat(
     file: Option<FileWebChat>,
     bots: &[BotSettings],
+    https: bool,
 ) -> Result<WebChatConfig, ConfigError> {
     let web = file;
     let webchat = WebChatConfig {
@@ -334,9 +344,23 @@ pub(super) fn webchat(
             .as_ref()
             .and_then(|w| w.bot_name.clone())
             .unwrap_or_else(|| "webchat".to_string()),
-        secure_cookie: web.as_ref().and_then(|w| w.secure_cookie).unwrap_or(false),
+        secure_cookie: web.as_ref().and_then(|w| w.secure_cookie).unwrap_or(https),
         max_sessions: web.as_ref().and_then(|w| w.max_sessions).unwrap_or(10_000),
+        sessions_per_minute: web
+            .as_ref()
+            .and_then(|w| w.sessions_per_minute)
+            .unwrap_or(120),
+        messages_per_minute: web
+            .as_ref()
+            .and_then(|w| w.messages_per_minute)
+            .unwrap_or(600),
     };
+    if webchat.sessions_per_minute == 0 || webchat.messages_per_minute == 0 {
+        return Err(bad(
+            "webchat.sessions_per_minute / webchat.messages_per_minute",
+            "must be at least 1",
+        ));
+    }
     if !valid_bot_name(&webchat.bot_name) {
         return Err(bad(
             "webchat.bot_name",

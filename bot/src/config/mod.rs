@@ -170,7 +170,14 @@ impl Config {
                 format!("`{}` is also the name of a bot", w.name),
             ));
         }
-        let webchat = bots::webchat(file.webchat, &bots)?;
+        let public_url = env
+            .get(env::PUBLIC_URL)
+            .map(|v| (env::PUBLIC_URL, v))
+            .or(file.public_url.map(|v| ("public_url", v)))
+            .map(|(place, v)| parse_url(place, &v))
+            .transpose()?;
+        let https = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
+        let webchat = bots::webchat(file.webchat, &bots, https)?;
         let policy = purposes::policy(file.policy, base_dir)?;
         let messages_per_minute = messages_per_minute(env, file.messages_per_minute)?;
         let secrets_file = file
@@ -206,12 +213,6 @@ impl Config {
             );
         }
         let oauth = oauth::providers(file.oauth, env)?;
-        let public_url = env
-            .get(env::PUBLIC_URL)
-            .map(|v| (env::PUBLIC_URL, v))
-            .or(file.public_url.map(|v| ("public_url", v)))
-            .map(|(place, v)| parse_url(place, &v))
-            .transpose()?;
 
         Ok(Config {
             mode,

@@ -298,6 +298,18 @@ fn secrets_file_sits_beside_the_sqlite_file() {
     );
 }
 
+#[test]
+fn the_session_cookie_is_secure_by_default_behind_an_https_public_url() {
+    let plain = Config::load(None, &env(&[])).unwrap();
+    assert!(!plain.webchat.secure_cookie);
+    let https = Config::load(
+        None,
+        &env(&[("CONSENTGATE_PUBLIC_URL", "https://chat.example.com")]),
+    )
+    .unwrap();
+    assert!(https.webchat.secure_cookie);
+}
+
 mod arbitrary_input {
     use super::super::{Config, env::VARIABLES};
     use proptest::prelude::*;

@@ -47,6 +47,14 @@ pub fn webhook_secret(key: &HmacKey, bot_name: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
+/// The key the web chat signs the session ids it issues with, derived from `PSEUDONYM_KEY` so
+/// every replica accepts the sessions the others issued.
+pub fn webchat_session_key(key: &HmacKey) -> Vec<u8> {
+    let mut mac = keyed(key);
+    mac.update(b"webchat-session-key\x00");
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// What the database keeps of a platform's delivery id, for dedupe. Keyed, because some ids
 /// carry the person's number (a WhatsApp message id holds it in base64; a preference event
 /// names it): the stored key matches a redelivery and tells nothing without `PSEUDONYM_KEY`.
