@@ -711,3 +711,36 @@ async fn start_from_someone_who_never_agreed_to_marketing_only_offers_it() {
     assert!(events(&h).await.is_empty(), "nothing was granted");
     h.finish().await;
 }
+
+/// Asking to see the help, the policy or one's choices again and again leaves no lasting record
+/// (a flood of them cannot grow the audit log); a command that acts is still audited.
+#[tokio::test]
+async fn looking_leaves_no_record_and_acting_does() {
+    let h = telegram(&[]).await;
+    let mut ivan = Chat::new(&h, IVAN);
+    ivan.agree().await;
+    let entries = || async {
+        consentgate_entity::audit_log::Entity::find()
+            .count(h.db())
+            .await
+            .unwrap()
+    };
+    let before = entries().await;
+    for text in [
+        "/help",
+        "/privacy",
+        "/consent",
+        "/help",
+        "/privacy",
+        "/nonsense",
+    ] {
+        ivan.say(text, 1).await;
+    }
+    assert_eq!(entries().await, before, "reading commands were audited");
+    ivan.say("/stop", 1).await;
+    assert!(
+        entries().await > before,
+        "an acting command was not audited"
+    );
+    h.finish().await;
+}

@@ -74,6 +74,12 @@ impl Command {
         }
     }
 
+    /// Commands that only show something (help, the policy, the choices): answered, not
+    /// audited, so repeating them costs no lasting record.
+    pub fn is_read_only(self) -> bool {
+        matches!(self, Command::Help | Command::Privacy | Command::Consent)
+    }
+
     /// Owners' commands, answered by `owners` (and only to owners, but for `/claim`).
     pub fn is_owner(self) -> bool {
         matches!(

@@ -253,13 +253,16 @@ async fn command(
     args: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
     let command = Command::parse(name).ok().filter(|c| !c.is_owner());
-    p.record(
-        Some(t.bot.id),
-        Some(&t.subject.pseudonym),
-        audit::Action::Command,
-        serde_json::json!({"command": command.map_or("unknown", Command::as_str)}),
-    )
-    .await?;
+    // What only shows something, or is not a command at all, leaves no lasting record.
+    if let Some(command) = command.filter(|c| !c.is_read_only()) {
+        p.record(
+            Some(t.bot.id),
+            Some(&t.subject.pseudonym),
+            audit::Action::Command,
+            serde_json::json!({"command": command.as_str()}),
+        )
+        .await?;
+    }
     if !t.inbound.chat.private
         && (matches!(
             command,
