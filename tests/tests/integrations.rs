@@ -605,3 +605,54 @@ async fn a_refresh_racing_an_unlink_never_brings_the_tokens_back() {
     );
     h.finish().await;
 }
+
+/// A stranger flooding the admin API and the OAuth callback from one address uses up that
+/// address's allowance only: an admin elsewhere is still answered.
+#[tokio::test]
+async fn a_flood_from_one_address_locks_out_no_one_else() {
+    let (h, _oauth) = start().await;
+    let admin_key = admin::create_key(h.db(), Role::Admin, "ops").await.unwrap();
+    // Another loopback address: 127.0.0.2 is this machine too.
+    let stranger = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let mut limited = (false, false);
+    for _ in 0..100 {
+        let admin = stranger
+            .get(format!("{}/admin/api/consent/stats", h.base))
+            .bearer_auth("cgk_not-a-key")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        let callback = stranger
+            .get(format!("{}/oauth/google/callback?state=x&code=y", h.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        limited.0 |= admin == StatusCode::TOO_MANY_REQUESTS;
+        limited.1 |= callback == StatusCode::TOO_MANY_REQUESTS;
+        if limited == (true, true) {
+            break;
+        }
+    }
+    assert_eq!(limited, (true, true), "the flood was never limited");
+    let admin = h
+        .http
+        .get(format!("{}/admin/api/consent/stats", h.base))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), StatusCode::OK);
+    let callback = h
+        .http
+        .get(format!("{}/oauth/google/callback?state=x&code=y", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(callback.status(), StatusCode::TOO_MANY_REQUESTS);
+    h.finish().await;
+}

@@ -15,7 +15,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::Utc;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set, sea_query::Expr,
@@ -142,7 +142,7 @@ async fn authenticate(
 #[derive(Clone)]
 struct Admin {
     i: Arc<Integrations>,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    per_key: Arc<DefaultKeyedRateLimiter<i64>>,
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
@@ -158,12 +158,6 @@ impl Admin {
         action: Action,
         detail: Value,
     ) -> Result<i64, Response> {
-        if self.limiter.check().is_err() {
-            return Err(error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many requests; slow down",
-            ));
-        }
         let db = &self.i.db;
         let (key, role) = match authenticate(db, headers).await {
             Ok(Some(found)) => found,
@@ -181,6 +175,13 @@ impl Admin {
                 ));
             }
         };
+        // Kept per key, after authentication: no one else's requests use up an admin's.
+        if self.per_key.check_key(&key).is_err() {
+            return Err(error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests; slow down",
+            ));
+        }
         if need == Role::Admin && role != Role::Admin {
             return Err(error(
                 StatusCode::FORBIDDEN,
@@ -201,11 +202,12 @@ impl Admin {
     }
 }
 
-/// The admin API's routes.
+/// The admin API's routes: limited per client address before a key is looked up, and per key
+/// after.
 pub fn router(integrations: Arc<Integrations>) -> Router {
     let quota = Quota::per_second(NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN))
         .allow_burst(NonZeroU32::new(40).unwrap_or(NonZeroU32::MIN));
-    Router::new()
+    let router = Router::new()
         .route("/admin/api/integrations", get(list))
         .route("/admin/api/integrations/revoke", post(revoke_many))
         .route("/admin/api/integrations/{id}/revoke", post(revoke_one))
@@ -213,8 +215,9 @@ pub fn router(integrations: Arc<Integrations>) -> Router {
         .route("/admin/api/audit/status", get(audit_status))
         .with_state(Admin {
             i: integrations,
-            limiter: Arc::new(RateLimiter::direct(quota)),
-        })
+            per_key: Arc::new(RateLimiter::keyed(quota)),
+        });
+    super::limits::per_client(router, 20, 40)
 }
 
 #[derive(Deserialize, Default)]

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod headers;
+pub mod limits;
 pub mod server;
 
 use std::sync::Arc;
@@ -195,7 +196,6 @@ async fn download(State(e): State<Exports>, Path(token): Path<String>) -> Respon
 #[derive(Clone)]
 struct OAuthState {
     integrations: Arc<Integrations>,
-    limiter: Arc<governor::DefaultDirectRateLimiter>,
 }
 
 #[derive(serde::Deserialize)]
@@ -206,17 +206,12 @@ struct CallbackQuery {
 }
 
 /// `GET /oauth/{provider}/callback`: where a provider sends the owner's browser back.
+/// Limited per client address: a flood from one address cannot turn others' callbacks away.
 pub fn oauth_router(integrations: Arc<Integrations>) -> Router {
-    let quota = governor::Quota::per_second(
-        std::num::NonZeroU32::new(10).unwrap_or(std::num::NonZeroU32::MIN),
-    )
-    .allow_burst(std::num::NonZeroU32::new(20).unwrap_or(std::num::NonZeroU32::MIN));
-    Router::new()
+    let router = Router::new()
         .route("/oauth/{provider}/callback", get(oauth_callback))
-        .with_state(OAuthState {
-            integrations,
-            limiter: Arc::new(governor::RateLimiter::direct(quota)),
-        })
+        .with_state(OAuthState { integrations });
+    limits::per_client(router, 10, 20)
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -248,13 +243,6 @@ async fn oauth_callback(
     Path(provider): Path<String>,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    if s.limiter.check().is_err() {
-        return page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Please wait",
-            "Too many requests; try again in a moment.",
-        );
-    }
     match s
         .integrations
         .complete(

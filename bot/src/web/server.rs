@@ -6,11 +6,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::Router;
+use axum::{Router, extract::ConnectInfo};
+use hyper::{Request, body::Incoming};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
-    service::TowerToHyperService,
 };
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -86,9 +86,9 @@ pub async fn serve(
             },
             _ = shutdown.requested() => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of descriptors or a connection reset while queued: wait a little, as
                     // axum::serve does, instead of spinning.
@@ -100,7 +100,13 @@ pub async fn serve(
             _ = shutdown.requested() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        // Each request learns its client's address, for limits kept per client.
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let mut router = router.clone();
+            async move { tower::Service::call(&mut router, req).await }
+        });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
