@@ -24,6 +24,7 @@
 mod assistant;
 mod dedupe;
 mod delivery;
+mod erasure;
 mod gate;
 pub mod input;
 mod owners;
@@ -508,7 +509,7 @@ impl Pipeline {
 
         // 4. erasure pending
         if let Some(purge_after) = subject.purge_after {
-            return rights::while_erasing(self, &turn, purge_after).await;
+            return erasure::while_erasing(self, &turn, purge_after).await;
         }
 
         // 5. owners' commands, rights and consent: answered without consent

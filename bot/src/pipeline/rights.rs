@@ -2,7 +2,7 @@
 //! policy, give, refuse and withdraw consent per purpose, export and delete their data, undo a
 //! deletion, and object to marketing. Withdrawing is never harder than agreeing.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use consentgate_adapters::{Document, InboundKind, Outbound};
 
 use super::input::{ButtonData, Command, ConsentTarget};
@@ -15,7 +15,6 @@ use crate::{
         Purpose, State,
     },
     rights::conversation,
-    rights::erasure,
     rights::export,
 };
 
@@ -432,54 +431,6 @@ pub(super) async fn export(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, 
     ))])
 }
 
-/// While an erasure is pending nothing is processed: only undoing it, exporting first, reading
-/// the policy and help.
-pub(super) async fn while_erasing(
-    p: &Pipeline,
-    t: &Turn<'_>,
-    purge_after: DateTime<Utc>,
-) -> Result<Vec<Outbound>, PipelineError> {
-    if let consentgate_adapters::InboundKind::Command { name, .. } = &t.inbound.kind {
-        match Command::parse(name) {
-            Ok(Command::Restore) => {
-                let restored = erasure::restore(
-                    &p.db,
-                    &p.audit,
-                    t.subject.id,
-                    &t.subject.pseudonym,
-                    t.bot.id,
-                    Utc::now(),
-                )
-                .await?;
-                let reply = if restored {
-                    replies::RESTORED
-                } else {
-                    replies::NOTHING_TO_RESTORE
-                };
-                return Ok(vec![Outbound::text(reply)]);
-            }
-            Ok(Command::Export) => return export(p, t).await,
-            Ok(Command::Privacy) => {
-                let choices = Choices::load(&p.db, t.subject.id, t.bot.id).await?;
-                let mut out = replies::privacy(t.policy, &choices);
-                out.text
-                    .push_str(&format!("\n\n{}", replies::erasure_pending(purge_after)));
-                return Ok(vec![out]);
-            }
-            Ok(Command::Help) => return Ok(vec![Outbound::text(replies::HELP)]),
-            _ => {}
-        }
-    }
-    p.record(
-        Some(t.bot.id),
-        Some(&t.subject.pseudonym),
-        audit::Action::MessageHeld,
-        serde_json::json!({"reason": "erasure_pending"}),
-    )
-    .await?;
-    Ok(vec![Outbound::text(replies::erasure_pending(purge_after))])
-}
-
 /// A pressed button under one of our replies; forged or garbled data gets a polite "unknown".
 async fn button(
     p: &Pipeline,
@@ -488,7 +439,7 @@ async fn button(
     data: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
     let (target, yes, policy_id) = match ButtonData::parse(data) {
-        Ok(ButtonData::EraseConfirm) => return erase(p, t).await,
+        Ok(ButtonData::EraseConfirm) => return super::erasure::erase(p, t).await,
         Ok(ButtonData::EraseCancel) => return Ok(vec![Outbound::text(replies::DELETE_CANCELLED)]),
         Ok(ButtonData::Consent {
             target,
@@ -571,41 +522,4 @@ async fn required(
         }
     }
     Ok(vec![Outbound::text(replies::DECLINED)])
-}
-
-/// The confirmed `/delete`: blocked at once, purged after the grace period (or now, with 0).
-async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
-    let grace = p.retention.erasure_grace_days;
-    // Accounts the person linked as an owner are cut off at once, at the provider too.
-    let revoked = p
-        .integrations
-        .revoke_owned_by(t.subject.id, "erasure")
-        .await?;
-    let purge_after = erasure::request(
-        &p.db,
-        &p.audit,
-        erasure::Request {
-            subject_id: t.subject.id,
-            pseudonym: &t.subject.pseudonym,
-            bot_id: t.bot.id,
-            grace_days: grace,
-            integrations_revoked: revoked,
-        },
-        Utc::now(),
-    )
-    .await?;
-    if grace == 0 {
-        erasure::purge(
-            &p.db,
-            &p.audit,
-            t.subject.id,
-            &t.subject.pseudonym,
-            erasure::Because::RequestNow,
-        )
-        .await?;
-        return Ok(vec![Outbound::text(replies::ERASED_NOW)]);
-    }
-    Ok(vec![Outbound::text(replies::erasure_scheduled(
-        purge_after,
-    ))])
 }
