@@ -548,6 +548,19 @@ async fn admins_see_and_revoke_every_integration_and_auditors_only_read() {
         .await
         .unwrap();
     assert_eq!(status["ok"], true, "{status}");
+    // Asked again at once: the same check answers (the chain is walked at most once a minute).
+    let again: Value = h
+        .http
+        .get(api("/audit/status"))
+        .bearer_auth(&auditor_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["checked_at"], status["checked_at"], "{again}");
+    assert!(status["checked_at"].is_string(), "{status}");
     // A revoked key stops working at once.
     let auditor_id = admin::list_keys(h.db()).await.unwrap()[1]["id"]
         .as_i64()

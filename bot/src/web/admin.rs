@@ -143,7 +143,11 @@ async fn authenticate(
 struct Admin {
     i: Arc<Integrations>,
     per_key: Arc<DefaultKeyedRateLimiter<i64>>,
+    /// The last whole-chain check: when it ran and what it found.
+    verified: Arc<tokio::sync::Mutex<Option<LastCheck>>>,
 }
+
+type LastCheck = (std::time::Instant, (chrono::DateTime<Utc>, verify::Report));
 
 fn error(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({"error": msg}))).into_response()
@@ -216,6 +220,7 @@ pub fn router(integrations: Arc<Integrations>) -> Router {
         .with_state(Admin {
             i: integrations,
             per_key: Arc::new(RateLimiter::keyed(quota)),
+            verified: Arc::new(tokio::sync::Mutex::new(None)),
         });
     super::limits::per_client(router, 20, 40)
 }
@@ -419,14 +424,32 @@ async fn audit_status(State(a): State<Admin>, headers: HeaderMap) -> Response {
     {
         return r;
     }
-    match verify::verify(&a.i.db, &a.i.keys.audit, None).await {
-        Ok(report) => Json(json!({
-            "ok": report.broken.is_none(),
-            "entries": report.entries,
-            "head": report.head.map(|h| h.to_string()),
-            "broken": report.broken.map(|b| json!({"seq": b.seq, "reason": b.reason})),
-        }))
-        .into_response(),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    // One whole-chain check at a time, and at most one a minute: every request reads the same
+    // answer until then, so no key can make the gateway walk the chain on every call. (Each
+    // request adds its own entry, so the head itself cannot be the cache's key.)
+    let mut last = a.verified.lock().await;
+    let fresh = last
+        .as_ref()
+        .is_some_and(|(at, _)| at.elapsed() < VERIFY_AT_MOST_EVERY);
+    if !fresh {
+        match verify::verify(&a.i.db, &a.i.keys.audit, None).await {
+            Ok(report) => *last = Some((std::time::Instant::now(), (Utc::now(), report))),
+            Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+        }
     }
+    let Some((_, (checked_at, report))) = last.as_ref() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+    };
+    Json(json!({
+        "ok": report.broken.is_none(),
+        "entries": report.entries,
+        "head": report.head.as_ref().map(|h| h.to_string()),
+        "broken": report.broken.as_ref().map(|b| json!({"seq": b.seq, "reason": b.reason})),
+        "checked_at": checked_at.to_rfc3339(),
+    }))
+    .into_response()
 }
+
+/// How often the admin API walks the whole audit chain at most; `consentgate audit verify`
+/// always does.
+const VERIFY_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
