@@ -8,6 +8,7 @@ pub mod body;
 pub mod delivery;
 pub mod model;
 pub mod outbound;
+pub mod refusals;
 pub mod shutdown;
 pub mod telegram;
 pub mod text;

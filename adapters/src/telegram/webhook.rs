@@ -175,7 +175,7 @@ async fn receive_bale(
         .get(SECRET_HEADER)
         .is_none_or(|v| crate::constant_time_eq(v.as_bytes(), bot.secret.as_bytes()));
     if !crate::constant_time_eq(secret.as_bytes(), bot.secret.as_bytes()) || !header_ok {
-        tracing::warn!(bot = %name, "Bale webhook request without the right secret refused");
+        crate::refusals::refused(crate::model::ChannelKind::Bale, &name, "wrong secret");
         return StatusCode::UNAUTHORIZED;
     }
     handle(bot, &name, &headers, body).await
@@ -197,7 +197,7 @@ async fn receive(
         .get(SECRET_HEADER)
         .is_some_and(|v| crate::constant_time_eq(v.as_bytes(), bot.secret.as_bytes()));
     if !authentic {
-        tracing::warn!(bot = %name, "webhook request without the right secret token refused");
+        crate::refusals::refused(crate::model::ChannelKind::Telegram, &name, "wrong secret token");
         return StatusCode::UNAUTHORIZED;
     }
     handle(bot, &name, &headers, body).await

@@ -27,7 +27,7 @@ pub use send::WhatsAppChannel;
 
 use crate::{
     delivery::Delivery,
-    model::{FailureReason, InboundHandler},
+    model::{ChannelKind, FailureReason, InboundHandler},
     outbound::{ChatQueues, Limits},
 };
 
@@ -173,7 +173,7 @@ async fn verify(
             (StatusCode::OK, challenge.clone()).into_response()
         }
         _ => {
-            tracing::warn!(bot = %name, "WhatsApp verification refused");
+            crate::refusals::refused(ChannelKind::WhatsApp, &name, "verification refused");
             StatusCode::FORBIDDEN.into_response()
         }
     }
@@ -194,7 +194,7 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .and_then(parse::signature_header)
     else {
-        tracing::warn!(bot = %name, "WhatsApp webhook without a signature refused");
+        crate::refusals::refused(ChannelKind::WhatsApp, &name, "no signature");
         return StatusCode::UNAUTHORIZED;
     };
     // The signature is over the raw bytes exactly as sent, computed as they stream in.
@@ -207,7 +207,7 @@ async fn receive(
             Err(status) => return status,
         };
     if mac.verify_slice(&given).is_err() {
-        tracing::warn!(bot = %name, "WhatsApp webhook with a wrong signature refused");
+        crate::refusals::refused(ChannelKind::WhatsApp, &name, "wrong signature");
         return StatusCode::UNAUTHORIZED;
     }
     let Ok(value) = serde_json::from_slice::<Value>(&body) else {

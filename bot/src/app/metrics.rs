@@ -46,6 +46,8 @@ pub struct Metrics {
     pub llm_errors: Family<ReasonLabel, Counter>,
     pub redactions: Family<TypeLabel, Counter>,
     pub outbound_queue: Gauge,
+    /// Webhook requests refused (wrong secret or signature), per channel, since start.
+    pub webhooks_refused: Family<ChannelLabel, Gauge>,
     pub rate_limit_waits: Gauge,
     /// Where the outbound figures are read from when `/metrics` is rendered.
     outbound: std::sync::OnceLock<(
@@ -75,6 +77,7 @@ impl Metrics {
             llm_errors: Family::default(),
             redactions: Family::default(),
             outbound_queue: Gauge::default(),
+            webhooks_refused: Family::default(),
             rate_limit_waits: Gauge::default(),
             outbound: std::sync::OnceLock::new(),
             registry: Registry::default(),
@@ -83,6 +86,11 @@ impl Metrics {
             "outbound_queue_depth",
             "Replies queued or being sent, waiting for the platforms' limits",
             m.outbound_queue.clone(),
+        );
+        registry.register(
+            "webhooks_refused",
+            "Webhook requests refused for a wrong secret or signature, per channel, since start",
+            m.webhooks_refused.clone(),
         );
         registry.register(
             "rate_limit_waits",
@@ -148,6 +156,13 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        for (channel, refused) in consentgate_adapters::refusals::counts() {
+            self.webhooks_refused
+                .get_or_create(&ChannelLabel {
+                    channel: channel.as_str(),
+                })
+                .set(refused as i64);
+        }
         if let Some((queues, pacers)) = self.outbound.get() {
             self.outbound_queue.set(queues.pending());
             self.rate_limit_waits

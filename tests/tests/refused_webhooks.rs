@@ -1,0 +1,74 @@
+//! A flood of forged webhook requests is counted in the metrics and logged at most once a minute
+//! per channel: the log cannot be flooded by strangers.
+
+mod common;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use common::*;
+use reqwest::StatusCode;
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_forged_webhooks_is_counted_not_logged_line_by_line() {
+    let captured = Capture(Arc::new(Mutex::new(Vec::new())));
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    let h = Harness::start(Options {
+        telegram_webhook: true,
+        ..Default::default()
+    })
+    .await;
+    const FORGED: usize = 60;
+    for n in 0..FORGED {
+        let status = h
+            .http
+            .post(format!("{}/webhooks/telegram/telegram", h.base))
+            .header("X-Telegram-Bot-Api-Secret-Token", format!("forged-{n:040}"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let metrics = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("consentgate_webhooks_refused{channel=\"telegram\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no refusal count in\n{metrics}"));
+    assert!(refused >= FORGED as u64, "{refused}");
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines = log.lines().filter(|l| l.contains("refused")).count();
+    assert!((1..=2).contains(&lines), "{lines} log lines for {FORGED} refusals:\n{log}");
+    h.finish().await;
+}
