@@ -10,7 +10,11 @@ use std::{
 use crate::model::ChannelKind;
 
 /// The channels that take webhooks, in the order of the counters below.
-const CHANNELS: [ChannelKind; 3] = [ChannelKind::Telegram, ChannelKind::Bale, ChannelKind::WhatsApp];
+const CHANNELS: [ChannelKind; 3] = [
+    ChannelKind::Telegram,
+    ChannelKind::Bale,
+    ChannelKind::WhatsApp,
+];
 
 static REFUSED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 /// Refused since the last log line, per channel.

@@ -3,33 +3,16 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use common::*;
 use consentgate_e2e::LlmBehaviour;
 use reqwest::header;
 use serde_json::json;
 
-#[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn logs_hold_no_secrets_ids_names_or_message_text() {
-    let captured = Capture(Arc::new(Mutex::new(Vec::new())));
+    let captured = Capture::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
         .with_env_filter("debug")
@@ -134,7 +117,7 @@ async fn logs_hold_no_secrets_ids_names_or_message_text() {
     );
     h.finish().await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("LLM call failed"),
         "the capture did not work:\n{logs}"

@@ -3,30 +3,12 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
 use common::*;
 use reqwest::StatusCode;
 
-#[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_flood_of_forged_webhooks_is_counted_not_logged_line_by_line() {
-    let captured = Capture(Arc::new(Mutex::new(Vec::new())));
+    let captured = Capture::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
         .with_env_filter("warn")
@@ -67,8 +49,11 @@ async fn a_flood_of_forged_webhooks_is_counted_not_logged_line_by_line() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no refusal count in\n{metrics}"));
     assert!(refused >= FORGED as u64, "{refused}");
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let lines = log.lines().filter(|l| l.contains("refused")).count();
-    assert!((1..=2).contains(&lines), "{lines} log lines for {FORGED} refusals:\n{log}");
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} log lines for {FORGED} refusals:\n{log}"
+    );
     h.finish().await;
 }

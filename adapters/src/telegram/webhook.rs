@@ -197,7 +197,11 @@ async fn receive(
         .get(SECRET_HEADER)
         .is_some_and(|v| crate::constant_time_eq(v.as_bytes(), bot.secret.as_bytes()));
     if !authentic {
-        crate::refusals::refused(crate::model::ChannelKind::Telegram, &name, "wrong secret token");
+        crate::refusals::refused(
+            crate::model::ChannelKind::Telegram,
+            &name,
+            "wrong secret token",
+        );
         return StatusCode::UNAUTHORIZED;
     }
     handle(bot, &name, &headers, body).await
