@@ -31,3 +31,14 @@ pub fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
 }
+
+/// `'sha256-…'`: how a Content-Security-Policy names one inline script or style, so a page can
+/// allow exactly its own and nothing else.
+pub fn csp_hash(inline: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline.as_bytes()))
+    )
+}

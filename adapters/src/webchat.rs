@@ -367,20 +367,12 @@ fn inline(tag: &str) -> &'static str {
         .map_or("", |(inner, _)| inner)
 }
 
-/// `'sha256-…'` of an inline script or style, as a Content-Security-Policy names it.
-fn csp_hash(inline: &str) -> String {
-    format!(
-        "'sha256-{}'",
-        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(inline.as_bytes()))
-    )
-}
-
 /// The page runs its own script and style, named by hash, and talks to this origin only.
 static PAGE_POLICY: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
     let policy = format!(
         "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        csp_hash(inline("script")),
-        csp_hash(inline("style")),
+        crate::csp_hash(inline("script")),
+        crate::csp_hash(inline("style")),
     );
     HeaderValue::from_str(&policy)
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))

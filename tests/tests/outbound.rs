@@ -48,23 +48,8 @@ async fn a_429_retry_after_is_waited_out_on_the_platforms_clock() {
     assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
 
     // /metrics shows the wait and the traffic, and nothing about the person.
-    let metrics = h
-        .http
-        .get(format!("{}/metrics", h.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
-    };
+    let metrics = h.metrics().await;
+    let value = |name: &str| metric(&metrics, name);
     assert!(value("consentgate_rate_limit_waits") >= 1.0);
     assert_eq!(value("consentgate_outbound_queue_depth"), 0.0);
     assert!(value("consentgate_messages_in_total{channel=\"telegram\"}") >= 3.0);

@@ -33,21 +33,10 @@ async fn a_flood_of_forged_webhooks_is_counted_not_logged_line_by_line() {
             .status();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let metrics = h
-        .http
-        .get(format!("{}/metrics", h.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let refused: u64 = metrics
-        .lines()
-        .find(|l| l.starts_with("consentgate_webhooks_refused{channel=\"telegram\"}"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no refusal count in\n{metrics}"));
+    let refused = metric(
+        &h.metrics().await,
+        "consentgate_webhooks_refused{channel=\"telegram\"}",
+    ) as u64;
     assert!(refused >= FORGED as u64, "{refused}");
     let log = captured.text();
     let lines = log.lines().filter(|l| l.contains("refused")).count();

@@ -9,20 +9,11 @@ use axum::{
     http::{HeaderValue, header},
     response::Response,
 };
-use base64::Engine;
-use sha2::{Digest, Sha256};
 
 /// The one style of the gateway's own small pages (OAuth results, expired links).
 pub const PAGE_STYLE: &str = "body{font-family:system-ui;max-width:32rem;margin:3rem auto}";
 
-/// `'sha256-…'`: how a Content-Security-Policy names one inline script or style.
-pub fn csp_hash(inline: &str) -> String {
-    let digest = Sha256::digest(inline.as_bytes());
-    format!(
-        "'sha256-{}'",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    )
-}
+pub use consentgate_adapters::csp_hash;
 
 /// The policy of every response that sets none: nothing loads but [`PAGE_STYLE`].
 static DEFAULT_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {

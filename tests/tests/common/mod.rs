@@ -287,6 +287,18 @@ impl Harness {
         }
     }
 
+    /// The Prometheus text `/metrics` serves now.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The SQLite file and its write-ahead log, byte for byte (empty on PostgreSQL).
     pub fn sqlite_bytes(&self) -> Vec<u8> {
         let Some(file) = &self.db.sqlite_file else {
@@ -602,4 +614,14 @@ impl Capture {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+}
+
+/// The value of the first sample of `metrics` whose line starts with `name` (labels included).
+pub fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
 }
