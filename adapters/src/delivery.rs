@@ -3,13 +3,30 @@
 //! earlier ones (so a slow chat holds up no other and the next updates are not kept waiting), and
 //! a reply that cannot reach the person is reported to the pipeline, which records it; the rest
 //! of that turn's replies are then dropped.
+//!
+//! The pipeline keeps each turn's replies in its outbox until they are sent, so an update can be
+//! acknowledged as soon as it is handled: once the replies are out (or refused for good) the
+//! pipeline is told ([`InboundHandler::sent`]); after a transient failure they stay, and replies
+//! left by a crash come back through [`Delivery::resend`].
 
-use std::sync::Arc;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
 
 use crate::{
-    model::{Channel, HandleError, Inbound, InboundHandler},
+    model::{Channel, HandleError, Inbound, InboundHandler, Outbound, PlatformId, SendError},
     outbound::ChatQueues,
 };
+
+/// Replies the pipeline kept for an update whose sending did not finish.
+#[derive(Debug)]
+pub struct Unsent {
+    pub update_key: String,
+    pub chat: PlatformId,
+    pub user: Option<PlatformId>,
+    pub replies: Vec<Outbound>,
+}
 
 /// One bot's way from an inbound message to its replies on the platform.
 #[derive(Clone)]
@@ -18,6 +35,8 @@ pub struct Delivery {
     channel: Arc<dyn Channel>,
     handler: Arc<dyn InboundHandler>,
     queues: Arc<ChatQueues>,
+    /// Updates whose replies are queued or being sent here, so a resend leaves them alone.
+    in_hand: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Delivery {
@@ -27,6 +46,7 @@ impl Delivery {
             channel,
             handler,
             queues: Arc::new(ChatQueues::default()),
+            in_hand: Default::default(),
         }
     }
 
@@ -36,31 +56,74 @@ impl Delivery {
         self
     }
 
+    /// The bot this delivers for.
+    pub fn bot(&self) -> &str {
+        &self.bot
+    }
+
     /// Hands `inbound` to the pipeline and queues whatever it answers. An error is the
     /// pipeline's: with `retry` set, the platform must deliver the message again.
     pub async fn handle(&self, inbound: Inbound) -> Result<(), HandleError> {
         let chat = inbound.chat.id.clone();
         let user = inbound.sender.id.clone();
+        let update_key = inbound.update_key.clone();
         let replies = self.handler.handle(inbound).await?;
-        if replies.is_empty() {
-            return Ok(());
+        if !replies.is_empty() {
+            self.queue(Unsent {
+                update_key,
+                chat,
+                user,
+                replies,
+            });
         }
+        Ok(())
+    }
+
+    /// Sends replies a crash (or a transient failure) left unsent, unless they are queued here
+    /// already. Returns whether they were queued.
+    pub fn resend(&self, unsent: Unsent) -> bool {
+        if self.in_hand().contains(&unsent.update_key) {
+            return false;
+        }
+        self.queue(unsent);
+        true
+    }
+
+    fn in_hand(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.in_hand.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn queue(&self, unsent: Unsent) {
+        self.in_hand().insert(unsent.update_key.clone());
         let this = self.clone();
-        self.queues.push(chat.expose().to_string(), async move {
-            let kind = this.channel.kind();
-            for reply in &replies {
-                let Err(err) = this.channel.send(&chat, reply).await else {
-                    continue;
-                };
-                tracing::warn!(channel = %kind, bot = %this.bot, error = %err, "reply not delivered");
-                if err.about_recipient()
-                    && let Some(user) = &user
-                {
-                    this.handler.undeliverable(&this.bot, kind, user, &err).await;
-                }
-                break;
+        let chat = unsent.chat.expose().to_string();
+        self.queues.push(chat, async move {
+            let done = this.send_all(&unsent).await;
+            this.in_hand().remove(&unsent.update_key);
+            if done {
+                this.handler.sent(&this.bot, &unsent.update_key).await;
             }
         });
-        Ok(())
+    }
+
+    /// Sends the replies in order. False when they should be tried again later (a transient
+    /// failure); true when they went out or were refused for good.
+    async fn send_all(&self, unsent: &Unsent) -> bool {
+        let kind = self.channel.kind();
+        for reply in &unsent.replies {
+            let Err(err) = self.channel.send(&unsent.chat, reply).await else {
+                continue;
+            };
+            tracing::warn!(channel = %kind, bot = %self.bot, error = %err, "reply not delivered");
+            if err.about_recipient()
+                && let Some(user) = &unsent.user
+            {
+                self.handler
+                    .undeliverable(&self.bot, kind, user, &err)
+                    .await;
+            }
+            return !matches!(err, SendError::Transient(_) | SendError::RateLimited(_));
+        }
+        true
     }
 }

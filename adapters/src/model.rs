@@ -35,6 +35,13 @@ impl ChannelKind {
     pub fn carries_documents(self) -> bool {
         matches!(self, ChannelKind::Telegram | ChannelKind::Bale)
     }
+
+    /// Whether the platform is told an update was received (a higher `getUpdates` offset, an
+    /// HTTP 200 to its webhook) and then never delivers it again, so replies must be durable
+    /// first. The web chat answers within the request that brought the message.
+    pub fn acknowledges(self) -> bool {
+        !matches!(self, ChannelKind::WebChat)
+    }
 }
 
 impl fmt::Display for ChannelKind {
@@ -325,6 +332,10 @@ pub struct HandleError {
 #[async_trait]
 pub trait InboundHandler: Send + Sync + 'static {
     async fn handle(&self, inbound: Inbound) -> Result<Vec<Outbound>, HandleError>;
+
+    /// The replies to the update `update_key` of `bot` are done with: the platform took them, or
+    /// refused them for good. (A reply kept for later after a transient failure is not.)
+    async fn sent(&self, _bot: &str, _update_key: &str) {}
 
     /// A reply to `user` on `bot` could not be delivered for a reason about the person
     /// (blocked, unreachable, window closed): record it.

@@ -16,6 +16,7 @@ pub mod egress_ledger;
 pub mod export_links;
 pub mod integrations;
 pub mod oauth_states;
+pub mod outbox;
 pub mod owner_invites;
 pub mod owners;
 pub mod policy_versions;

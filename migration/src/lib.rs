@@ -10,6 +10,7 @@ mod m20261123_000003_audit_chain;
 mod m20261123_000004_rights;
 mod m20261123_000005_integrations;
 mod m20261201_000006_audit_head_time;
+mod m20261202_000007_outbox;
 
 /// A foreign key that deletes the row with what it points to (a person's rows go with them).
 pub(crate) fn fk(
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_rights::Migration),
             Box::new(m20261123_000005_integrations::Migration),
             Box::new(m20261201_000006_audit_head_time::Migration),
+            Box::new(m20261202_000007_outbox::Migration),
         ]
     }
 }

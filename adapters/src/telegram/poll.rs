@@ -96,6 +96,11 @@ impl Poller {
         self
     }
 
+    /// Where this bot's replies go out (for replies left unsent by a crash).
+    pub fn delivery(&self) -> Delivery {
+        self.delivery.clone()
+    }
+
     /// The pacer of this bot's sends.
     pub fn pacer(&self) -> Arc<Pacer> {
         self.channel.pacer().clone()

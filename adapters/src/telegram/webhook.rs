@@ -83,6 +83,11 @@ impl WebhookBot {
         self
     }
 
+    /// Where this bot's replies go out (for replies left unsent by a crash).
+    pub fn delivery(&self) -> Delivery {
+        self.delivery.clone()
+    }
+
     /// The pacer of this bot's sends.
     pub fn pacer(&self) -> Arc<crate::outbound::Pacer> {
         self.channel.pacer().clone()

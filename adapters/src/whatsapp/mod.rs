@@ -139,6 +139,11 @@ impl WhatsAppBot {
         self.delivery = self.delivery.with_queues(queues);
         self
     }
+
+    /// Where this bot's replies go out (for replies left unsent by a crash).
+    pub fn delivery(&self) -> Delivery {
+        self.delivery.clone()
+    }
 }
 
 /// `GET|POST /webhooks/whatsapp/{bot}`.

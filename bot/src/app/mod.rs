@@ -7,6 +7,7 @@
 pub mod bots;
 mod housekeeping;
 pub mod metrics;
+mod resend;
 mod serve;
 pub mod telemetry;
 

@@ -21,7 +21,7 @@ use consentgate_adapters::{
     whatsapp,
 };
 
-use super::{App, Shutdown, ShutdownTrigger, bots, housekeeping};
+use super::{App, Shutdown, ShutdownTrigger, bots, housekeeping, resend};
 use crate::privacy::digest;
 use crate::{
     app::metrics::Metrics,
@@ -158,6 +158,11 @@ impl App {
             tasks.push(tokio::spawn(poller.run(shutdown.clone())));
         }
         metrics.watch_outbound(queues.clone(), channels.pacers.clone());
+        tasks.push(tokio::spawn(resend::run(
+            pipeline.clone(),
+            channels.deliveries,
+            shutdown.clone(),
+        )));
         let db = self.db.clone();
         tasks.push(tokio::spawn(housekeeping::run(
             self,
@@ -221,6 +226,7 @@ impl App {
                 retention: self.config.retention.clone(),
                 history_messages: self.config.history_messages,
                 public_url,
+                takeover: self.config.takeover,
             },
         ))
     }
@@ -238,6 +244,7 @@ impl App {
             let Some(url) = bot.webhook_url.clone() else {
                 let poller = Poller::new(settings, handler.clone()).with_queues(queues.clone());
                 out.pacers.push(poller.pacer());
+                out.deliveries.push(poller.delivery());
                 out.states.push((bot.name.clone(), poller.connected()));
                 out.pollers.push(poller);
                 continue;
@@ -250,6 +257,7 @@ impl App {
                 .map_err(anyhow::Error::msg)?
                 .with_queues(queues.clone());
             out.pacers.push(webhook.pacer());
+            out.deliveries.push(webhook.delivery());
             webhook.register().await.map_err(|e| {
                 anyhow::anyhow!("bot `{}`: could not register the webhook: {e}", bot.name)
             })?;
@@ -264,6 +272,7 @@ impl App {
                 whatsapp::WhatsAppBot::new(settings, handler.clone()).with_queues(queues.clone()),
             );
             out.pacers.push(bot.channel.pacer().clone());
+            out.deliveries.push(bot.delivery());
             out.whatsapp = Some(bot);
         }
         Ok(out)
@@ -277,5 +286,7 @@ struct Channels {
     webhooks: Vec<Arc<WebhookBot>>,
     whatsapp: Option<Arc<whatsapp::WhatsAppBot>>,
     pacers: Vec<Arc<Pacer>>,
+    /// Every bot's replies, for those a crash left unsent.
+    deliveries: Vec<consentgate_adapters::delivery::Delivery>,
     states: web::ChannelStates,
 }

@@ -35,6 +35,7 @@ variables! {
     HTTP_BODY_TIMEOUT_SECS = "CONSENTGATE_HTTP_BODY_TIMEOUT_SECS", "seconds to receive a request's body; overrides `http.body_timeout_secs`", "`30`";
     PUBLIC_URL = "CONSENTGATE_PUBLIC_URL", "public base of the links the gateway sends and of OAuth redirect URIs; overrides `public_url`", "`http://{bound address}`";
     MESSAGES_PER_MINUTE = "CONSENTGATE_MESSAGES_PER_MINUTE", "messages one person may send per minute; overrides `messages_per_minute`", "`30`";
+    TAKEOVER_SECS = "CONSENTGATE_TAKEOVER_SECS", "seconds a process's unfinished work (an update being handled, replies not yet sent) is left to it before another process, or this one after a restart, takes it over; overrides `takeover_secs`", "`60`";
     ERASURE_GRACE_DAYS = "CONSENTGATE_ERASURE_GRACE_DAYS", "days between a confirmed `/delete` and the purge; overrides `retention.erasure_grace_days`", "`30`";
     TELEGRAM_BOT_TOKEN = "TELEGRAM_BOT_TOKEN", "one Telegram bot, named `telegram`", "none";
     TELEGRAM_API_URL = "TELEGRAM_API_URL", "Bot API base for that bot", "`https://api.telegram.org`";

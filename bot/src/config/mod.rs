@@ -84,6 +84,9 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Messages a person may send per minute before being asked to slow down.
     pub messages_per_minute: u32,
+    /// How long a process's unfinished work (an update being handled, replies not yet sent) is
+    /// left to it before another process, or this one after a restart, takes it over.
+    pub takeover: std::time::Duration,
     /// Where `dev` mode keeps generated secrets.
     pub secrets_file: PathBuf,
     /// PII redaction before LLM calls.
@@ -180,6 +183,7 @@ impl Config {
         let webchat = bots::webchat(file.webchat, &bots, https)?;
         let policy = purposes::policy(file.policy, base_dir)?;
         let messages_per_minute = messages_per_minute(env, file.messages_per_minute)?;
+        let takeover = takeover(env, file.takeover_secs)?;
         let secrets_file = file
             .secrets_file
             .unwrap_or_else(|| default_secrets_file(&database_url));
@@ -224,6 +228,7 @@ impl Config {
             webchat,
             policy,
             messages_per_minute,
+            takeover,
             secrets_file,
             redact,
             purposes,
@@ -288,6 +293,24 @@ fn messages_per_minute(env: &dyn Env, file: Option<u32>) -> Result<u32, ConfigEr
     Ok(n)
 }
 
+/// Seconds, 1 to an hour: long enough for a turn to be handled and its replies sent under load,
+/// short enough that a restart answers what a crash left soon.
+fn takeover(env: &dyn Env, file: Option<u64>) -> Result<std::time::Duration, ConfigError> {
+    let (place, secs) = match env.get(env::TAKEOVER_SECS) {
+        Some(v) => (
+            env::TAKEOVER_SECS,
+            v.trim()
+                .parse()
+                .map_err(|_| bad(env::TAKEOVER_SECS, format!("`{v}` is not a whole number")))?,
+        ),
+        None => ("takeover_secs", file.unwrap_or(60)),
+    };
+    if !(1..=3600).contains(&secs) {
+        return Err(bad(place, "must be 1 to 3600 seconds"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 // ---- the file format: each section's table is in its own module ----
 
 #[derive(Deserialize, Default)]
@@ -299,6 +322,7 @@ struct FileConfig {
     #[serde(default)]
     http: Option<http::FileHttp>,
     messages_per_minute: Option<u32>,
+    takeover_secs: Option<u64>,
     secrets_file: Option<PathBuf>,
     #[serde(default)]
     llm: Option<llm::FileLlm>,

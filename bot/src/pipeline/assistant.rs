@@ -10,7 +10,7 @@ use sea_orm::{EntityTrait, Set};
 use consentgate_adapters::Outbound;
 use consentgate_entity::egress_ledger;
 
-use super::{Pipeline, PipelineError, Turn, dedupe, replies};
+use super::{Pipeline, PipelineError, Turn, dedupe, outbox, replies};
 use crate::audit::Action;
 use crate::{
     app::metrics::{ReasonLabel, TypeLabel},
@@ -128,8 +128,8 @@ async fn held_unredacted(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, Pi
     Ok(vec![Outbound::text(replies::NOT_FORWARDED)])
 }
 
-/// The forward is recorded (audit entry, egress ledger row and the delivery's completion, in one
-/// commit) before the provider is asked.
+/// The forward is recorded (audit entry, egress ledger row, the delivery's completion and the
+/// apology in the outbox, in one commit) before the provider is asked.
 async fn record_forward(
     p: &Pipeline,
     t: &Turn<'_>,
@@ -147,6 +147,15 @@ async fn record_forward(
         p.provider.model().to_string(),
     );
     let key = t.delivery.to_string();
+    // Until the answer replaces it, the outbox holds an apology: a kill while the provider works
+    // leaves the person that, not silence.
+    let mut apology = Outbound::text(replies::ANSWER_LOST);
+    apology.reply_to = t.inbound.message_id.clone();
+    let apology = t
+        .inbound
+        .channel
+        .acknowledges()
+        .then(|| outbox::row(&p.keys, bot_id, &key, t.inbound, &[apology], p.lease));
     let entry = Pending {
         bot_id: Some(bot_id),
         subject: Some(t.subject.pseudonym.clone()),
@@ -161,7 +170,7 @@ async fn record_forward(
     };
     p.committer
         .write_recorded(entry, move |txn| {
-            let key = key.clone();
+            let (key, apology) = (key.clone(), apology.clone());
             let ledger = egress_ledger::Entity::insert(egress_ledger::ActiveModel {
                 subject_id: Set(subject_id),
                 bot_id: Set(bot_id),
@@ -175,7 +184,11 @@ async fn record_forward(
                 ledger.exec_without_returning(txn).await?;
                 // The delivery is handled from here on: a redelivery is not forwarded again, even
                 // if something after the provider call fails.
-                dedupe::complete(txn, bot_id, key).await
+                dedupe::complete(txn, bot_id, key).await?;
+                match apology {
+                    Some(row) => outbox::keep(txn, row).await,
+                    None => Ok(()),
+                }
             })
         })
         .await?;

@@ -1,22 +1,37 @@
 //! Dedupe: an atomic insert of (bot, update key) claims an update. Whoever inserts first handles
 //! it; a platform's retry, or a second replica receiving the same update, finds the row and
-//! stops. The claim is marked completed after handling. A claim left incomplete (the process
-//! died while handling) is taken over by a redelivery once it is older than [`LEASE`], so the
-//! update is answered rather than lost.
+//! stops. The claim is marked completed after handling. While a claim is incomplete a
+//! redelivery is sent back to be delivered again later ([`Claim::Busy`]); a claim left
+//! incomplete for a lease (the process died while handling) is taken over, so the update is
+//! answered rather than lost.
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
     sea_query::{Expr, OnConflict},
 };
 
 use consentgate_entity::processed_updates::{self, Column};
 
-/// How long a claim protects an update that is still being handled.
-pub const LEASE: Duration = Duration::minutes(5);
+/// What claiming an update found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This call must handle it.
+    Taken,
+    /// It was handled already: a duplicate.
+    Handled,
+    /// It is being handled elsewhere (or was, by a process that died less than a lease ago):
+    /// the platform must deliver it again later, when it is either handled or free to take.
+    Busy,
+}
 
-/// Claims an update. `true` means this call must handle it.
-pub async fn claim(db: &impl ConnectionTrait, bot_id: i64, key: String) -> Result<bool, DbErr> {
+/// Claims an update; a claim left incomplete for `lease` is taken over.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    bot_id: i64,
+    key: String,
+    lease: Duration,
+) -> Result<Claim, DbErr> {
     let now = Utc::now();
     let row = processed_updates::ActiveModel {
         bot_id: Set(bot_id),
@@ -33,18 +48,31 @@ pub async fn claim(db: &impl ConnectionTrait, bot_id: i64, key: String) -> Resul
         .exec_without_returning(db)
         .await?;
     if inserted > 0 {
-        return Ok(true);
+        return Ok(Claim::Taken);
     }
     // Take over a stale, incomplete claim; the conditional update is atomic across replicas.
     let taken = processed_updates::Entity::update_many()
         .col_expr(Column::ProcessedAt, Expr::value(now))
         .filter(Column::BotId.eq(bot_id))
-        .filter(Column::UpdateKey.eq(key))
+        .filter(Column::UpdateKey.eq(key.as_str()))
         .filter(Column::Completed.eq(false))
-        .filter(Column::ProcessedAt.lt(now - LEASE))
+        .filter(Column::ProcessedAt.lt(now - lease))
         .exec(db)
         .await?;
-    Ok(taken.rows_affected > 0)
+    if taken.rows_affected > 0 {
+        return Ok(Claim::Taken);
+    }
+    let handled = processed_updates::Entity::find()
+        .filter(Column::BotId.eq(bot_id))
+        .filter(Column::UpdateKey.eq(key))
+        .filter(Column::Completed.eq(true))
+        .count(db)
+        .await?;
+    Ok(if handled > 0 {
+        Claim::Handled
+    } else {
+        Claim::Busy
+    })
 }
 
 /// Marks a claimed update as handled.
@@ -85,13 +113,20 @@ mod tests {
                 .await
                 .unwrap();
         let key = || "update:1".to_string();
-        assert!(claim(&db, bot, key()).await.unwrap());
+        let lease = Duration::minutes(1);
+        assert_eq!(claim(&db, bot, key(), lease).await.unwrap(), Claim::Taken);
+        // Being handled: a redelivery is to come again later; after the lease it is taken over.
+        assert_eq!(claim(&db, bot, key(), lease).await.unwrap(), Claim::Busy);
+        assert_eq!(
+            claim(&db, bot, key(), Duration::zero()).await.unwrap(),
+            Claim::Taken
+        );
         // Failed before the decision: given back, and the redelivery is handled.
         release(&db, bot, "update:1").await.unwrap();
-        assert!(claim(&db, bot, key()).await.unwrap());
+        assert_eq!(claim(&db, bot, key(), lease).await.unwrap(), Claim::Taken);
         // Failed after the forward was recorded: the claim stays, the redelivery is a duplicate.
         complete(&db, bot, key()).await.unwrap();
         release(&db, bot, "update:1").await.unwrap();
-        assert!(!claim(&db, bot, key()).await.unwrap());
+        assert_eq!(claim(&db, bot, key(), lease).await.unwrap(), Claim::Handled);
     }
 }

@@ -27,6 +27,7 @@ mod delivery;
 mod erasure;
 mod gate;
 pub mod input;
+pub mod outbox;
 mod owners;
 mod replies;
 mod rights;
@@ -85,12 +86,19 @@ pub enum PipelineError {
     NoPolicy(String),
     #[error("handling the message panicked")]
     Panicked,
+    /// Another delivery of the same update is being handled (by this process or another), or
+    /// was when a process died: the platform is to deliver it again later.
+    #[error("the same update is being handled elsewhere; deliver it again later")]
+    Busy,
 }
 
 impl From<PipelineError> for HandleError {
     fn from(err: PipelineError) -> Self {
         HandleError {
-            retry: matches!(err, PipelineError::Database(_) | PipelineError::Panicked),
+            retry: matches!(
+                err,
+                PipelineError::Database(_) | PipelineError::Panicked | PipelineError::Busy
+            ),
             reason: err.to_string(),
         }
     }
@@ -129,6 +137,9 @@ pub struct PipelineSettings {
     pub history_messages: usize,
     /// Base of links the gateway sends, e.g. `https://chat.example.com`.
     pub public_url: String,
+    /// How long a process's unfinished work (an update being handled, replies being sent) is
+    /// left to it before another process, or this one after a restart, takes it over.
+    pub takeover: std::time::Duration,
 }
 
 /// The message pipeline shared by every channel.
@@ -159,6 +170,8 @@ pub struct Pipeline {
     history_messages: usize,
     public_url: String,
     integrations: Arc<Integrations>,
+    /// See [`PipelineSettings::takeover`].
+    lease: chrono::Duration,
     /// The policy version last read, per bot. Published versions never change, so while the
     /// number of the version in effect (read along with the person) is this one's, it is not
     /// read again; a version published by any process is read on the first message after it
@@ -205,6 +218,8 @@ impl Pipeline {
             history_messages: settings.history_messages,
             public_url: settings.public_url,
             integrations: settings.integrations,
+            lease: chrono::Duration::from_std(settings.takeover)
+                .unwrap_or(chrono::Duration::minutes(1)),
             policies: Default::default(),
         }
     }
@@ -306,11 +321,11 @@ impl Pipeline {
         // 1. dedupe; what an ordinary message needs is read meanwhile (nothing is created for a
         // delivery that turns out to be a duplicate).
         let delivery = digest::delivery_key(&self.keys.pseudonym, &inbound.update_key);
-        let (bot_id, key) = (bot.id, delivery.clone());
+        let (bot_id, key, lease) = (bot.id, delivery.clone(), self.lease);
         let claim = self
             .claims
             .write_in_order(format!("{bot_id}:{key}"), move |txn| {
-                Box::pin(dedupe::claim(txn, bot_id, key.clone()))
+                Box::pin(dedupe::claim(txn, bot_id, key.clone(), lease))
             });
         let (claimed, early) = tokio::join!(claim, self.prefetch(bot, inbound));
         let claimed = match claimed {
@@ -322,9 +337,13 @@ impl Pipeline {
                 return Err(err.into());
             }
         };
-        if !claimed {
-            tracing::debug!(bot = %bot.name, "duplicate delivery ignored");
-            return Ok(Vec::new());
+        match claimed {
+            dedupe::Claim::Taken => {}
+            dedupe::Claim::Handled => {
+                tracing::debug!(bot = %bot.name, "duplicate delivery ignored");
+                return Ok(Vec::new());
+            }
+            dedupe::Claim::Busy => return Err(PipelineError::Busy),
         }
         let completed = AtomicBool::new(false);
         // A bug that panics fails this message like a database error would (the claim is given
@@ -339,12 +358,28 @@ impl Pipeline {
             });
         match &result {
             Ok(replies) => {
-                // Usually done already, in the same transaction as the message's decision.
-                // Flushed, and with it the claim, before the reply goes out.
-                if !completed.load(Ordering::Relaxed) {
+                // The replies are kept until sent, in the transaction that marks the delivery
+                // handled (unless that happened with the decision already), flushed, and with
+                // it the claim, before the update is acknowledged.
+                let done = completed.load(Ordering::Relaxed);
+                let kept = (inbound.channel.acknowledges() && !replies.is_empty()).then(|| {
+                    outbox::row(&self.keys, bot_id, &delivery, inbound, replies, self.lease)
+                });
+                if kept.is_some() || !done {
                     let key = delivery.clone();
                     self.committer
-                        .write(move |txn| Box::pin(dedupe::complete(txn, bot_id, key.clone())))
+                        .write(move |txn| {
+                            let (key, kept) = (key.clone(), kept.clone());
+                            Box::pin(async move {
+                                if !done {
+                                    dedupe::complete(txn, bot_id, key).await?;
+                                }
+                                match kept {
+                                    Some(row) => outbox::keep(txn, row).await,
+                                    None => Ok(()),
+                                }
+                            })
+                        })
                         .await?;
                 }
                 self.metrics
@@ -547,9 +582,34 @@ impl Pipeline {
 impl InboundHandler for Pipeline {
     async fn handle(&self, inbound: Inbound) -> Result<Vec<Outbound>, HandleError> {
         self.route(&inbound).await.map_err(|err| {
-            tracing::error!(bot = %inbound.bot, channel = %inbound.channel, error = %err, "message not handled");
+            match err {
+                PipelineError::Busy => {
+                    tracing::info!(bot = %inbound.bot, channel = %inbound.channel, "update in hand elsewhere; to be delivered again")
+                }
+                _ => {
+                    tracing::error!(bot = %inbound.bot, channel = %inbound.channel, error = %err, "message not handled")
+                }
+            }
             err.into()
         })
+    }
+
+    /// The replies went out: their outbox row goes.
+    async fn sent(&self, bot: &str, update_key: &str) {
+        let Some(bot_id) = self.bots.get(bot).map(|b| b.id) else {
+            return;
+        };
+        let key = digest::delivery_key(&self.keys.pseudonym, update_key);
+        let forgotten = self
+            .claims
+            .write(move |txn| {
+                let key = key.clone();
+                Box::pin(async move { outbox::forget(txn, bot_id, &key).await })
+            })
+            .await;
+        if let Err(err) = forgotten {
+            tracing::warn!(bot, error = %err, "a sent reply stays in the outbox; it may be sent again after a restart");
+        }
     }
 
     /// A send failed for a reason about the person: blocked or unreachable people are marked

@@ -348,6 +348,14 @@ with me: open a chat with me and send /export there.";
 pub const EXPORT_TOO_OFTEN: &str = "You have asked for several exports in the last hour. Please \
 use the one you have, or try again later.";
 
+/// Sent after a restart in place of an export file that was built but not sent: the file itself
+/// is never kept.
+pub const EXPORT_INTERRUPTED: &str = "Your export could not be sent because the assistant was \
+restarting. Please send /export again.";
+/// Sent after a restart when the provider's answer to a message was lost with the process.
+pub const ANSWER_LOST: &str = "Sorry, your message reached the assistant but its answer was lost \
+while the service restarted. Please send it again.";
+
 pub const EXPORT_CAPTION: &str = "Everything stored about you, as JSON: your ids, your consent \
 record, any stored conversation, linked integrations, audit entries and each call made to the \
 AI service about you.";
