@@ -84,6 +84,9 @@ pub struct Chat {
 #[derive(Clone, Default)]
 pub struct Sender {
     pub id: Option<PlatformId>,
+    /// Another id the platform gave for the same person in the same update: on WhatsApp the
+    /// phone number beside a business-scoped user id (`id`). Linked to the same subject.
+    pub also: Option<PlatformId>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub username: Option<String>,
@@ -117,6 +120,9 @@ pub enum InboundKind {
     /// The person changed a setting on the platform itself: marketing messages stopped (false)
     /// or resumed (true) (WhatsApp `user_preferences`).
     MarketingPreference { resume: bool },
+    /// The platform moved the person to a new id (WhatsApp `user_changed_number`,
+    /// `user_changed_user_id`); the sender's id is the old one. Nothing is answered.
+    IdentityChanged { to: PlatformId },
 }
 
 /// What became of a message we sent, as the platform reports it.
@@ -198,6 +204,7 @@ impl InboundKind {
             InboundKind::Blocked => "blocked",
             InboundKind::Status { .. } => "status",
             InboundKind::MarketingPreference { .. } => "preference",
+            InboundKind::IdentityChanged { .. } => "identity_changed",
         }
     }
 }

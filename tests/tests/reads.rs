@@ -68,9 +68,16 @@ async fn the_choices_and_the_version_in_effect_are_read_with_the_person() {
     // Nobody known yet: nothing comes back, not even the version.
     assert!(read(now).await.unwrap().is_none());
 
-    let subject = identity::identify(&db, &keys, bot.id, ChannelKind::Telegram, &ivan, &chat)
-        .await
-        .unwrap();
+    let (subject, _) = identity::identify(
+        &db,
+        &keys,
+        bot.id,
+        ChannelKind::Telegram,
+        (&ivan, None),
+        &chat,
+    )
+    .await
+    .unwrap();
     let found = read(now).await.unwrap().expect("known");
     assert_eq!(found.subject.id, subject.id);
     assert_eq!(found.extra, None, "no version is in effect yet");
@@ -88,12 +95,12 @@ async fn the_choices_and_the_version_in_effect_are_read_with_the_person() {
     .unwrap();
     // Their events on this bot come back oldest first; theirs on another bot and someone
     // else's on this one do not.
-    let someone_else = identity::identify(
+    let (someone_else, _) = identity::identify(
         &db,
         &keys,
         bot.id,
         ChannelKind::Telegram,
-        &PlatformId::new("77"),
+        (&PlatformId::new("77"), None),
         &PlatformId::new("77"),
     )
     .await

@@ -96,6 +96,25 @@ fn failed_status(id: &str, code: i64) -> String {
     )
 }
 
+/// Ivan (by number) writes (message `first`) and presses Agree on the prompt (`second`).
+async fn agree(h: &Harness, graph: &FakeGraph, first: &str, second: &str) {
+    let raw = text(first, "Ivan", "hello");
+    assert_eq!(post(h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let prompt = wait_graph(graph, 1).await;
+    let agree = prompt[0]["interactive"]["action"]["buttons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["reply"]["title"] == "Agree")
+        .unwrap()["reply"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let raw = button(second, &agree);
+    assert_eq!(post(h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    wait_graph(graph, 2).await;
+}
+
 async fn wait_graph(graph: &FakeGraph, n: usize) -> Vec<Value> {
     let g = graph.clone();
     wait_for(WAIT, || {
@@ -383,21 +402,7 @@ async fn the_number_is_nowhere_at_rest_during_the_conversation_or_after_the_purg
         ..Default::default()
     })
     .await;
-    let raw = text(&real_wamid(1), "Ivan", "hello");
-    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
-    let prompt = wait_graph(&graph, 1).await;
-    let agree = prompt[0]["interactive"]["action"]["buttons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["reply"]["title"] == "Agree")
-        .unwrap()["reply"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let raw = button(&real_wamid(2), &agree);
-    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
-    wait_graph(&graph, 2).await;
+    agree(&h, &graph, &real_wamid(1), &real_wamid(2)).await;
     let raw = text(&real_wamid(3), "Ivan", "what are your hours?");
     assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
     wait_graph(&graph, 3).await;
@@ -463,5 +468,146 @@ async fn unsigned_bodies_are_refused_before_they_are_read() {
         )
         .await;
     assert_eq!(answered.as_deref(), Some("HTTP/1.1 401 Unauthorized"));
+    h.finish().await;
+}
+
+const BSUID: &str = "US.13491208655302741918";
+const NEW_BSUID: &str = "US.77700011122233344455";
+const NEW_NUMBER: &str = "79169876543";
+
+/// A text as Meta sends it since April 2026: the business-scoped id always, the phone number
+/// (`from`, `wa_id`) only while it may be shown.
+fn text_as(wamid: &str, bsuid: Option<&str>, phone: Option<&str>, body: &str) -> String {
+    let mut contact = serde_json::json!({"profile": {"name": "Ivan"}});
+    let mut message = serde_json::json!({"id": wamid, "timestamp": "1700000000", "type": "text", "text": {"body": body}});
+    if let Some(b) = bsuid {
+        contact["user_id"] = b.into();
+        message["from_user_id"] = b.into();
+    }
+    if let Some(p) = phone {
+        contact["wa_id"] = p.into();
+        message["from"] = p.into();
+    }
+    let value = serde_json::json!({"messaging_product": "whatsapp", "metadata": {"phone_number_id": PHONE_ID}, "contacts": [contact], "messages": [message]});
+    envelope("messages", &value.to_string())
+}
+
+/// A `system` message: `user_changed_number` (from `from` to `system.wa_id`) or
+/// `user_changed_user_id` (`previous_user_id` to `user_id`), as in Meta's reference.
+fn system_change(wamid: &str, system: Value, from: Option<&str>) -> String {
+    let mut message = serde_json::json!({"id": wamid, "timestamp": "1753851315", "type": "system", "system": system});
+    if let Some(f) = from {
+        message["from"] = f.into();
+    }
+    let value = serde_json::json!({"messaging_product": "whatsapp", "metadata": {"phone_number_id": PHONE_ID}, "messages": [message]});
+    envelope("messages", &value.to_string())
+}
+
+/// Requests the fake Graph API received for a recipient, by `to` (a number) or `recipient` (a
+/// business-scoped id).
+fn sent_to_any(graph: &FakeGraph, id: &str) -> Vec<Value> {
+    graph
+        .requests()
+        .into_iter()
+        .map(|r| r.body)
+        .filter(|b| b["to"] == id || b["recipient"] == id)
+        .collect()
+}
+
+/// Posts `raw` and waits for the next message sent to `id`.
+async fn answered(h: &Harness, graph: &FakeGraph, raw: &str, id: &str) -> Value {
+    let n = sent_to_any(graph, id).len() + 1;
+    assert_eq!(post(h, raw, Some(sign(raw))).await, StatusCode::OK);
+    let g = graph.clone();
+    let to = id.to_string();
+    wait_for(WAIT, || {
+        let sent = sent_to_any(&g, &to);
+        async move { (sent.len() >= n).then_some(()) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("nothing sent to the person: {:?}", graph.requests()));
+    sent_to_any(graph, id).pop().unwrap()
+}
+
+fn body_of(sent: &Value) -> String {
+    sent["text"]["body"]
+        .as_str()
+        .or(sent["interactive"]["body"]["text"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn actions(h: &Harness, action: &str) -> usize {
+    audit_log::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == action)
+        .count()
+}
+
+#[tokio::test]
+async fn one_person_across_business_scoped_ids_new_numbers_and_usernames_keeps_their_consent() {
+    let (h, graph) = start(false).await;
+    // Known by phone number alone (before BSUIDs), and agreed.
+    agree(&h, &graph, "wamid.1", "wamid.2").await;
+
+    // The same person with their BSUID beside the number: the same subject, consent kept,
+    // the BSUID linked (audited).
+    let raw = text_as("wamid.3", Some(BSUID), Some(WA_ID), "first with an id");
+    let reply = answered(&h, &graph, &raw, WA_ID).await;
+    assert_eq!(body_of(&reply), "LLM: first with an id");
+    assert_eq!(actions(&h, "identity.linked").await, 1);
+
+    // A username hides the number: the BSUID alone still finds them, and the answer goes to it
+    // as `recipient`, with no `to`.
+    let raw = text_as("wamid.4", Some(BSUID), None, "number hidden");
+    let reply = answered(&h, &graph, &raw, BSUID).await;
+    assert_eq!(body_of(&reply), "LLM: number hidden");
+    assert!(reply.get("to").is_none(), "{reply}");
+
+    // A new BSUID: it takes the old one's place.
+    let raw = system_change(
+        "wamid.5",
+        serde_json::json!({"body": "User changed", "user_id": NEW_BSUID, "previous_user_id": BSUID, "type": "user_changed_user_id"}),
+        None,
+    );
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let raw = text_as("wamid.6", Some(NEW_BSUID), None, "after the new id");
+    let reply = answered(&h, &graph, &raw, NEW_BSUID).await;
+    assert_eq!(body_of(&reply), "LLM: after the new id");
+
+    // A new number: it takes the old number's place; replies follow it.
+    let raw = system_change(
+        "wamid.7",
+        serde_json::json!({"body": "User changed number", "wa_id": NEW_NUMBER, "type": "user_changed_number"}),
+        Some(WA_ID),
+    );
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let raw = text_as("wamid.8", None, Some(NEW_NUMBER), "from the new number");
+    let reply = answered(&h, &graph, &raw, NEW_NUMBER).await;
+    assert_eq!(body_of(&reply), "LLM: from the new number");
+    assert_eq!(actions(&h, "identity.changed").await, 2);
+    assert_eq!(subjects::Entity::find().all(h.db()).await.unwrap().len(), 1);
+    // The provider saw one pseudonym throughout.
+    let users: std::collections::HashSet<String> = h
+        .llm
+        .requests()
+        .iter()
+        .map(|r| r.body["user"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(users.len(), 1, "{users:?}");
+
+    // The given-up number and id are nobody's now: whoever writes from them is a newcomer.
+    let raw = text_as("wamid.9", Some(BSUID), Some(WA_ID), "someone else");
+    let reply = answered(&h, &graph, &raw, WA_ID).await;
+    assert!(body_of(&reply).contains("agree"), "{reply}");
+    assert_eq!(subjects::Entity::find().all(h.db()).await.unwrap().len(), 2);
+    // No id in clear at rest.
+    let dump = h.dump().await;
+    for id in [WA_ID, NEW_NUMBER, BSUID, NEW_BSUID] {
+        assert!(!dump.contains(id), "{id} stored in clear");
+    }
     h.finish().await;
 }

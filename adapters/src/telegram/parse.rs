@@ -30,6 +30,7 @@ pub enum ParseError {
 fn sender_of(user: &User) -> Sender {
     Sender {
         id: Some(PlatformId::new(user.id.0.to_string())),
+        also: None,
         first_name: Some(user.first_name.clone()),
         last_name: user.last_name.clone(),
         username: user.username.clone(),

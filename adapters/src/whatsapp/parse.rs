@@ -1,8 +1,6 @@
 //! Reading a webhook: the signature over the raw bytes first, then messages, statuses and
 //! marketing preferences into the one shape the pipeline takes. Unknown parts are skipped.
 
-use std::collections::HashMap;
-
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -62,24 +60,47 @@ pub fn parse_webhook(bot_name: &str, body: &Value) -> Vec<Inbound> {
     out
 }
 
+/// Who a webhook item is about. Since April 2026 Meta sends a business-scoped user id (BSUID,
+/// `US.1349…`) with every message, and the phone number only while it may be shown: the BSUID is
+/// the person's id here, the phone number when both arrive is linked to the same person, and
+/// replies go to the phone number when known (as Meta recommends), else to the BSUID.
+struct Person {
+    id: String,
+    phone: Option<String>,
+}
+
+impl Person {
+    fn new(bsuid: Option<&str>, phone: Option<&str>) -> Option<Person> {
+        let bsuid = bsuid.filter(|b| !b.is_empty());
+        let phone = phone.filter(|p| !p.is_empty());
+        let id = bsuid.or(phone)?.to_string();
+        Some(Person {
+            phone: phone.filter(|p| *p != id).map(str::to_string),
+            id,
+        })
+    }
+}
+
 /// An inbound from one person: on WhatsApp every chat is a private one.
 fn inbound(
     bot_name: &str,
     key: String,
-    user: String,
+    person: Person,
     name: Option<String>,
     kind: InboundKind,
 ) -> Inbound {
+    let chat = person.phone.clone().unwrap_or_else(|| person.id.clone());
     Inbound {
         channel: ChannelKind::WhatsApp,
         bot: bot_name.to_string(),
         update_key: key,
         chat: Chat {
-            id: PlatformId::new(user.clone()),
+            id: PlatformId::new(chat),
             private: true,
         },
         sender: Sender {
-            id: Some(PlatformId::new(user)),
+            id: Some(PlatformId::new(person.id)),
+            also: person.phone.map(PlatformId::new),
             first_name: name,
             last_name: None,
             username: None,
@@ -93,37 +114,88 @@ fn inbound(
     }
 }
 
-/// Messages people sent, with the profile names the `contacts` give.
+/// Messages people sent, with the profile names and BSUIDs the `contacts` give.
 fn messages(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
-    let names: HashMap<String, String> = value["contacts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| {
-            let id = c["wa_id"].as_str().or(c["user_id"].as_str())?;
-            Some((id.to_string(), c["profile"]["name"].as_str()?.to_string()))
-        })
-        .collect();
+    let contacts: Vec<&Value> = value["contacts"].as_array().into_iter().flatten().collect();
+    // The contact of a message: the one with its phone number or BSUID, or the only one.
+    let contact_of = |phone: Option<&str>, bsuid: Option<&str>| {
+        contacts
+            .iter()
+            .find(|c| {
+                (phone.is_some() && c["wa_id"].as_str() == phone)
+                    || (bsuid.is_some() && c["user_id"].as_str() == bsuid)
+            })
+            .or(if contacts.len() == 1 {
+                contacts.first()
+            } else {
+                None
+            })
+            .copied()
+    };
     for m in value["messages"].as_array().into_iter().flatten() {
-        // Business-scoped user ids may come without a phone number (wa_id).
-        let Some(from) = m["from"].as_str().or(m["from_user_id"].as_str()) else {
-            continue;
-        };
         let Some(id) = m["id"].as_str() else {
             continue;
         };
+        let phone = m["from"].as_str();
+        let contact = contact_of(phone, m["from_user_id"].as_str());
+        let bsuid = m["from_user_id"]
+            .as_str()
+            .or(contact.and_then(|c| c["user_id"].as_str()));
+        if m["type"].as_str() == Some("system") {
+            if let Some(change) = identity_change(bot_name, id, phone, bsuid, &m["system"]) {
+                out.push(change);
+            }
+            continue;
+        }
+        // Business-scoped user ids may come without a phone number (wa_id).
+        let Some(person) = Person::new(bsuid, phone) else {
+            continue;
+        };
+        let name = contact.and_then(|c| c["profile"]["name"].as_str().map(str::to_string));
         let (kind, text) = message_kind(m);
-        let mut i = inbound(
-            bot_name,
-            id.to_string(),
-            from.to_string(),
-            names.get(from).cloned(),
-            kind,
-        );
+        let mut i = inbound(bot_name, id.to_string(), person, name, kind);
         i.text = text;
         i.message_id = Some(id.to_string());
         out.push(i);
     }
+}
+
+/// A `system` message announcing a new number (`user_changed_number`, the new one in
+/// `system.wa_id`) or a new BSUID (`user_changed_user_id`: `previous_user_id` → `user_id`). The
+/// sender's id is the one replaced; `also` is another id of the person, to find them by.
+fn identity_change(
+    bot_name: &str,
+    key: &str,
+    phone: Option<&str>,
+    bsuid: Option<&str>,
+    system: &Value,
+) -> Option<Inbound> {
+    let (old, also, new) = match system["type"].as_str()? {
+        "user_changed_number" => (phone?, bsuid, system["wa_id"].as_str()?),
+        "user_changed_user_id" => (
+            system["previous_user_id"].as_str()?,
+            phone,
+            system["user_id"].as_str()?,
+        ),
+        _ => return None,
+    };
+    if old.is_empty() || new.is_empty() || old == new {
+        return None;
+    }
+    let mut i = inbound(
+        bot_name,
+        key.to_string(),
+        Person {
+            id: old.to_string(),
+            phone: None,
+        },
+        None,
+        InboundKind::IdentityChanged {
+            to: PlatformId::new(new),
+        },
+    );
+    i.sender.also = also.filter(|a| !a.is_empty()).map(PlatformId::new);
+    Some(i)
 }
 
 /// What a message is, and its text when it has one.
@@ -160,9 +232,7 @@ fn statuses(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
         let (Some(id), Some(status)) = (s["id"].as_str(), s["status"].as_str()) else {
             continue;
         };
-        let Some(to) = s["recipient_id"]
-            .as_str()
-            .or(s["recipient_user_id"].as_str())
+        let Some(to) = Person::new(s["recipient_user_id"].as_str(), s["recipient_id"].as_str())
         else {
             continue;
         };
@@ -174,7 +244,7 @@ fn statuses(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
         out.push(inbound(
             bot_name,
             format!("status:{id}:{status}"),
-            to.to_string(),
+            to,
             None,
             InboundKind::Status {
                 status,
@@ -189,7 +259,7 @@ fn statuses(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
 /// Marketing messages stopped or resumed in WhatsApp itself.
 fn preferences(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
     for p in value["user_preferences"].as_array().into_iter().flatten() {
-        let Some(user) = p["wa_id"].as_str().or(p["user_id"].as_str()) else {
+        let Some(person) = Person::new(p["user_id"].as_str(), p["wa_id"].as_str()) else {
             continue;
         };
         if p["category"].as_str() != Some("marketing_messages") {
@@ -205,10 +275,11 @@ fn preferences(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
             .map(|t| t.to_string())
             .or_else(|| p["timestamp"].as_str().map(str::to_string))
             .unwrap_or_default();
+        let key = format!("pref:{}:{ts}:{resume}", person.id);
         out.push(inbound(
             bot_name,
-            format!("pref:{user}:{ts}:{resume}"),
-            user.to_string(),
+            key,
+            person,
             None,
             InboundKind::MarketingPreference { resume },
         ));
@@ -267,6 +338,57 @@ mod tests {
         assert_eq!(
             pref[0].kind,
             InboundKind::MarketingPreference { resume: true }
+        );
+        // Since April 2026 the business-scoped id comes along: it is the person's id, the
+        // phone number is linked to it and is where replies go.
+        assert_eq!(
+            text[0].sender.id.as_ref().unwrap().expose(),
+            "US.13491208655302741918"
+        );
+        assert_eq!(
+            text[0].sender.also.as_ref().unwrap().expose(),
+            "972987654321"
+        );
+        assert_eq!(text[0].chat.id.expose(), "972987654321");
+        // A username without a phone number: the BSUID only, and replies go to it.
+        let bsuid = parse_webhook(
+            "wa",
+            &fixture("whatsapp_webhook_text_message_bsuid_only.json"),
+        );
+        assert_eq!(
+            bsuid[0].sender.id.as_ref().unwrap().expose(),
+            "US.13491208655302741918"
+        );
+        assert!(bsuid[0].sender.also.is_none());
+        assert_eq!(bsuid[0].chat.id.expose(), "US.13491208655302741918");
+        assert_eq!(bsuid[0].sender.first_name.as_deref(), Some("Test Name"));
+        // Statuses: the BSUID when given, with the number.
+        assert_eq!(
+            failed[0].sender.id.as_ref().unwrap().expose(),
+            "972987654321"
+        );
+        // A new number, a new BSUID: from the old id to the new one, nothing to answer.
+        let number = parse_webhook(
+            "wa",
+            &fixture("whatsapp_webhook_system_user_changed_number.json"),
+        );
+        assert_eq!(
+            number[0].sender.id.as_ref().unwrap().expose(),
+            "972987654321"
+        );
+        assert!(
+            matches!(&number[0].kind, InboundKind::IdentityChanged { to } if to.expose() == "972912345678")
+        );
+        let user_id = parse_webhook(
+            "wa",
+            &fixture("whatsapp_webhook_system_user_changed_user_id.json"),
+        );
+        assert_eq!(
+            user_id[0].sender.id.as_ref().unwrap().expose(),
+            "CO.1234567890"
+        );
+        assert!(
+            matches!(&user_id[0].kind, InboundKind::IdentityChanged { to } if to.expose() == "MX.0987654321")
         );
         // Garbage is skipped, never a panic.
         assert!(parse_webhook("wa", &json!({"entry": [{"changes": [{"field": "messages", "value": {"messages": [{}]}}]}]})).is_empty());

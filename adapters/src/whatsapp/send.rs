@@ -126,8 +126,8 @@ impl WhatsAppChannel {
         let buttons: Vec<_> = groups.iter().flatten().collect();
         let mut bodies = Vec::new();
         let message = |body: Value| {
-            let mut m =
-                json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to});
+            let mut m = json!({"messaging_product": "whatsapp", "recipient_type": "individual"});
+            m[addressee(to)] = to.into();
             if let Value::Object(extra) = body {
                 for (k, v) in extra {
                     m[k] = v;
@@ -202,10 +202,9 @@ impl Channel for WhatsAppChannel {
             return Err(SendError::WindowClosed);
         };
         let to = chat.expose();
-        let body = json!({
+        let mut body = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": to,
             "type": "template",
             "template": {
                 "name": template.name,
@@ -213,7 +212,19 @@ impl Channel for WhatsAppChannel {
                 "components": [{"type": "body", "parameters": [{"type": "text", "text": truncate(&out.text, MAX_BUTTON_BODY)}]}],
             },
         });
+        body[addressee(to)] = to.into();
         self.pacer.send(to, false, || self.post(to, &body)).await
+    }
+}
+
+/// The field a recipient goes in: `to` for a phone number, `recipient` for a business-scoped
+/// user id (a country code, a dot, alphanumerics: `US.1349…`, or a parent `US.ENT.…`), which
+/// Meta takes when the phone number is not known.
+fn addressee(chat: &str) -> &'static str {
+    if chat.contains('.') {
+        "recipient"
+    } else {
+        "to"
     }
 }
 

@@ -46,6 +46,11 @@ actions! {
     LlmFailed => "llm.failed",
     /// A reply could not be delivered.
     DeliveryFailed => "delivery.failed",
+    /// Another id of a person was linked to them (WhatsApp: a phone number and a business-scoped
+    /// id arriving together).
+    IdentityLinked => "identity.linked",
+    /// The platform moved a person to a new id (a new number, a new business-scoped id).
+    IdentityChanged => "identity.changed",
     /// The person blocked the bot.
     SubjectBlockedBot => "subject.blocked_bot",
     /// The platform says the person cannot be reached.

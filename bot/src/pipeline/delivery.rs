@@ -29,9 +29,15 @@ pub(super) async fn status(
     let Some(user) = &inbound.sender.id else {
         return Ok(());
     };
-    let Some(subject) =
-        identity::find_by_platform_id(&p.db, &p.keys, bot.id, inbound.channel, user).await?
-    else {
+    let mut subject =
+        identity::find_by_platform_id(&p.db, &p.keys, bot.id, inbound.channel, user).await?;
+    if subject.is_none()
+        && let Some(also) = &inbound.sender.also
+    {
+        subject =
+            identity::find_by_platform_id(&p.db, &p.keys, bot.id, inbound.channel, also).await?;
+    }
+    let Some(subject) = subject else {
         return Ok(());
     };
     let detail = serde_json::json!({"reason": failure.as_str(), "code": error_code, "channel": inbound.channel.as_str()});

@@ -26,6 +26,7 @@ mod dedupe;
 mod delivery;
 mod erasure;
 mod gate;
+mod identities;
 pub mod input;
 pub mod outbox;
 mod owners;
@@ -485,6 +486,12 @@ impl Pipeline {
             return Ok(Vec::new());
         }
 
+        // A new number or business-scoped id for someone (never creates anyone).
+        if let InboundKind::IdentityChanged { to } = &inbound.kind {
+            identities::changed(self, bot, inbound, to).await?;
+            return Ok(Vec::new());
+        }
+
         // Group chatter not meant for the bot is not ours to read, let alone store.
         if !inbound.chat.private && !inbound.addressed {
             return Ok(Vec::new());
@@ -498,17 +505,22 @@ impl Pipeline {
         let subject = match early.subject {
             Some(subject) => subject,
             None => {
-                identity::identify(
+                let (subject, how) = identity::identify(
                     &self.db,
                     &self.keys,
                     bot.id,
                     inbound.channel,
-                    user,
+                    (user, inbound.sender.also.as_ref()),
                     &inbound.chat.id,
                 )
-                .await?
+                .await?;
+                if how == identity::HowFound::Linked {
+                    identities::linked(self, bot, &subject, inbound).await?;
+                }
+                subject
             }
         };
+        identities::link_also(self, bot, &subject, inbound).await?;
 
         // 3. blocked
         if inbound.kind == InboundKind::Blocked {

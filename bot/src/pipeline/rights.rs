@@ -237,7 +237,9 @@ pub(super) async fn input(
             marketing(p, t, choices, *resume, Method::PlatformSetting).await?;
             Vec::new()
         }
-        InboundKind::Blocked | InboundKind::Status { .. } => return Ok(None),
+        InboundKind::Blocked | InboundKind::Status { .. } | InboundKind::IdentityChanged { .. } => {
+            return Ok(None);
+        }
     };
     Ok(Some(out))
 }

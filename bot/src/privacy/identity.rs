@@ -38,20 +38,153 @@ impl From<subjects::Model> for Subject {
     }
 }
 
+/// How [`identify`] found the person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HowFound {
+    /// By their id.
+    Known,
+    /// By the other id they came with; their id was linked to that person.
+    Linked,
+    /// Not at all: created.
+    New,
+}
+
 /// Finds the subject behind `user` on a bot, creating it (and its encrypted identity) on first
-/// contact. Safe under concurrency: a lost insert race falls back to reading the winner's row.
+/// contact. A person not known by `user` but by `also` (another id of theirs in the same update:
+/// on WhatsApp the phone number beside a business-scoped id) is that person, and `user` is linked
+/// to them. Safe under concurrency: a lost insert race falls back to reading the winner's row.
 pub async fn identify(
     db: &DatabaseConnection,
     keys: &Keys,
     bot_id: i64,
     channel: ChannelKind,
+    ids: (&PlatformId, Option<&PlatformId>),
+    chat: &PlatformId,
+) -> Result<(Subject, HowFound), DbErr> {
+    let (user, also) = ids;
+    let index = blind_index(&keys.pseudonym, bot_id, channel, user);
+    if let Some(subject) = find(db, &index).await? {
+        return Ok((subject, HowFound::Known));
+    }
+    if let Some(also) = also
+        && let Some(subject) = find_by_platform_id(db, keys, bot_id, channel, also).await?
+    {
+        link(db, keys, (bot_id, channel), subject.id, user, chat).await?;
+        return Ok((subject, HowFound::Linked));
+    }
+    create(db, keys, (bot_id, channel), user, chat)
+        .await
+        .map(|s| (s, HowFound::New))
+}
+
+/// Adds `id` as another id of the subject on a bot (replies to it go to `chat`). False when the
+/// id is known already, as this person's or, rarely, as someone else's (a phone number that came
+/// alone before a business-scoped id did): two records are never merged silently.
+pub async fn link(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    bot: (i64, ChannelKind),
+    subject_id: i64,
+    id: &PlatformId,
+    chat: &PlatformId,
+) -> Result<bool, DbErr> {
+    let (bot_id, channel) = bot;
+    let now = Utc::now();
+    let inserted = channel_identities::Entity::insert(channel_identities::ActiveModel {
+        subject_id: Set(subject_id),
+        bot_id: Set(bot_id),
+        channel: Set(channel.as_str().to_string()),
+        blind_index: Set(blind_index(&keys.pseudonym, bot_id, channel, id)),
+        user_id_enc: Set(keys.fernet.encrypt(id.expose().as_bytes())),
+        chat_id_enc: Set(keys.fernet.encrypt(chat.expose().as_bytes())),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(channel_identities::Column::BlindIndex)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(inserted > 0)
+}
+
+/// The platform moved a person from `old` to `new` (a new phone number, a new business-scoped
+/// id): `new` is linked to whoever `old` (or, failing that, `also`) belongs to, and `old` is
+/// forgotten (a number given up may be someone else's next). Their record and consent stay.
+/// `None` when neither id is known.
+pub async fn replace(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    bot: (i64, ChannelKind),
+    ids: (&PlatformId, Option<&PlatformId>),
+    new: &PlatformId,
+) -> Result<Option<Subject>, DbErr> {
+    let ((bot_id, channel), (old, also)) = (bot, ids);
+    let old_index = blind_index(&keys.pseudonym, bot_id, channel, old);
+    let mut subject = find(db, &old_index).await?;
+    if subject.is_none()
+        && let Some(also) = also
+    {
+        subject = find_by_platform_id(db, keys, bot_id, channel, also).await?;
+    }
+    let Some(subject) = subject else {
+        return Ok(None);
+    };
+    // Replies go where they went, unless that was the old id itself.
+    let chat = channel_identities::Entity::find()
+        .filter(channel_identities::Column::SubjectId.eq(subject.id))
+        .filter(channel_identities::Column::BotId.eq(bot_id))
+        .filter(channel_identities::Column::BlindIndex.ne(old_index.as_str()))
+        .all(db)
+        .await?
+        .into_iter()
+        .find_map(|r| keys.fernet.decrypt(&r.chat_id_enc).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|c| c != old.expose())
+        .map_or_else(|| new.clone(), PlatformId::new);
+    link(db, keys, (bot_id, channel), subject.id, new, &chat).await?;
+    channel_identities::Entity::delete_many()
+        .filter(channel_identities::Column::BlindIndex.eq(old_index))
+        .filter(channel_identities::Column::SubjectId.eq(subject.id))
+        .exec(db)
+        .await?;
+    // Rows that sent replies to the old id now send them to the new one.
+    for row in channel_identities::Entity::find()
+        .filter(channel_identities::Column::SubjectId.eq(subject.id))
+        .filter(channel_identities::Column::BotId.eq(bot_id))
+        .all(db)
+        .await?
+    {
+        let goes_to_old = keys
+            .fernet
+            .decrypt(&row.chat_id_enc)
+            .is_ok_and(|c| c == old.expose().as_bytes());
+        if goes_to_old {
+            channel_identities::ActiveModel {
+                id: Set(row.id),
+                chat_id_enc: Set(keys.fernet.encrypt(new.expose().as_bytes())),
+                ..Default::default()
+            }
+            .update(db)
+            .await?;
+        }
+    }
+    Ok(Some(subject))
+}
+
+/// A new subject with its first identity.
+async fn create(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    bot: (i64, ChannelKind),
     user: &PlatformId,
     chat: &PlatformId,
 ) -> Result<Subject, DbErr> {
+    let (bot_id, channel) = bot;
     let index = blind_index(&keys.pseudonym, bot_id, channel, user);
-    if let Some(subject) = find(db, &index).await? {
-        return Ok(subject);
-    }
     let pseudonym = Pseudonym::derive(&keys.pseudonym, channel, user);
     let now = Utc::now();
     let subject = match by_pseudonym(db, &pseudonym).await? {

@@ -52,6 +52,9 @@ impl Notifier {
     /// Sends `text` on each identity a configured bot can reach.
     pub async fn tell(&self, identities: &[Identity], text: &str) -> Told {
         let mut told = Told::default();
+        // One person may have several ids on a bot (on WhatsApp a business-scoped id and the
+        // phone number, both answered in one chat): one notice per chat.
+        let mut chats = std::collections::HashSet::new();
         let reachable: Vec<_> = identities
             .iter()
             .filter_map(|i| {
@@ -61,6 +64,7 @@ impl Notifier {
                     "telegram" | "bale" => i.user_id.as_deref()?,
                     _ => i.chat_id.as_deref()?,
                 };
+                chats.insert((i.bot_id, chat)).then_some(())?;
                 Some((self.routes.get(&i.bot_id)?, chat, i.last_seen_at))
             })
             .collect();
