@@ -23,11 +23,12 @@ impl Drop for Server {
     }
 }
 
-/// Starts `consentgate serve` under `ulimit -n 256` and returns it with its address.
-fn spawn(dir: &std::path::Path) -> (Server, String) {
+/// Starts `consentgate serve` after the shell command `limits` (e.g. `ulimit -n 256`) and returns
+/// it with its address and the log line of its connection cap.
+fn spawn(dir: &std::path::Path, limits: &str) -> (Server, String, serde_json::Value) {
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(r#"ulimit -n 256 && exec "$0" --log-format json serve"#)
+        .arg(format!(r#"{limits} && exec "$0" --log-format json serve"#))
         .arg(env!("CARGO_BIN_EXE_consentgate"))
         .current_dir(dir)
         .env_clear()
@@ -46,18 +47,34 @@ fn spawn(dir: &std::path::Path) -> (Server, String) {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut cap = serde_json::Value::Null;
     let addr = loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the start-up line");
         let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if parsed["message"] == "HTTP connection cap" {
+            cap = parsed.clone();
+        }
         if parsed["message"] == "ConsentGate is serving" {
             break parsed["addr"].as_str().unwrap().to_string();
         }
     };
     // Keep draining the log so the process never blocks on a full pipe.
     std::thread::spawn(move || while rx.recv().is_ok() {});
-    (child, addr)
+    (child, addr, cap)
+}
+
+#[test]
+fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr, cap) = spawn(dir.path(), "ulimit -Sn 256 && ulimit -Hn 512");
+    assert_eq!(cap["descriptors"], 512, "{cap}");
+    assert_eq!(cap["max_connections"], 512 - 128, "{cap}");
+    assert_eq!(
+        healthz(&addr, Duration::from_secs(10)).as_deref(),
+        Ok("HTTP/1.1 200 OK")
+    );
 }
 
 /// `GET /healthz` on a new connection; the status line, or why there was none.
@@ -93,7 +110,7 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
 #[test]
 fn idle_and_slow_sockets_do_not_starve_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, addr) = spawn(dir.path());
+    let (_server, addr, _) = spawn(dir.path(), "ulimit -n 256");
     assert_eq!(
         healthz(&addr, Duration::from_secs(10)).as_deref(),
         Ok("HTTP/1.1 200 OK")

@@ -134,6 +134,7 @@ impl App {
         let mut tasks = Vec::new();
         let router = web::headers::secure(router);
         let http = self.config.http;
+        let descriptors = server::raise_descriptor_limit();
         let limits = server::Limits {
             max_connections: http.max_connections,
             header_timeout: http.header_timeout,
@@ -142,6 +143,7 @@ impl App {
         .within_descriptors();
         tracing::info!(
             max_connections = limits.max_connections,
+            descriptors,
             "HTTP connection cap"
         );
         tasks.push(tokio::spawn(server::serve(

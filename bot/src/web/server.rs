@@ -45,6 +45,32 @@ impl Limits {
     }
 }
 
+/// Raises the process's soft limit on open descriptors to its hard limit (a container's or
+/// service manager's soft limit is often 1,024 while the hard one is far higher) and returns
+/// the limit now in force. Each connection holds one descriptor.
+pub fn raise_descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0
+            && limit.rlim_cur < limit.rlim_max
+        {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: setrlimit only reads the struct it is given; raising the soft limit up to
+            // the hard one needs no privilege. On failure the old limit stays.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+        }
+    }
+    descriptor_limit()
+}
+
 /// The process's soft limit on open descriptors, where the platform tells it.
 fn descriptor_limit() -> Option<u64> {
     #[cfg(unix)]
