@@ -5,6 +5,7 @@
 //! [`InboundHandler`] (the pipeline) and deliver whatever replies it returns.
 
 pub mod body;
+pub mod client;
 pub mod delivery;
 pub mod model;
 pub mod outbound;

@@ -12,7 +12,7 @@ use std::{
 };
 
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     extract::{DefaultBodyLimit, Query, State, rejection::JsonRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Response},
@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::{
+    client::ClientAddr,
     model::{
         ChannelKind, Chat, Inbound, InboundHandler, InboundKind, Outbound, PlatformId, Sender,
     },
@@ -78,6 +79,11 @@ pub struct WebChatSettings {
     pub sessions_per_minute: u32,
     /// Messages and button presses per minute handed to the pipeline, all sessions together.
     pub messages_per_minute: u32,
+    /// New sessions per minute from one client address.
+    pub sessions_per_address: u32,
+    /// Messages per minute from one client address (button presses are not counted here:
+    /// a choice, a withdrawal above all, is never held back for someone else's traffic).
+    pub messages_per_address: u32,
 }
 
 struct Outbox {
@@ -99,12 +105,31 @@ impl Outbox {
 }
 
 type Limiter = governor::DefaultDirectRateLimiter;
+type PerAddress = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
-/// A limiter of `per_minute` events, allowing a burst of a quarter of that.
-fn per_minute(per_minute: u32) -> Limiter {
+/// Client addresses remembered before the quiet ones are forgotten.
+const ADDRESSES_REMEMBERED: usize = 10_000;
+
+/// `per_minute` events, allowing a burst of a quarter of that.
+fn quota(per_minute: u32) -> governor::Quota {
     let n = std::num::NonZeroU32::new(per_minute.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
     let burst = std::num::NonZeroU32::new((per_minute / 4).max(1)).unwrap_or(n);
-    governor::RateLimiter::direct(governor::Quota::per_minute(n).allow_burst(burst))
+    governor::Quota::per_minute(n).allow_burst(burst)
+}
+
+fn per_minute(per_minute: u32) -> Limiter {
+    governor::RateLimiter::direct(quota(per_minute))
+}
+
+/// Whether `client` (if known) is within its allowance on `limiter`.
+fn address_allows(limiter: &PerAddress, client: Option<ClientAddr>) -> bool {
+    let Some(ClientAddr(addr)) = client else {
+        return true;
+    };
+    if limiter.len() > ADDRESSES_REMEMBERED {
+        limiter.retain_recent();
+    }
+    limiter.check_key(&addr).is_ok()
 }
 
 /// The web chat adapter's state: settings, the pipeline, and the outboxes.
@@ -118,6 +143,8 @@ pub struct WebChat {
     pushed: Arc<Notify>,
     new_sessions: Limiter,
     messages: Limiter,
+    sessions_by_address: PerAddress,
+    messages_by_address: PerAddress,
 }
 
 #[derive(Deserialize)]
@@ -203,6 +230,8 @@ impl WebChat {
         Arc::new(WebChat {
             new_sessions: per_minute(settings.sessions_per_minute),
             messages: per_minute(settings.messages_per_minute),
+            sessions_by_address: governor::RateLimiter::keyed(quota(settings.sessions_per_address)),
+            messages_by_address: governor::RateLimiter::keyed(quota(settings.messages_per_address)),
             settings,
             boot: new_session()[..12].to_string(),
             handler,
@@ -273,12 +302,62 @@ impl WebChat {
         self.pushed.notify_waiters();
     }
 
+    /// Before a choice is made (consent given, refused or changed) the person gets a new session
+    /// id and the old one stops being theirs, so whoever else knew it (a cookie planted in their
+    /// browser, say) learns nothing more. The pipeline moves the person to the new session's id,
+    /// their record and consent with them; the replies waiting follow. `None` if that failed.
+    async fn rotate(&self, old: &str) -> Option<String> {
+        let new = new_session();
+        let (from, to) = (session_user_id(old), session_user_id(&new));
+        let inbound = Inbound {
+            channel: ChannelKind::WebChat,
+            bot: self.settings.bot_name.clone(),
+            update_key: digest_hex(&format!("rotate:{to}")),
+            chat: Chat {
+                id: PlatformId::new(from.clone()),
+                private: true,
+            },
+            sender: Sender {
+                id: Some(PlatformId::new(from)),
+                ..Default::default()
+            },
+            kind: InboundKind::IdentityChanged {
+                to: PlatformId::new(to),
+            },
+            text: None,
+            message_id: None,
+            received_at: Utc::now(),
+            addressed: true,
+            bot_handle: None,
+        };
+        if let Err(err) = self.handler.handle(inbound).await {
+            // The choice is still taken, under the session as it was.
+            tracing::warn!(error = %err, "web chat session not renewed");
+            return None;
+        }
+        {
+            let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(outbox) = boxes.remove(old) {
+                // A long-poll still waiting with the old cookie returns at once, empty, and the
+                // page asks again with the new one.
+                outbox.notify.notify_waiters();
+                let moved = Outbox {
+                    notify: Arc::new(Notify::new()),
+                    ..outbox
+                };
+                boxes.insert(new.clone(), moved);
+            }
+        }
+        Some(new)
+    }
+
     /// Replies after `after`, and what to wait on for more. Reading creates nothing: a session
     /// gets an outbox when it has something in it, so reads cannot push others' replies out.
-    fn take_after(&self, session: &str, after: u64) -> (Vec<Reply>, Arc<Notify>) {
+    /// `None` for the notifier when the session has no outbox.
+    fn take_after(&self, session: &str, after: u64) -> (Vec<Reply>, Option<Arc<Notify>>) {
         let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
         let Some(outbox) = boxes.get_mut(session) else {
-            return (Vec::new(), self.pushed.clone());
+            return (Vec::new(), None);
         };
         outbox.last_used = Instant::now();
         let replies = outbox
@@ -290,7 +369,7 @@ impl WebChat {
                 message: m.clone(),
             })
             .collect();
-        (replies, outbox.notify.clone())
+        (replies, Some(outbox.notify.clone()))
     }
 
     async fn deliver(
@@ -388,10 +467,20 @@ async fn page() -> Response {
 
 /// Ensures the browser has a session cookie: one this server issued, else a new one (an id it
 /// never issued is not adopted).
-async fn open_session(State(chat): State<Arc<WebChat>>, headers: HeaderMap) -> Response {
+async fn open_session(
+    State(chat): State<Arc<WebChat>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+) -> Response {
     match chat.session(&headers) {
         Some(_) => Json(serde_json::json!({"session": "existing"})).into_response(),
         None => {
+            if !address_allows(&chat.sessions_by_address, client.map(|c| c.0)) {
+                return api_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many new chats from your address just now. Please try again in a minute.",
+                );
+            }
             if chat.new_sessions.check().is_err() {
                 return api_error(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -416,12 +505,19 @@ fn no_session() -> Response {
 
 async fn send_message(
     State(chat): State<Arc<WebChat>>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Result<Json<SendMessage>, JsonRejection>,
 ) -> Response {
     let Some(session) = chat.session(&headers) else {
         return no_session();
     };
+    if !address_allows(&chat.messages_by_address, client.map(|c| c.0)) {
+        return api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many messages from your address just now. Please wait a minute and send it again.",
+        );
+    }
     let Json(body) = match body {
         Ok(b) => b,
         Err(rej) => {
@@ -469,13 +565,21 @@ async fn press_button(
     if body.data.is_empty() || body.data.len() > 64 {
         return api_error(StatusCode::BAD_REQUEST, "button data must be 1-64 bytes");
     }
-    chat.deliver(
-        &session,
-        InboundKind::ButtonPress { data: body.data },
-        None,
-        body.client_id,
-    )
-    .await
+    // A choice (consent given, refused or changed) is made under a new session id.
+    let renewed = chat.rotate(&session).await;
+    let mut resp = chat
+        .deliver(
+            renewed.as_deref().unwrap_or(&session),
+            InboundKind::ButtonPress { data: body.data },
+            None,
+            body.client_id,
+        )
+        .await;
+    if let Some(new) = renewed {
+        resp.headers_mut()
+            .insert(header::SET_COOKIE, chat.cookie(&new));
+    }
+    resp
 }
 
 /// Long-poll: returns replies with `seq > after` at once, or waits up to `wait` seconds for one.
@@ -489,10 +593,15 @@ async fn replies(
     };
     let deadline = Duration::from_secs(q.wait.unwrap_or(25).min(MAX_WAIT_SECS));
     let started = Instant::now();
+    let mut had_outbox = false;
     loop {
         let (found, notify) = chat.take_after(&session, q.after);
+        // The session was renewed while this waited: the page asks again with its new cookie.
+        let renewed = had_outbox && notify.is_none();
+        had_outbox |= notify.is_some();
+        let notify = notify.unwrap_or_else(|| chat.pushed.clone());
         let notified = notify.notified();
-        if !found.is_empty() || started.elapsed() >= deadline {
+        if !found.is_empty() || renewed || started.elapsed() >= deadline {
             return Json(serde_json::json!({"boot": chat.boot, "replies": found})).into_response();
         }
         // Re-check after registering interest, so a reply pushed in between is not missed.
@@ -521,6 +630,8 @@ mod tests {
             session_key: key(),
             sessions_per_minute: 600,
             messages_per_minute: 600,
+            sessions_per_address: 600,
+            messages_per_address: 600,
         }
     }
 
@@ -549,6 +660,43 @@ mod tests {
             chat.push(&new_session(), vec![Outbound::text("x")]);
         }
         assert_eq!(chat.outboxes.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn messages_are_limited_per_client_address() {
+        use tower::ServiceExt;
+        let mut s = settings(10);
+        s.messages_per_address = 8; // a burst of 2
+        let chat = WebChat::new(s, Arc::new(Nobody));
+        let router = chat.router();
+        let session = new_session();
+        let cookie = format!("{COOKIE}={session}.{}", sign(&key(), &session));
+        let say = |from: [u8; 4]| {
+            let mut req = axum::http::Request::post("/webchat/api/messages")
+                .header(header::COOKIE, &cookie)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(r#"{"text":"hi"}"#))
+                .unwrap();
+            req.extensions_mut()
+                .insert(ClientAddr(std::net::IpAddr::from(from)));
+            router.clone().oneshot(req)
+        };
+        let statuses = [
+            say([203, 0, 113, 1]).await.unwrap().status(),
+            say([203, 0, 113, 1]).await.unwrap().status(),
+            say([203, 0, 113, 1]).await.unwrap().status(),
+            // Another address is not held back by the first one's traffic.
+            say([203, 0, 113, 2]).await.unwrap().status(),
+        ];
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::ACCEPTED,
+                StatusCode::ACCEPTED,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::ACCEPTED
+            ]
+        );
     }
 
     #[test]

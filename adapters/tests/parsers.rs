@@ -130,6 +130,8 @@ proptest! {
                     session_key: SessionKey(vec![7; 32]),
                     sessions_per_minute: 100_000,
                     messages_per_minute: 100_000,
+                    sessions_per_address: 100_000,
+                    messages_per_address: 100_000,
                 },
                 Arc::new(Silent),
             );

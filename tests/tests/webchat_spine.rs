@@ -291,26 +291,144 @@ async fn invented_sessions_are_never_adopted_and_new_ones_are_limited() {
         .to_string();
     assert!(!set_cookie.contains(&"A".repeat(43)), "{set_cookie}");
 
-    // New sessions, one after another: a burst is allowed, then a polite refusal.
-    let mut refused = None;
-    for n in 0..60 {
+    // New sessions from one address, one after another: a burst is allowed, then a polite
+    // refusal.
+    let (n, body) = sessions_until_refused(&h, None).await;
+    assert!(n >= 4, "refused after only {n}");
+    assert!(
+        body["error"].as_str().unwrap().contains("your address"),
+        "{body}"
+    );
+    h.finish().await;
+}
+
+/// Opens new sessions (as forwarded for `client`, if given) until one is refused; how many were
+/// accepted first and the refusal. Bounded: 100 attempts.
+async fn sessions_until_refused(h: &Harness, client: Option<&str>) -> (usize, Value) {
+    for n in 0..100 {
+        let mut req = h.http.post(format!("{}/webchat/api/session", h.base));
+        if let Some(c) = client {
+            req = req.header("x-forwarded-for", c);
+        }
+        let resp = req.send().await.unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            return (n, resp.json::<Value>().await.unwrap());
+        }
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    panic!("100 new sessions in a row were all accepted");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
+    let h = Harness::start(Options {
+        extra_env: vec![(
+            "CONSENTGATE_HTTP_TRUSTED_PROXIES".into(),
+            "127.0.0.1".into(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    // One client through the proxy uses up its own allowance…
+    let (first, body) = sessions_until_refused(&h, Some("203.0.113.1")).await;
+    assert!((4..30).contains(&first), "{first}");
+    assert!(body["error"].as_str().unwrap().contains("your address"));
+    // …which leaves the next client theirs (the proxy's own address is not what is counted).
+    let (second, _) = sessions_until_refused(&h, Some("198.51.100.1, 203.0.113.2")).await;
+    assert!((4..30).contains(&second), "{second}");
+    // A client writing its own X-Forwarded-For before the proxy's entry gains nothing: the
+    // proxy's entry (the last) is the one counted.
+    let (spoofed, _) = sessions_until_refused(&h, Some("192.0.2.99, 203.0.113.2")).await;
+    assert_eq!(spoofed, 0);
+    // Many clients together still meet the limit of all.
+    let mut global = None;
+    for i in 0..200 {
         let resp = h
             .http
             .post(format!("{}/webchat/api/session", h.base))
+            .header(
+                "x-forwarded-for",
+                format!("10.9.{}.{}", i / 200, i % 200 + 1),
+            )
             .send()
             .await
             .unwrap();
         if resp.status() == StatusCode::TOO_MANY_REQUESTS {
-            refused = Some((n, resp.json::<Value>().await.unwrap()));
+            global = Some(resp.json::<Value>().await.unwrap());
             break;
         }
-        assert_eq!(resp.status(), StatusCode::OK);
     }
-    let (n, body) = refused.expect("60 new sessions in a row were all accepted");
-    assert!(n >= 10, "refused after only {n}");
+    let global = global.expect("200 clients opened sessions without limit");
     assert!(
-        body["error"].as_str().unwrap().contains("try again"),
-        "{body}"
+        global["error"]
+            .as_str()
+            .unwrap()
+            .contains("Too many new chats are starting"),
+        "{global}"
     );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn agreeing_renews_the_session_and_the_old_cookie_is_nobodys() {
+    let h = Harness::start(Options::default()).await;
+    let (mut browser, _) = Browser::open(&h).await;
+    let replies = browser.say("hello").await;
+    let agree = web_button(&replies[0], "Agree");
+    // A copy of the cookie as it was before the choice (planted, or read over a shoulder).
+    let old = browser.cookie.clone();
+    // A long-poll still open with the old cookie while the choice is made.
+    let waiting = h
+        .http
+        .get(format!(
+            "{}/webchat/api/replies?after={}&wait=20",
+            h.base, browser.seen
+        ))
+        .header(header::COOKIE, &old)
+        .send();
+    let waiting = tokio::spawn(waiting);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let replies = browser.press(&agree).await;
+    assert_ne!(browser.cookie, old, "the session was not renewed");
+    assert!(
+        replies[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Thank you"),
+        "{replies:?}"
+    );
+    // The old long-poll let go at once instead of holding the page for its whole wait.
+    let left: Value = waiting.await.unwrap().unwrap().json().await.unwrap();
+    assert!(left["replies"].as_array().unwrap().is_empty(), "{left}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    // The renewed session is the same person: consent holds.
+    let replies = browser.say("what are your hours?").await;
+    assert_eq!(replies[0]["text"], "LLM: what are your hours?");
+    // The old cookie is nobody's now: it reads nothing, and writing with it makes a newcomer who
+    // is asked for consent.
+    let mut stale = Browser {
+        h: &h,
+        cookie: old,
+        seen: 0,
+    };
+    let replies = stale.say("is this still Ivan?").await;
+    assert!(
+        replies[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Do you agree"),
+        "{replies:?}"
+    );
+    assert_eq!(h.llm.requests().len(), 1);
+    let changed = consentgate_entity::audit_log::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "identity.changed")
+        .count();
+    assert_eq!(changed, 1);
     h.finish().await;
 }

@@ -600,7 +600,8 @@ async fn one_person_across_business_scoped_ids_new_numbers_and_usernames_keeps_t
     assert_eq!(users.len(), 1, "{users:?}");
 
     // The given-up number and id are nobody's now: whoever writes from them is a newcomer.
-    let raw = text_as("wamid.9", Some(BSUID), Some(WA_ID), "someone else");
+    // (The number alone: the pseudonym Ivan was first given came from it.)
+    let raw = text_as("wamid.9", None, Some(WA_ID), "someone else");
     let reply = answered(&h, &graph, &raw, WA_ID).await;
     assert!(body_of(&reply).contains("agree"), "{reply}");
     assert_eq!(subjects::Entity::find().all(h.db()).await.unwrap().len(), 2);

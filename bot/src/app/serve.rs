@@ -107,6 +107,8 @@ impl App {
                     session_key: SessionKey(digest::webchat_session_key(&self.keys.pseudonym)),
                     sessions_per_minute: self.config.webchat.sessions_per_minute,
                     messages_per_minute: self.config.webchat.messages_per_minute,
+                    sessions_per_address: self.config.webchat.sessions_per_address,
+                    messages_per_address: self.config.webchat.messages_per_address,
                 },
                 handler.clone(),
             )
@@ -133,12 +135,13 @@ impl App {
 
         let mut tasks = Vec::new();
         let router = web::headers::secure(router);
-        let http = self.config.http;
+        let http = self.config.http.clone();
         let descriptors = server::raise_descriptor_limit();
         let limits = server::Limits {
             max_connections: http.max_connections,
             header_timeout: http.header_timeout,
             body_timeout: http.body_timeout,
+            trusted_proxies: http.trusted_proxies.into(),
         }
         .within_descriptors();
         tracing::info!(

@@ -73,6 +73,10 @@ pub struct WebChatConfig {
     pub sessions_per_minute: u32,
     /// Messages and button presses per minute from the web chat, all sessions together.
     pub messages_per_minute: u32,
+    /// New sessions per minute from one client address.
+    pub sessions_per_address: u32,
+    /// Messages per minute from one client address.
+    pub messages_per_address: u32,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +88,8 @@ pub(super) struct FileWebChat {
     pub(super) max_sessions: Option<usize>,
     pub(super) sessions_per_minute: Option<u32>,
     pub(super) messages_per_minute: Option<u32>,
+    pub(super) sessions_per_address: Option<u32>,
+    pub(super) messages_per_address: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -354,10 +360,25 @@ pub(super) fn webchat(
             .as_ref()
             .and_then(|w| w.messages_per_minute)
             .unwrap_or(600),
+        sessions_per_address: web
+            .as_ref()
+            .and_then(|w| w.sessions_per_address)
+            .unwrap_or(20),
+        messages_per_address: web
+            .as_ref()
+            .and_then(|w| w.messages_per_address)
+            .unwrap_or(60),
     };
-    if webchat.sessions_per_minute == 0 || webchat.messages_per_minute == 0 {
+    if [
+        webchat.sessions_per_minute,
+        webchat.messages_per_minute,
+        webchat.sessions_per_address,
+        webchat.messages_per_address,
+    ]
+    .contains(&0)
+    {
         return Err(bad(
-            "webchat.sessions_per_minute / webchat.messages_per_minute",
+            "webchat.sessions_per_minute / messages_per_minute / sessions_per_address / messages_per_address",
             "must be at least 1",
         ));
     }

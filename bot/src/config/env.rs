@@ -33,6 +33,7 @@ variables! {
     HTTP_MAX_CONNECTIONS = "CONSENTGATE_HTTP_MAX_CONNECTIONS", "open connections the HTTP server keeps at most (never more than the descriptor limit leaves room for); overrides `http.max_connections`", "`1024`";
     HTTP_HEADER_TIMEOUT_SECS = "CONSENTGATE_HTTP_HEADER_TIMEOUT_SECS", "seconds to receive a request's head; also closes idle connections; overrides `http.header_timeout_secs`", "`10`";
     HTTP_BODY_TIMEOUT_SECS = "CONSENTGATE_HTTP_BODY_TIMEOUT_SECS", "seconds to receive a request's body; overrides `http.body_timeout_secs`", "`30`";
+    HTTP_TRUSTED_PROXIES = "CONSENTGATE_HTTP_TRUSTED_PROXIES", "comma-separated addresses of reverse proxies whose `X-Forwarded-For` names the client, for limits kept per client; overrides `http.trusted_proxies`", "none: every client is the connection's peer";
     PUBLIC_URL = "CONSENTGATE_PUBLIC_URL", "public base of the links the gateway sends and of OAuth redirect URIs; overrides `public_url`", "`http://{bound address}`";
     MESSAGES_PER_MINUTE = "CONSENTGATE_MESSAGES_PER_MINUTE", "messages one person may send per minute; overrides `messages_per_minute`", "`30`";
     TAKEOVER_SECS = "CONSENTGATE_TAKEOVER_SECS", "seconds a process's unfinished work (an update being handled, replies not yet sent) is left to it before another process, or this one after a restart, takes it over; overrides `takeover_secs`", "`60`";

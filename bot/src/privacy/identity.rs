@@ -175,6 +175,24 @@ pub async fn replace(
     Ok(Some(subject))
 }
 
+/// Whether the subject already has ids on the bot but not the one at `index`: then that id,
+/// theirs once (they are found by its pseudonym), was given up. Someone first seen on another
+/// bot has no ids here yet, and a first contact that a concurrent delivery is writing has this
+/// very one.
+async fn gave_up(
+    db: &DatabaseConnection,
+    subject_id: i64,
+    bot_id: i64,
+    index: &str,
+) -> Result<bool, DbErr> {
+    let rows = channel_identities::Entity::find()
+        .filter(channel_identities::Column::SubjectId.eq(subject_id))
+        .filter(channel_identities::Column::BotId.eq(bot_id))
+        .all(db)
+        .await?;
+    Ok(!rows.is_empty() && rows.iter().all(|r| r.blind_index != index))
+}
+
 /// A new subject with its first identity.
 async fn create(
     db: &DatabaseConnection,
@@ -185,9 +203,23 @@ async fn create(
 ) -> Result<Subject, DbErr> {
     let (bot_id, channel) = bot;
     let index = blind_index(&keys.pseudonym, bot_id, channel, user);
-    let pseudonym = Pseudonym::derive(&keys.pseudonym, channel, user);
+    let mut pseudonym = Pseudonym::derive(&keys.pseudonym, channel, user);
     let now = Utc::now();
-    let subject = match by_pseudonym(db, &pseudonym).await? {
+    let mut existing = by_pseudonym(db, &pseudonym).await?;
+    if let Some(found) = &existing
+        && gave_up(db, found.id, bot_id, &index).await?
+    {
+        // The id was this person's and they moved on (a new number, a renewed session): whoever
+        // has it now is someone else, with a pseudonym of their own.
+        let fresh = PlatformId::new(format!(
+            "{}#{}",
+            user.expose(),
+            crate::privacy::digest::random_token()
+        ));
+        pseudonym = Pseudonym::derive(&keys.pseudonym, channel, &fresh);
+        existing = None;
+    }
+    let subject = match existing {
         Some(existing) => existing,
         None => {
             let inserted = subjects::ActiveModel {

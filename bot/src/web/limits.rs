@@ -1,6 +1,7 @@
 //! Rate limits kept per client address, checked before anything else is done for a request:
 //! one client's flood uses up its own allowance, never anyone else's (an admin's, an owner's
-//! coming back from a provider). Behind a reverse proxy every client has the proxy's address.
+//! coming back from a provider). Behind a reverse proxy, name it in `http.trusted_proxies` or
+//! every client has the proxy's address.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -15,13 +16,18 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use consentgate_adapters::client::ClientAddr;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// Addresses remembered before the idle ones are forgotten.
 const REMEMBERED: usize = 10_000;
 
-/// The client's address, as the server recorded it when the connection was accepted.
+/// The client's address, as the server resolved it when the request arrived (the connection's
+/// peer, or behind a trusted proxy the address it forwarded).
 pub fn client(req: &Request) -> IpAddr {
+    if let Some(c) = req.extensions().get::<ClientAddr>() {
+        return c.0;
+    }
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())

@@ -22,7 +22,7 @@ use crate::app::Shutdown;
 const RESERVED_DESCRIPTORS: u64 = 128;
 
 /// The limits the server keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Open connections at most; more wait in the listen queue until one closes.
     pub max_connections: usize,
@@ -30,6 +30,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time to receive a request's body.
     pub body_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl Limits {
@@ -128,8 +130,12 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         // Each request learns its client's address, for limits kept per client.
         let router = router.clone();
+        let trusted = limits.trusted_proxies.clone();
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            let client = consentgate_adapters::client::resolve(peer.ip(), req.headers(), &trusted);
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut()
+                .insert(consentgate_adapters::client::ClientAddr(client));
             let mut router = router.clone();
             async move { tower::Service::call(&mut router, req).await }
         });

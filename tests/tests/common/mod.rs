@@ -551,11 +551,15 @@ impl<'a> Browser<'a> {
         self.replies().await
     }
 
+    /// Presses a button; a renewed session cookie is kept, as a browser would.
     pub async fn press(&mut self, data: &str) -> Vec<Value> {
         let resp = self
             .post("/webchat/api/buttons", json!({"data": data}))
             .await;
         assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+        if let Some(set) = resp.headers().get(reqwest::header::SET_COOKIE) {
+            self.cookie = set.to_str().unwrap().split(';').next().unwrap().to_string();
+        }
         self.replies().await
     }
 
