@@ -1,6 +1,7 @@
 //! A fake OAuth 2.0 provider: `/authorize` redirects back with a code, `/token` exchanges codes
 //! (checking the PKCE verifier against the S256 challenge) and refresh tokens, `/revoke`
-//! (RFC 7009) records what it was asked to revoke.
+//! (RFC 7009) records what it was asked to revoke, `/userinfo` names the account behind an access
+//! token it issued.
 
 use std::{
     collections::HashMap,
@@ -35,6 +36,10 @@ struct Inner {
     expires_in: i64,
     /// How long a refresh answer is held back after the tokens are issued (a slow provider).
     refresh_delay: std::time::Duration,
+    /// Access tokens issued, with the account each belongs to.
+    accounts: HashMap<String, String>,
+    /// The account the next authorization is for.
+    account: String,
 }
 
 /// The fake provider; clones share state.
@@ -48,6 +53,7 @@ impl FakeOAuth {
     pub async fn start() -> FakeOAuth {
         let inner = Arc::new(Mutex::new(Inner {
             expires_in: 3600,
+            account: "owner@example.com".into(),
             ..Default::default()
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -57,6 +63,7 @@ impl FakeOAuth {
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/revoke", post(revoke))
+            .route("/userinfo", get(userinfo))
             .with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -74,6 +81,11 @@ impl FakeOAuth {
 
     pub fn revocations(&self) -> Vec<HashMap<String, String>> {
         self.lock().revocations.clone()
+    }
+
+    /// Whose account the next authorizations are for (someone who got hold of the link).
+    pub fn set_account(&self, account: &str) {
+        self.lock().account = account.to_string();
     }
 
     pub fn set_revoke_fails(&self, fails: bool) {
@@ -135,6 +147,8 @@ fn refused(error: &str) -> Response {
 fn tokens(inner: &mut Inner, scope: Option<&str>) -> Value {
     inner.next += 1;
     let n = inner.next;
+    let account = inner.account.clone();
+    inner.accounts.insert(format!("at-secret-{n}"), account);
     let refresh = format!("rt-secret-{n}");
     inner.refresh_tokens.push(refresh.clone());
     let mut body = json!({
@@ -221,4 +235,23 @@ async fn revoke(
     let token = form.get("token").cloned().unwrap_or_default();
     inner.refresh_tokens.retain(|t| *t != token);
     StatusCode::OK.into_response()
+}
+
+/// `GET /userinfo` with `Authorization: Bearer <access token>`: the account's e-mail address.
+async fn userinfo(State(fake): State<FakeOAuth>, headers: axum::http::HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match fake.lock().accounts.get(token) {
+        Some(email) => {
+            Json(json!({"sub": "1", "email": email, "email_verified": true})).into_response()
+        }
+        None => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_token"})),
+        )
+            .into_response(),
+    }
 }

@@ -33,6 +33,10 @@ async fn start() -> (Harness, FakeOAuth) {
                 "OAUTH_GOOGLE_REVOCATION_URL",
                 format!("{}/revoke", oauth.url),
             ),
+            env(
+                "OAUTH_GOOGLE_ACCOUNT_URL",
+                format!("{}/userinfo", oauth.url),
+            ),
         ],
         ..Default::default()
     })
@@ -160,10 +164,109 @@ async fn link_google(h: &Harness, owner: &mut Owner<'_>) -> String {
     );
     let page = h.http.get(&callback).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("Google is linked"));
-    let told = owner.wait(1).await;
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("confirm Google in the chat")
+    );
+    // Asked in the chat, naming the account, before it is used.
+    let asked = owner.wait(1).await;
+    assert!(
+        asked[0].contains("The Google account owner@example.com"),
+        "{asked:?}"
+    );
+    let told = owner.press("Yes, use it", 1).await;
     assert!(told[0].contains("Google is linked"), "{told:?}");
     callback
+}
+
+/// /link, Continue and the browser's round trip, the browser being someone else's: the account
+/// linked is theirs. Returns the owner's question.
+async fn link_from_another_browser(
+    h: &Harness,
+    owner: &mut Owner<'_>,
+    oauth: &FakeOAuth,
+) -> String {
+    owner.say("/link google", 1).await;
+    owner.press("Continue to Google", 1).await;
+    let authorize = link_button(h, IVAN.id);
+    oauth.set_account("intruder@example.net");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let back = no_redirects.get(&authorize).send().await.unwrap();
+    let callback = back.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let page = h.http.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    owner.wait(1).await.remove(0)
+}
+
+#[tokio::test]
+async fn an_account_linked_from_someone_elses_browser_is_not_used_until_the_owner_confirms() {
+    let (h, oauth) = start().await;
+    let i = service(&h).await;
+    let mut owner = claimed_owner(&h, &i).await;
+    let asked = link_from_another_browser(&h, &mut owner, &oauth).await;
+    // The owner sees whose account it is.
+    assert!(asked.contains("intruder@example.net"), "{asked}");
+    let links = i.list(&Default::default()).await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].status.as_str(), "pending");
+    // Not refreshed while pending.
+    let (refreshed, _) = i.refresh_due(Utc::now() + Duration::days(1)).await.unwrap();
+    assert_eq!(refreshed, 0);
+    // Someone else pressing the owner's button changes nothing.
+    let data = button_data(&h, IVAN.id, "Yes, use it");
+    h.telegram.push_update(text_update(900, MARYAM, "hello"));
+    h.wait_sent(MARYAM.id, 1).await;
+    h.telegram.push_update(button_update(901, MARYAM, &data));
+    h.wait_sent(MARYAM.id, 2).await;
+    owner.next = 1000;
+    assert_eq!(
+        i.list(&Default::default()).await.unwrap()[0]
+            .status
+            .as_str(),
+        "pending"
+    );
+    // The owner discards it: revoked here and at the provider.
+    let told = owner.press("No, discard it", 1).await;
+    assert!(told[0].contains("Discarded"), "{told:?}");
+    let links = i.list(&Default::default()).await.unwrap();
+    assert_eq!(links[0].status.as_str(), "revoked");
+    assert_eq!(oauth.revocations().len(), 1);
+    // The question cannot be answered again.
+    let again = owner.press("Yes, use it", 1).await;
+    assert!(again[0].contains("no longer open"), "{again:?}");
+    assert_eq!(
+        i.list(&Default::default()).await.unwrap()[0]
+            .status
+            .as_str(),
+        "revoked"
+    );
+
+    // One left unanswered is revoked after an hour.
+    oauth.set_account("owner@example.com");
+    link_from_another_browser(&h, &mut owner, &oauth).await;
+    assert_eq!(i.expire_pending(Utc::now()).await.unwrap(), 0);
+    assert_eq!(
+        i.expire_pending(Utc::now() + Duration::minutes(61))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        i.list(&Default::default())
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.status.as_str() == "revoked")
+    );
+    h.finish().await;
 }
 
 #[tokio::test]

@@ -38,6 +38,11 @@ pub(super) async fn run(
 }
 
 async fn sweep_once(app: &App, integrations: &Integrations) {
+    match integrations.expire_pending(Utc::now()).await {
+        Ok(0) => {}
+        Ok(expired) => tracing::info!(expired, "linked accounts left unconfirmed were revoked"),
+        Err(err) => tracing::warn!(error = %err, "could not expire unconfirmed links"),
+    }
     match integrations.refresh_due(Utc::now()).await {
         Ok((0, 0)) => {}
         Ok((refreshed, broken)) => {

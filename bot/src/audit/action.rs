@@ -75,6 +75,8 @@ actions! {
     IntegrationAuthorizeStarted => "integration.authorize_started",
     /// An account was linked.
     IntegrationLinked => "integration.linked",
+    /// The owner confirmed in their chat that a linked account is theirs: it is used from now.
+    IntegrationConfirmed => "integration.confirmed",
     /// The provider or the owner refused the link.
     IntegrationDenied => "integration.denied",
     /// A link stopped working (refresh refused).

@@ -67,6 +67,7 @@ variables! {
     OAUTH_AUTHORIZE_URL = "OAUTH_<NAME>_AUTHORIZE_URL", "its authorization endpoint", "the predefined one, or `authorize_url`";
     OAUTH_TOKEN_URL = "OAUTH_<NAME>_TOKEN_URL", "its token endpoint", "the predefined one, or `token_url`";
     OAUTH_REVOCATION_URL = "OAUTH_<NAME>_REVOCATION_URL", "its RFC 7009 revocation endpoint", "the predefined one, or `revocation_url`";
+    OAUTH_ACCOUNT_URL = "OAUTH_<NAME>_ACCOUNT_URL", "where the linked account's name is read with its new access token, to show the owner before they confirm", "the predefined one (Google), or `account_url`";
     FERNET_KEYS = "FERNET_KEYS", "comma-separated Fernet keys; the first encrypts, all decrypt", "generated in `dev`";
     PSEUDONYM_KEY = "PSEUDONYM_KEY", "HMAC key for pseudonyms, blind indexes and derived webhook secrets", "generated in `dev`";
     AUDIT_KEY = "AUDIT_KEY", "HMAC key for the audit chain", "generated in `dev`";

@@ -25,6 +25,9 @@ pub struct OAuthProvider {
     /// What each scope allows, in words owners understand.
     pub scope_words: Vec<(String, String)>,
     pub extra_params: Vec<(String, String)>,
+    /// Where the linked account's name (its e-mail address or login) is read with the new
+    /// access token, so the owner can see which account was linked before confirming it.
+    pub account_url: Option<Url>,
 }
 
 impl OAuthProvider {
@@ -70,6 +73,10 @@ pub const BUILTIN_PROVIDERS: [(
                 "https://www.googleapis.com/auth/gmail.send",
                 "send email on your behalf from your Gmail account",
             ),
+            (
+                "https://www.googleapis.com/auth/userinfo.email",
+                "see your account's email address, to show you which account was linked",
+            ),
         ],
         &[("access_type", "offline"), ("prompt", "consent")],
     ),
@@ -111,6 +118,14 @@ pub const BUILTIN_PROVIDERS: [(
     ),
 ];
 
+/// Where a built-in provider tells the account behind an access token.
+fn builtin_account_url(name: &str) -> Option<&'static str> {
+    match name {
+        "google" => Some("https://www.googleapis.com/oauth2/v3/userinfo"),
+        _ => None,
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileOAuth {
@@ -118,6 +133,7 @@ pub(super) struct FileOAuth {
     pub(super) authorize_url: Option<String>,
     pub(super) token_url: Option<String>,
     pub(super) revocation_url: Option<String>,
+    pub(super) account_url: Option<String>,
     pub(super) client_id: Option<String>,
     /// Environment variable with the client secret (default `OAUTH_<NAME>_CLIENT_SECRET`).
     pub(super) client_secret_env: Option<String>,
@@ -199,6 +215,12 @@ fn provider(
         f.revocation_url,
         builtin.and_then(|b| b.4),
     )?;
+    let account_url = url(
+        env::OAUTH_ACCOUNT_URL,
+        "account_url",
+        f.account_url,
+        builtin_account_url(&name),
+    )?;
     let secret_var = f
         .client_secret_env
         .clone()
@@ -255,6 +277,7 @@ fn provider(
     for (field, url) in [
         ("token_url", Some(&token_url)),
         ("revocation_url", revocation_url.as_ref()),
+        ("account_url", account_url.as_ref()),
     ] {
         if let Some(url) = url {
             let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
@@ -278,5 +301,6 @@ fn provider(
         scopes,
         scope_words,
         extra_params,
+        account_url,
     }))
 }

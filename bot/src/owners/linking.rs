@@ -1,11 +1,16 @@
 //! Linking an account: `/link` starts an OAuth 2.0 authorization with PKCE, the provider's
-//! callback completes it, and the tokens are stored Fernet-encrypted.
+//! callback completes it, and the tokens are stored Fernet-encrypted, as `pending`. The owner is
+//! then asked in their chat, naming the account, whether it is theirs: the link is used only once
+//! they confirm there. Whoever else gets hold of the approval link (it travels through a browser)
+//! can attach an account of theirs, but it stays pending until the owner discards it (it is
+//! revoked at the provider) or it expires unconfirmed after [`PENDING_MINUTES`].
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, sea_query::Expr,
 };
 
+use consentgate_adapters::{Button, Outbound};
 use consentgate_entity::{integrations, oauth_states, subjects};
 
 use super::{
@@ -138,18 +143,16 @@ impl Integrations {
                 OAuthError::Malformed => "unreadable answer".into(),
             })
         })?;
+        let account = oauth::account_name(&self.http, provider, &tokens.access_token).await;
         let model = self
             .store_link(&row, &pseudonym, provider, &tokens, now)
             .await?;
         if let Some(chat) = chat {
             self.notifier
-                .tell_chat(
+                .tell_chat_with(
                     row.bot_id,
                     &chat,
-                    &format!(
-                        "{} is linked. /links lists your connections; /unlink {} cuts this one off.",
-                        provider.title, provider.name
-                    ),
+                    &confirmation(provider, account.as_deref(), model.id),
                 )
                 .await;
         }
@@ -210,19 +213,6 @@ impl Integrations {
             .scope
             .clone()
             .unwrap_or_else(|| provider.scopes.join(" "));
-        // A new link replaces an earlier one of the same owner and provider on this bot.
-        let earlier = integrations::Entity::find()
-            .filter(integrations::Column::BotId.eq(row.bot_id))
-            .filter(integrations::Column::OwnerSubjectId.eq(row.subject_id))
-            .filter(integrations::Column::Provider.eq(provider_name))
-            .filter(integrations::Column::Status.ne(Status::Revoked.as_str()))
-            .all(&self.db)
-            .await?;
-        // Locally only: revoking the old token at the provider could end the whole grant,
-        // and with it the tokens just issued.
-        for old in earlier {
-            self.revoke_here(old.id, "relink", Remote::Skipped).await?;
-        }
         let txn = crate::audit::begin(&self.db).await?;
         let model = integrations::ActiveModel {
             bot_id: Set(row.bot_id),
@@ -237,7 +227,7 @@ impl Integrations {
                 .as_deref()
                 .map(|t| self.keys.fernet.encrypt(t.as_bytes()))),
             expires_at: Set(tokens.expires_in.map(|s| expiry(now, s))),
-            status: Set(Status::Active.as_str().into()),
+            status: Set(Status::Pending.as_str().into()),
             linked_at: Set(now),
             last_used_at: Set(None),
             revoked_at: Set(None),
@@ -251,10 +241,131 @@ impl Integrations {
                 Some(row.bot_id),
                 Some(pseudonym),
                 Action::IntegrationLinked,
-                serde_json::json!({"provider": provider_name, "integration": model.id, "scopes": scopes}),
+                serde_json::json!({"provider": provider_name, "integration": model.id, "scopes": scopes, "status": "pending"}),
             )
             .await?;
         txn.commit().await?;
         Ok(model)
+    }
+}
+
+/// How long a link waits for the owner's confirmation before it is revoked.
+pub const PENDING_MINUTES: i64 = 60;
+
+/// What the owner may answer about a pending link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Confirm,
+    Discard,
+}
+
+/// The question put to the owner in their chat once the provider sent the account back.
+fn confirmation(provider: &OAuthProvider, account: Option<&str>, id: i64) -> Outbound {
+    let which = match account {
+        Some(name) => format!("The {} account {name}", provider.title),
+        None => format!(
+            "A {} account ({} does not say which)",
+            provider.title, provider.title
+        ),
+    };
+    Outbound::text(format!(
+        "{which} was just connected to this assistant from a browser. Is it yours, and did you \
+         connect it? It is not used until you confirm. If it was not you, discard it: the access \
+         is cancelled at {}.",
+        provider.title
+    ))
+    .with_buttons(vec![vec![
+        Button::callback("Yes, use it", format!("link:ok:{id}")),
+        Button::callback("No, discard it", format!("link:no:{id}")),
+    ]])
+}
+
+impl Integrations {
+    /// The owner's answer about a pending link, pressed in the chat of `bot` by `subject`: only
+    /// the owner who started it, on that bot, while it is pending. On confirmation it becomes
+    /// active and replaces an earlier link of the same owner and provider. Returns the reply.
+    pub async fn answer(
+        &self,
+        bot_id: i64,
+        subject_id: i64,
+        id: i64,
+        answer: Answer,
+    ) -> Result<String, DbErr> {
+        let row = integrations::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .filter(|r| r.bot_id == bot_id && r.owner_subject_id == subject_id);
+        let Some(row) = row.filter(|r| r.status == Status::Pending.as_str()) else {
+            return Ok("That question is no longer open: /links shows what is linked.".into());
+        };
+        let title = self
+            .provider(&row.provider)
+            .map_or(row.provider.clone(), |p| p.title.clone());
+        if answer == Answer::Discard {
+            self.revoke(id, "discarded").await?;
+            return Ok(format!(
+                "Discarded: that {title} account is not linked, and its access was cancelled."
+            ));
+        }
+        // Pending to active, only if still pending (an expiry or a discard may have come first).
+        let owner = subjects::Entity::find_by_id(subject_id)
+            .one(&self.db)
+            .await?
+            .map(|s| Pseudonym::from_stored(s.pseudonym));
+        let txn = crate::audit::begin(&self.db).await?;
+        let done = integrations::Entity::update_many()
+            .col_expr(
+                integrations::Column::Status,
+                Expr::value(Status::Active.as_str()),
+            )
+            .filter(integrations::Column::Id.eq(id))
+            .filter(integrations::Column::Status.eq(Status::Pending.as_str()))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if done == 0 {
+            return Ok("That question is no longer open: /links shows what is linked.".into());
+        }
+        self.audit
+            .append(
+                &txn,
+                Some(bot_id),
+                owner.as_ref(),
+                Action::IntegrationConfirmed,
+                serde_json::json!({"integration": id, "provider": row.provider}),
+            )
+            .await?;
+        txn.commit().await?;
+        // It replaces an earlier link of the same owner and provider on this bot, locally only:
+        // revoking the old token at the provider could end the whole grant, and with it the
+        // tokens just issued.
+        let earlier = integrations::Entity::find()
+            .filter(integrations::Column::BotId.eq(bot_id))
+            .filter(integrations::Column::OwnerSubjectId.eq(subject_id))
+            .filter(integrations::Column::Provider.eq(row.provider.as_str()))
+            .filter(integrations::Column::Id.ne(id))
+            .filter(integrations::Column::Status.ne(Status::Revoked.as_str()))
+            .all(&self.db)
+            .await?;
+        for old in earlier {
+            self.revoke_here(old.id, "relink", Remote::Skipped).await?;
+        }
+        Ok(format!(
+            "{title} is linked. /links lists your connections; /unlink {} cuts this one off.",
+            row.provider
+        ))
+    }
+
+    /// Revokes links left unconfirmed for [`PENDING_MINUTES`]; returns how many.
+    pub async fn expire_pending(&self, now: DateTime<Utc>) -> Result<u64, DbErr> {
+        let stale = integrations::Entity::find()
+            .filter(integrations::Column::Status.eq(Status::Pending.as_str()))
+            .filter(integrations::Column::LinkedAt.lt(now - Duration::minutes(PENDING_MINUTES)))
+            .all(&self.db)
+            .await?;
+        for row in &stale {
+            self.revoke(row.id, "unconfirmed").await?;
+        }
+        Ok(stale.len() as u64)
     }
 }

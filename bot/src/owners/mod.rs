@@ -3,7 +3,7 @@
 
 pub mod integrations;
 mod invites;
-mod linking;
+pub mod linking;
 pub mod oauth;
 mod refresh;
 mod revoke;

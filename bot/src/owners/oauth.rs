@@ -152,6 +152,44 @@ pub async fn exchange(
     serde_json::from_str(&body).map_err(|_| OAuthError::Malformed)
 }
 
+/// The name of the account an access token belongs to (its e-mail address or login), read at the
+/// provider's `account_url`; `None` when it has none or it does not say. Shown to the owner, so
+/// it is cut to 100 characters of printable text.
+pub async fn account_name(
+    http: &reqwest::Client,
+    p: &OAuthProvider,
+    access_token: &str,
+) -> Option<String> {
+    let url = p.account_url.as_ref()?;
+    let resp = http
+        .get(url.clone())
+        .bearer_auth(access_token)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let body: serde_json::Value = resp.json().await.ok()?;
+    [
+        "email",
+        "default_email",
+        "login",
+        "preferred_username",
+        "name",
+    ]
+    .iter()
+    .find_map(|field| body[field].as_str())
+    .map(|name| {
+        name.chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect::<String>()
+    })
+    .filter(|name| !name.trim().is_empty())
+}
+
 /// Gets a new access token with a refresh token.
 pub async fn refresh(
     http: &reqwest::Client,

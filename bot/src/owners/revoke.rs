@@ -103,7 +103,8 @@ impl Integrations {
             )
             .await?;
         txn.commit().await?;
-        if by != "owner" && by != "relink" {
+        // The owner asked for it, or hears of it in the reply to their answer.
+        if !["owner", "relink", "discarded"].contains(&by) {
             let title = self
                 .provider(&row.provider)
                 .map_or(row.provider.clone(), |p| p.title.clone());

@@ -9,6 +9,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Tokens held, waiting for the owner to confirm in their chat that the account linked is
+    /// theirs; not used, not refreshed.
+    Pending,
     /// Tokens held and refreshed.
     Active,
     /// The provider refused a refresh: the owner must link again.
@@ -19,14 +22,20 @@ pub enum Status {
 
 /// A status name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an integration status; expected active, broken or revoked")]
+#[error("`{0}` is not an integration status; expected pending, active, broken or revoked")]
 pub struct UnknownStatus(pub String);
 
 impl Status {
-    pub const ALL: [Status; 3] = [Status::Active, Status::Broken, Status::Revoked];
+    pub const ALL: [Status; 4] = [
+        Status::Pending,
+        Status::Active,
+        Status::Broken,
+        Status::Revoked,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Pending => "pending",
             Status::Active => "active",
             Status::Broken => "broken",
             Status::Revoked => "revoked",

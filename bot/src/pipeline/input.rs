@@ -124,6 +124,8 @@ pub enum ButtonData {
     LinkGo { provider: String },
     /// `link:cancel`.
     LinkCancel,
+    /// `link:ok:<id>` / `link:no:<id>`: the owner's answer about a pending linked account.
+    LinkAnswer { id: i64, confirm: bool },
 }
 
 /// What a purpose name may hold in button data (as the configuration requires of it).
@@ -151,6 +153,15 @@ impl ButtonData {
             ["erase", "confirm"] => return Ok(ButtonData::EraseConfirm),
             ["erase", "cancel"] => return Ok(ButtonData::EraseCancel),
             ["link", "cancel"] => return Ok(ButtonData::LinkCancel),
+            ["link", yn @ ("ok" | "no"), id] => {
+                return id
+                    .parse()
+                    .map(|id| ButtonData::LinkAnswer {
+                        id,
+                        confirm: *yn == "ok",
+                    })
+                    .map_err(|_| unknown);
+            }
             ["link", "go", provider] if valid_target(provider) => {
                 return Ok(ButtonData::LinkGo {
                     provider: provider.to_string(),
@@ -189,6 +200,9 @@ impl fmt::Display for ButtonData {
             ButtonData::EraseCancel => f.write_str("erase:cancel"),
             ButtonData::LinkGo { provider } => write!(f, "link:go:{provider}"),
             ButtonData::LinkCancel => f.write_str("link:cancel"),
+            ButtonData::LinkAnswer { id, confirm } => {
+                write!(f, "link:{}:{id}", if *confirm { "ok" } else { "no" })
+            }
         }
     }
 }
@@ -215,6 +229,8 @@ mod tests {
             Just(ButtonData::EraseCancel),
             Just(ButtonData::LinkCancel),
             "[a-z0-9_-]{1,24}".prop_map(|provider| ButtonData::LinkGo { provider }),
+            (any::<i64>(), any::<bool>())
+                .prop_map(|(id, confirm)| ButtonData::LinkAnswer { id, confirm }),
         ]
     }
 

@@ -53,9 +53,11 @@ pub(super) async fn input(
             _ => Ok(None),
         },
         InboundKind::ButtonPress { data } => match ButtonData::parse(data) {
-            Ok(button @ (ButtonData::LinkGo { .. } | ButtonData::LinkCancel)) => {
-                self::button(p, t, button).await.map(Some)
-            }
+            Ok(
+                button @ (ButtonData::LinkGo { .. }
+                | ButtonData::LinkCancel
+                | ButtonData::LinkAnswer { .. }),
+            ) => self::button(p, t, button).await.map(Some),
             _ => Ok(None),
         },
         _ => Ok(None),
@@ -170,10 +172,10 @@ async fn links(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineErro
         text.push_str(&format!(
             "\n\n{} — {}\nlinked {}, last used {}\ncan: {}",
             l.provider,
-            if l.status == Status::Broken {
-                "broken: send /link again"
-            } else {
-                l.status.as_str()
+            match l.status {
+                Status::Broken => "broken: send /link again",
+                Status::Pending => "waiting for you to confirm it above (not used until then)",
+                other => other.as_str(),
             },
             l.linked_at.format("%Y-%m-%d %H:%M"),
             l.last_used_at.map_or("never".to_string(), |t| t
@@ -238,6 +240,16 @@ async fn button(
     if !t.inbound.chat.private {
         return Ok(vec![Outbound::text(PRIVATE_ONLY)]);
     }
+    if let ButtonData::LinkAnswer { id, confirm } = data {
+        // Only the owner who started the link, on this bot, can answer for it.
+        let answer = if confirm {
+            crate::owners::linking::Answer::Confirm
+        } else {
+            crate::owners::linking::Answer::Discard
+        };
+        let reply = i.answer(t.bot.id, t.subject.id, id, answer).await?;
+        return Ok(vec![Outbound::text(reply)]);
+    }
     let ButtonData::LinkGo {
         provider: provider_name,
     } = data
@@ -269,7 +281,7 @@ async fn button(
         .await?;
     Ok(vec![
         Outbound::text(format!(
-            "Open {} to approve. The link works once, for 10 minutes; you will be told here when the account is linked.",
+            "Open {} to approve. The link works once, for 10 minutes; then you will be asked here to confirm the account.",
             provider.title
         ))
         .with_buttons(vec![vec![Button::link(

@@ -49,6 +49,20 @@ impl Notifier {
         }
     }
 
+    /// Sends `out` (with its buttons) to a chat of a bot; false if it did not go.
+    pub async fn tell_chat_with(&self, bot_id: i64, chat: &str, out: &Outbound) -> bool {
+        let Some(route) = self.routes.get(&bot_id) else {
+            return false;
+        };
+        match route.send(&PlatformId::new(chat), out).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(channel = %route.kind(), error = %err, "notice not delivered");
+                false
+            }
+        }
+    }
+
     /// Sends `text` on each identity a configured bot can reach.
     pub async fn tell(&self, identities: &[Identity], text: &str) -> Told {
         let mut told = Told::default();

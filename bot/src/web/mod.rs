@@ -261,8 +261,8 @@ async fn oauth_callback(
                 .map_or(link.provider.clone(), |p| p.title.clone());
             page(
                 StatusCode::OK,
-                &format!("{title} is linked"),
-                "You can close this page and go back to the chat.",
+                &format!("Almost done: confirm {title} in the chat"),
+                "Go back to the chat and confirm there that the account named is yours. It is not used until you do.",
             )
         }
         Err(err) => page(
