@@ -95,3 +95,38 @@ async fn the_bot_answers_in_groups_only_when_addressed_and_asks_for_consent_in_p
     assert_eq!(h.llm.requests().len(), 2);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn paths_and_other_bots_mentions_are_not_addressed_to_the_bot() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    // Ivan agrees in private.
+    h.telegram.push_update(text_update(1, IVAN, "hi"));
+    h.wait_sent(IVAN.id, 1).await;
+    let agree = button_data(&h, IVAN.id, "Agree");
+    h.telegram.push_update(button_update(2, IVAN, &agree));
+    h.wait_sent(IVAN.id, 2).await;
+    // A path: Telegram marks `/srv` as a bot command, but the word is `/srv/shop/prices.csv`.
+    let mut path = in_group(text_update(3, IVAN, "/srv/shop/prices.csv is out of date"));
+    path["message"]["entities"] = json!([{"type": "bot_command", "offset": 0, "length": 4}]);
+    h.telegram.push_update(path);
+    // Another bot whose name begins with ours.
+    h.telegram
+        .push_update(in_group(text_update(4, IVAN, "@fake_bot_x please do this")));
+    // A text starting with a slash and no entity at all.
+    let mut bare = in_group(text_update(5, IVAN, "/shrug"));
+    bare["message"].as_object_mut().unwrap().remove("entities");
+    h.telegram.push_update(bare);
+    // Then one that is for the bot, in any case, to show the others were read and passed over.
+    h.telegram
+        .push_update(in_group(text_update(6, IVAN, "@Fake_Bot, prices?")));
+    let group = h.wait_sent(GROUP, 1).await;
+    assert_eq!(group, vec!["LLM: prices?".to_string()]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.telegram.sent_texts(GROUP).len(), 1);
+    assert_eq!(h.llm.requests().len(), 1);
+    h.finish().await;
+}

@@ -73,14 +73,16 @@ pub fn parse_update(
     parse_update_as(channel, bot_name, None, raw)
 }
 
-/// Whether a group message is meant for the bot: a command (for it, or for no bot in
-/// particular), a mention of its username, or a reply to one of its messages. Returns the text
+/// Whether a group message is meant for the bot: a command (Telegram marks it with a
+/// `bot_command` entity at the very start; text that merely begins with `/`, such as a path, is
+/// not one) for it or for no bot in particular, a mention of exactly its username (not of
+/// another bot whose name begins the same), or a reply to one of its messages. Returns the text
 /// with the mention taken out.
 fn addressing(msg: &teloxide::types::Message, me: Option<&Me>, text: &str) -> (bool, String) {
     if msg.chat.is_private() {
         return (true, text.to_string());
     }
-    if text.starts_with('/') {
+    if is_command(msg, text) {
         let head = text.split_whitespace().next().unwrap_or_default();
         let for_us = match (head.split_once('@'), me) {
             (Some((_, target)), Some(me)) => target.eq_ignore_ascii_case(&me.username),
@@ -95,16 +97,61 @@ fn addressing(msg: &teloxide::types::Message, me: Option<&Me>, text: &str) -> (b
         .reply_to_message()
         .and_then(|r| r.from.as_ref())
         .is_some_and(|u| u.id.0 as i64 == me.id);
-    let handle = format!("@{}", me.username);
-    let lower = text.to_lowercase();
-    match lower.find(&handle.to_lowercase()) {
-        Some(pos) if lower.len() == text.len() => {
-            let cleaned = format!("{}{}", &text[..pos], &text[pos + handle.len()..]);
-            (true, cleaned.trim().to_string())
+    match mention_of(text, &me.username) {
+        Some((start, end)) => {
+            let cleaned = format!("{}{}", &text[..start], &text[end..]);
+            // "@bot, prices?" asks "prices?".
+            let cleaned = cleaned.trim().trim_start_matches([',', ':']).trim();
+            (true, cleaned.to_string())
         }
-        Some(_) => (true, text.replace(&handle, "").trim().to_string()),
         None => (replied_to_us, text.to_string()),
     }
+}
+
+/// Whether the message starts with a bot command as Telegram marks it: a `bot_command` entity
+/// covering the whole first word (Telegram marks `/path` in `/path/to/file`, which is no command).
+fn is_command(msg: &teloxide::types::Message, text: &str) -> bool {
+    // Entity offsets and lengths count UTF-16 code units.
+    let head = text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .encode_utf16()
+        .count();
+    msg.entities().is_some_and(|entities| {
+        entities.iter().any(|e| {
+            e.offset == 0
+                && e.length == head
+                && e.kind == teloxide::types::MessageEntityKind::BotCommand
+        })
+    })
+}
+
+/// The byte range of the first `@username` in `text` that names exactly this bot (any case):
+/// the character after it cannot continue a username.
+fn mention_of(text: &str, username: &str) -> Option<(usize, usize)> {
+    let handle = format!("@{username}");
+    let mut from = 0;
+    while let Some(pos) = text[from..]
+        .char_indices()
+        .find(|(i, _)| {
+            text[from + i..]
+                .get(..handle.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(&handle))
+        })
+        .map(|(i, _)| from + i)
+    {
+        let end = pos + handle.len();
+        let continues = text[end..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !continues {
+            return Some((pos, end));
+        }
+        from = end;
+    }
+    None
 }
 
 /// [`parse_update`], knowing who the bot is.
