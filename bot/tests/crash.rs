@@ -65,7 +65,16 @@ async fn kill_9_during_a_burst_loses_no_answer_and_no_decision() {
             let u = update_id;
             let update = match kind {
                 0 => updates::text(u, id, "hi"),
-                1 => updates::button(u, id, "c:req:y:1"),
+                1 => updates::button(
+                    u,
+                    id,
+                    &consentgate::pipeline::buttons::for_person(
+                        &HmacKey::parse("PSEUDONYM_KEY", &keys.pseudonym).unwrap(),
+                        consentgate_adapters::ChannelKind::Telegram,
+                        &id.to_string(),
+                        "c:req:y:1",
+                    ),
+                ),
                 _ => updates::text(u, id, &format!("question {kind}")),
             };
             tg.push_update(update);

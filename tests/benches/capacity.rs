@@ -170,6 +170,7 @@ async fn gateway_polling() -> Rate {
     .collect();
     let config = Config::load(Some(&file), &env).unwrap();
     let (keys, _) = Keys::load(Mode::Dev, &dir.path().join("s"), &env).unwrap();
+    let pseudonym_key = keys.pseudonym.clone();
     let gateway = Gateway::start(config, keys).await.unwrap();
     // Everyone agrees first (not measured): a prompt and a thank-you each.
     let mut u = 0;
@@ -178,7 +179,13 @@ async fn gateway_polling() -> Rate {
         u += 1;
         tg.push_update(updates::text(u, id, "hi"));
         u += 1;
-        tg.push_update(updates::button(u, id, "c:req:y:1"));
+        let agree = consentgate::pipeline::buttons::for_person(
+            &pseudonym_key,
+            consentgate_adapters::ChannelKind::Telegram,
+            &id.to_string(),
+            "c:req:y:1",
+        );
+        tg.push_update(updates::button(u, id, &agree));
     }
     let seeded = (2 * PEOPLE) as usize;
     wait_for(Duration::from_secs(300), || {

@@ -39,6 +39,8 @@ struct Run {
     base: String,
     http: reqwest::Client,
     db: TestDb,
+    /// The `PSEUDONYM_KEY`, to make the buttons people press.
+    pseudonym_key: consentgate::privacy::keys::HmacKey,
 }
 
 async fn start(env: Vec<(&str, String)>, file: Option<String>) -> Run {
@@ -65,8 +67,10 @@ async fn start(env: Vec<(&str, String)>, file: Option<String>) -> Run {
     });
     let config = Config::load(file_path.as_deref(), &map).unwrap();
     let (keys, _) = Keys::load(Mode::Dev, &dir.join("secrets"), &map).unwrap();
+    let pseudonym_key = keys.pseudonym.clone();
     let gateway = Gateway::start(config, keys).await.unwrap();
     Run {
+        pseudonym_key,
         base: format!("http://{}", gateway.addr),
         gateway,
         http: reqwest::Client::new(),
@@ -316,7 +320,13 @@ limits = { per_bot_per_second = 5000 }
         u += 1;
         let hi = updates::text(u, id, "hi");
         u += 1;
-        let agree = updates::button(u, id, &format!("c:req:y:{policy}"));
+        let data = consentgate::pipeline::buttons::for_person(
+            &run.pseudonym_key,
+            consentgate_adapters::ChannelKind::Telegram,
+            &id.to_string(),
+            &format!("c:req:y:{policy}"),
+        );
+        let agree = updates::button(u, id, &data);
         seed.push(webhook_post(&run.http, &url, &secret, hi));
         seed.push(webhook_post(&run.http, &url, &secret, agree));
     }
@@ -378,7 +388,7 @@ async fn whatsapp(load: Load) {
         let from = format!("7916{:07}", p);
         seed.push(post(json!({"from": from, "id": format!("wamid.hi{p}"), "timestamp": "1", "type": "text", "text": {"body": "hi"}}), from.clone()));
         seed.push(post(json!({"from": from, "id": format!("wamid.ok{p}"), "timestamp": "2", "type": "interactive",
-            "interactive": {"type": "button_reply", "button_reply": {"id": format!("c:req:y:{policy}"), "title": "Agree"}}}), from.clone()));
+            "interactive": {"type": "button_reply", "button_reply": {"id": consentgate::pipeline::buttons::for_person(&run.pseudonym_key, consentgate_adapters::ChannelKind::WhatsApp, &from, &format!("c:req:y:{policy}")), "title": "Agree"}}}), from.clone()));
     }
     // In order per person: the agreement after the greeting.
     futures::stream::iter(seed)

@@ -130,3 +130,99 @@ async fn paths_and_other_bots_mentions_are_not_addressed_to_the_bot() {
     assert_eq!(h.llm.requests().len(), 1);
     h.finish().await;
 }
+
+fn button_in_group(mut update: Value) -> Value {
+    update["callback_query"]["message"]["chat"] =
+        json!({"id": GROUP, "type": "supergroup", "title": "Shop fans"});
+    update
+}
+
+async fn events_of(h: &Harness, action: &str) -> usize {
+    consentgate_entity::consent_events::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == action)
+        .count()
+}
+
+#[tokio::test]
+async fn choices_are_neither_shown_nor_made_in_groups_and_buttons_belong_to_their_person() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    // Ivan agrees in private and turns history on.
+    h.telegram.push_update(text_update(1, IVAN, "hi"));
+    h.wait_sent(IVAN.id, 1).await;
+    let agree = button_data(&h, IVAN.id, "Agree");
+    h.telegram.push_update(button_update(2, IVAN, &agree));
+    h.wait_sent(IVAN.id, 2).await;
+    let history = button_data(&h, IVAN.id, "history: yes");
+    h.telegram.push_update(button_update(3, IVAN, &history));
+    h.wait_sent(IVAN.id, 3).await;
+    let granted = events_of(&h, "given").await;
+    assert_eq!(granted, 2);
+
+    // /privacy in the group shows nothing of his choices there.
+    h.telegram
+        .push_update(in_group(text_update(4, IVAN, "/privacy")));
+    let group = h.wait_sent(GROUP, 1).await;
+    assert!(group[0].contains("private chat"), "{group:?}");
+    assert!(!group[0].to_lowercase().contains("history"), "{group:?}");
+
+    // Maryam, never asked, presses data typed by hand: nothing is granted.
+    h.telegram.push_update(text_update(5, MARYAM, "hello"));
+    h.wait_sent(MARYAM.id, 1).await;
+    h.telegram
+        .push_update(button_update(6, MARYAM, "c:req:y:1"));
+    let told = h.wait_sent(MARYAM.id, 2).await;
+    assert!(told[1].contains("not shown to you"), "{told:?}");
+    // Nor with Ivan's own button, copied into her chat.
+    h.telegram.push_update(button_update(7, MARYAM, &agree));
+    let told = h.wait_sent(MARYAM.id, 3).await;
+    assert!(told[2].contains("not shown to you"), "{told:?}");
+    // A genuine optional button of hers before she agreed to the assistant: purposes keep order.
+    let marketing = consentgate::pipeline::buttons::for_person(
+        &consentgate::privacy::keys::HmacKey::parse("PSEUDONYM_KEY", &h.keys.pseudonym).unwrap(),
+        consentgate_adapters::ChannelKind::Telegram,
+        &MARYAM.id.to_string(),
+        "c:marketing:y:1",
+    );
+    h.telegram.push_update(button_update(8, MARYAM, &marketing));
+    let told = h.wait_sent(MARYAM.id, 4).await;
+    assert!(told[3].contains("main purpose first"), "{told:?}");
+    assert_eq!(
+        events_of(&h, "given").await,
+        granted,
+        "someone was granted consent"
+    );
+
+    // A consent or erasure button pressed on a group message is refused there.
+    let erase = consentgate::pipeline::buttons::for_person(
+        &consentgate::privacy::keys::HmacKey::parse("PSEUDONYM_KEY", &h.keys.pseudonym).unwrap(),
+        consentgate_adapters::ChannelKind::Telegram,
+        &IVAN.id.to_string(),
+        "erase:confirm",
+    );
+    h.telegram
+        .push_update(button_in_group(button_update(9, IVAN, &erase)));
+    let group = h.wait_sent(GROUP, 2).await;
+    assert!(group[1].contains("private chat"), "{group:?}");
+
+    // /revoke in the group takes effect, and the group hears only "noted".
+    h.telegram
+        .push_update(in_group(text_update(10, IVAN, "/revoke")));
+    let group = h.wait_sent(GROUP, 3).await;
+    assert!(group[2].starts_with("Noted"), "{group:?}");
+    assert!(!group[2].contains("withdrawn"), "{group:?}");
+    assert_eq!(events_of(&h, "withdrawn").await, 2);
+    let audit = consentgate_entity::audit_log::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap();
+    assert!(!audit.iter().any(|a| a.action == "erasure.requested"));
+    h.finish().await;
+}

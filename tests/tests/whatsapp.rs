@@ -422,8 +422,21 @@ async fn the_number_is_nowhere_at_rest_during_the_conversation_or_after_the_purg
     // /delete, confirmed, with no grace period: purged at once.
     let raw = text(&real_wamid(5), "Ivan", "/delete");
     assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
-    wait_graph(&graph, 4).await;
-    let raw = button(&real_wamid(6), "erase:confirm");
+    let sent = wait_graph(&graph, 4).await;
+    // The confirmation button as shown (it is bound to Ivan).
+    let confirm = sent
+        .iter()
+        .rev()
+        .flat_map(|m| {
+            m["interactive"]["action"]["buttons"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|b| b["reply"]["id"].as_str().map(str::to_string))
+        .find(|id| id.starts_with("erase:confirm"))
+        .expect("the erasure confirmation button");
+    let raw = button(&real_wamid(6), &confirm);
     assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
     let purged = wait_for(WAIT, || async {
         let entries = audit_log::Entity::find().all(h.db()).await.unwrap();

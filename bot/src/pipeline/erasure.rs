@@ -15,6 +15,18 @@ pub(super) async fn while_erasing(
     t: &Turn<'_>,
     purge_after: DateTime<Utc>,
 ) -> Result<Vec<Outbound>, PipelineError> {
+    if !t.inbound.chat.private {
+        // A pending deletion is nobody else's business: nothing is processed, and the group is
+        // told only where to look.
+        p.record(
+            Some(t.bot.id),
+            Some(&t.subject.pseudonym),
+            audit::Action::MessageHeld,
+            serde_json::json!({"reason": "erasure_pending"}),
+        )
+        .await?;
+        return Ok(vec![replies::only_in_private(t.inbound)]);
+    }
     if let consentgate_adapters::InboundKind::Command { name, .. } = &t.inbound.kind {
         match Command::parse(name) {
             Ok(Command::Restore) => {

@@ -22,6 +22,7 @@
 //! nothing is forwarded, and the adapter is told to deliver the message again later.
 
 mod assistant;
+pub mod buttons;
 mod dedupe;
 mod delivery;
 mod erasure;
@@ -477,7 +478,7 @@ impl Pipeline {
         bot: &BotContext,
         inbound: &Inbound,
         delivery: &str,
-        early: Prefetched,
+        mut early: Prefetched,
         completed: &AtomicBool,
     ) -> Result<Vec<Outbound>, PipelineError> {
         // What became of a message we sent (never creates anyone).
@@ -502,7 +503,7 @@ impl Pipeline {
             // Channel posts and the like have no person behind them to answer.
             return Ok(Vec::new());
         };
-        let subject = match early.subject {
+        let subject = match early.subject.take() {
             Some(subject) => subject,
             None => {
                 let (subject, how) = identity::identify(
@@ -521,7 +522,29 @@ impl Pipeline {
             }
         };
         identities::link_also(self, bot, &subject, inbound).await?;
+        let pseudonym = subject.pseudonym.clone();
+        let out = self
+            .for_subject(bot, inbound, delivery, early, completed, subject)
+            .await?;
+        // Consent and erasure buttons work only for this person, in this chat.
+        Ok(buttons::sign_all(
+            &self.keys.pseudonym,
+            &pseudonym,
+            inbound,
+            out,
+        ))
+    }
 
+    /// Steps 3 to 9, for a known person.
+    async fn for_subject(
+        &self,
+        bot: &BotContext,
+        inbound: &Inbound,
+        delivery: &str,
+        early: Prefetched,
+        completed: &AtomicBool,
+        subject: Subject,
+    ) -> Result<Vec<Outbound>, PipelineError> {
         // 3. blocked
         if inbound.kind == InboundKind::Blocked {
             self.record_about(

@@ -49,6 +49,8 @@ pub const WELCOME_BACK: &str = "Welcome back! Just write your question.";
 pub const STALE_BUTTON: &str = "That button belongs to an earlier version of our privacy policy. \
 Here is the current one:";
 
+pub const NOT_YOUR_BUTTON: &str = "That button was not shown to you here, so it changes nothing. \
+/consent shows your own choices.";
 pub const UNKNOWN_BUTTON: &str = "That button is no longer active.";
 
 pub const NEEDS_ASSISTANT_FIRST: &str = "Please agree to the main purpose first: without it, \
@@ -93,6 +95,15 @@ pub fn only_in_private(inbound: &consentgate_adapters::Inbound) -> Outbound {
         inbound,
         "Your choices and your data are handled in a private chat with me, not in front of the \
          group",
+    )
+}
+
+/// In a group, after a withdrawal or STOP: it took effect, and nothing more is said there.
+pub fn noted_in_private(inbound: &consentgate_adapters::Inbound) -> Outbound {
+    in_private(
+        inbound,
+        "Noted. Your choices and your data are handled in a private chat with me, not in front of \
+         the group",
     )
 }
 

@@ -182,7 +182,9 @@ pub(super) async fn expire_outdated(
             renewed.push(purpose);
         }
     }
-    if renewed.is_empty() {
+    // The offer shows what the person had chosen: never in a group (it waits for their next
+    // private message to show the choices again there, with /consent).
+    if renewed.is_empty() || !t.inbound.chat.private {
         return Ok(Vec::new());
     }
     Ok(vec![replies::optional_choices(
@@ -229,7 +231,15 @@ pub(super) async fn input(
         InboundKind::Command { name, args } => command(p, t, choices, name, args).await?,
         InboundKind::ButtonPress { data } => button(p, t, choices, data).await?,
         InboundKind::Text => match t.inbound.text.as_deref().and_then(keyword) {
-            Some(on) => marketing(p, t, choices, on, Method::Keyword).await?,
+            Some(on) if t.inbound.chat.private => {
+                marketing(p, t, choices, on, Method::Keyword).await?
+            }
+            // STOP in a group takes effect; START (which may show choices) waits for private.
+            Some(false) => {
+                marketing(p, t, choices, false, Method::Keyword).await?;
+                vec![replies::noted_in_private(t.inbound)]
+            }
+            Some(true) => vec![replies::only_in_private(t.inbound)],
             None => return Ok(None),
         },
         InboundKind::MarketingPreference { resume } => {
@@ -264,15 +274,36 @@ async fn command(
         )
         .await?;
     }
-    if !t.inbound.chat.private
-        && (matches!(
-            command,
-            Some(Command::Consent | Command::Delete | Command::Restore)
-        ) || (command == Some(Command::Start) && !choices.may_process(t.policy)))
-    {
-        // Decisions are taken in private, never in front of a group.
-        return Ok(vec![replies::only_in_private(t.inbound)]);
+    if !t.inbound.chat.private {
+        match command {
+            // Choices are shown and made in private, never in front of a group.
+            Some(Command::Consent | Command::Delete | Command::Restore | Command::Privacy) => {
+                return Ok(vec![replies::only_in_private(t.inbound)]);
+            }
+            Some(Command::Start) if !choices.may_process(t.policy) => {
+                return Ok(vec![replies::only_in_private(t.inbound)]);
+            }
+            // Withdrawing is never harder: it takes effect here too, and the group is told
+            // nothing about what there was to withdraw.
+            Some(Command::Revoke | Command::Stop) => {
+                command_in_private(p, t, choices, command, name, args).await?;
+                return Ok(vec![replies::noted_in_private(t.inbound)]);
+            }
+            _ => {}
+        }
     }
+    command_in_private(p, t, choices, command, name, args).await
+}
+
+/// A command's effect and its answer, as given in the person's private chat.
+async fn command_in_private(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    choices: &mut Choices,
+    command: Option<Command>,
+    name: &str,
+    args: &str,
+) -> Result<Vec<Outbound>, PipelineError> {
     let Some(command) = command else {
         return Ok(vec![Outbound::text(replies::unknown_command(name))]);
     };
@@ -440,6 +471,15 @@ async fn button(
     choices: &mut Choices,
     data: &str,
 ) -> Result<Vec<Outbound>, PipelineError> {
+    // Choices are made in private, never in front of a group (nor on someone else's behalf).
+    if !t.inbound.chat.private {
+        return Ok(vec![replies::only_in_private(t.inbound)]);
+    }
+    let Some(data) =
+        super::buttons::verified(&p.keys.pseudonym, &t.subject.pseudonym, t.inbound, data)
+    else {
+        return Ok(vec![Outbound::text(replies::NOT_YOUR_BUTTON)]);
+    };
     let (target, yes, policy_id) = match ButtonData::parse(data) {
         Ok(ButtonData::EraseConfirm) => return super::erasure::erase(p, t).await,
         Ok(ButtonData::EraseCancel) => return Ok(vec![Outbound::text(replies::DELETE_CANCELLED)]),
@@ -474,7 +514,8 @@ async fn button(
         if state.allows_processing() {
             return Ok(vec![Outbound::text(replies::purpose_on(&purpose))]);
         }
-        if purpose.name == PURPOSE_HISTORY && !choices.may_process(t.policy) {
+        // Purposes keep their order: nothing optional before the required ones.
+        if !purpose.required && !choices.may_process(t.policy) {
             return Ok(vec![Outbound::text(replies::NEEDS_ASSISTANT_FIRST)]);
         }
         decide_current(p, t, choices, &purpose, Action::Given, Method::Button).await?;
