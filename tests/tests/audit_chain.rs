@@ -59,11 +59,7 @@ async fn a_conversation_leaves_a_chain_that_verifies() {
         ..Default::default()
     })
     .await;
-    h.telegram.push_update(text_update(1, IVAN, "hi"));
-    h.wait_sent(IVAN.id, 1).await;
-    let data = button_data(&h, IVAN.id, "Agree");
-    h.telegram.push_update(button_update(2, IVAN, &data));
-    h.wait_sent(IVAN.id, 2).await;
+    agreed(&h, IVAN, false).await;
     h.telegram.push_update(text_update(3, IVAN, "question"));
     h.wait_sent(IVAN.id, 3).await;
     h.telegram.push_update(text_update(4, IVAN, "/revoke"));

@@ -103,12 +103,7 @@ async fn paths_and_other_bots_mentions_are_not_addressed_to_the_bot() {
         ..Default::default()
     })
     .await;
-    // Ivan agrees in private.
-    h.telegram.push_update(text_update(1, IVAN, "hi"));
-    h.wait_sent(IVAN.id, 1).await;
-    let agree = button_data(&h, IVAN.id, "Agree");
-    h.telegram.push_update(button_update(2, IVAN, &agree));
-    h.wait_sent(IVAN.id, 2).await;
+    agreed(&h, IVAN, false).await;
     // A path: Telegram marks `/srv` as a bot command, but the word is `/srv/shop/prices.csv`.
     let mut path = in_group(text_update(3, IVAN, "/srv/shop/prices.csv is out of date"));
     path["message"]["entities"] = json!([{"type": "bot_command", "offset": 0, "length": 4}]);
@@ -155,14 +150,7 @@ async fn choices_are_neither_shown_nor_made_in_groups_and_buttons_belong_to_thei
     })
     .await;
     // Ivan agrees in private and turns history on.
-    h.telegram.push_update(text_update(1, IVAN, "hi"));
-    h.wait_sent(IVAN.id, 1).await;
-    let agree = button_data(&h, IVAN.id, "Agree");
-    h.telegram.push_update(button_update(2, IVAN, &agree));
-    h.wait_sent(IVAN.id, 2).await;
-    let history = button_data(&h, IVAN.id, "history: yes");
-    h.telegram.push_update(button_update(3, IVAN, &history));
-    h.wait_sent(IVAN.id, 3).await;
+    let agree = agreed(&h, IVAN, true).await;
     let granted = events_of(&h, "given").await;
     assert_eq!(granted, 2);
 

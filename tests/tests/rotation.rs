@@ -24,14 +24,7 @@ async fn rotation_re_encrypts_everything_and_can_be_run_again() {
         ..Default::default()
     })
     .await;
-    h.telegram.push_update(text_update(1, IVAN, "hi"));
-    h.wait_sent(IVAN.id, 1).await;
-    let agree = button_data(&h, IVAN.id, "Agree");
-    h.telegram.push_update(button_update(2, IVAN, &agree));
-    h.wait_sent(IVAN.id, 2).await;
-    let history = button_data(&h, IVAN.id, "history: yes");
-    h.telegram.push_update(button_update(3, IVAN, &history));
-    h.wait_sent(IVAN.id, 3).await;
+    agreed(&h, IVAN, true).await;
     h.telegram
         .push_update(text_update(4, IVAN, "remember the lilacs"));
     h.wait_sent(IVAN.id, 4).await;

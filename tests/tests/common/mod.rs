@@ -490,6 +490,22 @@ pub fn button_update(update_id: i64, p: Person, data: &str) -> Value {
     })
 }
 
+/// Telegram: `p` says hi in private (update 1) and presses Agree (update 2); with `history`,
+/// also turns history on (update 3). Returns the Agree button's data.
+pub async fn agreed(h: &Harness, p: Person, history: bool) -> String {
+    h.telegram.push_update(text_update(1, p, "hi"));
+    h.wait_sent(p.id, 1).await;
+    let agree = button_data(h, p.id, "Agree");
+    h.telegram.push_update(button_update(2, p, &agree));
+    h.wait_sent(p.id, 2).await;
+    if history {
+        let on = button_data(h, p.id, "history: yes");
+        h.telegram.push_update(button_update(3, p, &on));
+        h.wait_sent(p.id, 3).await;
+    }
+    agree
+}
+
 /// The callback data of the latest button labelled `label` sent to `chat`.
 pub fn button_data(h: &Harness, chat: i64, label: &str) -> String {
     button_data_where(h, chat, label, "")
