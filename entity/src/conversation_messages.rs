@@ -14,6 +14,9 @@ pub struct Model {
     /// Fernet token of the text.
     pub text_enc: String,
     pub created_at: DateTimeUtc,
+    /// The group chat it belongs to (a keyed digest of its id); `None` for the person's private
+    /// chat. Context is read per chat.
+    pub chat_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

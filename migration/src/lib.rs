@@ -11,6 +11,7 @@ mod m20261123_000004_rights;
 mod m20261123_000005_integrations;
 mod m20261201_000006_audit_head_time;
 mod m20261202_000007_outbox;
+mod m20261202_000008_conversation_chat;
 
 /// A foreign key that deletes the row with what it points to (a person's rows go with them).
 pub(crate) fn fk(
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_integrations::Migration),
             Box::new(m20261201_000006_audit_head_time::Migration),
             Box::new(m20261202_000007_outbox::Migration),
+            Box::new(m20261202_000008_conversation_chat::Migration),
         ]
     }
 }

@@ -214,3 +214,57 @@ async fn choices_are_neither_shown_nor_made_in_groups_and_buttons_belong_to_thei
     assert!(!audit.iter().any(|a| a.action == "erasure.requested"));
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_private_conversation_is_never_context_in_a_group_nor_the_other_way() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    agreed(&h, IVAN, true).await;
+    // In private, with history on: personal details.
+    h.telegram.push_update(text_update(
+        4,
+        IVAN,
+        "my phone is +7 912 345-67-89 and my diagnosis is asthma",
+    ));
+    h.wait_sent(IVAN.id, 4).await;
+    // In the group: the private exchange does not go along as context.
+    h.telegram.push_update(in_group(text_update(
+        5,
+        IVAN,
+        "@fake_bot what did I tell you?",
+    )));
+    let group = h.wait_sent(GROUP, 1).await;
+    assert_eq!(group[0], "LLM: what did I tell you?");
+    let sent = &h.llm.requests()[1];
+    let messages = sent.body["messages"].as_array().unwrap();
+    assert!(
+        !sent.raw.contains("asthma") && !sent.raw.contains("PHONE"),
+        "{}",
+        sent.raw
+    );
+    assert_eq!(
+        messages.iter().filter(|m| m["role"] == "user").count(),
+        1,
+        "{messages:?}"
+    );
+    // Back in private: the private exchange is context, the group's is not.
+    h.telegram.push_update(text_update(6, IVAN, "and now?"));
+    h.wait_sent(IVAN.id, 5).await;
+    let sent = &h.llm.requests()[2];
+    assert!(sent.raw.contains("asthma"), "{}", sent.raw);
+    assert!(!sent.raw.contains("what did I tell you"), "{}", sent.raw);
+    // A second group message has the first group exchange as its context.
+    h.telegram.push_update(in_group(text_update(
+        7,
+        IVAN,
+        "@fake_bot and in the group?",
+    )));
+    h.wait_sent(GROUP, 2).await;
+    let sent = &h.llm.requests()[3];
+    assert!(sent.raw.contains("what did I tell you"), "{}", sent.raw);
+    assert!(!sent.raw.contains("asthma"), "{}", sent.raw);
+    h.finish().await;
+}

@@ -31,7 +31,14 @@ pub(super) async fn answer(
     };
     let keep_history = choices.allows(t.policy, PURPOSE_HISTORY);
     let earlier = if keep_history {
-        conversation::recent(&p.db, &p.keys, t.subject.id, t.bot.id, p.history_messages).await?
+        conversation::recent(
+            &p.db,
+            &p.keys,
+            (t.subject.id, t.bot.id),
+            &conversation::ChatKey::of(&p.keys, &t.inbound.chat),
+            p.history_messages,
+        )
+        .await?
     } else {
         Vec::new()
     };
@@ -81,8 +88,8 @@ pub(super) async fn answer(
                 conversation::store(
                     &p.db,
                     &p.keys,
-                    t.subject.id,
-                    t.bot.id,
+                    (t.subject.id, t.bot.id),
+                    &conversation::ChatKey::of(&p.keys, &t.inbound.chat),
                     &purpose.text_sha256,
                     (text, &answer),
                 )

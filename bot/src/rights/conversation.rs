@@ -19,8 +19,8 @@ use crate::{llm::Role, privacy::keys::Keys};
 pub async fn store(
     db: &DatabaseConnection,
     keys: &Keys,
-    subject_id: i64,
-    bot_id: i64,
+    (subject_id, bot_id): (i64, i64),
+    chat: &ChatKey,
     history_sha256: &str,
     (question, answer): (&str, &str),
 ) -> Result<bool, DbErr> {
@@ -36,6 +36,7 @@ pub async fn store(
             role: Set(role.as_str().to_string()),
             text_enc: Set(keys.fernet.encrypt(text.as_bytes())),
             created_at: Set(now),
+            chat_key: Set(chat.0.clone()),
             ..Default::default()
         }
         .insert(&txn)
@@ -96,20 +97,42 @@ fn open(keys: &Keys, row: conversation_messages::Model) -> Option<Message> {
     })
 }
 
-/// The last `limit` messages of a person on a bot, oldest first.
+/// Which chat a stored exchange belongs to: `None` for the person's private chat, else a keyed
+/// digest of the group's id (so the database never holds the id itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatKey(Option<String>);
+
+impl ChatKey {
+    pub fn of(keys: &Keys, chat: &consentgate_adapters::Chat) -> ChatKey {
+        ChatKey((!chat.private).then(|| {
+            crate::privacy::digest::keyed_hex(
+                &keys.pseudonym,
+                &[b"conversation-chat\x00", chat.id.expose().as_bytes()],
+            )
+        }))
+    }
+}
+
+/// The last `limit` messages of a person on a bot in one chat, oldest first: their private
+/// exchanges are never context in a group, nor one group's in another or in private.
 pub async fn recent(
     db: &impl ConnectionTrait,
     keys: &Keys,
-    subject_id: i64,
-    bot_id: i64,
+    (subject_id, bot_id): (i64, i64),
+    chat: &ChatKey,
     limit: usize,
 ) -> Result<Vec<Message>, DbErr> {
     if limit == 0 {
         return Ok(Vec::new());
     }
+    let in_chat = match &chat.0 {
+        Some(key) => Column::ChatKey.eq(key.as_str()),
+        None => Column::ChatKey.is_null(),
+    };
     let mut rows = Entity::find()
         .filter(Column::SubjectId.eq(subject_id))
         .filter(Column::BotId.eq(bot_id))
+        .filter(in_chat)
         .order_by_desc(Column::Id)
         .limit(limit as u64)
         .all(db)
