@@ -83,6 +83,17 @@ impl FakeTelegram {
         self.push_raw(id, update.to_string());
     }
 
+    /// Queues updates together, so that one getUpdates hands them out in one batch.
+    pub fn push_batch(&self, updates: &[Value]) {
+        let mut inner = self.lock();
+        for update in updates {
+            let id = update.get("update_id").and_then(Value::as_i64);
+            inner.queue.push((id, update.to_string()));
+        }
+        drop(inner);
+        self.arrived.notify_waiters();
+    }
+
     /// Queues raw update text (which may be malformed) with the id getUpdates should sort it by.
     pub fn push_raw(&self, id: Option<i64>, raw: String) {
         self.lock().queue.push((id, raw));

@@ -268,3 +268,70 @@ async fn a_private_conversation_is_never_context_in_a_group_nor_the_other_way() 
     assert!(!sent.raw.contains("asthma"), "{}", sent.raw);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_withdrawal_or_erasure_applies_to_the_group_message_after_it_in_the_same_batch() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    let mut u = 0;
+    let mut next = || {
+        u += 1;
+        u
+    };
+    for trial in 0..4i64 {
+        let p = Person {
+            id: 900_000_000 + trial,
+            first_name: "Trial",
+            username: "trial_person",
+        };
+        h.telegram.push_update(text_update(next(), p, "hi"));
+        h.wait_sent(p.id, 1).await;
+        let agree = button_data(&h, p.id, "Agree");
+        h.telegram.push_update(button_update(next(), p, &agree));
+        h.wait_sent(p.id, 2).await;
+        // The decision in private, and right behind it, in the same getUpdates batch, a group
+        // message: Telegram orders them so, and so must the gateway.
+        let decision = if trial < 3 {
+            text_update(next(), p, "/revoke")
+        } else {
+            h.telegram.push_update(text_update(next(), p, "/delete"));
+            h.wait_sent(p.id, 3).await;
+            let confirm = h
+                .telegram
+                .sends_to(p.id)
+                .iter()
+                .rev()
+                .flat_map(|r| {
+                    r.body["reply_markup"]["inline_keyboard"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+                .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+                .find(|d| d.starts_with("erase:confirm"))
+                .unwrap();
+            button_update(next(), p, &confirm)
+        };
+        let before = h.telegram.sent_texts(GROUP).len();
+        h.telegram.push_batch(&[
+            decision,
+            in_group(text_update(next(), p, "@fake_bot are you still there?")),
+        ]);
+        h.wait_sent(GROUP, before + 1).await;
+    }
+    assert_eq!(
+        h.llm.requests().len(),
+        0,
+        "forwarded after a withdrawal: {:?}",
+        h.llm
+            .requests()
+            .iter()
+            .map(|r| r.raw.clone())
+            .collect::<Vec<_>>()
+    );
+    h.finish().await;
+}

@@ -230,3 +230,41 @@ async fn unauthenticated_bodies_are_refused_before_they_are_read() {
     assert_eq!(answered.as_deref(), Some("HTTP/1.1 401 Unauthorized"));
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_withdrawal_wins_over_a_message_arriving_just_after_it_on_another_connection() {
+    let (h, secret) = webhook().await;
+    let mut u = 0;
+    for trial in 0..10i64 {
+        let p = Person {
+            id: 910_000_000 + trial,
+            first_name: "Trial",
+            username: "trial_person",
+        };
+        u += 1;
+        post(&h, Some(&secret), text_update(u, p, "hi").to_string()).await;
+        h.wait_sent(p.id, 1).await;
+        let agree = button_data(&h, p.id, "Agree");
+        u += 1;
+        post(&h, Some(&secret), button_update(u, p, &agree).to_string()).await;
+        h.wait_sent(p.id, 2).await;
+        // /revoke, and 2 ms later, on a second connection, a question.
+        let revoke = text_update(u + 1, p, "/revoke").to_string();
+        let question = text_update(u + 2, p, "still there?").to_string();
+        u += 2;
+        let first = post(&h, Some(&secret), revoke);
+        let second = async {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            post(&h, Some(&secret), question).await
+        };
+        let (a, b) = tokio::join!(first, second);
+        assert!(a.is_success() && b.is_success(), "{a} {b}");
+    }
+    assert_eq!(
+        h.llm.requests().len(),
+        0,
+        "forwarded after a withdrawal in {} of 10 trials",
+        h.llm.requests().len()
+    );
+    h.finish().await;
+}

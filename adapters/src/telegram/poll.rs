@@ -1,5 +1,7 @@
 //! Long polling: our own `getUpdates` loop, so the offset moves past an update only once the
-//! pipeline has handled it. Updates of one chat are handled in order, different chats at once.
+//! pipeline has handled it. Updates of one person are handled in the order Telegram delivered
+//! them, whatever chat they came from (a withdrawal in private applies to the group message
+//! after it); different people at once.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -143,7 +145,7 @@ impl Poller {
         }
     }
 
-    /// Handles a batch: updates of one chat in order, different chats concurrently. Returns the
+    /// Handles a batch: updates of one person in order, different people concurrently. Returns the
     /// next offset (past everything handled, or at the first update that must be retried) and
     /// whether something must be retried.
     async fn handle_batch(
@@ -151,7 +153,7 @@ impl Poller {
         raw: Vec<Box<RawValue>>,
         offset: Option<i64>,
     ) -> (Option<i64>, bool) {
-        let mut by_chat: BTreeMap<String, Vec<ParsedUpdate>> = BTreeMap::new();
+        let mut by_person: BTreeMap<String, Vec<ParsedUpdate>> = BTreeMap::new();
         let mut max_seen = offset.map(|o| o - 1);
         for value in raw {
             match parse_update_as(
@@ -162,12 +164,16 @@ impl Poller {
             ) {
                 Ok(parsed) => {
                     max_seen = max_seen.max(Some(parsed.update_id));
+                    // The person; for updates without one (channel posts), the chat.
                     let key = parsed
                         .inbound
                         .as_ref()
-                        .map(|i| i.chat.id.expose().to_string())
+                        .map(|i| match &i.sender.id {
+                            Some(user) => format!("u{}", user.expose()),
+                            None => format!("c{}", i.chat.id.expose()),
+                        })
                         .unwrap_or_default();
-                    by_chat.entry(key).or_default().push(parsed);
+                    by_person.entry(key).or_default().push(parsed);
                 }
                 Err(err) => {
                     // Skipped, never retried: it would fail the same way again.
@@ -178,10 +184,10 @@ impl Poller {
                 }
             }
         }
-        // Each chat on a task of its own, so the batch's work spreads over every core.
+        // Each person on a task of its own, so the batch's work spreads over every core.
         let mut groups = tokio::task::JoinSet::new();
         let mut firsts = HashMap::new();
-        for updates in by_chat.into_values() {
+        for updates in by_person.into_values() {
             let first = updates.first().map(|u| u.update_id);
             let (settings, channel, delivery) = (
                 self.settings.clone(),

@@ -18,13 +18,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SelectStatement, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
 
 use consentgate_adapters::ChannelKind;
-use consentgate_entity::{consent_events, policy_versions};
+use consentgate_entity::{consent_events, policy_versions, subjects};
 
 use crate::privacy::digest::sha256_hex;
 use crate::{audit::AuditLog, privacy::pseudonym::Pseudonym};
@@ -468,12 +468,58 @@ pub struct Decision<'a> {
 }
 
 /// Appends the decision and its audit entry in one transaction: both are kept or neither.
+/// Takes the person's row lock for the rest of the transaction: a consent decision and a forward
+/// of the same person are thereby decided one after the other, each seeing the other if it came
+/// first. PostgreSQL: `SELECT … FOR UPDATE`. SQLite has one writer at a time, and a transaction
+/// that reads before it writes fails when another wrote meanwhile: there, a write that changes
+/// nothing takes the file's write lock first, before anything is read. Call it first.
+pub async fn lock_person(txn: &impl ConnectionTrait, subject_id: i64) -> Result<bool, DbErr> {
+    match txn.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => Ok(subjects::Entity::find_by_id(subject_id)
+            .lock_exclusive()
+            .one(txn)
+            .await?
+            .is_some()),
+        _ => Ok(subjects::Entity::update_many()
+            .col_expr(
+                subjects::Column::Reachable,
+                Expr::col(subjects::Column::Reachable),
+            )
+            .filter(subjects::Column::Id.eq(subject_id))
+            .exec(txn)
+            .await?
+            .rows_affected
+            > 0),
+    }
+}
+
+/// Whether the person may be processed at this moment, read in `txn` after [`lock_person`]:
+/// every required purpose granted for its current text, and no erasure pending.
+pub async fn may_process_now(
+    txn: &impl ConnectionTrait,
+    subject_id: i64,
+    bot_id: i64,
+    policy: &Policy,
+) -> Result<bool, DbErr> {
+    let erasing = subjects::Entity::find_by_id(subject_id)
+        .one(txn)
+        .await?
+        .is_none_or(|s| s.erasure_requested_at.is_some());
+    if erasing {
+        return Ok(false);
+    }
+    Ok(Choices::load(txn, subject_id, bot_id)
+        .await?
+        .may_process(policy))
+}
+
 pub async fn record(
     db: &DatabaseConnection,
     audit: &AuditLog,
     d: Decision<'_>,
 ) -> Result<consent_events::Model, DbErr> {
     let txn = crate::audit::begin(db).await?;
+    lock_person(&txn, d.subject_id).await?;
     let event = consent_events::ActiveModel {
         subject_id: Set(d.subject_id),
         bot_id: Set(d.bot_id),

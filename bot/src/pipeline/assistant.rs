@@ -72,7 +72,17 @@ pub(super) async fn answer(
         text: &redacted,
         history: &history,
     });
-    record_forward(p, t, &payload, &redacted, history.len()).await?;
+    if !record_forward(p, t, &payload, &redacted, history.len()).await? {
+        // A withdrawal, a refusal or a deletion was decided first: nothing goes out.
+        p.record(
+            Some(t.bot.id),
+            Some(&t.subject.pseudonym),
+            Action::MessageHeld,
+            serde_json::json!({"reason": "consent_changed"}),
+        )
+        .await?;
+        return Ok(vec![Outbound::text(replies::HELD_AFTER_CHANGE)]);
+    }
     match p.provider.send(payload).await {
         Ok(completion) => {
             p.metrics
@@ -135,15 +145,21 @@ async fn held_unredacted(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, Pi
     Ok(vec![Outbound::text(replies::NOT_FORWARDED)])
 }
 
+/// Set as the error of a forward's write when the person may no longer be processed.
+const NOT_NOW: &str = "consent changed before the forward";
+
 /// The forward is recorded (audit entry, egress ledger row, the delivery's completion and the
-/// apology in the outbox, in one commit) before the provider is asked.
+/// apology in the outbox, in one commit) before the provider is asked. In the same transaction,
+/// holding the person's row lock, their consent is read again: a withdrawal, refusal or erasure
+/// decided meanwhile (on another chat, connection or replica) comes first, and then nothing is
+/// recorded or sent (`false`); one decided later is recorded after the forward.
 async fn record_forward(
     p: &Pipeline,
     t: &Turn<'_>,
     payload: &Payload,
     redacted: &RedactedText,
     context_messages: usize,
-) -> Result<(), PipelineError> {
+) -> Result<bool, PipelineError> {
     // Written before the call: if the audit log cannot be written, nothing is forwarded. The
     // SHA-256 of the exact bytes sent is the egress ledger's proof of what left; the ledger row
     // and the audit entry are kept together or not at all.
@@ -175,9 +191,11 @@ async fn record_forward(
             "payload_sha256": sha,
         }),
     };
-    p.committer
+    let policy = t.policy.clone();
+    let written = p
+        .committer
         .write_recorded(entry, move |txn| {
-            let (key, apology) = (key.clone(), apology.clone());
+            let (key, apology, policy) = (key.clone(), apology.clone(), policy.clone());
             let ledger = egress_ledger::Entity::insert(egress_ledger::ActiveModel {
                 subject_id: Set(subject_id),
                 bot_id: Set(bot_id),
@@ -188,6 +206,10 @@ async fn record_forward(
                 ..Default::default()
             });
             Box::pin(async move {
+                crate::consent::lock_person(txn, subject_id).await?;
+                if !crate::consent::may_process_now(txn, subject_id, bot_id, &policy).await? {
+                    return Err(sea_orm::DbErr::Custom(NOT_NOW.into()));
+                }
                 ledger.exec_without_returning(txn).await?;
                 // The delivery is handled from here on: a redelivery is not forwarded again, even
                 // if something after the provider call fails.
@@ -198,8 +220,15 @@ async fn record_forward(
                 }
             })
         })
-        .await?;
+        .await;
+    match written {
+        Ok(()) => {}
+        Err(sea_orm::DbErr::Custom(why)) if why == NOT_NOW => return Ok(false),
+        Err(err) => return Err(err.into()),
+    }
     t.completed.store(true, Ordering::Relaxed);
+    // Decided: the person's next message need not wait for the provider's answer.
+    t.order.lock().unwrap_or_else(|e| e.into_inner()).take();
     for (label, count) in redacted.counts() {
         p.metrics
             .redactions
@@ -208,5 +237,5 @@ async fn record_forward(
             })
             .inc_by(*count as u64);
     }
-    Ok(())
+    Ok(true)
 }

@@ -117,7 +117,17 @@ pub(crate) struct Turn<'a> {
     pub policy: &'a Policy,
     /// Set once the delivery's dedupe claim was marked handled, together with a decision.
     pub completed: &'a AtomicBool,
+    /// The person's turn ([`Pipeline::person_lock`]), given up once the forward is recorded so
+    /// the provider's answer is not waited for.
+    pub order: &'a PersonTurn,
 }
+
+/// Held while a person's message is decided: their next message (or withdrawal) waits for it.
+pub(crate) type PersonTurn = std::sync::Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>;
+
+/// How many locks people's turns are spread over (two people rarely share one, and if they do
+/// they only take turns).
+const PERSON_LOCKS: usize = 1024;
 
 /// What [`Pipeline::prefetch`] read while the dedupe claim was being written.
 #[derive(Default)]
@@ -174,6 +184,9 @@ pub struct Pipeline {
     integrations: Arc<Integrations>,
     /// See [`PipelineSettings::takeover`].
     lease: chrono::Duration,
+    /// One lock per slot of people: a person's messages are decided in the order they arrived,
+    /// whatever chat or connection brought them.
+    person_locks: Box<[Arc<tokio::sync::Mutex<()>>]>,
     /// The policy version last read, per bot. Published versions never change, so while the
     /// number of the version in effect (read along with the person) is this one's, it is not
     /// read again; a version published by any process is read on the first message after it
@@ -222,6 +235,9 @@ impl Pipeline {
             integrations: settings.integrations,
             lease: chrono::Duration::from_std(settings.takeover)
                 .unwrap_or(chrono::Duration::minutes(1)),
+            person_locks: (0..PERSON_LOCKS)
+                .map(|_| Arc::new(tokio::sync::Mutex::new(())))
+                .collect(),
             policies: Default::default(),
         }
     }
@@ -320,6 +336,13 @@ impl Pipeline {
         };
         self.metrics.messages_in.get_or_create(&channel).inc();
 
+        // The person's turn: what they sent earlier, on any chat or connection, is decided first.
+        let turn = match &inbound.sender.id {
+            Some(user) => Some(self.person_lock(inbound.channel, user).lock_owned().await),
+            None => None,
+        };
+        let order: PersonTurn = std::sync::Mutex::new(turn);
+
         // 1. dedupe; what an ordinary message needs is read meanwhile (nothing is created for a
         // delivery that turns out to be a duplicate).
         let delivery = digest::delivery_key(&self.keys.pseudonym, &inbound.update_key);
@@ -351,13 +374,14 @@ impl Pipeline {
         // A bug that panics fails this message like a database error would (the claim is given
         // back and the platform delivers it again), instead of leaving a claim that makes the
         // redelivery look like a duplicate.
-        let result = AssertUnwindSafe(self.process(bot, inbound, &delivery, early, &completed))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| {
-                tracing::error!(bot = %bot.name, "handling a message panicked");
-                Err(PipelineError::Panicked)
-            });
+        let result =
+            AssertUnwindSafe(self.process(bot, inbound, &delivery, early, &completed, &order))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(bot = %bot.name, "handling a message panicked");
+                    Err(PipelineError::Panicked)
+                });
         match &result {
             Ok(replies) => {
                 // The replies are kept until sent, in the transaction that marks the delivery
@@ -469,6 +493,19 @@ impl Pipeline {
         Ok(Some(policy))
     }
 
+    /// The lock of a person's slot.
+    fn person_lock(
+        &self,
+        channel: ChannelKind,
+        user: &consentgate_adapters::PlatformId,
+    ) -> Arc<tokio::sync::Mutex<()>> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (channel.as_str(), user.expose()).hash(&mut hasher);
+        let slot = (hasher.finish() % self.person_locks.len() as u64) as usize;
+        self.person_locks[slot].clone()
+    }
+
     fn policies_held(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Policy>>> {
         self.policies.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -480,6 +517,7 @@ impl Pipeline {
         delivery: &str,
         mut early: Prefetched,
         completed: &AtomicBool,
+        order: &PersonTurn,
     ) -> Result<Vec<Outbound>, PipelineError> {
         // What became of a message we sent (never creates anyone).
         if let InboundKind::Status { .. } = &inbound.kind {
@@ -524,7 +562,7 @@ impl Pipeline {
         identities::link_also(self, bot, &subject, inbound).await?;
         let pseudonym = subject.pseudonym.clone();
         let out = self
-            .for_subject(bot, inbound, delivery, early, completed, subject)
+            .for_subject(bot, inbound, delivery, (early, completed, order), subject)
             .await?;
         // Consent and erasure buttons work only for this person, in this chat.
         Ok(buttons::sign_all(
@@ -541,8 +579,7 @@ impl Pipeline {
         bot: &BotContext,
         inbound: &Inbound,
         delivery: &str,
-        early: Prefetched,
-        completed: &AtomicBool,
+        (early, completed, order): (Prefetched, &AtomicBool, &PersonTurn),
         subject: Subject,
     ) -> Result<Vec<Outbound>, PipelineError> {
         // 3. blocked
@@ -575,6 +612,7 @@ impl Pipeline {
             delivery,
             policy: &policy,
             completed,
+            order,
         };
 
         // 4. erasure pending

@@ -49,6 +49,8 @@ pub const WELCOME_BACK: &str = "Welcome back! Just write your question.";
 pub const STALE_BUTTON: &str = "That button belongs to an earlier version of our privacy policy. \
 Here is the current one:";
 
+pub const HELD_AFTER_CHANGE: &str = "Your privacy choices changed before this message could be \
+sent, so it was not sent to the assistant. /privacy shows where things stand.";
 pub const NOT_YOUR_BUTTON: &str = "That button was not shown to you here, so it changes nothing. \
 /consent shows your own choices.";
 pub const UNKNOWN_BUTTON: &str = "That button is no longer active.";
