@@ -70,6 +70,7 @@ async fn kill_9_during_a_burst_loses_no_answer_and_no_decision() {
                     id,
                     &consentgate::pipeline::buttons::for_person(
                         &HmacKey::parse("PSEUDONYM_KEY", &keys.pseudonym).unwrap(),
+                        "telegram",
                         consentgate_adapters::ChannelKind::Telegram,
                         &id.to_string(),
                         "c:req:y:1",

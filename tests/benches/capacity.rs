@@ -181,6 +181,7 @@ async fn gateway_polling() -> Rate {
         u += 1;
         let agree = consentgate::pipeline::buttons::for_person(
             &pseudonym_key,
+            "telegram",
             consentgate_adapters::ChannelKind::Telegram,
             &id.to_string(),
             "c:req:y:1",

@@ -322,6 +322,7 @@ limits = { per_bot_per_second = 5000 }
         u += 1;
         let data = consentgate::pipeline::buttons::for_person(
             &run.pseudonym_key,
+            "telegram",
             consentgate_adapters::ChannelKind::Telegram,
             &id.to_string(),
             &format!("c:req:y:{policy}"),
@@ -388,7 +389,7 @@ async fn whatsapp(load: Load) {
         let from = format!("7916{:07}", p);
         seed.push(post(json!({"from": from, "id": format!("wamid.hi{p}"), "timestamp": "1", "type": "text", "text": {"body": "hi"}}), from.clone()));
         seed.push(post(json!({"from": from, "id": format!("wamid.ok{p}"), "timestamp": "2", "type": "interactive",
-            "interactive": {"type": "button_reply", "button_reply": {"id": consentgate::pipeline::buttons::for_person(&run.pseudonym_key, consentgate_adapters::ChannelKind::WhatsApp, &from, &format!("c:req:y:{policy}")), "title": "Agree"}}}), from.clone()));
+            "interactive": {"type": "button_reply", "button_reply": {"id": consentgate::pipeline::buttons::for_person(&run.pseudonym_key, "whatsapp", consentgate_adapters::ChannelKind::WhatsApp, &from, &format!("c:req:y:{policy}")), "title": "Agree"}}}), from.clone()));
     }
     // In order per person: the agreement after the greeting.
     futures::stream::iter(seed)

@@ -175,6 +175,7 @@ async fn choices_are_neither_shown_nor_made_in_groups_and_buttons_belong_to_thei
     // A genuine optional button of hers before she agreed to the assistant: purposes keep order.
     let marketing = consentgate::pipeline::buttons::for_person(
         &consentgate::privacy::keys::HmacKey::parse("PSEUDONYM_KEY", &h.keys.pseudonym).unwrap(),
+        "telegram",
         consentgate_adapters::ChannelKind::Telegram,
         &MARYAM.id.to_string(),
         "c:marketing:y:1",
@@ -191,6 +192,7 @@ async fn choices_are_neither_shown_nor_made_in_groups_and_buttons_belong_to_thei
     // A consent or erasure button pressed on a group message is refused there.
     let erase = consentgate::pipeline::buttons::for_person(
         &consentgate::privacy::keys::HmacKey::parse("PSEUDONYM_KEY", &h.keys.pseudonym).unwrap(),
+        "telegram",
         consentgate_adapters::ChannelKind::Telegram,
         &IVAN.id.to_string(),
         "erase:confirm",

@@ -71,8 +71,7 @@ async fn the_choices_and_the_version_in_effect_are_read_with_the_person() {
     let (subject, _) = identity::identify(
         &db,
         &keys,
-        bot.id,
-        ChannelKind::Telegram,
+        (bot.id, ChannelKind::Telegram, "telegram"),
         (&ivan, None),
         &chat,
     )
@@ -98,8 +97,7 @@ async fn the_choices_and_the_version_in_effect_are_read_with_the_person() {
     let (someone_else, _) = identity::identify(
         &db,
         &keys,
-        bot.id,
-        ChannelKind::Telegram,
+        (bot.id, ChannelKind::Telegram, "telegram"),
         (&PlatformId::new("77"), None),
         &PlatformId::new("77"),
     )

@@ -86,7 +86,17 @@ pub async fn configured_bots(db: &DatabaseConnection, config: &Config) -> Result
     let mut out = Vec::new();
     for (name, channel) in wanted {
         let id = register_bot(db, &name, channel).await?;
-        out.push(BotContext { id, name, channel });
+        let business = config
+            .businesses
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| name.clone());
+        out.push(BotContext {
+            id,
+            name,
+            channel,
+            business,
+        });
     }
     Ok(out)
 }
@@ -102,14 +112,14 @@ pub fn configured_owners(
             let ids = config.owners.get(&b.name)?;
             let pseudonyms = ids
                 .iter()
-                .map(|id| {
-                    Pseudonym::derive(
-                        &keys.pseudonym,
-                        b.channel,
-                        &consentgate_adapters::PlatformId::new(id.clone()),
-                    )
-                    .as_str()
-                    .to_string()
+                .flat_map(|id| {
+                    let id = consentgate_adapters::PlatformId::new(id.clone());
+                    // Both forms: someone first seen before businesses keeps the old one.
+                    [
+                        Pseudonym::derive_in(&keys.pseudonym, &b.business, b.channel, &id),
+                        Pseudonym::derive(&keys.pseudonym, b.channel, &id),
+                    ]
+                    .map(|p| p.as_str().to_string())
                 })
                 .collect();
             Some((b.id, pseudonyms))

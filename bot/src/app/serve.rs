@@ -189,7 +189,10 @@ impl App {
     /// differs from the version in effect is reported, never published silently.
     async fn announce_policies(&self) -> Result<()> {
         let draft = policy::configured_draft(&self.config)?;
-        for BotContext { id, name, channel } in &self.bots {
+        for BotContext {
+            id, name, channel, ..
+        } in &self.bots
+        {
             let (policy, differs) = consent::ensure_initial(&self.db, *id, &draft).await?;
             if differs {
                 tracing::warn!(

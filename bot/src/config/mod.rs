@@ -103,6 +103,9 @@ pub struct Config {
     pub oauth: Vec<OAuthProvider>,
     /// Platform user ids made owners by the configuration, per bot name.
     pub owners: HashMap<String, Vec<String>>,
+    /// The business of each bot that shares one with others (`[businesses]`), by bot name; a
+    /// bot not named is a business of its own.
+    pub businesses: HashMap<String, String>,
     /// The WhatsApp Business number, when configured.
     pub whatsapp: Option<WhatsAppConfig>,
 }
@@ -217,6 +220,14 @@ impl Config {
             );
         }
         let oauth = oauth::providers(file.oauth, env)?;
+        let mut known: Vec<&str> = bots.iter().map(|b| b.name.as_str()).collect();
+        if webchat.enabled {
+            known.push(&webchat.bot_name);
+        }
+        if let Some(w) = &whatsapp {
+            known.push(&w.name);
+        }
+        let businesses = businesses(file.businesses, &known)?;
 
         Ok(Config {
             mode,
@@ -237,6 +248,7 @@ impl Config {
             public_url,
             oauth,
             owners,
+            businesses,
             whatsapp,
         })
     }
@@ -341,6 +353,43 @@ struct FileConfig {
     public_url: Option<String>,
     #[serde(default)]
     oauth: HashMap<String, oauth::FileOAuth>,
+    /// Business name → the bots that serve it.
+    #[serde(default)]
+    businesses: HashMap<String, Vec<String>>,
+}
+
+/// `[businesses]`: which bots share people. Every name must be a configured bot, in one business
+/// at most.
+fn businesses(
+    file: HashMap<String, Vec<String>>,
+    known: &[&str],
+) -> Result<HashMap<String, String>, ConfigError> {
+    let mut out = HashMap::new();
+    let mut names: Vec<_> = file.into_iter().collect();
+    names.sort();
+    for (business, bots) in names {
+        if !bots::valid_bot_name(&business) {
+            return Err(bad(
+                format!("businesses.{business}"),
+                "use a-z, 0-9, _ and - in business names",
+            ));
+        }
+        for bot in bots {
+            if !known.contains(&bot.as_str()) {
+                return Err(bad(
+                    format!("businesses.{business}"),
+                    format!("`{bot}` is not a configured bot (nor the web chat or WhatsApp)"),
+                ));
+            }
+            if let Some(other) = out.insert(bot.clone(), business.clone()) {
+                return Err(bad(
+                    format!("businesses.{business}"),
+                    format!("`{bot}` is also in business `{other}`; a bot serves one business"),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn parse_url(place: &str, value: &str) -> Result<Url, ConfigError> {

@@ -63,12 +63,18 @@ pub fn signed(
     format!("{data}{SEPARATOR}{tag}")
 }
 
-/// The data of a button as shown to `person` in their private chat on `channel`, for a person
-/// known by the pseudonym of that id (the usual case): for pressing a button without reading it
-/// from a sent message first (load tests, scripted checks).
-pub fn for_person(key: &HmacKey, channel: ChannelKind, person: &str, data: &str) -> String {
+/// The data of a button as shown to `person` in their private chat with a bot of `business` on
+/// `channel`, for a person known by the pseudonym of that id (the usual case): for pressing a
+/// button without reading it from a sent message first (load tests, scripted checks).
+pub fn for_person(
+    key: &HmacKey,
+    business: &str,
+    channel: ChannelKind,
+    person: &str,
+    data: &str,
+) -> String {
     let person = PlatformId::new(person);
-    let pseudonym = Pseudonym::derive(key, channel, &person);
+    let pseudonym = Pseudonym::derive_in(key, business, channel, &person);
     signed(key, &pseudonym, channel, &person, data)
 }
 

@@ -75,6 +75,9 @@ pub struct BotContext {
     pub id: i64,
     pub name: String,
     pub channel: ChannelKind,
+    /// The business the bot belongs to: people, their pseudonyms, exports, erasures and consent
+    /// are shared between bots of one business only.
+    pub business: String,
 }
 
 /// Why a message could not be handled.
@@ -544,13 +547,19 @@ impl Pipeline {
         let subject = match early.subject.take() {
             Some(subject) => subject,
             None => {
+                // Replies and notices go to the person's private chat, never to the group where
+                // they were first seen (on Telegram and Bale that chat has the person's id).
+                let chat = if inbound.chat.private {
+                    &inbound.chat.id
+                } else {
+                    user
+                };
                 let (subject, how) = identity::identify(
                     &self.db,
                     &self.keys,
-                    bot.id,
-                    inbound.channel,
+                    (bot.id, inbound.channel, &bot.business),
                     (user, inbound.sender.also.as_ref()),
-                    &inbound.chat.id,
+                    chat,
                 )
                 .await?;
                 if how == identity::HowFound::Linked {

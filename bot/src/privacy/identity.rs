@@ -56,8 +56,7 @@ pub enum HowFound {
 pub async fn identify(
     db: &DatabaseConnection,
     keys: &Keys,
-    bot_id: i64,
-    channel: ChannelKind,
+    (bot_id, channel, business): (i64, ChannelKind, &str),
     ids: (&PlatformId, Option<&PlatformId>),
     chat: &PlatformId,
 ) -> Result<(Subject, HowFound), DbErr> {
@@ -72,7 +71,7 @@ pub async fn identify(
         link(db, keys, (bot_id, channel), subject.id, user, chat).await?;
         return Ok((subject, HowFound::Linked));
     }
-    create(db, keys, (bot_id, channel), user, chat)
+    create(db, keys, (bot_id, channel, business), user, chat)
         .await
         .map(|s| (s, HowFound::New))
 }
@@ -197,13 +196,13 @@ async fn gave_up(
 async fn create(
     db: &DatabaseConnection,
     keys: &Keys,
-    bot: (i64, ChannelKind),
+    (bot_id, channel, business): (i64, ChannelKind, &str),
     user: &PlatformId,
     chat: &PlatformId,
 ) -> Result<Subject, DbErr> {
-    let (bot_id, channel) = bot;
     let index = blind_index(&keys.pseudonym, bot_id, channel, user);
-    let mut pseudonym = Pseudonym::derive(&keys.pseudonym, channel, user);
+    // One person across the bots of one business, and a stranger to every other business.
+    let mut pseudonym = Pseudonym::derive_in(&keys.pseudonym, business, channel, user);
     let now = Utc::now();
     let mut existing = by_pseudonym(db, &pseudonym).await?;
     if let Some(found) = &existing
@@ -216,7 +215,7 @@ async fn create(
             user.expose(),
             crate::privacy::digest::random_token()
         ));
-        pseudonym = Pseudonym::derive(&keys.pseudonym, channel, &fresh);
+        pseudonym = Pseudonym::derive_in(&keys.pseudonym, business, channel, &fresh);
         existing = None;
     }
     let subject = match existing {

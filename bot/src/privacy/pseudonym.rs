@@ -7,13 +7,37 @@ use crate::privacy::digest::keyed_hex;
 use crate::privacy::keys::HmacKey;
 use consentgate_adapters::{ChannelKind, PlatformId};
 
-/// What the LLM provider, logs and the audit log know a person by:
-/// hex HMAC-SHA256(`PSEUDONYM_KEY`, `"channel:platform_user_id"`). It can only be made from a raw
-/// id together with the key.
+/// What the LLM provider, logs and the audit log know a person by: hex HMAC-SHA256 under
+/// `PSEUDONYM_KEY` of the business, the channel and the platform user id
+/// ([`Pseudonym::derive_in`]). It can only be made from a raw id together with the key, and it
+/// differs from one business to another, so two businesses on one gateway (and their providers)
+/// can never link a person.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Pseudonym(String);
 
 impl Pseudonym {
+    /// The pseudonym of a person of `business` (a group of bots; by default each bot is its own).
+    pub fn derive_in(
+        key: &HmacKey,
+        business: &str,
+        channel: ChannelKind,
+        user: &PlatformId,
+    ) -> Self {
+        Pseudonym(keyed_hex(
+            key,
+            &[
+                b"business\x00",
+                business.as_bytes(),
+                b"\x00",
+                channel.as_str().as_bytes(),
+                b":",
+                user.expose().as_bytes(),
+            ],
+        ))
+    }
+
+    /// The form before businesses: `"channel:platform_user_id"`, shared by every bot. People
+    /// first seen before keep it; only configured owners are still matched against it.
     pub fn derive(key: &HmacKey, channel: ChannelKind, user: &PlatformId) -> Self {
         Pseudonym(keyed_hex(
             key,

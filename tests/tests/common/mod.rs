@@ -238,9 +238,10 @@ impl Harness {
 
     /// The pseudonym a Telegram user should have, computed independently of the gateway.
     pub fn expected_pseudonym(&self, channel: &str, user_id: &str) -> String {
+        // Here every bot is its own business, named like its channel.
         let key = base64_decode(&self.keys.pseudonym);
         let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-        mac.update(format!("{channel}:{user_id}").as_bytes());
+        mac.update(format!("business\0{channel}\0{channel}:{user_id}").as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
 
