@@ -151,6 +151,26 @@ impl FakeTelegram {
             .collect()
     }
 
+    /// The inline buttons sent to a chat, oldest first, as (label, callback data).
+    pub fn buttons_sent_to(&self, chat_id: i64) -> Vec<(String, String)> {
+        self.sends_to(chat_id)
+            .iter()
+            .flat_map(|r| {
+                r.body["reply_markup"]["inline_keyboard"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+            .filter_map(|b| {
+                Some((
+                    b["text"].as_str()?.to_string(),
+                    b["callback_data"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
     /// Texts sent to a chat with sendMessage, in order.
     pub fn sent_texts(&self, chat_id: i64) -> Vec<String> {
         self.sends_to(chat_id)

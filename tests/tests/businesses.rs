@@ -95,18 +95,11 @@ async fn said(tg: &FakeTelegram, update: serde_json::Value, n: usize) -> String 
 async fn agree_and_ask(two: &Two, tg: &FakeTelegram, question: &str) -> String {
     said(tg, updates::text(1, IVAN, "hi"), 1).await;
     let agree = tg
-        .sends_to(IVAN)
-        .iter()
-        .flat_map(|r| {
-            r.body["reply_markup"]["inline_keyboard"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        .find(|b| b["text"] == "Agree")
-        .and_then(|b| b["callback_data"].as_str().map(str::to_string))
-        .unwrap();
+        .buttons_sent_to(IVAN)
+        .into_iter()
+        .find(|(label, _)| label == "Agree")
+        .unwrap()
+        .1;
     said(tg, updates::button(2, IVAN, &agree), 2).await;
     let answer = said(tg, updates::text(3, IVAN, question), 3).await;
     assert_eq!(answer, format!("LLM: {question}"));
@@ -135,18 +128,10 @@ async fn bots_of_different_businesses_never_link_a_person() {
     said(&two.a, updates::text(4, IVAN, "/delete"), 4).await;
     let confirm = two
         .a
-        .sends_to(IVAN)
-        .iter()
-        .rev()
-        .flat_map(|r| {
-            r.body["reply_markup"]["inline_keyboard"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
-        .find(|d| d.starts_with("erase:confirm"))
+        .buttons_sent_to(IVAN)
+        .into_iter()
+        .map(|(_, data)| data)
+        .rfind(|d| d.starts_with("erase:confirm"))
         .unwrap();
     said(&two.a, updates::button(5, IVAN, &confirm), 5).await;
     let answer = said(&two.b, updates::text(4, IVAN, "still there, B?"), 4).await;

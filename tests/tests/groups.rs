@@ -303,18 +303,10 @@ async fn a_withdrawal_or_erasure_applies_to_the_group_message_after_it_in_the_sa
             h.wait_sent(p.id, 3).await;
             let confirm = h
                 .telegram
-                .sends_to(p.id)
-                .iter()
-                .rev()
-                .flat_map(|r| {
-                    r.body["reply_markup"]["inline_keyboard"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-                .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
-                .find(|d| d.starts_with("erase:confirm"))
+                .buttons_sent_to(p.id)
+                .into_iter()
+                .map(|(_, data)| data)
+                .rfind(|d| d.starts_with("erase:confirm"))
                 .unwrap();
             button_update(next(), p, &confirm)
         };
