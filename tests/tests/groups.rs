@@ -329,3 +329,40 @@ async fn a_withdrawal_or_erasure_applies_to_the_group_message_after_it_in_the_sa
     );
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_renewal_offer_is_never_posted_in_a_group() {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    agreed(&h, IVAN, true).await;
+    // The history purpose's text changes.
+    let mut config = h.config(&[]);
+    for p in &mut config.purposes {
+        if p.name == "history" {
+            p.text = "Your messages are stored encrypted for up to 60 days.".into();
+        }
+    }
+    h.publish_with(
+        &config,
+        "Policy, second edition.",
+        "History is kept longer.",
+        false,
+    )
+    .await;
+    // Ivan's next message is in the group: the grant expires (recorded), the answer comes, and
+    // the offer, which would tell the group he had history on, is not posted there.
+    h.telegram
+        .push_update(in_group(text_update(4, IVAN, "@fake_bot hello again")));
+    let group = h.wait_sent(GROUP, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        h.telegram.sent_texts(GROUP),
+        vec!["LLM: hello again".to_string()]
+    );
+    assert!(h.telegram.buttons_sent_to(GROUP).is_empty(), "{group:?}");
+    assert_eq!(events_of(&h, "expired").await, 1);
+    h.finish().await;
+}
