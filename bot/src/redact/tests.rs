@@ -487,3 +487,34 @@ mod properties {
         }
     }
 }
+
+/// Numbers as people type them (#18): local numbers after a phone cue, extensions with their
+/// number, and a date with a time that is no phone.
+#[test]
+fn phones_after_a_cue_extensions_and_date_times() {
+    assert_found(&[
+        ("Phone: 471 2209", "471 2209", Kind::Phone),
+        ("call me on 9318 4402 after six", "9318 4402", Kind::Phone),
+        ("позвоните мне: 72 514 390", "72 514 390", Kind::Phone),
+        ("Handy 0171 2345", "0171 2345", Kind::Phone),
+        ("+1-617-555-0142x317", "+1-617-555-0142x317", Kind::Phone),
+        (
+            "reach me at (212) 736-5000 ext. 45 today",
+            "(212) 736-5000 ext. 45",
+            Kind::Phone,
+        ),
+        (
+            "тел. +7 912 345-67-89 доб. 12",
+            "+7 912 345-67-89 доб. 12",
+            Kind::Phone,
+        ),
+    ]);
+    assert_nothing(&[
+        "logged at 2003-07-19 14:22:05 by the server",
+        "the meeting is on 2024-05-01 09:30",
+        "order 123456 shipped",
+        "I called twice about invoice 4471 2209",
+        "my phone costs 499",
+        "the screen is 1920x1080",
+    ]);
+}

@@ -83,6 +83,40 @@ static IBAN_HEAD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|
     regex::Regex::new(r"(?i)(?-u:\b)[a-z]{2}[0-9]{2}(?: ?[a-z0-9]{4})* ?$").expect("static regex")
 });
 
+/// An extension right after a phone number: "x317", " ext. 45", " доб. 12", " dahili 3".
+static EXTENSION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)^(?:\s*(?:x|ext\.?|extension|доб\.?|добавочный|dahili|poste|durchwahl|داخلی)\s*:?\s*)[0-9]{1,6}(?-u:\b)",
+    )
+    .expect("static regex")
+});
+
+/// The end of the extension that follows `at`, if one does.
+fn extension_end(text: &str, at: usize) -> Option<usize> {
+    EXTENSION.find(&text[at..]).map(|m| at + m.end())
+}
+
+/// Whether a time ("14:22", "14:22:05") starts right at `at`: the digits before it are its hour.
+fn time_follows(b: &[u8], at: usize) -> bool {
+    at + 2 < b.len() && b[at] == b':' && b[at + 1].is_ascii_digit() && b[at + 2].is_ascii_digit()
+}
+
+/// Whether a word that says "phone" stands in the clause before a number ("Phone: 471 2209",
+/// "call me on 9318 4402") nearer to it than any word that says order or invoice: then a number
+/// shorter than the national formats, or one they do not allocate, is still the person's phone.
+fn phone_cue(context: &str) -> bool {
+    let last = |set: &aho_corasick::AhoCorasick| {
+        set.find_overlapping_iter(context)
+            .filter(|m| starts_word(context, m.start()))
+            .map(|m| m.start())
+            .max()
+    };
+    match (last(&PHONE_WORD_SET), last(&NOT_PERSONAL_WORDS)) {
+        (Some(cue), Some(other)) => cue > other,
+        (cue, _) => cue.is_some(),
+    }
+}
+
 fn after(text: &str, at: usize, n: usize) -> String {
     let mut to = (at + n).min(text.len());
     while !text.is_char_boundary(to) {
@@ -226,6 +260,10 @@ impl Numbers {
             return None;
         }
         if self.valid_phone(run) {
+            return Some(Kind::Phone);
+        }
+        // After a phone cue, six digits or more are a phone as people type them, valid or not.
+        if (6..=15).contains(&n) && phone_cue(context) {
             return Some(Kind::Phone);
         }
         // A bare national id without a keyword, when it is not a phone number either.
@@ -434,7 +472,13 @@ impl Recognizer for Numbers {
                 && (b[start - 1].is_ascii_alphanumeric()
                     || b[start - 1] == b'_'
                     || (b[start - 1] == b'-' && start > 1 && b[start - 2].is_ascii_alphabetic()));
-            let glued_after = end < len && (b[end].is_ascii_alphabetic() || b[end] == b'_');
+            // An extension ("0142x317") is not glue, and a time after a date ("2003-07-19 14:22")
+            // makes the last group an hour, not part of a number.
+            let extension = extension_end(text, end);
+            let glued_after = (end < len
+                && (b[end].is_ascii_alphabetic() || b[end] == b'_')
+                && extension.is_none())
+                || time_follows(b, end);
             let mut run = Run::new(text, start, end);
             // A leading '(' that is not closed is not part of the number.
             if b[start] == b'(' && !run.as_str().contains(')') {
@@ -464,7 +508,16 @@ impl Recognizer for Numbers {
             if first >= last {
                 continue;
             }
+            let found = out.len();
             self.find_in_groups(text, &groups[first..last], out);
+            // The extension goes with the phone number it follows.
+            if let Some(ext_end) = extension {
+                for span in &mut out[found..] {
+                    if span.kind == Kind::Phone && span.end == end {
+                        span.end = ext_end;
+                    }
+                }
+            }
         }
         Ok(())
     }
