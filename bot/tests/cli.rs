@@ -409,3 +409,48 @@ fn secrets_and_database_files_are_readable_by_their_owner_only() {
         );
     }
 }
+
+#[test]
+fn redact_streams_a_large_input_line_by_line() {
+    use std::io::Write as _;
+    let mut child = bin()
+        .arg("redact")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // About 2 MB: 25,000 chat lines, each with its own phone number and an e-mail address.
+    const LINES: usize = 25_000;
+    let writer = std::thread::spawn(move || {
+        for i in 0..LINES {
+            writeln!(
+                stdin,
+                "line {i}: call me on +7 912 {:03}-{:02}-{:02} or mail ivan{i}@example.com, thanks a lot for the quick answer",
+                i % 1000,
+                (i / 1000) % 100,
+                i % 100
+            )
+            .unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), LINES);
+    // Each line is a message of its own: its placeholders count from 1.
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(
+            *line,
+            format!(
+                "line {i}: call me on [PHONE_1] or mail [EMAIL_1], thanks a lot for the quick answer"
+            )
+        );
+    }
+}

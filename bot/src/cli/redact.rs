@@ -1,7 +1,11 @@
 //! `consentgate redact [eval FILE]`: the redactor on standard input, or scored on a labelled
 //! file.
 
-use std::{io::Read, path::Path, path::PathBuf};
+use std::{
+    io::{BufRead, BufWriter, Write},
+    path::Path,
+    path::PathBuf,
+};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -17,20 +21,47 @@ pub enum RedactAction {
     },
 }
 
+/// Each line of `input` is one message, redacted on its own (placeholders count from 1 on every
+/// line) and written as it is done, so a large file streams through in constant memory. A line
+/// that cannot be redacted stops the run with its number: nothing unredacted is ever written.
+fn lines(redactor: &Redactor, input: impl BufRead, output: impl Write) -> Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 16, output);
+    let mut input = input;
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if input
+            .read_until(b'\n', &mut line)
+            .context("cannot read standard input")?
+            == 0
+        {
+            break;
+        }
+        number += 1;
+        let (text, newline) = match line.strip_suffix(b"\n") {
+            Some(rest) => (rest, true),
+            None => (&line[..], false),
+        };
+        let text = std::str::from_utf8(text)
+            .with_context(|| format!("line {number} of standard input is not UTF-8 text"))?;
+        let redacted = redactor
+            .redact(text, &Hints::default(), &mut Placeholders::new())
+            .with_context(|| format!("line {number} could not be redacted"))?;
+        out.write_all(redacted.as_str().as_bytes())?;
+        if newline {
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// Needs only the configuration's `[redact]` section: no keys, no database.
 pub(super) async fn run(file: Option<&Path>, action: Option<RedactAction>) -> Result<()> {
     let redactor = Redactor::new(super::config(file)?.redact);
     match action {
-        None => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("standard input is not UTF-8 text")?;
-            let redacted = redactor
-                .redact(&text, &Hints::default(), &mut Placeholders::new())
-                .context("the text could not be redacted")?;
-            print!("{}", redacted.as_str());
-        }
+        None => lines(&redactor, std::io::stdin().lock(), std::io::stdout().lock())?,
         Some(RedactAction::Eval { file }) => {
             let input = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;

@@ -396,7 +396,11 @@ impl Pipeline {
                 });
                 if kept.is_some() || !done {
                     let key = delivery.clone();
-                    self.committer
+                    // Once the forward was recorded, its commit flushed the apology that stands
+                    // for this answer: replacing it needs no flush of its own (a killed process
+                    // loses nothing; a power cut now would send the apology instead).
+                    let writer = if done { &self.claims } else { &self.committer };
+                    writer
                         .write(move |txn| {
                             let (key, kept) = (key.clone(), kept.clone());
                             Box::pin(async move {
