@@ -232,15 +232,20 @@ fn redact_eval_meets_the_quality_bar_on_the_labelled_set() {
     }
 }
 
-#[test]
-fn redact_reads_stdin_and_prints_placeholders() {
-    use std::io::Write as _;
-    let mut child = bin()
+/// `consentgate redact` with its standard input and output piped.
+fn redact_child() -> std::process::Child {
+    bin()
         .arg("redact")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn redact_reads_stdin_and_prints_placeholders() {
+    use std::io::Write as _;
+    let mut child = redact_child();
     child
         .stdin
         .take()
@@ -413,12 +418,7 @@ fn secrets_and_database_files_are_readable_by_their_owner_only() {
 #[test]
 fn redact_streams_a_large_input_line_by_line() {
     use std::io::Write as _;
-    let mut child = bin()
-        .arg("redact")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = redact_child();
     let mut stdin = child.stdin.take().unwrap();
     // About 2 MB: 25,000 chat lines, each with its own phone number and an e-mail address.
     const LINES: usize = 25_000;
