@@ -47,7 +47,14 @@ async fn a_429_retry_after_is_waited_out_on_the_platforms_clock() {
     let waited = accepted.at - refused.at;
     assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
 
-    // /metrics shows the wait and the traffic, and nothing about the person.
+    // /metrics shows the wait and the traffic, and nothing about the person. The send's job
+    // ends once the outbox has forgotten the reply, a moment after the send itself.
+    let drained = consentgate_e2e::wait_for(Duration::from_secs(5), || async {
+        let metrics = h.metrics().await;
+        (metric(&metrics, "consentgate_outbound_queue_depth") == 0.0).then_some(())
+    })
+    .await;
+    assert!(drained.is_some(), "the send queue never emptied");
     let metrics = h.metrics().await;
     let value = |name: &str| metric(&metrics, name);
     assert!(value("consentgate_rate_limit_waits") >= 1.0);
