@@ -15,19 +15,8 @@ pub(super) async fn while_erasing(
     t: &Turn<'_>,
     purge_after: DateTime<Utc>,
 ) -> Result<Vec<Outbound>, PipelineError> {
-    if !t.inbound.chat.private {
-        // A pending deletion is nobody else's business: nothing is processed, and the group is
-        // told only where to look.
-        p.record(
-            Some(t.bot.id),
-            Some(&t.subject.pseudonym),
-            audit::Action::MessageHeld,
-            serde_json::json!({"reason": "erasure_pending"}),
-        )
-        .await?;
-        return Ok(vec![replies::only_in_private(t.inbound)]);
-    }
-    if let consentgate_adapters::InboundKind::Command { name, .. } = &t.inbound.kind {
+    let private = t.inbound.chat.private;
+    if private && let consentgate_adapters::InboundKind::Command { name, .. } = &t.inbound.kind {
         match Command::parse(name) {
             Ok(Command::Restore) => {
                 let restored = erasure::restore(
@@ -65,7 +54,12 @@ pub(super) async fn while_erasing(
         serde_json::json!({"reason": "erasure_pending"}),
     )
     .await?;
-    Ok(vec![Outbound::text(replies::erasure_pending(purge_after))])
+    // A pending deletion is nobody else's business: a group is told only where to look.
+    Ok(vec![if private {
+        Outbound::text(replies::erasure_pending(purge_after))
+    } else {
+        replies::only_in_private(t.inbound)
+    }])
 }
 
 /// The confirmed `/delete`: blocked at once, purged after the grace period (or now, with 0).
