@@ -34,19 +34,8 @@ impl Notifier {
     /// Sends `text` to one chat of a bot; `false` when that bot cannot write first or the send
     /// failed.
     pub async fn tell_chat(&self, bot_id: i64, chat: &str, text: &str) -> bool {
-        let Some(route) = self.routes.get(&bot_id) else {
-            return false;
-        };
-        match route
-            .send(&PlatformId::new(chat), &Outbound::text(text))
+        self.tell_chat_with(bot_id, chat, &Outbound::text(text))
             .await
-        {
-            Ok(()) => true,
-            Err(err) => {
-                tracing::warn!(channel = %route.kind(), error = %err, "notice not delivered");
-                false
-            }
-        }
     }
 
     /// Sends `out` (with its buttons) to a chat of a bot; false if it did not go.
