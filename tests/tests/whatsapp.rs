@@ -96,12 +96,9 @@ fn failed_status(id: &str, code: i64) -> String {
     )
 }
 
-/// Ivan (by number) writes (message `first`) and presses Agree on the prompt (`second`).
-async fn agree(h: &Harness, graph: &FakeGraph, first: &str, second: &str) {
-    let raw = text(first, "Ivan", "hello");
-    assert_eq!(post(h, &raw, Some(sign(&raw))).await, StatusCode::OK);
-    let prompt = wait_graph(graph, 1).await;
-    let agree = prompt[0]["interactive"]["action"]["buttons"]
+/// The id of the Agree reply button on a consent prompt as sent.
+fn agree_id(prompt: &Value) -> String {
+    prompt["interactive"]["action"]["buttons"]
         .as_array()
         .unwrap()
         .iter()
@@ -109,8 +106,15 @@ async fn agree(h: &Harness, graph: &FakeGraph, first: &str, second: &str) {
         .unwrap()["reply"]["id"]
         .as_str()
         .unwrap()
-        .to_string();
-    let raw = button(second, &agree);
+        .to_string()
+}
+
+/// Ivan (by number) writes (message `first`) and presses Agree on the prompt (`second`).
+async fn agree(h: &Harness, graph: &FakeGraph, first: &str, second: &str) {
+    let raw = text(first, "Ivan", "hello");
+    assert_eq!(post(h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let prompt = wait_graph(graph, 1).await;
+    let raw = button(second, &agree_id(&prompt[0]));
     assert_eq!(post(h, &raw, Some(sign(&raw))).await, StatusCode::OK);
     wait_graph(graph, 2).await;
 }
@@ -214,14 +218,7 @@ async fn signed_messages_take_the_whole_route_and_forged_ones_nothing() {
     assert_eq!(graph.sent_to(WA_ID).len(), sent.len());
 
     // The Agree button grants consent; the next message reaches the assistant.
-    let agree = buttons
-        .iter()
-        .find(|b| b["reply"]["title"] == "Agree")
-        .unwrap()["reply"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let raw = button("wamid.3", &agree);
+    let raw = button("wamid.3", &agree_id(prompt));
     assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
     let sent = wait_graph(&graph, 2).await;
     let thanks = serde_json::to_string(&sent[1]).unwrap();
