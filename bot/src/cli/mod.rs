@@ -41,7 +41,7 @@ Examples:
   consentgate migrate status
   consentgate keys generate >> .env
   echo 'call me on +7 912 345-67-89' | consentgate redact
-  consentgate redact eval tests/data/pii_eval.jsonl
+  consentgate redact eval --misses tests/data/pii_public_tune.jsonl
   consentgate audit checkpoint > head.txt; consentgate audit verify --checkpoint $(cat head.txt)
   consentgate policy publish policy-v2.txt --summary 'We now keep conversations for 60 days' --notify
   consentgate consent show 3f2a91c0

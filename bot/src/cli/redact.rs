@@ -14,10 +14,15 @@ use crate::redact::{Hints, Placeholders, Redactor, eval};
 
 #[derive(Subcommand, Debug)]
 pub enum RedactAction {
-    /// Score the redactor on a labelled JSONL file: precision and recall per type, as JSON.
+    /// Score the redactor on labelled JSONL files: precision and recall per type, and the share
+    /// of rows without personal data left unchanged, as JSON (one report per file).
     Eval {
         /// Lines of {"text": "...", "spans": [{"start": 0, "end": 12, "type": "PHONE"}]}.
-        file: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// List every missed span and every extra detection with its line.
+        #[arg(long)]
+        misses: bool,
     },
 }
 
@@ -62,12 +67,16 @@ pub(super) async fn run(file: Option<&Path>, action: Option<RedactAction>) -> Re
     let redactor = Redactor::new(super::config(file)?.redact);
     match action {
         None => lines(&redactor, std::io::stdin().lock(), std::io::stdout().lock())?,
-        Some(RedactAction::Eval { file }) => {
-            let input = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let report = eval::evaluate(&redactor, &input)
-                .with_context(|| format!("{} is not a valid eval file", file.display()))?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+        Some(RedactAction::Eval { files, misses }) => {
+            let mut reports = serde_json::Map::new();
+            for file in files {
+                let input = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let report = eval::evaluate(&redactor, &input, misses)
+                    .with_context(|| format!("{} is not a valid eval file", file.display()))?;
+                reports.insert(file.display().to_string(), serde_json::to_value(report)?);
+            }
+            println!("{}", serde_json::to_string_pretty(&reports)?);
         }
     }
     Ok(())

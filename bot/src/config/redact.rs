@@ -13,7 +13,8 @@ pub(super) struct FileRedact {
     /// Regions tried, in order, for phone numbers without a country code (ISO 3166 codes).
     pub(super) phone_regions: Option<Vec<String>>,
     pub(super) max_chars: Option<usize>,
-    /// Per detector (`email`, `phone`, `card`, `iban`, `ip`, `national_id`, `url`, `person`).
+    /// Per detector (`email`, `phone`, `card`, `iban`, `ip`, `national_id`, `url`, `person`,
+    /// `address`).
     #[serde(default)]
     pub(super) detectors: HashMap<String, FileDetector>,
     #[serde(default)]
@@ -81,7 +82,7 @@ pub(super) fn settings(file: Option<FileRedact>) -> Result<RedactSettings, Confi
             .into_iter()
             .find(|k| k.config_key() == key)
             .ok_or_else(|| {
-                bad(&place, "unknown detector; expected one of email, phone, card, iban, ip, national_id, url, person")
+                bad(&place, "unknown detector; expected one of email, phone, card, iban, ip, national_id, url, person, address")
             })?;
         if detector.enabled == Some(false) {
             settings.disabled.push(kind);

@@ -59,14 +59,33 @@ impl Score {
     }
 }
 
+/// A labelled span not found, or a detection that matches no label.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Miss {
+    /// Line number in the file.
+    pub line: usize,
+    /// `missed` (a false negative) or `extra` (a false positive).
+    pub what: &'static str,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The span's text.
+    pub span: String,
+    pub text: String,
+}
+
 /// The whole report.
 #[derive(Serialize, Debug)]
 pub struct Report {
     pub samples: usize,
+    /// Rows with no labelled span that came through unchanged.
+    pub clean_rows: usize,
+    pub clean_rows_unchanged: usize,
     pub per_type: BTreeMap<String, Score>,
     pub overall: Score,
     /// Email, phone, card, IBAN, IP and national id together.
     pub structured: Score,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub misses: Vec<Miss>,
 }
 
 /// Why an eval file could not be scored.
@@ -87,10 +106,14 @@ fn structured(kind: &str) -> bool {
     )
 }
 
-/// Scores `redactor` on the JSONL `input`.
-pub fn evaluate(redactor: &Redactor, input: &str) -> Result<Report, EvalError> {
+/// Scores `redactor` on the JSONL `input`; with `list_misses`, every miss is listed too.
+pub fn evaluate(redactor: &Redactor, input: &str, list_misses: bool) -> Result<Report, EvalError> {
     let mut per_type: BTreeMap<String, Score> = BTreeMap::new();
     let mut samples = 0;
+    let mut clean_rows = 0;
+    let mut clean_rows_unchanged = 0;
+    let mut misses = Vec::new();
+
     for (i, line) in input.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -116,6 +139,19 @@ pub fn evaluate(redactor: &Redactor, input: &str) -> Result<Report, EvalError> {
         let predicted = redactor
             .detect(&sample.text, &Hints::default())
             .map_err(|e| bad(e.to_string()))?;
+        let miss = |what: &'static str, kind: &str, start: usize, end: usize| Miss {
+            line: i + 1,
+            what,
+            kind: kind.to_string(),
+            span: sample.text.chars().skip(start).take(end - start).collect(),
+            text: sample.text.clone(),
+        };
+        if sample.spans.is_empty() {
+            clean_rows += 1;
+            if predicted.is_empty() {
+                clean_rows_unchanged += 1;
+            }
+        }
         for p in &predicted {
             let name = p.kind.name();
             let hit = sample.spans.iter().any(|l| {
@@ -126,6 +162,9 @@ pub fn evaluate(redactor: &Redactor, input: &str) -> Result<Report, EvalError> {
                 score.tp += 1;
             } else {
                 score.fp += 1;
+                if list_misses {
+                    misses.push(miss("extra", name, p.start, p.end));
+                }
             }
         }
         for l in &sample.spans {
@@ -133,10 +172,13 @@ pub fn evaluate(redactor: &Redactor, input: &str) -> Result<Report, EvalError> {
             let found = predicted
                 .iter()
                 .any(|p| p.kind.name() == name && overlaps((p.start, p.end), (l.start, l.end)));
-            let score = per_type.entry(name).or_default();
+            let score = per_type.entry(name.clone()).or_default();
             score.labelled += 1;
             if !found {
                 score.fn_ += 1;
+                if list_misses {
+                    misses.push(miss("missed", &name, l.start, l.end));
+                }
             }
         }
     }
@@ -161,8 +203,11 @@ pub fn evaluate(redactor: &Redactor, input: &str) -> Result<Report, EvalError> {
     structured_score.finish();
     Ok(Report {
         samples,
+        clean_rows,
+        clean_rows_unchanged,
         per_type,
         overall,
         structured: structured_score,
+        misses,
     })
 }

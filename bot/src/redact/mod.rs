@@ -10,11 +10,15 @@
 //! Redaction fails closed: any error (or a bug that panics inside a recognizer) is returned as a
 //! [`RedactError`], and the pipeline then forwards nothing.
 
+mod address;
 mod checks;
+mod documents;
 mod email;
 pub mod eval;
 mod iban;
 mod ip;
+mod mentioned;
+pub mod names;
 mod normalize;
 mod numbers;
 mod person;
@@ -44,12 +48,13 @@ pub enum Kind {
     NationalId,
     Url,
     Person,
+    Address,
     /// A deployment-specific pattern from the configuration.
     Custom,
 }
 
 impl Kind {
-    pub const BUILT_IN: [Kind; 8] = [
+    pub const BUILT_IN: [Kind; 9] = [
         Kind::Email,
         Kind::Phone,
         Kind::Card,
@@ -58,6 +63,7 @@ impl Kind {
         Kind::NationalId,
         Kind::Url,
         Kind::Person,
+        Kind::Address,
     ];
 
     /// The type name used in placeholders (by default) and in the eval format.
@@ -71,6 +77,7 @@ impl Kind {
             Kind::NationalId => "NATIONAL_ID",
             Kind::Url => "URL",
             Kind::Person => "PERSON",
+            Kind::Address => "ADDRESS",
             Kind::Custom => "CUSTOM",
         }
     }
@@ -86,6 +93,7 @@ impl Kind {
             Kind::NationalId => "national_id",
             Kind::Url => "url",
             Kind::Person => "person",
+            Kind::Address => "address",
             Kind::Custom => "custom",
         }
     }
@@ -104,9 +112,10 @@ impl Kind {
             Kind::Email => 8,
             Kind::Iban => 7,
             Kind::Card => 6,
-            Kind::NationalId => 5,
+            Kind::NationalId => 6,
             Kind::Phone => 5,
             Kind::Ip => 4,
+            Kind::Address => 3,
             Kind::Custom => 3,
             Kind::Person => 2,
         }
@@ -123,6 +132,18 @@ pub struct Span {
     pub custom: Option<usize>,
 }
 
+impl Span {
+    /// A built-in detector's span.
+    pub(crate) fn found(kind: Kind, start: usize, end: usize) -> Span {
+        Span {
+            start,
+            end,
+            kind,
+            custom: None,
+        }
+    }
+}
+
 /// What the channel told us about the sender: their own names, username and phone number are
 /// redacted wherever they appear in their text.
 #[derive(Clone, Debug, Default)]
@@ -131,17 +152,47 @@ pub struct Hints {
 }
 
 impl Hints {
+    /// The sender's names in every form they write them: the whole name and each part of it
+    /// ("Anna-Maria Kowalska-Nowak", "Al Rashid"), without emoji or symbols, and with diacritics
+    /// folded as well ("Zoë Müller" also as "Zoe Muller"); the username without its `@`.
     pub fn from_sender(sender: &consentgate_adapters::Sender) -> Self {
-        let terms = [
-            sender.first_name.as_deref(),
-            sender.last_name.as_deref(),
-            sender.username.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|s| s.trim().trim_start_matches('@').to_string())
-        .filter(|s| s.chars().count() >= 3)
-        .collect();
+        let mut terms: Vec<String> = Vec::new();
+        let mut add = |term: &str| {
+            let term = term.trim();
+            if term.chars().count() >= 2 && !terms.iter().any(|t| t == term) {
+                terms.push(term.to_string());
+            }
+        };
+        let mut folded = String::new();
+        for name in [sender.first_name.as_deref(), sender.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            let letters: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_alphabetic() || matches!(c, '-' | '\'' | '’') {
+                        c
+                    } else {
+                        ' '
+                    }
+                })
+                .collect();
+            let whole = letters.split_whitespace().collect::<Vec<_>>().join(" ");
+            for form in [whole.as_str()].into_iter().chain(whole.split([' ', '-'])) {
+                add(form);
+                names::fold_into(form, &mut folded);
+                if !form.to_lowercase().eq(&folded) {
+                    add(&folded);
+                }
+            }
+        }
+        if let Some(username) = sender.username.as_deref() {
+            let username = username.trim().trim_start_matches('@');
+            if username.chars().count() >= 3 {
+                add(username);
+            }
+        }
         Hints { terms }
     }
 }
@@ -297,6 +348,8 @@ impl Redactor {
             Box::new(iban::Iban::new()),
             Box::new(ip::Ipv6::new()),
             Box::new(person::Person::new()),
+            Box::new(address::Address),
+            Box::new(documents::Documents),
         ];
         if !settings.custom.is_empty() {
             recognizers.push(Box::new(CustomRecognizer {
@@ -437,6 +490,12 @@ impl Redactor {
             })
             .collect())
     }
+}
+
+/// The texts of `spans` in `text`, for the detectors' tests.
+#[cfg(test)]
+fn texts<'a>(text: &'a str, spans: &[Span]) -> Vec<&'a str> {
+    spans.iter().map(|s| &text[s.start..s.end]).collect()
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! The sender's own names and username (as the channel told us), and @usernames.
+//! Names: of anyone mentioned (the lexicon in [`super::names`], capitalisation, titles,
+//! initials and cues such as "my name is" / "меня зовут" / "اسم من"), the sender's own names
+//! and username (as the channel told us), and @usernames.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{Hints, Kind, Recognizer, Span};
+use super::{Hints, Kind, Recognizer, Span, mentioned::mentioned, names};
 
 static MENTION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"@[A-Za-z][A-Za-z0-9_]{3,31}(?-u:\b)").expect("static regex"));
@@ -27,24 +29,28 @@ impl Recognizer for Person {
                 if prev.is_some_and(|p| p.is_ascii_alphanumeric() || p == b'.' || p == b'_') {
                     continue;
                 }
-                out.push(Span {
-                    start: m.start(),
-                    end: m.end(),
-                    kind: Kind::Person,
-                    custom: None,
-                });
+                out.push(Span::found(Kind::Person, m.start(), m.end()));
             }
         }
+        let mut folded = String::new();
         for term in &hints.terms {
-            find_word(text, term, out);
+            // A short part ("Jo") or one that is also a word ("Will", "Rose") counts only
+            // written as a name: capitalised, not the first word of a sentence.
+            names::fold_into(term, &mut folded);
+            let strict = term.chars().count() < 3
+                || names::lookup(&folded).is_some_and(|e| e.is_word() || !e.is_name());
+            find_word(text, term, strict, out);
         }
+        mentioned(text, out);
         Ok(())
     }
 }
 
 /// Case-insensitive, whole-word occurrences of `term` (any script), without building a regex
-/// for every message.
-fn find_word(text: &str, term: &str, out: &mut Vec<Span>) {
+/// for every message. Digits and underscores do not end a word: "mo_rashid1990" holds
+/// "rashid", and the whole handle is redacted. `strict`: only capitalised, and not the first
+/// word of a sentence.
+fn find_word(text: &str, term: &str, strict: bool, out: &mut Vec<Span>) {
     let mut term_chars = term.chars();
     let Some(first) = term_chars.next() else {
         return;
@@ -97,22 +103,47 @@ fn find_word(text: &str, term: &str, out: &mut Vec<Span>) {
         } else {
             end + text[end..].chars().next().map_or(0, char::len_utf8)
         };
-        let word_before = text[..start]
+        let letter_before = text[..start]
             .chars()
             .next_back()
-            .is_some_and(char::is_alphanumeric);
-        let word_after = text[end..]
-            .chars()
-            .next()
-            .is_some_and(char::is_alphanumeric);
-        if !word_before && !word_after {
-            out.push(Span {
-                start,
-                end,
-                kind: Kind::Person,
-                custom: None,
-            });
+            .is_some_and(char::is_alphabetic);
+        let letter_after = text[end..].chars().next().is_some_and(char::is_alphabetic);
+        if letter_before || letter_after {
+            continue;
         }
+        if strict {
+            let capital = c.is_uppercase();
+            let opens_sentence = text[..start]
+                .trim_end()
+                .chars()
+                .next_back()
+                .is_none_or(|p| matches!(p, '.' | '!' | '?' | '\n' | '¿' | '¡' | '؟'));
+            if !capital || opens_sentence {
+                continue;
+            }
+        }
+        // Inside a handle ("mo_rashid1990", "anna.k_88"): the whole handle.
+        let handle = |ch: char| ch.is_alphanumeric() || ch == '_';
+        let glued = text[..start].chars().next_back().is_some_and(handle)
+            || text[end..].chars().next().is_some_and(handle);
+        let (start, end) = if glued {
+            let s = text[..start]
+                .char_indices()
+                .rev()
+                .take_while(|&(_, ch)| handle(ch) || ch == '.')
+                .last()
+                .map_or(start, |(i, _)| i);
+            let e = end
+                + text[end..]
+                    .char_indices()
+                    .take_while(|&(_, ch)| handle(ch) || ch == '.')
+                    .last()
+                    .map_or(0, |(i, ch)| i + ch.len_utf8());
+            (s, e)
+        } else {
+            (start, end)
+        };
+        out.push(Span::found(Kind::Person, start, end));
     }
 }
 
@@ -122,7 +153,7 @@ mod tests {
 
     fn words<'a>(text: &'a str, term: &str) -> Vec<&'a str> {
         let mut out = Vec::new();
-        find_word(text, term, &mut out);
+        find_word(text, term, false, &mut out);
         out.iter().map(|s| &text[s.start..s.end]).collect()
     }
 
@@ -132,5 +163,32 @@ mod tests {
         assert_eq!(words("Это Мария. мария!", "Мария"), ["Мария", "мария"]);
         assert_eq!(words("سلام مریم جان", "مریم"), ["مریم"]);
         assert!(words("nothing here", "ivan").is_empty());
+    }
+
+    #[test]
+    fn handles_holding_the_name_go_whole() {
+        assert_eq!(
+            words("I'm mo_rashid1990 there", "rashid"),
+            ["mo_rashid1990"]
+        );
+        assert_eq!(
+            words("write anna_k88 or anna", "anna"),
+            ["anna_k88", "anna"]
+        );
+    }
+
+    #[test]
+    fn short_parts_and_ordinary_words_only_as_names() {
+        let strict = |text: &'static str, term: &str| {
+            let mut out = Vec::new();
+            find_word(text, term, true, &mut out);
+            out.iter()
+                .map(|s| &text[s.start..s.end])
+                .collect::<Vec<_>>()
+        };
+        assert!(strict("Will you help me? I will come in", "Will").is_empty());
+        assert_eq!(strict("Ask for Will at the desk", "Will"), ["Will"]);
+        assert!(strict("jo, li", "Jo").is_empty());
+        assert_eq!(strict("signed, Jo Li", "Jo"), ["Jo"]);
     }
 }

@@ -518,3 +518,195 @@ fn phones_after_a_cue_extensions_and_date_times() {
         "the screen is 1920x1080",
     ]);
 }
+
+#[test]
+fn names_of_anyone_mentioned_in_six_languages() {
+    assert_found(&[
+        ("передайте Ольге Смирновой", "Ольге Смирновой", Kind::Person),
+        (
+            "tell Maartje Visser I said hi",
+            "Maartje Visser",
+            Kind::Person,
+        ),
+        ("با مریم احمدی صحبت کردم", "مریم احمدی", Kind::Person),
+        (
+            "Bitte rufen Sie Frau Schneider an",
+            "Schneider",
+            Kind::Person,
+        ),
+        (
+            "Je m'appelle Camille Dubois",
+            "Camille Dubois",
+            Kind::Person,
+        ),
+        ("Benim adım Ayşe Yılmaz", "Ayşe Yılmaz", Kind::Person),
+        ("Ask Dr. K. Weber", "K. Weber", Kind::Person),
+        ("стихи А.С. Пушкина", "А.С. Пушкина", Kind::Person),
+        (
+            "Hi Zoë, it's Anna-Maria Kowalska-Nowak",
+            "Anna-Maria Kowalska-Nowak",
+            Kind::Person,
+        ),
+        ("Я звонил Ивану Петровичу", "Ивану Петровичу", Kind::Person),
+        ("آقای رضایی تماس گرفت", "رضایی", Kind::Person),
+        (
+            "Sayın Kasapoğlu, siparişiniz hazır",
+            "Kasapoğlu",
+            Kind::Person,
+        ),
+    ]);
+}
+
+#[test]
+fn months_weekdays_places_and_words_that_are_names_stay() {
+    assert_nothing(&[
+        "Will you help me? I will come in May.",
+        "We open on Monday, closed in January.",
+        "Доставка в Москву в понедельник",
+        "I live in Berlin, near the Rhine.",
+        "Ich lese ein Buch im Büro.",
+        "Вера в лучшее помогает",
+        "Hallo, Sie erreichen mich morgen.",
+        "The Princess Royal visited Paris.",
+        "My IBAN is not accepted",
+    ]);
+}
+
+#[test]
+fn street_addresses_in_six_languages() {
+    assert_found(&[
+        (
+            "Адрес: ул. Ленина, д. 5, кв. 12",
+            "ул. Ленина, д. 5, кв. 12",
+            Kind::Address,
+        ),
+        (
+            "Hauptstraße 5, 10115 Berlin",
+            "Hauptstraße 5, 10115 Berlin",
+            Kind::Address,
+        ),
+        (
+            "HQ is 1600 Amphitheatre Pkwy",
+            "1600 Amphitheatre Pkwy",
+            Kind::Address,
+        ),
+        (
+            "au 12 rue de la Paix, 75002 Paris",
+            "12 rue de la Paix, 75002 Paris",
+            Kind::Address,
+        ),
+        (
+            "خیابان ولیعصر، پلاک 12",
+            "خیابان ولیعصر، پلاک 12",
+            Kind::Address,
+        ),
+        ("Atatürk Cad. No: 12", "Atatürk Cad. No: 12", Kind::Address),
+        (
+            "خیابان ولیعصر، پلاک ۱۲",
+            "خیابان ولیعصر، پلاک ۱۲",
+            Kind::Address,
+        ),
+    ]);
+    // A city, a country or a street without a number is not an address; a house number is not
+    // a phone.
+    for text in [
+        "I moved to Berlin, Germany",
+        "Мы на улице Ленина",
+        "Dr. Weber is a 25 year old man",
+    ] {
+        let found = kinds(text);
+        assert!(
+            found.iter().all(|(_, k)| *k != Kind::Address),
+            "{text}: {found:?}"
+        );
+    }
+    let found = kinds("18230 4410 Baker St");
+    assert!(found.iter().all(|(_, k)| *k != Kind::Phone), "{found:?}");
+}
+
+#[test]
+fn identity_documents_and_cards_in_any_issuer_range() {
+    assert_found(&[
+        ("my SSN is 078-05-1120", "078-05-1120", Kind::NationalId),
+        ("Passport: C01X00T47", "C01X00T47", Kind::NationalId),
+        ("паспорт 4510 123456", "4510 123456", Kind::NationalId),
+        (
+            "driver's license S530-460-99-424-0",
+            "S530-460-99-424-0",
+            Kind::NationalId,
+        ),
+        // JCB, and a 15-digit number grouped as cards are, outside the issuer table.
+        (
+            "card 3530 1113 3330 0000",
+            "3530 1113 3330 0000",
+            Kind::Card,
+        ),
+        (
+            "pay with 1800 0000 0000 002",
+            "1800 0000 0000 002",
+            Kind::Card,
+        ),
+        // Phones as people type them, valid or not.
+        ("registered +1-858-147-4525", "+1-858-147-4525", Kind::Phone),
+        ("Fax: (0830) 439767235", "(0830) 439767235", Kind::Phone),
+    ]);
+    // An Iranian postcode is not a phone; a run of four dash groups is not an SSN.
+    assert_nothing(&["کد پستی 56222-78601 است", "ticket 314-26-6295-9397-1"]);
+}
+
+#[test]
+fn names_and_addresses_restore_from_their_placeholders() {
+    let r = redactor();
+    let mut p = Placeholders::new();
+    let text = "Передайте Ольге Смирновой: ул. Ленина, д. 5, кв. 12";
+    let out = r.redact(text, &Hints::default(), &mut p).unwrap();
+    assert_eq!(out.as_str(), "Передайте [PERSON_1]: [ADDRESS_1]");
+    assert_eq!(
+        p.restore("Готово, [PERSON_1] получит посылку по адресу [ADDRESS_1]."),
+        "Готово, Ольге Смирновой получит посылку по адресу ул. Ленина, д. 5, кв. 12."
+    );
+}
+
+#[test]
+fn the_senders_names_in_every_form_they_write_them() {
+    let sender = |first: &str, last: Option<&str>, username: Option<&str>| {
+        Hints::from_sender(&consentgate_adapters::Sender {
+            first_name: Some(first.into()),
+            last_name: last.map(Into::into),
+            username: username.map(Into::into),
+            ..Default::default()
+        })
+    };
+    let redacted = |text: &str, hints: &Hints| {
+        redactor()
+            .redact(text, hints, &mut Placeholders::new())
+            .unwrap()
+            .as_str()
+            .to_string()
+    };
+    // One part of the display name alone, each half of a double name, a particle's neighbour.
+    let h = sender("Ivanka Petrovska", None, None);
+    assert_eq!(redacted("ivanka here", &h), "[PERSON_1] here");
+    let h = sender("Anna-Lena", Some("Kowalska-Nowak"), None);
+    assert_eq!(redacted("lena and nowak", &h), "[PERSON_1] and [PERSON_2]");
+    let h = sender("Al Rashid", None, Some("@mo_r"));
+    assert_eq!(redacted("ask for rashid", &h), "ask for [PERSON_1]");
+    // Emoji in the profile; diacritics folded; short names only written as names.
+    let h = sender("🌸 Zoë", Some("Müller ✨"), None);
+    assert_eq!(redacted("this is Zoe Muller", &h), "this is [PERSON_1]");
+    let h = sender("Jo", Some("Li"), None);
+    assert_eq!(redacted("signed, Jo Li", &h), "signed, [PERSON_1]");
+    assert_eq!(redacted("jo, li, ok", &h), "jo, li, ok");
+    // A name that is also a word is not redacted where it is the word.
+    let h = sender("Will", Some("Can"), None);
+    assert_eq!(
+        redacted("Can you help me? I will come in", &h),
+        "Can you help me? I will come in"
+    );
+    // The name inside a handle takes the handle with it.
+    let h = sender("Rashid", None, None);
+    assert_eq!(
+        redacted("my insta is mo_rashid1990", &h),
+        "my insta is [PERSON_1]"
+    );
+}

@@ -125,6 +125,21 @@ fn after(text: &str, at: usize, n: usize) -> String {
     text[at..to].to_lowercase()
 }
 
+/// "3530 1113 3330 0000", "3782-822463-10005": groups of three to six digits, the first of four.
+fn card_grouped(run: &str) -> bool {
+    let groups: Vec<&str> = run.split([' ', '-']).filter(|g| !g.is_empty()).collect();
+    groups.len() >= 3 && groups[0].len() == 4 && groups.iter().all(|g| (3..=6).contains(&g.len()))
+}
+
+fn card_cue(context: &str) -> bool {
+    let lower = context.to_lowercase();
+    [
+        "card", "карт", "kart", "carte", "karte", "کارت", "visa", "master", "amex", "jcb",
+    ]
+    .iter()
+    .any(|c| lower.contains(c))
+}
+
 fn looks_like_date(run: &str) -> bool {
     let groups: Vec<&str> = run
         .split(['.', '-', ' ', '/'])
@@ -146,6 +161,27 @@ fn looks_like_date(run: &str) -> bool {
     };
     (1900..=2100).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)
         || (1900..=2100).contains(&y) && (1..=12).contains(&d) && (1..=31).contains(&m)
+}
+
+/// Written the way only phone numbers are, valid or not: a `+` and a country calling code with
+/// a national number of six digits or more ("+1-858-147-4525"), or a trunk prefix in brackets
+/// ("(06496) 8321474").
+fn typed_like_phone(run: &str, digits: usize) -> bool {
+    if let Some(rest) = run.strip_prefix('+') {
+        let d: String = rest
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .map(char::from)
+            .collect();
+        return (8..=15).contains(&digits)
+            && (1..=3).any(|n| {
+                d[..n]
+                    .parse::<u16>()
+                    .is_ok_and(|code| phonenumber::metadata::DATABASE.by_code(&code).is_some())
+                    && d.len() - n >= 6
+            });
+    }
+    run.starts_with("(0") && (8..=13).contains(&digits)
 }
 
 fn ipv4(run: &str) -> bool {
@@ -198,6 +234,15 @@ impl Numbers {
             return Some(Kind::Card);
         }
         let context = clause_before(run.text, run.start, 48);
+        // Issuers the table lacks: 13 to 19 Luhn-valid digits grouped the way cards are printed,
+        // or after a word that says card.
+        if plain
+            && (13..=19).contains(&n)
+            && checks::luhn(&run.digits)
+            && (card_grouped(s) || card_cue(context))
+        {
+            return Some(Kind::Card);
+        }
         // The keyword nearest the number names it; keywords count as whole words only ("inn" is
         // not in "dinner").
         // Only ids of 10 to 12 digits exist, so other lengths skip the search.
@@ -259,7 +304,18 @@ impl Numbers {
         if is_amount && !phone_shaped {
             return None;
         }
-        if self.valid_phone(run) {
+        // An Iranian postcode (12345-67890) is not a phone without a word that says phone.
+        let postcode = s.len() == 11
+            && s.as_bytes()[5] == b'-'
+            && s.bytes().filter(u8::is_ascii_digit).count() == 10;
+        if postcode && !phone_cue(context) {
+            return None;
+        }
+        // "18230 4410 Baker St": a house number before its street is no phone.
+        if !s.starts_with('+') && super::address::street_follows(run.text, run.end) {
+            return None;
+        }
+        if self.valid_phone(run) || typed_like_phone(s, run.digits.len()) {
             return Some(Kind::Phone);
         }
         // After a phone cue, six digits or more are a phone as people type them, valid or not.
