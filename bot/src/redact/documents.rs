@@ -44,10 +44,19 @@ const CUES: &[&str] = &[
 ];
 
 static CUE_SET: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    // Latin in any case; Cyrillic as written, capitalised and in capitals ("Паспорт", "ПАСПОРТ").
+    let cues: Vec<String> = CUES
+        .iter()
+        .flat_map(|c| {
+            let mut capitalised: String = c.chars().take(1).flat_map(char::to_uppercase).collect();
+            capitalised.extend(c.chars().skip(1));
+            [c.to_string(), capitalised, c.to_uppercase()]
+        })
+        .collect();
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostLongest)
-        .build(CUES)
+        .build(&cues)
         .expect("static cues")
 });
 
@@ -196,6 +205,7 @@ mod tests {
         assert_eq!(found("Pasaport numaram U12345678."), ["U12345678"]);
         assert_eq!(found("Passport: C01X00T47, expires soon"), ["C01X00T47"]);
         assert_eq!(found("паспорт 4510 123456"), ["4510 123456"]);
+        assert_eq!(found("Паспорт: 4510 123456"), ["4510 123456"]);
         assert_eq!(
             found("driver's license S530-460-99-424-0"),
             ["S530-460-99-424-0"]

@@ -186,16 +186,16 @@ const ARABIC_STOP: &[&str] = &[
     "بله",
 ];
 
-/// Articles and determiners: a capitalised word after them is a thing ("ein Buch", "the
-/// Princess Royal", "mon Ami"), unless it is a first name ("the Fred Meyer Orchestra" is still
-/// redacted, to be safe).
+/// Articles and possessives: a capitalised word after them is a thing ("ein Buch", "the
+/// Hilton", "mon Ami"), unless it is a first name ("the Fred Meyer Orchestra" is still
+/// redacted, to be safe; so is "the Princess Royal", "Princess" being a first name too).
 const DETERMINERS: &[&str] = &[
-    "the", "an", "this", "that", "these", "those", "my", "your", "his", "her", "its", "our",
-    "their", "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer",
-    "eines", "im", "am", "zum", "zur", "vom", "beim", "ins", "mein", "meine", "meinen", "meinem",
-    "dein", "deine", "sein", "seine", "ihr", "ihre", "unser", "unsere", "kein", "keine", "le",
-    "la", "les", "un", "une", "du", "au", "aux", "mon", "ma", "mes", "ton", "ta", "son", "sa",
-    "ses", "notre", "votre", "leur", "ce", "cette", "bu", "şu", "bir",
+    "the", "an", "my", "your", "his", "her", "its", "our", "their", "der", "die", "das", "den",
+    "dem", "des", "ein", "eine", "einen", "einem", "einer", "eines", "im", "am", "zum", "zur",
+    "vom", "beim", "ins", "mein", "meine", "meinen", "meinem", "dein", "deine", "sein", "seine",
+    "ihr", "ihre", "unser", "unsere", "kein", "keine", "le", "la", "les", "un", "une", "du", "au",
+    "aux", "mon", "ma", "mes", "ton", "ta", "son", "sa", "ses", "notre", "votre", "leur", "ce",
+    "cette", "bu", "şu", "bir",
 ];
 
 /// Prepositions of place: a word that is both a name and a place is a place after them.
@@ -376,9 +376,19 @@ fn classify(text: &str) -> Vec<Word> {
         let capital = arabic || first.is_uppercase();
         let mut first_name = false;
         let dot_after = text[end..].starts_with('.');
-        let role = if capital && dot_after && word.chars().count() == 1 && !arabic {
+        let role = if capital
+            && dot_after
+            && word.chars().count() == 1
+            && !arabic
+            && bits & PRONOUN == 0
+        {
             Role::Initial
-        } else if bits & TITLE != 0 && (capital || arabic || dot_after) {
+        } else if bits & TITLE != 0
+            && (capital
+                || arabic
+                || is_cyrillic(first)
+                || (dot_after && matches!(folded, "dr" | "mr" | "mrs" | "prof")))
+        {
             Role::Title
         } else if !capital {
             if bits & PARTICLE != 0 {
@@ -405,7 +415,7 @@ fn classify(text: &str) -> Vec<Word> {
                 Role::Place if prev_bits & PLACE_PREPOSITION != 0 => Role::Other,
                 Role::Place if !is_first => Role::Weak,
                 Role::Place => Role::Strong,
-                _ if after_determiner => Role::Other,
+                _ if after_determiner && !is_first => Role::Other,
                 role => role,
             }
         };
@@ -497,7 +507,8 @@ pub(super) fn mentioned(text: &str, out: &mut Vec<Span>) {
                 // Without capitals, one unknown word after the cue is the name; more would
                 // take the verb ("آقای رضایی تماس گرفت").
                 let more_unknown = arabic && j > i + 1 && n.role == Role::Unknown;
-                if !linked || !fits || more_unknown || (j > i + 1 && n.sentence_start) {
+                // A sentence end after a greeting ends it: "Hello! Thanks for the help."
+                if !linked || !fits || more_unknown || n.sentence_start {
                     break;
                 }
                 last = Some(j);

@@ -159,7 +159,9 @@ impl Hints {
         let mut terms: Vec<String> = Vec::new();
         let mut add = |term: &str| {
             let term = term.trim();
-            if term.chars().count() >= 2 && !terms.iter().any(|t| t == term) {
+            if term.chars().filter(|c| c.is_alphabetic()).count() >= 2
+                && !terms.iter().any(|t| t == term)
+            {
                 terms.push(term.to_string());
             }
         };

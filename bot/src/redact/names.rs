@@ -136,7 +136,8 @@ pub fn fold_into(word: &str, out: &mut String) {
                 'ي' | 'ى' => out.push('ی'),
                 'ك' => out.push('ک'),
                 'ة' => out.push('ه'),
-                '\u{200c}' | '\u{0640}' => {}
+                // ZWNJ, tatweel, and the dot "İ" leaves on its lower-case "i".
+                '\u{200c}' | '\u{0640}' | '\u{307}' => {}
                 '’' => out.push('\''),
                 '\u{c0}'..='\u{24f}' => {
                     let mut base = None;
@@ -262,6 +263,8 @@ mod tests {
         assert_eq!(f, "کریمه");
         fold_into("Yıldız", &mut f);
         assert_eq!(f, "yildiz");
+        fold_into("İsmim", &mut f);
+        assert_eq!(f, "ismim");
     }
 
     #[test]

@@ -122,10 +122,16 @@ fn find_word(text: &str, term: &str, strict: bool, out: &mut Vec<Span>) {
                 continue;
             }
         }
-        // Inside a handle ("mo_rashid1990", "anna.k_88"): the whole handle.
+        // Inside a handle ("mo_rashid1990", "anna.k_88"): the whole handle, without a full
+        // stop at either end.
         let handle = |ch: char| ch.is_alphanumeric() || ch == '_';
+        let dot_then_handle = |rest: &str| {
+            let mut c = rest.chars();
+            c.next() == Some('.') && c.next().is_some_and(handle)
+        };
         let glued = text[..start].chars().next_back().is_some_and(handle)
-            || text[end..].chars().next().is_some_and(handle);
+            || text[end..].chars().next().is_some_and(handle)
+            || dot_then_handle(&text[end..]);
         let (start, end) = if glued {
             let s = text[..start]
                 .char_indices()
@@ -139,6 +145,13 @@ fn find_word(text: &str, term: &str, strict: bool, out: &mut Vec<Span>) {
                     .take_while(|&(_, ch)| handle(ch) || ch == '.')
                     .last()
                     .map_or(0, |(i, ch)| i + ch.len_utf8());
+            let (mut s, mut e) = (s, e);
+            while text[s..e].starts_with('.') {
+                s += 1;
+            }
+            while text[s..e].ends_with('.') {
+                e -= 1;
+            }
             (s, e)
         } else {
             (start, end)

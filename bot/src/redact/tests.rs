@@ -567,7 +567,9 @@ fn months_weekdays_places_and_words_that_are_names_stay() {
         "Ich lese ein Buch im Büro.",
         "Вера в лучшее помогает",
         "Hallo, Sie erreichen mich morgen.",
-        "The Princess Royal visited Paris.",
+        "It was I. Will you come?",
+        "It took 200 ms. Then it dropped.",
+        "Hello! Thanks for the help.",
         "My IBAN is not accepted",
     ]);
 }

@@ -311,8 +311,16 @@ impl Numbers {
         if postcode && !phone_cue(context) {
             return None;
         }
-        // "18230 4410 Baker St": a house number before its street is no phone.
-        if !s.starts_with('+') && super::address::street_follows(run.text, run.end) {
+        // "18230 4410 Baker St": a house number before its street is no phone. Only a run of
+        // two groups at most whose last is house-number sized: "07700 900 123 Baker Street"
+        // still holds a phone.
+        let groups = s.split([' ', '-']).filter(|g| !g.is_empty()).count();
+        let last_group = s.rsplit([' ', '-']).next().map_or(0, str::len);
+        if !s.starts_with('+')
+            && groups <= 2
+            && last_group <= 6
+            && super::address::street_follows(run.text, run.end)
+        {
             return None;
         }
         if self.valid_phone(run) || typed_like_phone(s, run.digits.len()) {
