@@ -7,7 +7,11 @@
 
 use std::{collections::HashMap, sync::LazyLock};
 
-use super::{Kind, Recognizer, Span, names, names::is_letter};
+use super::{
+    Kind, Recognizer, Span, names,
+    names::{is_arabic, is_letter},
+};
+
 /// Street words of many more languages, from Faker's address data (built by
 /// `bot/data/names/build.py`): `a` after the street's name, `b` before it, `s` glued to it.
 const MORE: &str = include_str!("../../data/streets.txt");
@@ -380,10 +384,6 @@ fn classify(text: &str) -> Vec<T> {
         };
     }
     out
-}
-
-fn is_arabic(c: char) -> bool {
-    matches!(c, '\u{0600}'..='\u{06ff}' | '\u{fb50}'..='\u{fdff}' | '\u{fe70}'..='\u{feff}')
 }
 
 /// The house number near the street word at `k`: its index.

@@ -47,11 +47,7 @@ static CUE_SET: LazyLock<AhoCorasick> = LazyLock::new(|| {
     // Latin in any case; Cyrillic as written, capitalised and in capitals ("Паспорт", "ПАСПОРТ").
     let cues: Vec<String> = CUES
         .iter()
-        .flat_map(|c| {
-            let mut capitalised: String = c.chars().take(1).flat_map(char::to_uppercase).collect();
-            capitalised.extend(c.chars().skip(1));
-            [c.to_string(), capitalised, c.to_uppercase()]
-        })
+        .flat_map(|c| super::numbers::case_variants(c))
         .collect();
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)

@@ -19,7 +19,7 @@ use std::{collections::HashMap, sync::LazyLock};
 
 use super::{
     Kind, Span,
-    names::{self, Entry, is_letter},
+    names::{self, Entry, is_arabic, is_letter},
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -67,10 +67,6 @@ struct Word {
     first_name: bool,
     /// In Arabic script (Persian).
     arabic: bool,
-}
-
-fn is_arabic(c: char) -> bool {
-    matches!(c, '\u{0600}'..='\u{06ff}' | '\u{0750}'..='\u{077f}' | '\u{fb50}'..='\u{fdff}' | '\u{fe70}'..='\u{feff}')
 }
 
 fn is_cyrillic(c: char) -> bool {

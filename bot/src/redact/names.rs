@@ -77,6 +77,11 @@ pub fn warm() {
     LazyLock::force(&LEXICON);
 }
 
+/// Whether `c` is an Arabic-script character (Persian included), which has no capitals.
+pub fn is_arabic(c: char) -> bool {
+    matches!(c, '\u{0600}'..='\u{06ff}' | '\u{0750}'..='\u{077f}' | '\u{fb50}'..='\u{fdff}' | '\u{fe70}'..='\u{feff}')
+}
+
 /// Whether `c` is a letter, with the scripts the gateway reads answered without a table lookup.
 #[inline]
 pub fn is_letter(c: char) -> bool {

@@ -13,6 +13,8 @@ use phonenumber::country::Id;
 mod plan;
 mod words;
 
+pub(super) use words::case_variants;
+
 use super::{Hints, Kind, Recognizer, Span, checks};
 use plan::{Plan, plan, valid_international};
 pub use words::DEFAULT_PHONE_REGIONS;

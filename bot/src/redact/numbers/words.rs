@@ -103,7 +103,7 @@ pub(super) const NOT_PERSONAL: [&str; 34] = [
 
 /// Case variants of each keyword (lower, UPPER, Capitalised), so the automaton can search the
 /// text as written instead of lower-casing a window around every number.
-pub(super) fn case_variants(word: &str) -> Vec<String> {
+pub(in crate::redact) fn case_variants(word: &str) -> Vec<String> {
     let mut capitalised = String::new();
     let mut chars = word.chars();
     if let Some(first) = chars.next() {
