@@ -5,7 +5,7 @@
 //! "12 rue de la Paix", "خیابان ولیعصر، پلاک 12", "Atatürk Cad. No: 12". A street without a
 //! number, a city or a country alone is not an address.
 
-use std::{collections::HashMap, sync::LazyLock};
+use std::sync::LazyLock;
 
 use super::{
     Kind, Recognizer, Span, names,
@@ -16,41 +16,35 @@ use super::{
 /// `bot/data/names/build.py`): `a` after the street's name, `b` before it, `s` glued to it.
 const MORE: &str = include_str!("../../data/streets.txt");
 
-const BEFORE_BIT: u8 = 1;
-const AFTER_BIT: u8 = 2;
-const UNIT_BIT: u8 = 4;
-const GLUED_BIT: u8 = 8;
+const BEFORE_BIT: u16 = 1;
+const AFTER_BIT: u16 = 2;
+const UNIT_BIT: u16 = 4;
+const GLUED_BIT: u16 = 8;
 
 /// Every street word and unit word, folded, with what it is: one hash lookup per word.
-static WORDS: LazyLock<HashMap<&'static str, u8, foldhash::fast::FixedState>> =
-    LazyLock::new(|| {
-        let mut words: HashMap<&'static str, u8, _> = HashMap::default();
-        for (list, bit) in [
-            (BEFORE, BEFORE_BIT),
-            (AFTER, AFTER_BIT),
-            (AFTER_OR_GLUED, AFTER_BIT | GLUED_BIT),
-            (UNIT, UNIT_BIT),
-            (WHOLE_SUFFIXES, GLUED_BIT),
-        ] {
-            for w in list {
-                *words.entry(*w).or_default() |= bit;
+static WORDS: LazyLock<names::Map<u16>> = LazyLock::new(|| {
+    let mut words = names::flag_map(&[
+        (BEFORE, BEFORE_BIT),
+        (AFTER, AFTER_BIT),
+        (AFTER_OR_GLUED, AFTER_BIT | GLUED_BIT),
+        (UNIT, UNIT_BIT),
+        (WHOLE_SUFFIXES, GLUED_BIT),
+    ]);
+    for line in MORE.lines() {
+        if let Some((word, kinds)) = line.split_once('\t') {
+            let e = words.entry(word).or_default();
+            for k in kinds.bytes() {
+                *e |= match k {
+                    b'a' => AFTER_BIT,
+                    b'b' => BEFORE_BIT,
+                    b's' => GLUED_BIT,
+                    _ => 0,
+                };
             }
         }
-        for line in MORE.lines() {
-            if let Some((word, kinds)) = line.split_once('\t') {
-                let e = words.entry(word).or_default();
-                for k in kinds.bytes() {
-                    *e |= match k {
-                        b'a' => AFTER_BIT,
-                        b'b' => BEFORE_BIT,
-                        b's' => GLUED_BIT,
-                        _ => 0,
-                    };
-                }
-            }
-        }
-        words
-    });
+    }
+    words
+});
 
 /// Whether a capitalised word ends in a glued street word: "Hauptstraße", "Brunnevägen".
 fn glued(folded: &str) -> bool {

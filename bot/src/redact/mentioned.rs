@@ -15,7 +15,7 @@
 //! What is traded: a lone capitalised word that is both a name and an ordinary word stays in the
 //! clear without context, and a name written all in lower case is caught only after a cue.
 
-use std::{collections::HashMap, sync::LazyLock};
+use std::sync::LazyLock;
 
 use super::{
     Kind, Span,
@@ -281,27 +281,20 @@ const FIELDS: &[&str] = &[
 ];
 
 /// The function-word lists above in one map: one lookup per word.
-static FUNCTION_WORDS: LazyLock<HashMap<&'static str, u16, foldhash::fast::FixedState>> =
-    LazyLock::new(|| {
-        let mut map: HashMap<&'static str, u16, _> = HashMap::default();
-        for (list, bit) in [
-            (TITLES, TITLE),
-            (PARTICLES, PARTICLE),
-            (DETERMINERS, DETERMINER),
-            (PRONOUNS, PRONOUN),
-            (ARABIC_STOP, ARABIC_STOP_BIT),
-            (PLACE_BEFORE, PLACE_PREPOSITION),
-            (GREETINGS, GREETING),
-            (CUE_ENDS, CUE_END),
-            (CUE_STARTS, CUE_START),
-            (FIELDS, FIELD),
-        ] {
-            for w in list {
-                *map.entry(*w).or_default() |= bit;
-            }
-        }
-        map
-    });
+static FUNCTION_WORDS: LazyLock<names::Map<u16>> = LazyLock::new(|| {
+    names::flag_map(&[
+        (TITLES, TITLE),
+        (PARTICLES, PARTICLE),
+        (DETERMINERS, DETERMINER),
+        (PRONOUNS, PRONOUN),
+        (ARABIC_STOP, ARABIC_STOP_BIT),
+        (PLACE_BEFORE, PLACE_PREPOSITION),
+        (GREETINGS, GREETING),
+        (CUE_ENDS, CUE_END),
+        (CUE_STARTS, CUE_START),
+        (FIELDS, FIELD),
+    ])
+});
 
 fn function_bits(folded: &str) -> u16 {
     FUNCTION_WORDS.get(folded).copied().unwrap_or(0)

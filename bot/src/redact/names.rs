@@ -48,7 +48,18 @@ impl Entry {
     }
 }
 
-type Map<V> = HashMap<&'static str, V, foldhash::fast::FixedState>;
+pub(super) type Map<V> = HashMap<&'static str, V, foldhash::fast::FixedState>;
+
+/// Word lists merged into one map of flags: each word gets the bits of every list it is on.
+pub(super) fn flag_map(lists: &[(&[&'static str], u16)]) -> Map<u16> {
+    let mut map = Map::default();
+    for (list, bit) in lists {
+        for w in *list {
+            *map.entry(*w).or_default() |= bit;
+        }
+    }
+    map
+}
 
 static LEXICON: LazyLock<Map<Entry>> = LazyLock::new(|| {
     let mut map = Map::with_capacity_and_hasher(DATA.len() / 14, Default::default());
