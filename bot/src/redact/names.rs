@@ -23,6 +23,8 @@ impl Entry {
     const WORD: u8 = 8;
     /// Also a place: "Berlin", "Laura" (a town in Australia).
     const PLACE: u8 = 16;
+    /// Also a month or weekday: "May", "June", "August".
+    const CALENDAR: u8 = 32;
 
     pub fn is_name(self) -> bool {
         self.0 & (Self::FIRST | Self::LAST | Self::PATRONYMIC) != 0
@@ -30,8 +32,12 @@ impl Entry {
     pub fn is_first(self) -> bool {
         self.0 & Self::FIRST != 0
     }
+    /// Also an ordinary word (a month or weekday name included).
     pub fn is_word(self) -> bool {
-        self.0 & Self::WORD != 0
+        self.0 & (Self::WORD | Self::CALENDAR) != 0
+    }
+    pub fn is_calendar(self) -> bool {
+        self.0 & Self::CALENDAR != 0
     }
     pub fn is_place(self) -> bool {
         self.0 & Self::PLACE != 0
@@ -75,6 +81,7 @@ static LEXICON: LazyLock<Map<Entry>> = LazyLock::new(|| {
                 b'p' => Entry::PATRONYMIC,
                 b'w' => Entry::WORD,
                 b'c' => Entry::PLACE,
+                b'm' => Entry::CALENDAR,
                 _ => 0,
             };
         }
