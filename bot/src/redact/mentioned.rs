@@ -67,6 +67,25 @@ struct Word {
     first_name: bool,
     /// In Arabic script (Persian).
     arabic: bool,
+    /// The lexicon knows it as a month or weekday ("May", "August").
+    calendar: bool,
+    /// The lexicon knows it as a place ("Berlin").
+    place: bool,
+    /// A lower-case word (not an article or a preposition of place) stands right before it:
+    /// "told Will", "у нас Вера".
+    after_lower: bool,
+    /// That word is not "to" either: "says Torres" (a surname that is also a town), but "fly to
+    /// London".
+    after_lower_not_to: bool,
+    /// Starts a line and is followed by a colon and a quote, or is a first name followed by a
+    /// colon: the speaker of a line of dialogue ("Natsuhiko: \"Who are you?\"", "Peter: hi").
+    speaker: bool,
+    /// "Bey", "Hanım", "Efendi": the capitalised word before it is a name.
+    post_title: bool,
+    /// A lower-case abbreviation after a title: "med." in "Dr. med. Geisler".
+    degree: bool,
+    /// "E-Mail", "Anna-Maria".
+    hyphenated: bool,
 }
 
 fn is_cyrillic(c: char) -> bool {
@@ -91,9 +110,14 @@ fn words(text: &str) -> Vec<(usize, usize)> {
                 end = j + d.len_utf8();
                 it.next();
             } else if matches!(d, '-' | '\'' | '’') {
-                // A hyphen or apostrophe inside a word: "Anna-Maria", "O'Brien", "m'appelle".
+                // A hyphen inside a word ("Anna-Maria"); an apostrophe inside a name ("O'Brien",
+                // "d'Artagnan") or after a short elided word ("m'appelle", "I'm"), but not the
+                // one before a suffix: "Natsuhiko's", Turkish "Ayşe'nin".
                 let next = text[j + d.len_utf8()..].chars().next();
-                if next.is_some_and(is_letter) {
+                let joins = d == '-'
+                    || next.is_some_and(char::is_uppercase)
+                    || text[i..j].chars().count() <= 2;
+                if joins && next.is_some_and(is_letter) {
                     it.next();
                 } else {
                     break;
@@ -144,6 +168,16 @@ const TITLES: &[&str] = &[
     "دکتر",
     "مهندس",
     "استاد",
+    "beyefendi",
+    "hanimefendi",
+];
+
+/// Turkish forms of address written after the name: "Ahmet Bey", "Balcı Hanım".
+const POST_TITLES: &[&str] = &["bey", "hanim", "efendi"];
+
+/// Academic degrees written between a title and the name: "Dr. med. Geisler", "Dr. rer. nat.".
+const DEGREES: &[&str] = &[
+    "med", "rer", "nat", "phil", "jur", "dent", "vet", "habil", "pol", "oec", "ing", "dipl",
 ];
 
 const PARTICLES: &[&str] = &[
@@ -204,7 +238,8 @@ const PLACE_BEFORE: &[&str] = &[
 const PRONOUNS: &[&str] = &[
     "i", "sie", "ihnen", "ihr", "ihre", "ihrem", "ihren", "ihrer", "ihres", "du", "dich", "dir",
     "euch", "вы", "вам", "вас", "ваш", "ваша", "ваше", "ваши", "вами", "мой", "моя", "мое", "мои",
-    "ты", "тебе", "тебя", "он", "она", "они", "я",
+    "ты", "тебе", "тебя", "он", "она", "они", "я", "you", "we", "he", "she", "they", "me", "ich",
+    "wir", "je", "moi", "nous", "ben", "sen", "biz",
 ];
 
 const TITLE: u16 = 1;
@@ -217,6 +252,8 @@ const GREETING: u16 = 64;
 const CUE_END: u16 = 128;
 const CUE_START: u16 = 256;
 const FIELD: u16 = 512;
+const POST_TITLE: u16 = 1024;
+const DEGREE: u16 = 2048;
 
 const GREETINGS: &[&str] = &[
     "hi",
@@ -293,6 +330,8 @@ static FUNCTION_WORDS: LazyLock<names::Map<u16>> = LazyLock::new(|| {
         (CUE_ENDS, CUE_END),
         (CUE_STARTS, CUE_START),
         (FIELDS, FIELD),
+        (POST_TITLES, POST_TITLE),
+        (DEGREES, DEGREE),
     ])
 });
 
@@ -326,6 +365,8 @@ fn classify(text: &str) -> Vec<Word> {
     let mut buf = String::new();
     let mut prev_end = 0;
     let mut prev_bits = 0u16;
+    let mut prev_lower = false;
+    let mut prev_to = false;
     for (n, &(start, end)) in spans.iter().enumerate() {
         let word = &text[start..end];
         let gap = &text[prev_end..start];
@@ -363,7 +404,7 @@ fn classify(text: &str) -> Vec<Word> {
         };
         let bits = function_bits(folded);
         let capital = arabic || first.is_uppercase();
-        let mut first_name = false;
+        let mut entry = Entry::default();
         let dot_after = text[end..].starts_with('.');
         let role = if capital
             && dot_after
@@ -395,8 +436,9 @@ fn classify(text: &str) -> Vec<Word> {
             }
         } else {
             let after_determiner = joined && prev_bits & DETERMINER != 0;
-            let (role, is_first) = entry_role(folded, first, &mut buf);
-            first_name = is_first;
+            let (role, found) = entry_role(folded, first, &mut buf);
+            entry = found;
+            let is_first = found.is_first();
             match role {
                 // A place that is also a first name ("Laura") is a name unless "in", "from",
                 // "в" … stands before it; one that is only a surname ("Berlin", "Пушкин") needs
@@ -419,6 +461,15 @@ fn classify(text: &str) -> Vec<Word> {
         } else {
             Cue::None
         };
+        let line_start = n == 0 || gap.contains(['\n', '>']);
+        let speaker = matches!(role, Role::Strong | Role::Weak | Role::Unknown)
+            && bits & FIELD == 0
+            && text[end..].starts_with(':')
+            && (role == Role::Strong && entry.is_first()
+                || line_start
+                    && text[end + 1..]
+                        .trim_start_matches(' ')
+                        .starts_with(['"', '«', '“', '„']));
         out.push(Word {
             start,
             end,
@@ -426,9 +477,22 @@ fn classify(text: &str) -> Vec<Word> {
             joined,
             sentence_start,
             cue,
-            first_name,
+            first_name: entry.is_first(),
             arabic,
+            calendar: entry.is_calendar(),
+            place: entry.is_place(),
+            after_lower: joined && prev_lower && prev_bits & PLACE_PREPOSITION == 0,
+            after_lower_not_to: joined
+                && prev_lower
+                && prev_bits & PLACE_PREPOSITION == 0
+                && !prev_to,
+            speaker,
+            post_title: capital && bits & POST_TITLE != 0,
+            degree: !capital && bits & DEGREE != 0 && dot_after,
+            hyphenated: word.contains('-'),
         });
+        prev_lower = !capital && !arabic && bits & DETERMINER == 0;
+        prev_to = matches!(folded, "to" | "into" | "towards");
         prev_folded.clear();
         if bits & CUE_START != 0 {
             prev_folded.push_str(folded);
@@ -439,9 +503,8 @@ fn classify(text: &str) -> Vec<Word> {
     out
 }
 
-/// The role of a capitalised word (or any Arabic-script word) from the lexicon, and whether it
-/// is a first name.
-fn entry_role(folded: &str, first: char, buf: &mut String) -> (Role, bool) {
+/// The role of a capitalised word (or any Arabic-script word) from the lexicon, and its entry.
+fn entry_role(folded: &str, first: char, buf: &mut String) -> (Role, Entry) {
     let mut entry = names::lookup(folded);
     if entry.is_none() && folded.contains(['-', '\'']) {
         // "Anna-Maria", "Kowalska-Nowak": a name if any part is one.
@@ -468,47 +531,53 @@ fn entry_role(folded: &str, first: char, buf: &mut String) -> (Role, bool) {
         Some(_) => Role::Other,
         None => Role::Unknown,
     };
-    (role, entry.is_some_and(Entry::is_first))
+    (role, entry.unwrap_or_default())
 }
 
 /// Appends a span for every name mentioned in `text`.
 pub(super) fn mentioned(text: &str, out: &mut Vec<Span>) {
     let words = classify(text);
+    // Names found, as inclusive ranges of word indices, in order.
+    let mut found: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < words.len() {
         let w = &words[i];
         let anchored = w.cue != Cue::None || w.role == Role::Title;
         if anchored {
+            // Degrees between a title and the name: "Dr. med. Geisler", "Dr. rer. nat. Ranheim".
+            let mut first = i + 1;
+            if w.role == Role::Title {
+                while first < words.len() && first <= i + 3 && words[first].degree {
+                    first += 1;
+                }
+            }
             // The next words (up to three, adjacent to each other) are a name.
-            let mut j = i + 1;
+            let mut j = first;
             let mut last = None;
-            while j < words.len() && j <= i + 3 {
+            while j < words.len() && j <= first + 2 {
                 let n = &words[j];
-                let linked = j == i + 1 || n.joined;
-                let arabic = text[n.start..].chars().next().is_some_and(is_arabic);
+                let linked = j == first || n.joined;
                 let fits = match n.role {
                     Role::Other => j == i + 1 && w.cue == Cue::Name && names_lowercase_ok(text, n),
                     Role::Title | Role::Particle => false,
                     // Arabic script has no capitals: after a greeting only a known name counts.
-                    Role::Unknown => !(arabic && w.cue == Cue::Greeting),
+                    Role::Unknown => !(n.arabic && w.cue == Cue::Greeting),
                     _ => true,
                 };
                 // Without capitals, one unknown word after the cue is the name; more would
                 // take the verb ("آقای رضایی تماس گرفت").
-                let more_unknown = arabic && j > i + 1 && n.role == Role::Unknown;
-                // A sentence end after a greeting ends it: "Hello! Thanks for the help."
-                if !linked || !fits || more_unknown || n.sentence_start {
+                let more_unknown = n.arabic && j > first && n.role == Role::Unknown;
+                // A sentence end after a greeting ends it: "Hello! Thanks for the help." (The
+                // degree's dot before a name is no sentence end.)
+                let ends = n.sentence_start && !(j == first && first > i + 1);
+                if !linked || !fits || more_unknown || ends {
                     break;
                 }
                 last = Some(j);
                 j += 1;
             }
             if let Some(last) = last {
-                out.push(Span::found(
-                    Kind::Person,
-                    words[i + 1].start,
-                    words[last].end,
-                ));
+                found.push((first, last));
                 i = last + 1;
                 continue;
             }
@@ -518,7 +587,8 @@ pub(super) fn mentioned(text: &str, out: &mut Vec<Span>) {
         if !matches!(
             w.role,
             Role::Strong | Role::Weak | Role::Initial | Role::Unknown
-        ) {
+        ) || w.post_title
+        {
             i += 1;
             continue;
         }
@@ -530,7 +600,9 @@ pub(super) fn mentioned(text: &str, out: &mut Vec<Span>) {
                 break;
             }
             match n.role {
-                Role::Strong | Role::Weak | Role::Initial | Role::Unknown => j += 1,
+                Role::Strong | Role::Weak | Role::Initial | Role::Unknown if !n.post_title => {
+                    j += 1
+                }
                 Role::Particle
                     if words.get(j + 1).is_some_and(|m| {
                         m.joined && matches!(m.role, Role::Strong | Role::Weak | Role::Unknown)
@@ -542,12 +614,145 @@ pub(super) fn mentioned(text: &str, out: &mut Vec<Span>) {
             }
         }
         let run = &words[i..j];
-        if let Some((from, to)) = accepted(run)
+        let next = words.get(j).filter(|n| n.joined && !n.sentence_start);
+        let range = if next.is_some_and(|n| n.post_title) || run[run.len() - 1].speaker {
+            // "Balcı Bey", "Natsuhiko: \"…\"": the whole run, but for an unknown word that
+            // starts the sentence ("Yarın Ahmet Bey gelecek").
+            let from =
+                usize::from(run.len() > 1 && run[0].sentence_start && run[0].role == Role::Unknown);
+            Some((from, run.len() - 1))
+        } else {
+            // A capitalised word after this one: title case ("Supposed To Hate"), not a name.
+            let title_case = next.is_some_and(|n| n.role != Role::Other || is_capitalised(text, n));
+            accepted(run, title_case)
+        };
+        if let Some((from, to)) = range
             && !is_place(&text[run[from].start..run[to].end])
         {
-            out.push(Span::found(Kind::Person, run[from].start, run[to].end));
+            found.push((i + from, i + to));
         }
         i = j;
+    }
+    extend_lists(text, &words, &mut found);
+    out.extend(
+        found
+            .into_iter()
+            .map(|(a, b)| Span::found(Kind::Person, words[a].start, words[b].end)),
+    );
+}
+
+fn is_capitalised(text: &str, w: &Word) -> bool {
+    text[w.start..]
+        .chars()
+        .next()
+        .is_some_and(char::is_uppercase)
+}
+
+/// Conjunctions that join the items of a list.
+fn is_conjunction(word: &str) -> bool {
+    matches!(
+        word,
+        "and"
+            | "or"
+            | "und"
+            | "oder"
+            | "et"
+            | "ou"
+            | "и"
+            | "или"
+            | "ve"
+            | "veya"
+            | "ile"
+            | "و"
+            | "یا"
+    )
+}
+
+/// A list of names takes its other capitalised items with it: "Rania, Luka, Abdoulaye, Hiba
+/// and Safa", "یزدگرد، آیین‌گشسب و ماهزاد". An item joins only inside a list (a comma or a
+/// conjunction on both sides, or a conjunction before it), never a place, month or pronoun.
+fn extend_lists(text: &str, words: &[Word], found: &mut Vec<(usize, usize)>) {
+    if found.is_empty() {
+        return;
+    }
+    // Only a name that stands on its own seeds a list: one with a name that is not also a
+    // word, or of several words ("Ruby, Scheme and Tcl" is no list of names).
+    let mut named = vec![false; words.len()];
+    let mut taken = vec![false; words.len()];
+    for &(a, b) in found.iter() {
+        taken[a..=b].iter_mut().for_each(|n| *n = true);
+        if a < b || words[a].role == Role::Strong || a > 0 && words[a - 1].cue != Cue::None {
+            named[a..=b].iter_mut().for_each(|n| *n = true);
+        }
+    }
+    let candidate = |k: usize, taken: &[bool]| {
+        let w = &words[k];
+        !taken[k]
+            && matches!(w.role, Role::Strong | Role::Weak | Role::Unknown)
+            && !w.calendar
+            && !w.place
+            && !w.post_title
+    };
+    // The item after word `k` across a separator: (its index, whether a conjunction joined it).
+    let after = |k: usize| -> Option<(usize, bool)> {
+        let next = words.get(k + 1)?;
+        let gap = text[words[k].end..next.start].trim();
+        if matches!(gap, "," | "،" | ";" | "؛") {
+            return Some((k + 1, false));
+        }
+        if gap.is_empty() && is_conjunction(&text[next.start..next.end]) {
+            let item = words.get(k + 2)?;
+            return text[next.end..item.start]
+                .trim()
+                .is_empty()
+                .then_some((k + 2, true));
+        }
+        None
+    };
+    let mut added = Vec::new();
+    for forward in [true, false] {
+        let order: Box<dyn Iterator<Item = usize>> = if forward {
+            Box::new(0..words.len())
+        } else {
+            Box::new((0..words.len()).rev())
+        };
+        for k in order {
+            if !named[k] {
+                continue;
+            }
+            // Forward: a named item, then the candidate after it; backward: the candidate
+            // before it.
+            let pair = if forward {
+                after(k)
+            } else {
+                (k.saturating_sub(2)..k)
+                    .rev()
+                    .find_map(|m| after(m).filter(|&(to, _)| to == k).map(|(_, c)| (m, c)))
+            };
+            let Some((m, conj)) = pair else { continue };
+            if !candidate(m, &taken) {
+                continue;
+            }
+            // Inside a list: joined by a conjunction, or followed by another separator.
+            let inside = conj
+                || if forward {
+                    after(m).is_some()
+                } else {
+                    // The first item of a list that goes on after the name: "Fanny, Elio, Diane".
+                    m > 0
+                        && (m.saturating_sub(2)..m).any(|p| after(p).is_some_and(|(to, _)| to == m))
+                        || after(k).is_some_and(|(_, conj)| !conj)
+                };
+            if inside {
+                named[m] = true;
+                taken[m] = true;
+                added.push((m, m));
+            }
+        }
+    }
+    if !added.is_empty() {
+        found.extend(added);
+        found.sort_unstable();
     }
 }
 
@@ -575,8 +780,9 @@ fn names_lowercase_ok(text: &str, w: &Word) -> bool {
         .is_some_and(|e| e.is_name() && !e.is_word())
 }
 
-/// Which part of a run of name-like words is a name, if any.
-fn accepted(run: &[Word]) -> Option<(usize, usize)> {
+/// Which part of a run of name-like words is a name, if any. `title_case`: a capitalised word
+/// follows the run.
+fn accepted(run: &[Word], title_case: bool) -> Option<(usize, usize)> {
     let strong = run.iter().filter(|w| w.role == Role::Strong).count();
     let weak = run.iter().filter(|w| w.role == Role::Weak).count();
     let initials = run.iter().filter(|w| w.role == Role::Initial).count();
@@ -589,7 +795,17 @@ fn accepted(run: &[Word]) -> Option<(usize, usize)> {
     }
     // Names that are also ordinary words make a name only with each other and nothing else:
     // "Will Smith", but not "You're Supposed To Hate".
-    let named = strong > 0 || (unknown == 0 && (weak >= 2 || (weak == 1 && initials > 0)));
+    // A first name that is also a word, capitalised after a lower-case word and not in title
+    // case, is a name: "I told Will", "ask Peter", "у нас Вера" (but not "in May").
+    let lone_first = run.len() == 1
+        && run[0].role == Role::Weak
+        && (run[0].first_name && !run[0].calendar && run[0].after_lower
+            || run[0].place && run[0].after_lower_not_to)
+        && !title_case
+        && !run[0].hyphenated;
+    let named = strong > 0
+        || lone_first
+        || (unknown == 0 && (weak >= 2 && !title_case || (weak == 1 && initials > 0)));
     if !named {
         return None;
     }
@@ -667,6 +883,46 @@ mod tests {
         assert!(found("Вера в лучшее помогает").is_empty());
         assert_eq!(found("I spoke to Will Smith"), ["Will Smith"]);
         assert_eq!(found("Call Mrs. Rose tomorrow"), ["Rose"]);
+    }
+
+    #[test]
+    fn lists_of_names_take_their_other_items() {
+        assert_eq!(
+            found("They had 6: Rania, Luka, Abdoulaye, Hiba and Safa."),
+            ["Rania", "Luka", "Abdoulaye", "Hiba", "Safa"]
+        );
+        assert_eq!(found("Dear Anna, Thank you for the call"), ["Anna"]);
+        assert_eq!(found("We moved to Rome, Anna and I"), ["Anna"]);
+        // "Ruby" after a verb reads as a name (a trade), but a name that is also a word seeds
+        // no list.
+        assert_eq!(found("It runs Ruby, Scheme and Tcl"), ["Ruby"]);
+    }
+
+    #[test]
+    fn speakers_degrees_forms_of_address_and_suffixes() {
+        assert_eq!(
+            found("Natsuhiko: \"Who are you?\"\nOtohiko: \"Me.\""),
+            ["Natsuhiko", "Otohiko"]
+        );
+        assert!(found("Subject: refund for order 12").is_empty());
+        assert_eq!(found("Dr. med. Geisler flew to Wetter"), ["Geisler"]);
+        assert_eq!(found("Yarın Ahmet Bey gelecek"), ["Ahmet"]);
+        assert_eq!(found("Zorlutuna Bey geldi"), ["Zorlutuna"]);
+        assert_eq!(found("It was Maartje's idea"), ["Maartje"]);
+        assert_eq!(found("Bu Ayşe'nin kitabı"), ["Ayşe"]);
+        assert_eq!(found("Je m'appelle Camille"), ["Camille"]);
+    }
+
+    #[test]
+    fn a_name_that_is_a_word_after_a_lower_case_word() {
+        assert_eq!(found("I told Will about it"), ["Will"]);
+        assert_eq!(found("у нас Вера работает"), ["Вера"]);
+        assert!(found("We Will Rock You").is_empty());
+        assert!(found("See you in May, or in June").is_empty());
+        assert!(found("My friend lives in Van").is_empty());
+        // A surname that is also a town: a name after a verb, a place after "to" or "in".
+        assert_eq!(found("\"Fine,\" says Torres."), ["Torres"]);
+        assert!(found("We flew to London, then to Rome.").is_empty());
     }
 
     #[test]
