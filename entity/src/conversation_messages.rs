@@ -17,6 +17,9 @@ pub struct Model {
     /// The group chat it belongs to (a keyed digest of its id); `None` for the person's private
     /// chat. Context is read per chat.
     pub chat_key: Option<String>,
+    /// Fernet token of the sender's names (a JSON list) as the channel reported them when they
+    /// wrote this message: after a rename the old names stay redacted in the context.
+    pub names_enc: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -154,6 +154,20 @@ async fn purposes_are_chosen_one_by_one_and_only_history_keeps_text() {
     let raw = h.llm.requests().last().unwrap().raw.clone();
     assert!(!raw.contains("Ivanushka"), "{raw}");
     assert!(raw.contains("[PERSON_1]"), "{raw}");
+    // After a rename the old name stays redacted in the context, the new one in the message.
+    ivan.who.first_name = "Zhorzhetta";
+    ivan.say("Zhorzhetta is my name now", 1).await;
+    let raw = h.llm.requests().last().unwrap().raw.clone();
+    assert!(
+        !raw.contains("Ivanushka"),
+        "old name in clear after a rename: {raw}"
+    );
+    assert!(!raw.contains("Zhorzhetta"), "{raw}");
+    assert!(raw.contains("I am [PERSON_"), "{raw}");
+    assert!(
+        !h.dump().await.contains("Ivanushka"),
+        "names stored in clear"
+    );
 
     // /privacy shows each choice; /privacy history lists the versions.
     let privacy = ivan.say("/privacy", 1).await;
@@ -171,7 +185,7 @@ async fn purposes_are_chosen_one_by_one_and_only_history_keeps_text() {
     assert!(overview[0].contains("one per purpose"), "{overview:?}");
     let off = ivan.press("Turn off history", 1).await;
     assert!(off[0].contains("is off"), "{off:?}");
-    assert!(off[0].contains("8 stored messages"), "{off:?}");
+    assert!(off[0].contains("10 stored messages"), "{off:?}");
     assert_eq!(stored_messages(&h).await, 0);
 
     // /revoke withdraws everything at once; then nothing is forwarded.

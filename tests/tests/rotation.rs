@@ -38,14 +38,15 @@ async fn rotation_re_encrypts_everything_and_can_be_run_again() {
     let both = h.keys_with(&[("FERNET_KEYS", &format!("{new},{old}"))]);
     let dry = rotate(h.db(), &both, true).await.unwrap();
     assert_eq!(table(&dry, "channel_identities").rotated, 2);
-    assert_eq!(table(&dry, "conversation_messages").rotated, 2);
+    // The question, the answer, and the names the question was written under.
+    assert_eq!(table(&dry, "conversation_messages").rotated, 3);
     let done = rotate(h.db(), &both, false).await.unwrap();
     assert_eq!(done, dry, "the dry run counted what the run did");
     // Run again (as after an interruption): nothing left to do.
     let again = rotate(h.db(), &both, false).await.unwrap();
     assert_eq!(table(&again, "channel_identities").rotated, 0);
     assert_eq!(table(&again, "channel_identities").current, 2);
-    assert_eq!(table(&again, "conversation_messages").current, 2);
+    assert_eq!(table(&again, "conversation_messages").current, 3);
     let after = conversation_messages::Entity::find()
         .all(h.db())
         .await
@@ -70,6 +71,7 @@ async fn rotation_re_encrypts_everything_and_can_be_run_again() {
         .await
         .unwrap();
     assert_eq!(stored[0].text, "remember the lilacs");
+    assert!(stored[0].names.iter().any(|n| n == IVAN.first_name));
     // And the old key alone no longer does.
     let only_old = h.keys_with(&[("FERNET_KEYS", &old)]);
     let ids = identity::identities_of(h.db(), &only_old, subject.id)

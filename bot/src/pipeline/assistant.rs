@@ -45,7 +45,14 @@ pub(super) async fn answer(
     // Personal data becomes placeholders; the mapping lives only in this function. One mapping
     // covers the context too, so a value repeated there gets the same placeholder.
     let mut placeholders = Placeholders::new();
-    let hints = Hints::from_sender(&t.inbound.sender);
+    // The sender's names now, and the names they had when they wrote the earlier messages: a
+    // rename leaves no old name in clear in the context.
+    let mut hints = Hints::from_sender(&t.inbound.sender);
+    for name in earlier.iter().flat_map(|m| &m.names) {
+        if !hints.terms.contains(name) {
+            hints.terms.push(name.clone());
+        }
+    }
     let redacted = earlier
         .iter()
         .map(|m| {
@@ -102,6 +109,7 @@ pub(super) async fn answer(
                     &conversation::ChatKey::of(&p.keys, &t.inbound.chat),
                     &purpose.text_sha256,
                     (text, &answer),
+                    &hints.terms,
                 )
                 .await?;
             }

@@ -15,7 +15,9 @@ use crate::{llm::Role, privacy::keys::Keys};
 /// Stores one exchange — the person's message and the answer they were sent — only if, at this
 /// moment, their latest `history` decision is a grant of `history_sha256` (the purpose's current
 /// text) and no erasure is pending: a withdrawal or `/delete` handled while the answer was on its
-/// way wins. Returns whether it was stored.
+/// way wins. Returns whether it was stored. `names` are the sender's names as the channel
+/// reported them now (the redactor's hints), kept with the question so that they stay redacted
+/// in later context even after the person renames themselves.
 pub async fn store(
     db: &DatabaseConnection,
     keys: &Keys,
@@ -23,12 +25,17 @@ pub async fn store(
     chat: &ChatKey,
     history_sha256: &str,
     (question, answer): (&str, &str),
+    names: &[String],
 ) -> Result<bool, DbErr> {
     let txn = crate::audit::begin(db).await?;
     // Write first (the stored rows), check after, inside one transaction: on SQLite that takes
     // the write lock up front; on PostgreSQL a concurrent withdrawal's `forget` runs after the
     // decision is committed, so it removes these rows if this commit wins the race.
     let now = Utc::now();
+    let names_enc = (!names.is_empty()).then(|| {
+        let json = serde_json::to_vec(names).unwrap_or_default();
+        keys.fernet.encrypt(&json)
+    });
     for (role, text) in [(Role::User, question), (Role::Assistant, answer)] {
         conversation_messages::ActiveModel {
             subject_id: Set(subject_id),
@@ -37,6 +44,11 @@ pub async fn store(
             text_enc: Set(keys.fernet.encrypt(text.as_bytes())),
             created_at: Set(now),
             chat_key: Set(chat.0.clone()),
+            names_enc: Set(if role == Role::User {
+                names_enc.clone()
+            } else {
+                None
+            }),
             ..Default::default()
         }
         .insert(&txn)
@@ -70,6 +82,8 @@ pub struct Message {
     pub role: Role,
     pub text: String,
     pub at: chrono::DateTime<Utc>,
+    /// The sender's names when they wrote it (empty for answers and older rows).
+    pub names: Vec<String>,
 }
 
 fn open(keys: &Keys, row: conversation_messages::Model) -> Option<Message> {
@@ -85,8 +99,26 @@ fn open(keys: &Keys, row: conversation_messages::Model) -> Option<Message> {
         );
         return None;
     };
+    // Names that cannot be read are dropped with a warning; the text is still redacted with the
+    // current names and every other detector.
+    let names = row
+        .names_enc
+        .as_deref()
+        .and_then(|token| {
+            let names = keys
+                .fernet
+                .decrypt(token)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok());
+            if names.is_none() {
+                tracing::warn!(row = row.id, "a stored message's names could not be read");
+            }
+            names
+        })
+        .unwrap_or_default();
     Some(Message {
         bot_id: row.bot_id,
+        names,
         role: if row.role == "assistant" {
             Role::Assistant
         } else {
