@@ -38,15 +38,15 @@ async fn rotation_re_encrypts_everything_and_can_be_run_again() {
     let both = h.keys_with(&[("FERNET_KEYS", &format!("{new},{old}"))]);
     let dry = rotate(h.db(), &both, true).await.unwrap();
     assert_eq!(table(&dry, "channel_identities").rotated, 2);
-    // The question, the answer, and the names the question was written under.
-    assert_eq!(table(&dry, "conversation_messages").rotated, 3);
+    // The question, the answer, and the names each was stored with.
+    assert_eq!(table(&dry, "conversation_messages").rotated, 4);
     let done = rotate(h.db(), &both, false).await.unwrap();
     assert_eq!(done, dry, "the dry run counted what the run did");
     // Run again (as after an interruption): nothing left to do.
     let again = rotate(h.db(), &both, false).await.unwrap();
     assert_eq!(table(&again, "channel_identities").rotated, 0);
     assert_eq!(table(&again, "channel_identities").current, 2);
-    assert_eq!(table(&again, "conversation_messages").current, 3);
+    assert_eq!(table(&again, "conversation_messages").current, 4);
     let after = conversation_messages::Entity::find()
         .all(h.db())
         .await

@@ -74,12 +74,18 @@ struct Word {
     /// A lower-case word (not an article or a preposition of place) stands right before it:
     /// "told Will", "у нас Вера".
     after_lower: bool,
-    /// That word is not "to" either: "says Torres" (a surname that is also a town), but "fly to
-    /// London".
+    /// That word is not "to" or a conjunction either: "says Torres" (a surname that is also a
+    /// town), but "fly to London and Rome".
     after_lower_not_to: bool,
-    /// Starts a line and is followed by a colon and a quote, or is a first name followed by a
-    /// colon: the speaker of a line of dialogue ("Natsuhiko: \"Who are you?\"", "Peter: hi").
+    /// A first name followed by a colon: the speaker of a line of dialogue ("Peter: hi").
     speaker: bool,
+    /// Starts a line and is followed by a colon and a quote ("Natsuhiko: \"Who are you?\""):
+    /// a speaker if the lexicon knows it, or if another line has the same shape (a dialogue,
+    /// not one label such as `Error: "…"`).
+    speaker_shape: bool,
+    /// A pronoun written with a capital wherever it stands ("I", "Sie", "Вы"): no sign of title
+    /// case.
+    capital_pronoun: bool,
     /// "Bey", "Hanım", "Efendi": the capitalised word before it is a name.
     post_title: bool,
     /// A lower-case abbreviation after a title: "med." in "Dr. med. Geisler".
@@ -114,9 +120,11 @@ fn words(text: &str) -> Vec<(usize, usize)> {
                 // "d'Artagnan") or after a short elided word ("m'appelle", "I'm"), but not the
                 // one before a suffix: "Natsuhiko's", Turkish "Ayşe'nin".
                 let next = text[j + d.len_utf8()..].chars().next();
+                let before = &text[i..j];
                 let joins = d == '-'
                     || next.is_some_and(char::is_uppercase)
-                    || text[i..j].chars().count() <= 2;
+                    || before.chars().count() <= 2
+                        && (before == "I" || !before.chars().any(char::is_uppercase));
                 if joins && next.is_some_and(is_letter) {
                     it.next();
                 } else {
@@ -462,14 +470,16 @@ fn classify(text: &str) -> Vec<Word> {
             Cue::None
         };
         let line_start = n == 0 || gap.contains(['\n', '>']);
-        let speaker = matches!(role, Role::Strong | Role::Weak | Role::Unknown)
+        let colon = matches!(role, Role::Strong | Role::Weak | Role::Unknown)
             && bits & FIELD == 0
-            && text[end..].starts_with(':')
-            && (role == Role::Strong && entry.is_first()
-                || line_start
-                    && text[end + 1..]
-                        .trim_start_matches(' ')
-                        .starts_with(['"', '«', '“', '„']));
+            && text[end..].starts_with(':');
+        let speaker = colon && role == Role::Strong && entry.is_first();
+        let speaker_shape = colon
+            && line_start
+            && word.chars().count() > 1
+            && text[end + 1..]
+                .trim_start_matches(' ')
+                .starts_with(['"', '«', '“', '„']);
         out.push(Word {
             start,
             end,
@@ -487,12 +497,26 @@ fn classify(text: &str) -> Vec<Word> {
                 && prev_bits & PLACE_PREPOSITION == 0
                 && !prev_to,
             speaker,
+            speaker_shape,
+            capital_pronoun: bits & PRONOUN != 0
+                && (is_cyrillic(first)
+                    || matches!(
+                        folded,
+                        "i" | "sie"
+                            | "ihnen"
+                            | "ihr"
+                            | "ihre"
+                            | "ihrem"
+                            | "ihren"
+                            | "ihrer"
+                            | "ihres"
+                    )),
             post_title: capital && bits & POST_TITLE != 0,
             degree: !capital && bits & DEGREE != 0 && dot_after,
             hyphenated: word.contains('-'),
         });
         prev_lower = !capital && !arabic && bits & DETERMINER == 0;
-        prev_to = matches!(folded, "to" | "into" | "towards");
+        prev_to = matches!(folded, "to" | "into" | "towards") || is_conjunction(folded);
         prev_folded.clear();
         if bits & CUE_START != 0 {
             prev_folded.push_str(folded);
@@ -537,6 +561,8 @@ fn entry_role(folded: &str, first: char, buf: &mut String) -> (Role, Entry) {
 /// Appends a span for every name mentioned in `text`.
 pub(super) fn mentioned(text: &str, out: &mut Vec<Span>) {
     let words = classify(text);
+    // Two lines or more shaped `Word: "…"` make a dialogue: their first words are speakers.
+    let dialogue = words.iter().filter(|w| w.speaker_shape).count() >= 2;
     // Names found, as inclusive ranges of word indices, in order.
     let mut found: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
@@ -560,6 +586,8 @@ pub(super) fn mentioned(text: &str, out: &mut Vec<Span>) {
                 let fits = match n.role {
                     Role::Other => j == i + 1 && w.cue == Cue::Name && names_lowercase_ok(text, n),
                     Role::Title | Role::Particle => false,
+                    // "Sayın Ahmet Bey": the form of address stays outside.
+                    _ if n.post_title => false,
                     // Arabic script has no capitals: after a greeting only a known name counts.
                     Role::Unknown => !(n.arabic && w.cue == Cue::Greeting),
                     _ => true,
@@ -615,7 +643,10 @@ pub(super) fn mentioned(text: &str, out: &mut Vec<Span>) {
         }
         let run = &words[i..j];
         let next = words.get(j).filter(|n| n.joined && !n.sentence_start);
-        let range = if next.is_some_and(|n| n.post_title) || run[run.len() - 1].speaker {
+        let last = &run[run.len() - 1];
+        let speaker = last.speaker
+            || last.speaker_shape && (dialogue || matches!(last.role, Role::Strong | Role::Weak));
+        let range = if next.is_some_and(|n| n.post_title) || speaker {
             // "Balcı Bey", "Natsuhiko: \"…\"": the whole run, but for an unknown word that
             // starts the sentence ("Yarın Ahmet Bey gelecek").
             let from =
@@ -623,7 +654,10 @@ pub(super) fn mentioned(text: &str, out: &mut Vec<Span>) {
             Some((from, run.len() - 1))
         } else {
             // A capitalised word after this one: title case ("Supposed To Hate"), not a name.
-            let title_case = next.is_some_and(|n| n.role != Role::Other || is_capitalised(text, n));
+            // (A pronoun or article does not count: "I told Will I would come".)
+            let title_case = next.is_some_and(|n| {
+                n.role != Role::Other || is_capitalised(text, n) && !n.capital_pronoun
+            });
             accepted(run, title_case)
         };
         if let Some((from, to)) = range
@@ -685,14 +719,18 @@ fn extend_lists(text: &str, words: &[Word], found: &mut Vec<(usize, usize)>) {
             named[a..=b].iter_mut().for_each(|n| *n = true);
         }
     }
+    // Without capitals, only a word the lexicon knows as a name can be an item in Arabic
+    // script ("با مریم و برادرش": "her brother" is no name).
     let candidate = |k: usize, taken: &[bool]| {
         let w = &words[k];
+        let known = matches!(w.role, Role::Strong | Role::Weak);
         !taken[k]
-            && matches!(w.role, Role::Strong | Role::Weak | Role::Unknown)
+            && (known || w.role == Role::Unknown && !w.arabic)
             && !w.calendar
             && !w.place
             && !w.post_title
     };
+    let item = |k: usize, taken: &[bool]| taken[k] || candidate(k, taken);
     // The item after word `k` across a separator: (its index, whether a conjunction joined it).
     let after = |k: usize| -> Option<(usize, bool)> {
         let next = words.get(k + 1)?;
@@ -733,15 +771,17 @@ fn extend_lists(text: &str, words: &[Word], found: &mut Vec<(usize, usize)>) {
             if !candidate(m, &taken) {
                 continue;
             }
-            // Inside a list: joined by a conjunction, or followed by another separator.
+            // Inside a list: joined by a conjunction, or with another item beyond it ("Hello,
+            // Anna, how are you?" is no list).
             let inside = conj
                 || if forward {
-                    after(m).is_some()
+                    after(m).is_some_and(|(x, _)| item(x, &taken))
                 } else {
-                    // The first item of a list that goes on after the name: "Fanny, Elio, Diane".
-                    m > 0
-                        && (m.saturating_sub(2)..m).any(|p| after(p).is_some_and(|(to, _)| to == m))
-                        || after(k).is_some_and(|(_, conj)| !conj)
+                    // Or the first item of a list that goes on after the name: "Fanny, Elio,
+                    // Diane".
+                    (m.saturating_sub(2)..m)
+                        .any(|p| after(p).is_some_and(|(to, _)| to == m) && item(p, &taken))
+                        || after(k).is_some_and(|(x, _)| item(x, &taken))
                 };
             if inside {
                 named[m] = true;
@@ -892,6 +932,10 @@ mod tests {
             ["Rania", "Luka", "Abdoulaye", "Hiba", "Safa"]
         );
         assert_eq!(found("Dear Anna, Thank you for the call"), ["Anna"]);
+        assert_eq!(found("Hello, Anna, how are you?"), ["Anna"]);
+        assert_eq!(found("Thanks, Anna, that helps"), ["Anna"]);
+        assert_eq!(found("Hi Anna, Sorry, I missed it"), ["Anna"]);
+        assert_eq!(found("با مریم و برادرش رفتیم"), ["مریم"]);
         assert_eq!(found("We moved to Rome, Anna and I"), ["Anna"]);
         // "Ruby" after a verb reads as a name (a trade), but a name that is also a word seeds
         // no list.
@@ -905,6 +949,11 @@ mod tests {
             ["Natsuhiko", "Otohiko"]
         );
         assert!(found("Subject: refund for order 12").is_empty());
+        // One label shaped like a line of dialogue is not a speaker.
+        assert!(found("Error: \"file not found\"").is_empty());
+        assert!(found("Translate: \"Guten Morgen\"").is_empty());
+        assert_eq!(found("Sayın Ahmet Bey"), ["Ahmet"]);
+        assert_eq!(found("Please ask Ed's brother"), ["Ed"]);
         assert_eq!(found("Dr. med. Geisler flew to Wetter"), ["Geisler"]);
         assert_eq!(found("Yarın Ahmet Bey gelecek"), ["Ahmet"]);
         assert_eq!(found("Zorlutuna Bey geldi"), ["Zorlutuna"]);
@@ -916,6 +965,7 @@ mod tests {
     #[test]
     fn a_name_that_is_a_word_after_a_lower_case_word() {
         assert_eq!(found("I told Will about it"), ["Will"]);
+        assert_eq!(found("I told Will I would come"), ["Will"]);
         assert_eq!(found("у нас Вера работает"), ["Вера"]);
         assert!(found("We Will Rock You").is_empty());
         assert!(found("See you in May, or in June").is_empty());
@@ -923,6 +973,7 @@ mod tests {
         // A surname that is also a town: a name after a verb, a place after "to" or "in".
         assert_eq!(found("\"Fine,\" says Torres."), ["Torres"]);
         assert!(found("We flew to London, then to Rome.").is_empty());
+        assert!(found("We flew to London and Rome").is_empty());
     }
 
     #[test]

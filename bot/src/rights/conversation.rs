@@ -16,7 +16,7 @@ use crate::{llm::Role, privacy::keys::Keys};
 /// moment, their latest `history` decision is a grant of `history_sha256` (the purpose's current
 /// text) and no erasure is pending: a withdrawal or `/delete` handled while the answer was on its
 /// way wins. Returns whether it was stored. `names` are the sender's names as the channel
-/// reported them now (the redactor's hints), kept with the question so that they stay redacted
+/// reported them now (the redactor's hints), kept with both messages so that they stay redacted
 /// in later context even after the person renames themselves.
 pub async fn store(
     db: &DatabaseConnection,
@@ -44,11 +44,7 @@ pub async fn store(
             text_enc: Set(keys.fernet.encrypt(text.as_bytes())),
             created_at: Set(now),
             chat_key: Set(chat.0.clone()),
-            names_enc: Set(if role == Role::User {
-                names_enc.clone()
-            } else {
-                None
-            }),
+            names_enc: Set(names_enc.clone()),
             ..Default::default()
         }
         .insert(&txn)
@@ -82,7 +78,7 @@ pub struct Message {
     pub role: Role,
     pub text: String,
     pub at: chrono::DateTime<Utc>,
-    /// The sender's names when they wrote it (empty for answers and older rows).
+    /// The sender's names when the exchange was stored (empty for older rows).
     pub names: Vec<String>,
 }
 

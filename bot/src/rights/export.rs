@@ -81,7 +81,7 @@ pub async fn build(
         .await?
         .into_iter()
         .map(|m| {
-            json!({"bot": bot(m.bot_id), "role": m.role.as_str(), "text": m.text, "at": m.at.to_rfc3339()})
+            json!({"bot": bot(m.bot_id), "role": m.role.as_str(), "text": m.text, "at": m.at.to_rfc3339(), "names": m.names})
         })
         .collect();
 
