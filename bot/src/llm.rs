@@ -1,7 +1,13 @@
 //! LLM providers. The only thing a provider ever learns about a person is their pseudonym (the
 //! request's `user` field) and the text of the message they chose to send.
+//!
+//! Several providers may be configured ([`Providers`]); they are tried in order, each behind a
+//! circuit breaker that honours `Retry-After`.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -52,6 +58,15 @@ pub enum LlmError {
     Timeout(Duration),
     #[error("the provider answered HTTP {0}")]
     Status(u16),
+    /// 429 or 503, perhaps with how long to wait (`Retry-After`).
+    #[error("the provider is busy (HTTP {status})")]
+    Busy {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// Every configured provider is resting after failures or asked to wait.
+    #[error("every provider is resting")]
+    Resting,
     #[error("the provider could not be reached: {0}")]
     Network(String),
     #[error("the provider's answer could not be read")]
@@ -64,6 +79,8 @@ impl LlmError {
         match self {
             LlmError::Timeout(_) => "timeout",
             LlmError::Status(_) => "status",
+            LlmError::Busy { .. } => "busy",
+            LlmError::Resting => "resting",
             LlmError::Network(_) => "network",
             LlmError::Malformed => "malformed",
         }
@@ -86,7 +103,7 @@ impl Payload {
 /// Something that answers a message.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// Name for the audit log, e.g. `openai-compatible` or `echo`.
+    /// Name for the audit log and the egress ledger, e.g. `openai-compatible` or `echo`.
     fn name(&self) -> &str;
     fn model(&self) -> &str;
     /// The request body for a prompt, exactly as it will be sent.
@@ -95,24 +112,120 @@ pub trait Provider: Send + Sync + 'static {
     async fn send(&self, payload: Payload) -> Result<Completion, LlmError>;
 }
 
-/// Builds the provider the configuration asks for.
-pub fn from_settings(settings: &LlmSettings) -> Box<dyn Provider> {
-    match settings {
-        LlmSettings::Echo => Box::new(Echo),
-        LlmSettings::OpenAi {
-            base_url,
-            model,
-            api_key,
-            timeout,
-            system_prompt,
-        } => Box::new(OpenAiCompatible::new(
-            base_url.clone(),
-            model.clone(),
-            api_key.clone(),
-            *timeout,
-            system_prompt.clone(),
-        )),
+/// Failures in a row after which a provider rests.
+const TRIP_AFTER: u32 = 3;
+/// How long a provider rests after [`TRIP_AFTER`] failures in a row (then it is tried again;
+/// one more failure and it rests again).
+const REST: Duration = Duration::from_secs(30);
+/// The longest `Retry-After` honoured (a provider asking for more is tried again after this).
+const LONGEST_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Default)]
+struct Breaker {
+    failures: u32,
+    resting_until: Option<Instant>,
+}
+
+/// The configured providers in order, each with its circuit breaker.
+pub struct Providers {
+    members: Vec<(Box<dyn Provider>, Mutex<Breaker>)>,
+}
+
+impl Providers {
+    /// The providers the configuration asks for.
+    pub fn from_settings(settings: &LlmSettings) -> Providers {
+        match settings {
+            LlmSettings::Echo => Providers::of(vec![Box::new(Echo)]),
+            LlmSettings::OpenAi {
+                providers,
+                system_prompt,
+            } => Providers::of(
+                providers
+                    .iter()
+                    .map(|p| {
+                        Box::new(OpenAiCompatible::new(
+                            p.name.clone(),
+                            p.base_url.clone(),
+                            p.model.clone(),
+                            p.api_key.clone(),
+                            p.timeout,
+                            system_prompt.clone(),
+                        )) as Box<dyn Provider>
+                    })
+                    .collect(),
+            ),
+        }
     }
+
+    pub fn of(providers: Vec<Box<dyn Provider>>) -> Providers {
+        Providers {
+            members: providers
+                .into_iter()
+                .map(|p| (p, Mutex::new(Breaker::default())))
+                .collect(),
+        }
+    }
+
+    /// Every provider, resting or not, in order.
+    pub fn all(&self) -> impl Iterator<Item = &dyn Provider> {
+        self.members.iter().map(|(p, _)| p.as_ref())
+    }
+
+    fn breaker(&self, i: usize) -> std::sync::MutexGuard<'_, Breaker> {
+        self.members[i].1.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The providers to ask now, in order: those not resting.
+    pub fn ready(&self) -> Vec<(usize, &dyn Provider)> {
+        let now = Instant::now();
+        (0..self.members.len())
+            .filter(|&i| {
+                self.breaker(i)
+                    .resting_until
+                    .is_none_or(|until| until <= now)
+            })
+            .map(|i| (i, self.members[i].0.as_ref()))
+            .collect()
+    }
+
+    /// Provider `i` answered: its failures are forgotten.
+    pub fn answered(&self, i: usize) {
+        *self.breaker(i) = Breaker::default();
+    }
+
+    /// Provider `i` failed: it rests for as long as it asked (`Retry-After`), or for [`REST`]
+    /// after [`TRIP_AFTER`] failures in a row.
+    pub fn failed(&self, i: usize, error: &LlmError) {
+        let mut b = self.breaker(i);
+        b.failures = b.failures.saturating_add(1);
+        let rest = match error {
+            LlmError::Busy {
+                retry_after: Some(wait),
+                ..
+            } => Some((*wait).min(LONGEST_WAIT)),
+            _ if b.failures >= TRIP_AFTER => Some(REST),
+            _ => None,
+        };
+        if let Some(rest) = rest {
+            b.resting_until = Some(Instant::now() + rest);
+        }
+    }
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
 }
 
 /// The offline provider: no AI, and it says so.
@@ -146,6 +259,7 @@ impl Provider for Echo {
 
 /// Any server speaking OpenAI's `POST {base}/chat/completions`.
 pub struct OpenAiCompatible {
+    name: String,
     http: reqwest::Client,
     endpoint: String,
     model: String,
@@ -156,6 +270,7 @@ pub struct OpenAiCompatible {
 
 impl OpenAiCompatible {
     pub fn new(
+        name: String,
         base_url: url::Url,
         model: String,
         api_key: Option<Secret>,
@@ -167,6 +282,7 @@ impl OpenAiCompatible {
             base_url.as_str().trim_end_matches('/')
         );
         OpenAiCompatible {
+            name,
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .build()
@@ -199,7 +315,7 @@ struct ChoiceMessage {
 #[async_trait]
 impl Provider for OpenAiCompatible {
     fn name(&self) -> &str {
-        "openai-compatible"
+        &self.name
     }
     fn model(&self) -> &str {
         &self.model
@@ -240,6 +356,12 @@ impl Provider for OpenAiCompatible {
             }
         })?;
         let status = response.status();
+        if matches!(status.as_u16(), 429 | 503) {
+            return Err(LlmError::Busy {
+                status: status.as_u16(),
+                retry_after: retry_after(response.headers()),
+            });
+        }
         if !status.is_success() {
             return Err(LlmError::Status(status.as_u16()));
         }

@@ -27,6 +27,8 @@ pub enum LlmBehaviour {
     Status(u16),
     /// Waits this long before answering.
     Stall(Duration),
+    /// Answers 429 Too Many Requests with `Retry-After: <seconds>`.
+    Busy(u64),
 }
 
 /// One request the fake received.
@@ -108,6 +110,14 @@ async fn complete(
             return (
                 StatusCode::from_u16(code).unwrap(),
                 Json(json!({"error": {"message": format!("failed on: {user_text}")}})),
+            )
+                .into_response();
+        }
+        LlmBehaviour::Busy(seconds) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", seconds.to_string())],
+                Json(json!({"error": {"message": "rate limited"}})),
             )
                 .into_response();
         }

@@ -215,17 +215,20 @@ impl App {
         integrations: &Arc<Integrations>,
         public_url: String,
     ) -> Arc<Pipeline> {
-        let provider = llm::from_settings(&self.config.llm);
-        tracing::info!(
-            provider = provider.name(),
-            model = provider.model(),
-            "LLM provider"
-        );
+        let providers = llm::Providers::from_settings(&self.config.llm);
+        for (order, provider) in providers.all().enumerate() {
+            tracing::info!(
+                order = order + 1,
+                provider = provider.name(),
+                model = provider.model(),
+                "LLM provider"
+            );
+        }
         Arc::new(Pipeline::new(
             self.db.clone(),
             self.keys.clone(),
             self.bots.clone(),
-            provider,
+            providers,
             Redactor::new(self.config.redact.clone()),
             metrics.clone(),
             PipelineSettings {

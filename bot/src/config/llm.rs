@@ -13,15 +13,27 @@ use super::{ConfigError, Env, Secret, bad, env, parse_url};
 pub enum LlmSettings {
     /// Offline: repeats the message and says plainly that no AI is configured.
     Echo,
-    /// Any OpenAI-compatible `/chat/completions` endpoint.
+    /// OpenAI-compatible `/chat/completions` endpoints, tried in order: the next one answers
+    /// when one is busy, failing or resting (see `llm::Providers`).
     OpenAi {
-        /// Includes the version, e.g. `https://api.openai.com/v1`.
-        base_url: Url,
-        model: String,
-        api_key: Option<Secret>,
-        timeout: Duration,
+        providers: Vec<ProviderSettings>,
         system_prompt: String,
     },
+}
+
+/// One OpenAI-compatible endpoint.
+#[derive(Clone, Debug)]
+pub struct ProviderSettings {
+    /// Its name in the audit log and the egress ledger (`openai-compatible` for the single
+    /// `[llm]` endpoint).
+    pub name: String,
+    /// Includes the version, e.g. `https://api.openai.com/v1`.
+    pub base_url: Url,
+    pub model: String,
+    pub api_key: Option<Secret>,
+    pub timeout: Duration,
+    /// Who it is, in words people understand (named in the `assistant` purpose).
+    pub recipient: Option<String>,
 }
 
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant for a business, answering its \
@@ -43,23 +55,98 @@ pub(super) struct FileLlm {
     pub(super) recipient: Option<String>,
     /// Earlier messages sent as context for people who chose `history` (default 10).
     pub(super) history_messages: Option<usize>,
+    /// `[[llm.providers]]`: several endpoints, tried in order.
+    pub(super) providers: Option<Vec<FileProvider>>,
 }
 
+/// One `[[llm.providers]]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileProvider {
+    name: Option<String>,
+    base_url: String,
+    model: String,
+    /// Name of the environment variable holding its API key (none if unset: a key is never
+    /// sent to a provider it was not named for).
+    api_key_env: Option<String>,
+    timeout_secs: Option<u64>,
+    recipient: Option<String>,
+}
+
+/// The default text naming who receives messages: every provider that may, in order.
 pub(super) fn default_recipient(llm: &LlmSettings) -> String {
     match llm {
         LlmSettings::Echo => {
             "no outside service (this gateway's offline echo, which only repeats it)".to_string()
         }
-        LlmSettings::OpenAi {
-            base_url, model, ..
-        } => format!(
-            "the AI service at {} (model {model})",
-            base_url.host_str().unwrap_or("the configured address")
-        ),
+        LlmSettings::OpenAi { providers, .. } => {
+            let mut named = providers.iter().map(|p| {
+                p.recipient.clone().unwrap_or_else(|| {
+                    format!(
+                        "the AI service at {} (model {})",
+                        p.base_url.host_str().unwrap_or("the configured address"),
+                        p.model
+                    )
+                })
+            });
+            let mut text = named.next().unwrap_or_default();
+            for next in named {
+                text.push_str(", or when that one is busy, ");
+                text.push_str(&next);
+            }
+            text
+        }
     }
 }
 
-/// The provider from `[llm]` and the `LLM_*` variables.
+fn timeout_secs(place: &str, value: Option<u64>) -> Result<Duration, ConfigError> {
+    match value {
+        Some(0) => Err(bad(place, "must be a whole number of seconds above 0")),
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Ok(Duration::from_secs(30)),
+    }
+}
+
+/// `[[llm.providers]]`, validated with the place of each mistake.
+fn provider_list(
+    list: Vec<FileProvider>,
+    env: &dyn Env,
+) -> Result<Vec<ProviderSettings>, ConfigError> {
+    if list.is_empty() {
+        return Err(bad(
+            "llm.providers",
+            "is empty; list at least one provider or remove it",
+        ));
+    }
+    let mut out: Vec<ProviderSettings> = Vec::with_capacity(list.len());
+    for (i, p) in list.into_iter().enumerate() {
+        let place = |field: &str| format!("llm.providers[{i}].{field}");
+        let name = p.name.unwrap_or_else(|| format!("provider-{}", i + 1));
+        if name.trim().is_empty() || out.iter().any(|o| o.name == name) {
+            return Err(bad(
+                place("name"),
+                format!("`{name}` is empty or used twice; each provider needs its own name"),
+            ));
+        }
+        if p.model.trim().is_empty() {
+            return Err(bad(place("model"), "required"));
+        }
+        out.push(ProviderSettings {
+            name,
+            base_url: parse_url(&place("base_url"), &p.base_url)?,
+            model: p.model,
+            api_key: p
+                .api_key_env
+                .and_then(|var| env.get(&var))
+                .map(|k| Secret::new(k.trim())),
+            timeout: timeout_secs(&place("timeout_secs"), p.timeout_secs)?,
+            recipient: p.recipient,
+        });
+    }
+    Ok(out)
+}
+
+/// The providers from `[llm]` (or `[[llm.providers]]`) and the `LLM_*` variables.
 pub(super) fn settings(file: Option<FileLlm>, env: &dyn Env) -> Result<LlmSettings, ConfigError> {
     let provider = file.as_ref().and_then(|l| l.provider.clone());
     let base = env
@@ -70,6 +157,29 @@ pub(super) fn settings(file: Option<FileLlm>, env: &dyn Env) -> Result<LlmSettin
                 .and_then(|l| l.base_url.clone())
                 .map(|v| ("llm.base_url", v))
         });
+    let system_prompt = file
+        .as_ref()
+        .and_then(|l| l.system_prompt.clone())
+        .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_string());
+    let mut file = file;
+    if let Some(list) = file.as_mut().and_then(|l| l.providers.take()) {
+        if let Some((place, _)) = base {
+            return Err(bad(
+                place,
+                "set either [[llm.providers]] or one base URL (llm.base_url / LLM_BASE_URL), not both",
+            ));
+        }
+        if provider.as_deref().is_some_and(|p| p != "openai") {
+            return Err(bad(
+                "llm.provider",
+                "[[llm.providers]] are OpenAI-compatible endpoints; remove `provider` or set `openai`",
+            ));
+        }
+        return Ok(LlmSettings::OpenAi {
+            providers: provider_list(list, env)?,
+            system_prompt,
+        });
+    }
     match (provider.as_deref(), base) {
         (Some("echo"), None) | (None, None) => Ok(LlmSettings::Echo),
         (Some("echo"), Some(_)) => Err(bad(
@@ -118,15 +228,15 @@ pub(super) fn settings(file: Option<FileLlm>, env: &dyn Env) -> Result<LlmSettin
                     .unwrap_or(30)
                     .max(1),
             };
-            let timeout = Duration::from_secs(timeout_secs);
-            let system_prompt = file
-                .and_then(|l| l.system_prompt)
-                .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_string());
             Ok(LlmSettings::OpenAi {
-                base_url,
-                model,
-                api_key,
-                timeout,
+                providers: vec![ProviderSettings {
+                    name: "openai-compatible".to_string(),
+                    base_url,
+                    model,
+                    api_key,
+                    timeout: Duration::from_secs(timeout_secs),
+                    recipient: None,
+                }],
                 system_prompt,
             })
         }

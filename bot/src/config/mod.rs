@@ -39,7 +39,7 @@ pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
 use error::bad;
 pub use http::HttpSettings;
-pub use llm::{DEFAULT_SYSTEM_PROMPT, LlmSettings};
+pub use llm::{DEFAULT_SYSTEM_PROMPT, LlmSettings, ProviderSettings};
 pub use oauth::{BUILTIN_PROVIDERS, OAuthProvider};
 pub use purposes::{DEFAULT_PURPOSES, PolicySettings, PurposeSettings};
 pub use retention::{MAX_DAYS, RetentionSettings};

@@ -392,3 +392,77 @@ mod arbitrary_input {
         }
     }
 }
+
+#[test]
+fn llm_providers_are_a_list_tried_in_order_and_each_has_its_own_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let load = |text: &str, vars: &[(&str, &str)]| {
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &env(vars))
+    };
+    let two = "[[llm.providers]]\nname = \"a\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m1\"\napi_key_env = \"A_KEY\"\n[[llm.providers]]\nbase_url = \"https://llm.example.org/v1/\"\nmodel = \"m2\"\ntimeout_secs = 5\n";
+    let c = load(two, &[("A_KEY", "k"), ("LLM_API_KEY", "not-for-these")]).unwrap();
+    let LlmSettings::OpenAi { providers, .. } = &c.llm else {
+        panic!("{:?}", c.llm)
+    };
+    let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "provider-2"]);
+    assert_eq!(providers[0].api_key.as_ref().map(|k| k.expose()), Some("k"));
+    assert!(
+        providers[1].api_key.is_none(),
+        "LLM_API_KEY went to a listed provider"
+    );
+    assert_eq!(providers[1].timeout.as_secs(), 5);
+    // The assistant purpose names every recipient, in order.
+    assert!(
+        c.purposes[0].text.contains(
+            "the AI service at 127.0.0.1 (model m1), or when that one is busy, the AI service at \
+             llm.example.org (model m2)"
+        ),
+        "{}",
+        c.purposes[0].text
+    );
+
+    // The single [llm] endpoint is a list of one, named as before.
+    let one = load(
+        "",
+        &[
+            ("LLM_BASE_URL", "http://127.0.0.1:1/v1"),
+            ("LLM_MODEL", "m"),
+        ],
+    )
+    .unwrap();
+    let LlmSettings::OpenAi { providers, .. } = &one.llm else {
+        panic!()
+    };
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0].name, "openai-compatible");
+
+    for (text, vars, place) in [
+        (
+            two,
+            &[("LLM_BASE_URL", "http://127.0.0.1:2/v1")][..],
+            "LLM_BASE_URL",
+        ),
+        ("[llm]\nproviders = []\n", &[][..], "llm.providers"),
+        (
+            "[[llm.providers]]\nname = \"x\"\nbase_url = \"http://a/v1\"\nmodel = \"m\"\n[[llm.providers]]\nname = \"x\"\nbase_url = \"http://b/v1\"\nmodel = \"m\"\n",
+            &[][..],
+            "llm.providers[1].name",
+        ),
+        (
+            "[[llm.providers]]\nbase_url = \"ftp://a\"\nmodel = \"m\"\n",
+            &[][..],
+            "llm.providers[0].base_url",
+        ),
+        (
+            "[[llm.providers]]\nbase_url = \"http://a/v1\"\nmodel = \"m\"\ntimeout_secs = 0\n",
+            &[][..],
+            "llm.providers[0].timeout_secs",
+        ),
+    ] {
+        let err = load(text, vars).unwrap_err().to_string();
+        assert!(err.contains(place), "{place}: {err}");
+    }
+}

@@ -16,7 +16,7 @@ use crate::{
     app::metrics::{ReasonLabel, TypeLabel},
     audit::Pending,
     consent::{Choices, PURPOSE_HISTORY},
-    llm::{Payload, Prompt, Role},
+    llm::{LlmError, Payload, Prompt, Provider, Role},
     redact::{Hints, Placeholders, RedactedText},
     rights::conversation,
 };
@@ -48,6 +48,7 @@ pub(super) async fn answer(
     // The sender's names now, and the names they had when they wrote the earlier messages: a
     // rename leaves no old name in clear in the context.
     let mut hints = Hints::from_sender(&t.inbound.sender);
+    let names_now = hints.terms.clone();
     for name in earlier.iter().flat_map(|m| &m.names) {
         if !hints.terms.contains(name) {
             hints.terms.push(name.clone());
@@ -74,65 +75,108 @@ pub(super) async fn answer(
             return held_unredacted(p, t).await;
         }
     };
-    let payload = p.provider.payload(Prompt {
-        user: &t.subject.pseudonym,
-        text: &redacted,
-        history: &history,
-    });
-    if !record_forward(p, t, &payload, &redacted, history.len()).await? {
-        // A withdrawal, a refusal or a deletion was decided first: nothing goes out.
-        p.record(
-            Some(t.bot.id),
-            Some(&t.subject.pseudonym),
-            Action::MessageHeld,
-            serde_json::json!({"reason": "consent_changed"}),
-        )
-        .await?;
-        return Ok(vec![Outbound::text(replies::HELD_AFTER_CHANGE)]);
+    // The providers in order, the next asked when one fails; each forward is recorded (with
+    // the person's consent read again) before its bytes leave.
+    let ready = p.providers.ready();
+    if ready.is_empty() {
+        return llm_failed(p, t, "none", &LlmError::Resting).await;
     }
-    match p.provider.send(payload).await {
-        Ok(completion) => {
-            p.metrics
-                .llm_latency
-                .observe(completion.latency.as_secs_f64());
-            tracing::debug!(
-                subject = t.subject.pseudonym.short(),
-                latency_ms = completion.latency.as_millis() as u64,
-                "assistant answered"
-            );
-            let answer = placeholders.restore(&completion.text);
-            if keep_history && let Some(purpose) = t.policy.purpose(PURPOSE_HISTORY) {
-                conversation::store(
-                    &p.db,
-                    &p.keys,
-                    (t.subject.id, t.bot.id),
-                    &conversation::ChatKey::of(&p.keys, &t.inbound.chat),
-                    &purpose.text_sha256,
-                    (text, &answer),
-                    &hints.terms,
-                )
-                .await?;
-            }
-            let mut reply = Outbound::text(answer);
-            reply.reply_to = t.inbound.message_id.clone();
-            Ok(vec![reply])
-        }
-        Err(err) => {
-            p.metrics
-                .llm_errors
-                .get_or_create(&ReasonLabel { reason: err.kind() })
-                .inc();
-            tracing::warn!(subject = t.subject.pseudonym.short(), error = %err, "LLM call failed");
+    for (attempt, &(i, provider)) in ready.iter().enumerate() {
+        let payload = provider.payload(Prompt {
+            user: &t.subject.pseudonym,
+            text: &redacted,
+            history: &history,
+        });
+        let forward = Forward {
+            provider,
+            attempt: attempt + 1,
+            context_messages: history.len(),
+        };
+        if !record_forward(p, t, &payload, &redacted, forward).await? {
+            // A withdrawal, a refusal or a deletion was decided first: nothing goes out.
             p.record(
                 Some(t.bot.id),
                 Some(&t.subject.pseudonym),
-                Action::LlmFailed,
-                serde_json::json!({"provider": p.provider.name(), "error": err.kind()}),
+                Action::MessageHeld,
+                serde_json::json!({"reason": "consent_changed"}),
             )
             .await?;
-            Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
+            return Ok(vec![Outbound::text(replies::HELD_AFTER_CHANGE)]);
         }
+        let completion = match provider.send(payload).await {
+            Ok(completion) => completion,
+            Err(err) => {
+                p.providers.failed(i, &err);
+                record_llm_error(p, t, provider.name(), &err).await?;
+                continue;
+            }
+        };
+        p.providers.answered(i);
+        p.metrics
+            .llm_latency
+            .observe(completion.latency.as_secs_f64());
+        tracing::debug!(
+            subject = t.subject.pseudonym.short(),
+            provider = provider.name(),
+            latency_ms = completion.latency.as_millis() as u64,
+            "assistant answered"
+        );
+        let answer = placeholders.restore(&completion.text);
+        if keep_history && let Some(purpose) = t.policy.purpose(PURPOSE_HISTORY) {
+            conversation::store(
+                &p.db,
+                &p.keys,
+                (t.subject.id, t.bot.id),
+                &conversation::ChatKey::of(&p.keys, &t.inbound.chat),
+                &purpose.text_sha256,
+                (text, &answer),
+                &names_now,
+            )
+            .await?;
+        }
+        let mut reply = Outbound::text(answer);
+        reply.reply_to = t.inbound.message_id.clone();
+        return Ok(vec![reply]);
     }
+    tracing::warn!(
+        subject = t.subject.pseudonym.short(),
+        providers = ready.len(),
+        "every LLM provider failed"
+    );
+    Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
+}
+
+/// A provider's failure: counted, logged (without the text) and audited.
+async fn record_llm_error(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    provider: &str,
+    err: &LlmError,
+) -> Result<(), PipelineError> {
+    p.metrics
+        .llm_errors
+        .get_or_create(&ReasonLabel { reason: err.kind() })
+        .inc();
+    tracing::warn!(subject = t.subject.pseudonym.short(), provider, error = %err, "LLM call failed");
+    p.record(
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        Action::LlmFailed,
+        serde_json::json!({"provider": provider, "error": err.kind()}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// No provider could be asked: recorded, and the person told.
+async fn llm_failed(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    provider: &str,
+    err: &LlmError,
+) -> Result<Vec<Outbound>, PipelineError> {
+    record_llm_error(p, t, provider, err).await?;
+    Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
 }
 
 /// Redaction failed: the message is held, recorded, and the person told.
@@ -161,21 +205,31 @@ const NOT_NOW: &str = "consent changed before the forward";
 /// holding the person's row lock, their consent is read again: a withdrawal, refusal or erasure
 /// decided meanwhile (on another chat, connection or replica) comes first, and then nothing is
 /// recorded or sent (`false`); one decided later is recorded after the forward.
+/// Which provider a forward goes to.
+struct Forward<'a> {
+    provider: &'a dyn Provider,
+    /// 1 for the first provider asked; more when earlier ones failed. Only the first forward
+    /// completes the delivery and leaves the apology in the outbox.
+    attempt: usize,
+    context_messages: usize,
+}
+
 async fn record_forward(
     p: &Pipeline,
     t: &Turn<'_>,
     payload: &Payload,
     redacted: &RedactedText,
-    context_messages: usize,
+    forward: Forward<'_>,
 ) -> Result<bool, PipelineError> {
+    let (first, context_messages) = (forward.attempt == 1, forward.context_messages);
     // Written before the call: if the audit log cannot be written, nothing is forwarded. The
     // SHA-256 of the exact bytes sent is the egress ledger's proof of what left; the ledger row
     // and the audit entry are kept together or not at all.
     let sha = payload.sha256();
     let (bot_id, subject_id) = (t.bot.id, t.subject.id);
     let (provider, model) = (
-        p.provider.name().to_string(),
-        p.provider.model().to_string(),
+        forward.provider.name().to_string(),
+        forward.provider.model().to_string(),
     );
     let key = t.delivery.to_string();
     // Until the answer replaces it, the outbox holds an apology: a kill while the provider works
@@ -186,7 +240,8 @@ async fn record_forward(
         .inbound
         .channel
         .acknowledges()
-        .then(|| outbox::row(&p.keys, bot_id, &key, t.inbound, &[apology], p.lease));
+        .then(|| outbox::row(&p.keys, bot_id, &key, t.inbound, &[apology], p.lease))
+        .filter(|_| first);
     let entry = Pending {
         bot_id: Some(bot_id),
         subject: Some(t.subject.pseudonym.clone()),
@@ -197,6 +252,7 @@ async fn record_forward(
             "redactions": redacted.counts(),
             "context_messages": context_messages,
             "payload_sha256": sha,
+            "attempt": forward.attempt,
         }),
     };
     let policy = t.policy.clone();
@@ -221,7 +277,9 @@ async fn record_forward(
                 ledger.exec_without_returning(txn).await?;
                 // The delivery is handled from here on: a redelivery is not forwarded again, even
                 // if something after the provider call fails.
-                dedupe::complete(txn, bot_id, key).await?;
+                if first {
+                    dedupe::complete(txn, bot_id, key).await?;
+                }
                 match apology {
                     Some(row) => outbox::keep(txn, row).await,
                     None => Ok(()),
@@ -237,6 +295,9 @@ async fn record_forward(
     t.completed.store(true, Ordering::Relaxed);
     // Decided: the person's next message need not wait for the provider's answer.
     t.order.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if !first {
+        return Ok(true);
+    }
     for (label, count) in redacted.counts() {
         p.metrics
             .redactions

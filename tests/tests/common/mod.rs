@@ -33,6 +33,8 @@ pub struct Options {
     pub extra_env: Vec<(String, String)>,
     /// Point BALE_API_URL at the fake Bot API (set BALE_BOT_TOKEN in `extra_env`).
     pub bale_api_is_fake: bool,
+    /// Leave out the `LLM_*` variables (the test configures providers in a file).
+    pub omit_llm_env: bool,
 }
 
 /// A running gateway with its fakes.
@@ -65,9 +67,11 @@ impl Harness {
         };
         set("CONSENTGATE_DATABASE_URL", &db.url);
         set("CONSENTGATE_HTTP_ADDR", "127.0.0.1:0");
-        set("LLM_BASE_URL", &llm.base_url);
-        set("LLM_MODEL", "fake-model");
-        set("LLM_API_KEY", "test-llm-key");
+        if !options.omit_llm_env {
+            set("LLM_BASE_URL", &llm.base_url);
+            set("LLM_MODEL", "fake-model");
+            set("LLM_API_KEY", "test-llm-key");
+        }
         set("FERNET_KEYS", &keys.fernet);
         set("PSEUDONYM_KEY", &keys.pseudonym);
         set("AUDIT_KEY", &keys.audit);
