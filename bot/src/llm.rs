@@ -85,6 +85,16 @@ impl LlmError {
             LlmError::Malformed => "malformed",
         }
     }
+
+    /// Whether the next provider should be asked: the provider is busy or failing (429, 5xx,
+    /// a timeout, no connection, an unreadable answer), not refusing this request (400, 401,
+    /// 413 …, which would go the same way elsewhere or means this deployment's key is wrong).
+    pub fn falls_over(&self) -> bool {
+        match self {
+            LlmError::Status(code) => *code >= 500 || *code == 408,
+            _ => true,
+        }
+    }
 }
 
 /// The exact bytes about to be sent to a provider. Built before sending so that the audit log
@@ -126,9 +136,11 @@ struct Breaker {
     resting_until: Option<Instant>,
 }
 
-/// The configured providers in order, each with its circuit breaker.
+/// The configured providers in order, each with its circuit breaker and, when there are
+/// several, the words that name it in the `assistant` purpose.
 pub struct Providers {
     members: Vec<(Box<dyn Provider>, Mutex<Breaker>)>,
+    named: Vec<Option<String>>,
 }
 
 impl Providers {
@@ -153,7 +165,12 @@ impl Providers {
                         )) as Box<dyn Provider>
                     })
                     .collect(),
-            ),
+            )
+            .named(if providers.len() > 1 {
+                providers.iter().map(|p| Some(p.named())).collect()
+            } else {
+                Vec::new()
+            }),
         }
     }
 
@@ -163,7 +180,16 @@ impl Providers {
                 .into_iter()
                 .map(|p| (p, Mutex::new(Breaker::default())))
                 .collect(),
+            named: Vec::new(),
         }
+    }
+
+    /// The words naming each provider in the consent text: a provider is asked only while the
+    /// `assistant` purpose in effect names it (one added to the configuration waits until the
+    /// policy naming it is published and people agreed to it).
+    pub fn named(mut self, named: Vec<Option<String>>) -> Providers {
+        self.named = named;
+        self
     }
 
     /// Every provider, resting or not, in order.
@@ -175,10 +201,25 @@ impl Providers {
         self.members[i].1.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The providers to ask now, in order: those not resting.
-    pub fn ready(&self) -> Vec<(usize, &dyn Provider)> {
+    /// The providers to ask now, in order: those named in `consent_text` (the `assistant`
+    /// purpose people agreed to) and not resting. A text naming none of them (an operator's
+    /// own wording) cannot tell, and leaves them all.
+    pub fn ready(&self, consent_text: &str) -> Vec<(usize, &dyn Provider)> {
         let now = Instant::now();
+        let named = |i: usize| {
+            self.named
+                .get(i)
+                .and_then(Option::as_deref)
+                .is_none_or(|words| consent_text.contains(words))
+        };
+        let any_named = (0..self.members.len()).any(|i| {
+            self.named
+                .get(i)
+                .and_then(Option::as_deref)
+                .is_some_and(|words| consent_text.contains(words))
+        });
         (0..self.members.len())
+            .filter(|&i| !any_named || named(i))
             .filter(|&i| {
                 self.breaker(i)
                     .resting_until
@@ -223,9 +264,12 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-        .to_std()
-        .ok()
+    // A date already past: ask again at once.
+    Some(
+        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// The offline provider: no AI, and it says so.
@@ -383,5 +427,101 @@ impl Provider for OpenAiCompatible {
             text,
             latency: started.elapsed(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two() -> Providers {
+        Providers::of(vec![Box::new(Echo), Box::new(Echo)])
+    }
+
+    fn ready(p: &Providers) -> Vec<usize> {
+        p.ready("").into_iter().map(|(i, _)| i).collect()
+    }
+
+    #[test]
+    fn only_providers_the_consent_names_are_asked() {
+        let p = two().named(vec![Some("Alpha AI".into()), Some("Beta AI".into())]);
+        let asked =
+            |text: &str| -> Vec<usize> { p.ready(text).into_iter().map(|(i, _)| i).collect() };
+        assert_eq!(asked("Alpha AI, or when that one is busy, Beta AI"), [0, 1]);
+        // Beta was added to the configuration but the policy in effect names only Alpha.
+        assert_eq!(asked("Alpha AI"), [0]);
+        // The operator's own wording names neither: both are asked.
+        assert_eq!(asked("our AI partners"), [0, 1]);
+    }
+
+    #[test]
+    fn a_provider_rests_after_three_failures_in_a_row_and_an_answer_clears_them() {
+        let p = two();
+        let timeout = LlmError::Timeout(Duration::from_secs(1));
+        p.failed(0, &timeout);
+        p.failed(0, &timeout);
+        assert_eq!(ready(&p), [0, 1]);
+        p.answered(0);
+        p.failed(0, &timeout);
+        p.failed(0, &timeout);
+        assert_eq!(ready(&p), [0, 1], "an answer clears the count");
+        p.failed(0, &timeout);
+        assert_eq!(ready(&p), [1]);
+        // Once the rest is over it is asked again, and one more failure rests it again.
+        p.breaker(0).resting_until = Some(Instant::now());
+        assert_eq!(ready(&p), [0, 1]);
+        p.failed(0, &timeout);
+        assert_eq!(ready(&p), [1]);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_ten_minutes() {
+        let p = two();
+        p.failed(
+            1,
+            &LlmError::Busy {
+                status: 429,
+                retry_after: Some(Duration::from_secs(86_400)),
+            },
+        );
+        assert_eq!(ready(&p), [0]);
+        let until = p.breaker(1).resting_until.unwrap();
+        assert!(until <= Instant::now() + LONGEST_WAIT);
+        // A 429 without Retry-After counts as one failure.
+        p.failed(
+            0,
+            &LlmError::Busy {
+                status: 429,
+                retry_after: None,
+            },
+        );
+        assert_eq!(ready(&p), [0]);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        h.insert(reqwest::header::RETRY_AFTER, later.parse().unwrap());
+        let wait = retry_after(&h).unwrap();
+        assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(90));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn a_refused_request_does_not_fall_over() {
+        assert!(!LlmError::Status(400).falls_over());
+        assert!(!LlmError::Status(401).falls_over());
+        assert!(LlmError::Status(502).falls_over());
+        assert!(LlmError::Timeout(Duration::from_secs(1)).falls_over());
+        assert!(LlmError::Network("refused".into()).falls_over());
     }
 }

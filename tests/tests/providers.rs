@@ -119,3 +119,45 @@ recipient = "Spare AI Inc (USA)"
     assert!(sent[4].contains("can't answer right now"), "{sent:?}");
     h.finish().await;
 }
+
+/// A provider that cannot be reached is passed over like a busy one; a request a provider
+/// refuses (400) goes to no other provider and ends in the apology.
+#[tokio::test]
+async fn an_unreachable_provider_is_passed_over_and_a_refused_request_is_not_resent() {
+    let primary = FakeLlm::start().await;
+    let spare = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("consentgate.toml");
+    // Port 9 on loopback: nothing listens there, the connection is refused.
+    std::fs::write(
+        &file,
+        format!(
+            "[[llm.providers]]\nname = \"gone\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m0\"\n\
+             [[llm.providers]]\nname = \"primary\"\nbase_url = \"{}\"\nmodel = \"m1\"\n\
+             [[llm.providers]]\nname = \"spare\"\nbase_url = \"{}\"\nmodel = \"m2\"\n",
+            primary.base_url, spare.base_url
+        ),
+    )
+    .unwrap();
+    let h = Harness::start(Options {
+        telegram: true,
+        omit_llm_env: true,
+        extra_env: vec![("CONSENTGATE_CONFIG".into(), file.display().to_string())],
+        ..Default::default()
+    })
+    .await;
+    agreed(&h, IVAN, false).await;
+    h.telegram
+        .push_update(text_update(3, IVAN, "are you there?"));
+    let sent = h.wait_sent(IVAN.id, 3).await;
+    assert_eq!(sent[2], "LLM: are you there?");
+    assert_eq!((primary.requests().len(), spare.requests().len()), (1, 0));
+
+    primary.set(LlmBehaviour::Status(400));
+    h.telegram
+        .push_update(text_update(4, IVAN, "a very long question"));
+    let sent = h.wait_sent(IVAN.id, 4).await;
+    assert!(sent[3].contains("can't answer right now"), "{sent:?}");
+    assert_eq!((primary.requests().len(), spare.requests().len()), (2, 0));
+    h.finish().await;
+}

@@ -73,6 +73,19 @@ pub(super) struct FileProvider {
     recipient: Option<String>,
 }
 
+impl ProviderSettings {
+    /// Who it is in the consent text: its `recipient`, or its host and model.
+    pub fn named(&self) -> String {
+        self.recipient.clone().unwrap_or_else(|| {
+            format!(
+                "the AI service at {} (model {})",
+                self.base_url.host_str().unwrap_or("the configured address"),
+                self.model
+            )
+        })
+    }
+}
+
 /// The default text naming who receives messages: every provider that may, in order.
 pub(super) fn default_recipient(llm: &LlmSettings) -> String {
     match llm {
@@ -80,15 +93,7 @@ pub(super) fn default_recipient(llm: &LlmSettings) -> String {
             "no outside service (this gateway's offline echo, which only repeats it)".to_string()
         }
         LlmSettings::OpenAi { providers, .. } => {
-            let mut named = providers.iter().map(|p| {
-                p.recipient.clone().unwrap_or_else(|| {
-                    format!(
-                        "the AI service at {} (model {})",
-                        p.base_url.host_str().unwrap_or("the configured address"),
-                        p.model
-                    )
-                })
-            });
+            let mut named = providers.iter().map(ProviderSettings::named);
             let mut text = named.next().unwrap_or_default();
             for next in named {
                 text.push_str(", or when that one is busy, ");
@@ -168,6 +173,25 @@ pub(super) fn settings(file: Option<FileLlm>, env: &dyn Env) -> Result<LlmSettin
                 place,
                 "set either [[llm.providers]] or one base URL (llm.base_url / LLM_BASE_URL), not both",
             ));
+        }
+        // The single endpoint's settings would be silently ignored: say so.
+        let single = file.as_ref().is_some_and(|l| {
+            l.model.is_some() || l.api_key_env.is_some() || l.timeout_secs.is_some()
+        });
+        for (set, place) in [
+            (single, "llm.model / llm.api_key_env / llm.timeout_secs"),
+            (env.get(env::LLM_MODEL).is_some(), env::LLM_MODEL),
+            (
+                env.get(env::LLM_TIMEOUT_SECS).is_some(),
+                env::LLM_TIMEOUT_SECS,
+            ),
+        ] {
+            if set {
+                return Err(bad(
+                    place,
+                    "belongs to the single [llm] endpoint; with [[llm.providers]] set it per provider",
+                ));
+            }
         }
         if provider.as_deref().is_some_and(|p| p != "openai") {
             return Err(bad(

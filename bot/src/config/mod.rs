@@ -205,9 +205,21 @@ impl Config {
                     )
                 })?;
         }
-        let recipients = env
+        let overridden = env
             .get(env::LLM_RECIPIENT)
-            .or(llm_recipient)
+            .map(|r| (env::LLM_RECIPIENT, r))
+            .or(llm_recipient.map(|r| ("llm.recipient", r)));
+        if let (Some((place, _)), LlmSettings::OpenAi { providers, .. }) = (&overridden, &llm)
+            && providers.len() > 1
+        {
+            // One phrase for several recipients would hide who may receive messages.
+            return Err(bad(
+                *place,
+                "with several [[llm.providers]], name each one with its own `recipient` instead",
+            ));
+        }
+        let recipients = overridden
+            .map(|(_, r)| r)
             .unwrap_or_else(|| llm::default_recipient(&llm));
         let purposes = purposes::settings(file.purposes, &recipients, &retention)?;
         if let Some(ids) = env.get(env::TELEGRAM_OWNER_IDS) {

@@ -439,6 +439,7 @@ fn llm_providers_are_a_list_tried_in_order_and_each_has_its_own_key() {
     assert_eq!(providers.len(), 1);
     assert_eq!(providers[0].name, "openai-compatible");
 
+    let with_model = format!("[llm]\nmodel = \"m\"\n{two}");
     for (text, vars, place) in [
         (
             two,
@@ -461,6 +462,10 @@ fn llm_providers_are_a_list_tried_in_order_and_each_has_its_own_key() {
             &[][..],
             "llm.providers[0].timeout_secs",
         ),
+        // One recipient phrase for several providers would hide who receives messages.
+        (two, &[("LLM_RECIPIENT", "Acme AI")][..], "LLM_RECIPIENT"),
+        (two, &[("LLM_MODEL", "m")][..], "LLM_MODEL"),
+        (with_model.as_str(), &[][..], "llm.model"),
     ] {
         let err = load(text, vars).unwrap_err().to_string();
         assert!(err.contains(place), "{place}: {err}");

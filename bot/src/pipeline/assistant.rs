@@ -48,7 +48,6 @@ pub(super) async fn answer(
     // The sender's names now, and the names they had when they wrote the earlier messages: a
     // rename leaves no old name in clear in the context.
     let mut hints = Hints::from_sender(&t.inbound.sender);
-    let names_now = hints.terms.clone();
     for name in earlier.iter().flat_map(|m| &m.names) {
         if !hints.terms.contains(name) {
             hints.terms.push(name.clone());
@@ -77,7 +76,11 @@ pub(super) async fn answer(
     };
     // The providers in order, the next asked when one fails; each forward is recorded (with
     // the person's consent read again) before its bytes leave.
-    let ready = p.providers.ready();
+    let consented = t
+        .policy
+        .purpose(crate::consent::PURPOSE_ASSISTANT)
+        .map_or("", |purpose| purpose.text.as_str());
+    let ready = p.providers.ready(consented);
     if ready.is_empty() {
         return llm_failed(p, t, "none", &LlmError::Resting).await;
     }
@@ -106,8 +109,13 @@ pub(super) async fn answer(
         let completion = match provider.send(payload).await {
             Ok(completion) => completion,
             Err(err) => {
-                p.providers.failed(i, &err);
                 record_llm_error(p, t, provider.name(), &err).await?;
+                if !err.falls_over() {
+                    // Refused for this request (400, 401, 413 …): no other provider is sent it,
+                    // and the provider is not put to rest for everyone.
+                    return Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)]);
+                }
+                p.providers.failed(i, &err);
                 continue;
             }
         };
@@ -130,7 +138,7 @@ pub(super) async fn answer(
                 &conversation::ChatKey::of(&p.keys, &t.inbound.chat),
                 &purpose.text_sha256,
                 (text, &answer),
-                &names_now,
+                &hints.terms,
             )
             .await?;
         }
@@ -200,20 +208,20 @@ async fn held_unredacted(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, Pi
 /// Set as the error of a forward's write when the person may no longer be processed.
 const NOT_NOW: &str = "consent changed before the forward";
 
-/// The forward is recorded (audit entry, egress ledger row, the delivery's completion and the
-/// apology in the outbox, in one commit) before the provider is asked. In the same transaction,
-/// holding the person's row lock, their consent is read again: a withdrawal, refusal or erasure
-/// decided meanwhile (on another chat, connection or replica) comes first, and then nothing is
-/// recorded or sent (`false`); one decided later is recorded after the forward.
 /// Which provider a forward goes to.
 struct Forward<'a> {
     provider: &'a dyn Provider,
     /// 1 for the first provider asked; more when earlier ones failed. Only the first forward
-    /// completes the delivery and leaves the apology in the outbox.
+    /// completes the delivery; each one renews the apology's lease in the outbox.
     attempt: usize,
     context_messages: usize,
 }
 
+/// The forward is recorded (audit entry, egress ledger row, the delivery's completion and the
+/// apology in the outbox, its lease renewed on every attempt, in one commit) before the provider is asked. In the same transaction,
+/// holding the person's row lock, their consent is read again: a withdrawal, refusal or erasure
+/// decided meanwhile (on another chat, connection or replica) comes first, and then nothing is
+/// recorded or sent (`false`); one decided later is recorded after the forward.
 async fn record_forward(
     p: &Pipeline,
     t: &Turn<'_>,
@@ -240,8 +248,7 @@ async fn record_forward(
         .inbound
         .channel
         .acknowledges()
-        .then(|| outbox::row(&p.keys, bot_id, &key, t.inbound, &[apology], p.lease))
-        .filter(|_| first);
+        .then(|| outbox::row(&p.keys, bot_id, &key, t.inbound, &[apology], p.lease));
     let entry = Pending {
         bot_id: Some(bot_id),
         subject: Some(t.subject.pseudonym.clone()),

@@ -15,9 +15,10 @@ use crate::{llm::Role, privacy::keys::Keys};
 /// Stores one exchange — the person's message and the answer they were sent — only if, at this
 /// moment, their latest `history` decision is a grant of `history_sha256` (the purpose's current
 /// text) and no erasure is pending: a withdrawal or `/delete` handled while the answer was on its
-/// way wins. Returns whether it was stored. `names` are the sender's names as the channel
-/// reported them now (the redactor's hints), kept with both messages so that they stay redacted
-/// in later context even after the person renames themselves.
+/// way wins. Returns whether it was stored. `names` are the names the person is known by: those
+/// the channel reports now and those kept with the context (the redactor's hints), stored with
+/// both messages (an answer may hold an old name put back) so that they stay redacted in later
+/// context even after the person renames themselves.
 pub async fn store(
     db: &DatabaseConnection,
     keys: &Keys,
@@ -78,7 +79,7 @@ pub struct Message {
     pub role: Role,
     pub text: String,
     pub at: chrono::DateTime<Utc>,
-    /// The sender's names when the exchange was stored (empty for older rows).
+    /// The names the person was known by when the exchange was stored (empty for older rows).
     pub names: Vec<String>,
 }
 
