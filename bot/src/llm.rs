@@ -206,20 +206,16 @@ impl Providers {
     /// own wording) cannot tell, and leaves them all.
     pub fn ready(&self, consent_text: &str) -> Vec<(usize, &dyn Provider)> {
         let now = Instant::now();
+        // Some(whether the text names it), None for a provider without words.
         let named = |i: usize| {
             self.named
                 .get(i)
                 .and_then(Option::as_deref)
-                .is_none_or(|words| consent_text.contains(words))
+                .map(|words| consent_text.contains(words))
         };
-        let any_named = (0..self.members.len()).any(|i| {
-            self.named
-                .get(i)
-                .and_then(Option::as_deref)
-                .is_some_and(|words| consent_text.contains(words))
-        });
+        let any_named = (0..self.members.len()).any(|i| named(i) == Some(true));
         (0..self.members.len())
-            .filter(|&i| !any_named || named(i))
+            .filter(|&i| !any_named || named(i) != Some(false))
             .filter(|&i| {
                 self.breaker(i)
                     .resting_until

@@ -10,15 +10,33 @@ use consentgate_e2e::{FakeLlm, LlmBehaviour};
 use consentgate_entity::{audit_log, egress_ledger};
 use sea_orm::{EntityTrait, QueryOrder};
 
+/// A gateway on Telegram whose providers are the `[[llm.providers]]` of `toml`.
+async fn with_providers(toml: &str, extra_env: &[(&str, &str)]) -> (Harness, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("consentgate.toml");
+    std::fs::write(&file, toml).unwrap();
+    let mut env = vec![("CONSENTGATE_CONFIG".to_string(), file.display().to_string())];
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let h = Harness::start(Options {
+        telegram: true,
+        omit_llm_env: true,
+        extra_env: env,
+        ..Default::default()
+    })
+    .await;
+    (h, dir)
+}
+
 #[tokio::test]
 async fn a_busy_provider_is_passed_over_for_the_next_and_rests_as_it_asked() {
     let primary = FakeLlm::start().await;
     let spare = FakeLlm::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("consentgate.toml");
-    std::fs::write(
-        &file,
-        format!(
+    let (h, _dir) = with_providers(
+        &format!(
             r#"
 [[llm.providers]]
 name = "primary"
@@ -35,17 +53,8 @@ recipient = "Spare AI Inc (USA)"
 "#,
             primary.base_url, spare.base_url
         ),
+        &[("PRIMARY_KEY", "primary-secret-key")],
     )
-    .unwrap();
-    let h = Harness::start(Options {
-        telegram: true,
-        omit_llm_env: true,
-        extra_env: vec![
-            ("CONSENTGATE_CONFIG".into(), file.display().to_string()),
-            ("PRIMARY_KEY".into(), "primary-secret-key".into()),
-        ],
-        ..Default::default()
-    })
     .await;
 
     // Consent names both recipients, in order.
@@ -126,25 +135,16 @@ recipient = "Spare AI Inc (USA)"
 async fn an_unreachable_provider_is_passed_over_and_a_refused_request_is_not_resent() {
     let primary = FakeLlm::start().await;
     let spare = FakeLlm::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("consentgate.toml");
     // Port 9 on loopback: nothing listens there, the connection is refused.
-    std::fs::write(
-        &file,
-        format!(
+    let (h, _dir) = with_providers(
+        &format!(
             "[[llm.providers]]\nname = \"gone\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m0\"\n\
              [[llm.providers]]\nname = \"primary\"\nbase_url = \"{}\"\nmodel = \"m1\"\n\
              [[llm.providers]]\nname = \"spare\"\nbase_url = \"{}\"\nmodel = \"m2\"\n",
             primary.base_url, spare.base_url
         ),
+        &[],
     )
-    .unwrap();
-    let h = Harness::start(Options {
-        telegram: true,
-        omit_llm_env: true,
-        extra_env: vec![("CONSENTGATE_CONFIG".into(), file.display().to_string())],
-        ..Default::default()
-    })
     .await;
     agreed(&h, IVAN, false).await;
     h.telegram
