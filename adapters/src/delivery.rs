@@ -17,6 +17,7 @@ use std::{
 use crate::{
     model::{Channel, HandleError, Inbound, InboundHandler, Outbound, PlatformId, SendError},
     outbound::ChatQueues,
+    progress::{Progress, Writing},
 };
 
 /// Replies the pipeline kept for an update whose sending did not finish.
@@ -67,14 +68,37 @@ impl Delivery {
         let chat = inbound.chat.id.clone();
         let user = inbound.sender.id.clone();
         let update_key = inbound.update_key.clone();
-        let replies = self.handler.handle(inbound).await?;
-        if !replies.is_empty() {
-            self.queue(Unsent {
-                update_key,
-                chat,
-                user,
-                replies,
-            });
+        // While the answer is written, the channel shows it growing (or that it is being
+        // written); the replies go only after the last draft.
+        let writing = Writing {
+            chat: chat.clone(),
+            private: inbound.chat.private,
+            message_id: inbound.message_id.clone(),
+        };
+        let (progress, stages) = Progress::channel();
+        let channel = self.channel.clone();
+        let shown = tokio::spawn(async move { channel.show_progress(&writing, stages).await });
+        let handled = self.handler.handle_watched(inbound, &progress).await;
+        drop(progress);
+        let replies = match handled {
+            Ok(replies) => replies,
+            Err(err) => {
+                shown.abort();
+                return Err(err);
+            }
+        };
+        if replies.is_empty() {
+            shown.abort();
+        } else {
+            self.queue(
+                Unsent {
+                    update_key,
+                    chat,
+                    user,
+                    replies,
+                },
+                Some(shown),
+            );
         }
         Ok(())
     }
@@ -85,7 +109,7 @@ impl Delivery {
         if self.in_hand().contains(&unsent.update_key) {
             return false;
         }
-        self.queue(unsent);
+        self.queue(unsent, None);
         true
     }
 
@@ -93,11 +117,16 @@ impl Delivery {
         self.in_hand.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn queue(&self, unsent: Unsent) {
+    /// Queues the replies behind the chat's earlier ones, after `shown` (the drafts of this
+    /// reply) is done.
+    fn queue(&self, unsent: Unsent, shown: Option<tokio::task::JoinHandle<()>>) {
         self.in_hand().insert(unsent.update_key.clone());
         let this = self.clone();
         let chat = unsent.chat.expose().to_string();
         self.queues.push(chat, async move {
+            if let Some(shown) = shown {
+                let _ = shown.await;
+            }
             let done = this.send_all(&unsent).await;
             this.in_hand().remove(&unsent.update_key);
             if done {

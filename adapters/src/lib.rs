@@ -7,8 +7,10 @@
 pub mod body;
 pub mod client;
 pub mod delivery;
+pub mod format;
 pub mod model;
 pub mod outbound;
+pub mod progress;
 pub mod refusals;
 pub mod shutdown;
 pub mod telegram;
@@ -17,9 +19,10 @@ pub mod webchat;
 pub mod whatsapp;
 
 pub use model::{
-    Button, Channel, ChannelKind, Chat, DeliveryStatus, Document, FailureReason, HandleError,
-    Inbound, InboundHandler, InboundKind, Outbound, PlatformId, SendError, Sender,
+    Button, Channel, ChannelKind, Chat, DeliveryStatus, Document, FailureReason, Format,
+    HandleError, Inbound, InboundHandler, InboundKind, Outbound, PlatformId, SendError, Sender,
 };
+pub use progress::{Progress, Stage, Writing};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// Equality that takes the same time wherever the inputs differ, for secrets (webhook tokens,

@@ -305,12 +305,42 @@ pub struct Outbound {
     /// A file to send, with `text` as its caption. Only channels that carry files get one.
     #[serde(skip)]
     pub document: Option<Document>,
+    /// How `text` is written: the assistant's answers are Markdown, rendered for each channel;
+    /// the gateway's own replies are plain text, shown as written.
+    #[serde(default, skip_serializing_if = "Format::is_plain")]
+    pub format: Format,
+}
+
+/// How an [`Outbound`]'s text is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Shown exactly as written.
+    #[default]
+    Plain,
+    /// Markdown, rendered with the channel's own formatting ([`crate::format`]).
+    Markdown,
+}
+
+impl Format {
+    pub fn is_plain(&self) -> bool {
+        *self == Format::Plain
+    }
 }
 
 impl Outbound {
     pub fn text(text: impl Into<String>) -> Self {
         Outbound {
             text: text.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A Markdown answer, rendered for each channel.
+    pub fn markdown(text: impl Into<String>) -> Self {
+        Outbound {
+            text: text.into(),
+            format: Format::Markdown,
             ..Default::default()
         }
     }
@@ -339,6 +369,17 @@ pub struct HandleError {
 #[async_trait]
 pub trait InboundHandler: Send + Sync + 'static {
     async fn handle(&self, inbound: Inbound) -> Result<Vec<Outbound>, HandleError>;
+
+    /// Handles `inbound`, reporting on `progress` how far its answer has got (for channels that
+    /// show a reply as it is written). By default the progress is not reported.
+    async fn handle_watched(
+        &self,
+        inbound: Inbound,
+        progress: &crate::progress::Progress,
+    ) -> Result<Vec<Outbound>, HandleError> {
+        let _ = progress;
+        self.handle(inbound).await
+    }
 
     /// The replies to the update `update_key` of `bot` are done with: the platform took them, or
     /// refused them for good. (A reply kept for later after a transient failure is not.)
@@ -409,6 +450,18 @@ pub trait Channel: Send + Sync + 'static {
         false
     }
     async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError>;
+
+    /// Shows a reply being written until `stages` closes: a draft of the text so far where the
+    /// platform has drafts, its typing indicator otherwise. Returns once `stages` closes (and
+    /// any update in flight is done), so the reply itself goes after the last draft. By default
+    /// nothing is shown.
+    async fn show_progress(
+        &self,
+        _to: &crate::progress::Writing,
+        mut stages: tokio::sync::watch::Receiver<crate::progress::Stage>,
+    ) {
+        while stages.changed().await.is_ok() {}
+    }
 }
 
 #[cfg(test)]

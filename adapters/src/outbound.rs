@@ -111,7 +111,8 @@ impl Pacer {
         self.groups.shrink_to_fit();
     }
 
-    async fn take_tokens(&self, chat: &str, group: bool) {
+    /// Waits until `chat` (and the bot) may receive one more update.
+    pub(crate) async fn take_tokens(&self, chat: &str, group: bool) {
         let key = chat.to_string();
         let limiter = if group { &self.groups } else { &self.chats };
         if limiter.check_key(&key).is_err() {

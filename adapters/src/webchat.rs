@@ -23,13 +23,16 @@ use chrono::Utc;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::{
     client::ClientAddr,
+    format::{Style, render},
     model::{
-        ChannelKind, Chat, Inbound, InboundHandler, InboundKind, Outbound, PlatformId, Sender,
+        ChannelKind, Chat, Format, Inbound, InboundHandler, InboundKind, Outbound, PlatformId,
+        Sender,
     },
+    progress::{Progress, Stage},
     telegram::parse_command,
 };
 
@@ -89,6 +92,10 @@ pub struct WebChatSettings {
 struct Outbox {
     next_seq: u64,
     replies: VecDeque<(u64, Outbound)>,
+    /// The answer being written, as safe HTML, and its version (rising with every update, across
+    /// sessions, so a page never mistakes a new draft for one it has shown); gone when the
+    /// answer arrives.
+    draft: Option<(u64, String)>,
     notify: Arc<Notify>,
     last_used: Instant,
 }
@@ -98,11 +105,15 @@ impl Outbox {
         Outbox {
             next_seq: 1,
             replies: VecDeque::new(),
+            draft: None,
             notify: Arc::new(Notify::new()),
             last_used: Instant::now(),
         }
     }
 }
+
+/// The shortest time between two updates of a growing answer.
+const DRAFT_EVERY: Duration = Duration::from_millis(100);
 
 type Limiter = governor::DefaultDirectRateLimiter;
 type PerAddress = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
@@ -141,6 +152,8 @@ pub struct WebChat {
     outboxes: Mutex<HashMap<String, Outbox>>,
     /// Woken by every push, for long-polls of sessions that have no outbox yet.
     pushed: Arc<Notify>,
+    /// Draft versions handed out.
+    drafts: std::sync::atomic::AtomicU64,
     new_sessions: Limiter,
     messages: Limiter,
     sessions_by_address: PerAddress,
@@ -168,6 +181,9 @@ struct RepliesQuery {
     after: u64,
     #[serde(default)]
     wait: Option<u64>,
+    /// The version of the growing answer the page shows already.
+    #[serde(default)]
+    draft: u64,
 }
 
 #[derive(Serialize)]
@@ -175,6 +191,23 @@ struct Reply {
     seq: u64,
     #[serde(flatten)]
     message: Outbound,
+    /// A Markdown answer as safe HTML: every text escaped, only the renderer's own tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    html: Option<String>,
+}
+
+/// The answer being written, as the page shows it.
+#[derive(Serialize)]
+struct Draft {
+    version: u64,
+    html: String,
+}
+
+fn web_html(markdown: &str) -> String {
+    render(markdown, Style::WebHtml, usize::MAX)
+        .into_iter()
+        .map(|r| r.markup)
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -237,6 +270,7 @@ impl WebChat {
             handler,
             outboxes: Mutex::new(HashMap::new()),
             pushed: Arc::new(Notify::new()),
+            drafts: Default::default(),
         })
     }
 
@@ -289,6 +323,8 @@ impl WebChat {
     fn push(&self, session: &str, replies: Vec<Outbound>) {
         let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
         let outbox = self.outbox(&mut boxes, session);
+        // The answer arrived: it replaces its draft in the same step.
+        outbox.draft = None;
         for reply in replies {
             let seq = outbox.next_seq;
             outbox.next_seq += 1;
@@ -351,13 +387,19 @@ impl WebChat {
         Some(new)
     }
 
-    /// Replies after `after`, and what to wait on for more. Reading creates nothing: a session
-    /// gets an outbox when it has something in it, so reads cannot push others' replies out.
-    /// `None` for the notifier when the session has no outbox.
-    fn take_after(&self, session: &str, after: u64) -> (Vec<Reply>, Option<Arc<Notify>>) {
+    /// Replies after `after`, the growing answer if newer than version `draft`, and what to
+    /// wait on for more. Reading creates nothing: a session gets an outbox when it has
+    /// something in it, so reads cannot push others' replies out. `None` for the notifier when
+    /// the session has no outbox.
+    fn take_after(
+        &self,
+        session: &str,
+        after: u64,
+        draft: u64,
+    ) -> (Vec<Reply>, Option<Draft>, Option<Arc<Notify>>) {
         let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
         let Some(outbox) = boxes.get_mut(session) else {
-            return (Vec::new(), None);
+            return (Vec::new(), None, None);
         };
         outbox.last_used = Instant::now();
         let replies = outbox
@@ -366,10 +408,60 @@ impl WebChat {
             .filter(|(seq, _)| *seq > after)
             .map(|(seq, m)| Reply {
                 seq: *seq,
+                html: (m.format == Format::Markdown).then(|| web_html(&m.text)),
                 message: m.clone(),
             })
             .collect();
-        (replies, Some(outbox.notify.clone()))
+        let draft = outbox
+            .draft
+            .as_ref()
+            .filter(|(version, _)| *version > draft)
+            .map(|(version, html)| Draft {
+                version: *version,
+                html: html.clone(),
+            });
+        (replies, draft, Some(outbox.notify.clone()))
+    }
+
+    /// Shows the answer as it grows (at most every [`DRAFT_EVERY`]) until `stages` closes.
+    async fn show_drafts(&self, session: &str, mut stages: watch::Receiver<Stage>) {
+        let mut last: Option<Instant> = None;
+        while stages.changed().await.is_ok() {
+            if let Some(at) = last {
+                let until = tokio::time::Instant::from_std(at + DRAFT_EVERY);
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => break,
+                        r = stages.changed() => if r.is_err() { return },
+                    }
+                }
+            }
+            let html = match &*stages.borrow_and_update() {
+                Stage::Text(text) => web_html(text),
+                _ => continue,
+            };
+            let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+            let outbox = self.outbox(&mut boxes, session);
+            let version = self
+                .drafts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            outbox.draft = Some((version, html));
+            outbox.last_used = Instant::now();
+            outbox.notify.notify_waiters();
+            self.pushed.notify_waiters();
+            last = Some(Instant::now());
+        }
+    }
+
+    /// The growing answer is gone (no answer came).
+    fn drop_draft(&self, session: &str) {
+        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(outbox) = boxes.get_mut(session)
+            && outbox.draft.take().is_some()
+        {
+            outbox.notify.notify_waiters();
+        }
     }
 
     async fn deliver(
@@ -414,7 +506,24 @@ impl WebChat {
             addressed: true,
             bot_handle: None,
         };
-        match self.handler.handle(inbound).await {
+        // The answer grows in place while it is written.
+        let (progress, stages) = Progress::channel();
+        let handler = self.handler.clone();
+        let handled = async move {
+            let handled = handler.handle_watched(inbound, &progress).await;
+            drop(progress);
+            handled
+        };
+        let (handled, ()) = tokio::join!(handled, self.show_drafts(session, stages));
+        match handled {
+            Ok(replies) if replies.is_empty() => {
+                self.drop_draft(session);
+                (
+                    StatusCode::ACCEPTED,
+                    Json(serde_json::json!({"accepted": true, "replies": 0})),
+                )
+                    .into_response()
+            }
             Ok(replies) => {
                 let count = replies.len();
                 self.push(session, replies);
@@ -425,6 +534,7 @@ impl WebChat {
                     .into_response()
             }
             Err(err) => {
+                self.drop_draft(session);
                 tracing::warn!(error = %err, "web chat message not handled");
                 api_error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -594,20 +704,24 @@ async fn replies(
     let deadline = Duration::from_secs(q.wait.unwrap_or(25).min(MAX_WAIT_SECS));
     let started = Instant::now();
     let mut had_outbox = false;
+    let answer = |found: Vec<Reply>, draft: Option<Draft>| {
+        Json(serde_json::json!({"boot": chat.boot, "replies": found, "draft": draft}))
+            .into_response()
+    };
     loop {
-        let (found, notify) = chat.take_after(&session, q.after);
+        let (found, draft, notify) = chat.take_after(&session, q.after, q.draft);
         // The session was renewed while this waited: the page asks again with its new cookie.
         let renewed = had_outbox && notify.is_none();
         had_outbox |= notify.is_some();
         let notify = notify.unwrap_or_else(|| chat.pushed.clone());
         let notified = notify.notified();
-        if !found.is_empty() || renewed || started.elapsed() >= deadline {
-            return Json(serde_json::json!({"boot": chat.boot, "replies": found})).into_response();
+        if !found.is_empty() || draft.is_some() || renewed || started.elapsed() >= deadline {
+            return answer(found, draft);
         }
         // Re-check after registering interest, so a reply pushed in between is not missed.
-        let (found, _) = chat.take_after(&session, q.after);
-        if !found.is_empty() {
-            return Json(serde_json::json!({"boot": chat.boot, "replies": found})).into_response();
+        let (found, draft, _) = chat.take_after(&session, q.after, q.draft);
+        if !found.is_empty() || draft.is_some() {
+            return answer(found, draft);
         }
         let remaining = deadline.saturating_sub(started.elapsed());
         let _ = tokio::time::timeout(remaining, notified).await;
@@ -656,7 +770,7 @@ mod tests {
     fn outboxes_stay_bounded_whatever_sessions_clients_invent() {
         let chat = WebChat::new(settings(3), Arc::new(Nobody));
         for _ in 0..50 {
-            let _ = chat.take_after(&new_session(), 0);
+            let _ = chat.take_after(&new_session(), 0, 0);
             chat.push(&new_session(), vec![Outbound::text("x")]);
         }
         assert_eq!(chat.outboxes.lock().unwrap().len(), 3);
@@ -703,7 +817,7 @@ mod tests {
     fn reading_replies_creates_no_outbox() {
         let chat = WebChat::new(settings(3), Arc::new(Nobody));
         for _ in 0..50 {
-            let _ = chat.take_after(&new_session(), 0);
+            let _ = chat.take_after(&new_session(), 0, 0);
         }
         assert_eq!(chat.outboxes.lock().unwrap().len(), 0);
     }

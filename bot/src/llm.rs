@@ -48,7 +48,12 @@ impl Role {
 pub struct Completion {
     pub text: String,
     pub latency: Duration,
+    /// The provider stopped at its length limit (`finish_reason: length`): the answer is cut.
+    pub cut_at_length: bool,
 }
+
+/// Where the text of a streamed answer goes as it arrives, piece by piece.
+pub type OnText<'a> = &'a mut (dyn FnMut(&str) + Send);
 
 /// Why a provider gave no answer. Never carries the prompt or the provider's response body, which
 /// may echo the prompt.
@@ -71,6 +76,10 @@ pub enum LlmError {
     Network(String),
     #[error("the provider's answer could not be read")]
     Malformed,
+    /// The stream stopped before the answer was complete (the connection dropped, the
+    /// provider sent an error event, or it went quiet for longer than its timeout).
+    #[error("the provider's stream broke off before the end")]
+    Broken,
 }
 
 impl LlmError {
@@ -83,6 +92,7 @@ impl LlmError {
             LlmError::Resting => "resting",
             LlmError::Network(_) => "network",
             LlmError::Malformed => "malformed",
+            LlmError::Broken => "broken",
         }
     }
 
@@ -118,8 +128,10 @@ pub trait Provider: Send + Sync + 'static {
     fn model(&self) -> &str;
     /// The request body for a prompt, exactly as it will be sent.
     fn payload(&self, prompt: Prompt<'_>) -> Payload;
-    /// Sends a payload made by [`Provider::payload`].
-    async fn send(&self, payload: Payload) -> Result<Completion, LlmError>;
+    /// Sends a payload made by [`Provider::payload`]; the answer's text goes to `on_text` piece
+    /// by piece as it arrives (all at once from a provider that does not stream), and the whole
+    /// of it comes back in the [`Completion`].
+    async fn send(&self, payload: Payload, on_text: OnText<'_>) -> Result<Completion, LlmError>;
 }
 
 /// Failures in a row after which a provider rests.
@@ -285,14 +297,17 @@ impl Provider for Echo {
         }
     }
 
-    async fn send(&self, payload: Payload) -> Result<Completion, LlmError> {
+    async fn send(&self, payload: Payload, on_text: OnText<'_>) -> Result<Completion, LlmError> {
         let text = String::from_utf8_lossy(&payload.bytes);
+        let text = format!(
+            "No AI is configured for this assistant yet, so I can only repeat what you wrote: \
+             \"{text}\"\n(The operator can connect one with LLM_BASE_URL and LLM_MODEL.)"
+        );
+        on_text(&text);
         Ok(Completion {
-            text: format!(
-                "No AI is configured for this assistant yet, so I can only repeat what you wrote: \
-                 \"{text}\"\n(The operator can connect one with LLM_BASE_URL and LLM_MODEL.)"
-            ),
+            text,
             latency: Duration::ZERO,
+            cut_at_length: false,
         })
     }
 }
@@ -323,8 +338,11 @@ impl OpenAiCompatible {
         );
         OpenAiCompatible {
             name,
+            // No timeout for the whole request: a streamed answer may take longer than
+            // `timeout` in all. The wait for the answer to start and each wait between two
+            // pieces of it are bounded by `timeout` instead.
             http: reqwest::Client::builder()
-                .timeout(timeout)
+                .connect_timeout(timeout)
                 .build()
                 .unwrap_or_default(),
             endpoint,
@@ -344,12 +362,65 @@ struct ChatResponse {
 #[derive(Deserialize)]
 struct Choice {
     message: ChoiceMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct ChoiceMessage {
     #[serde(default)]
     content: Option<String>,
+}
+
+/// One event of a streamed answer (`chat.completion.chunk`).
+#[derive(Deserialize)]
+struct StreamChunk {
+    #[serde(default)]
+    choices: Vec<StreamChoice>,
+    /// Some providers report a failure inside the stream.
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct StreamChoice {
+    #[serde(default)]
+    delta: Option<ChoiceMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+/// Reads server-sent events from bytes as they arrive: complete `data:` payloads come out, a
+/// partial line waits for the rest.
+#[derive(Default)]
+struct SseReader {
+    buffer: Vec<u8>,
+    data: String,
+}
+
+impl SseReader {
+    /// The events completed by `bytes`.
+    fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.buffer.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buffer.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                if !self.data.is_empty() {
+                    events.push(std::mem::take(&mut self.data));
+                }
+            } else if let Some(value) = line.strip_prefix("data:") {
+                if !self.data.is_empty() {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value.strip_prefix(' ').unwrap_or(value));
+            }
+            // Comments (": keep-alive"), `event:`, `id:` and `retry:` lines are not needed.
+        }
+        events
+    }
 }
 
 #[async_trait]
@@ -372,29 +443,38 @@ impl Provider for OpenAiCompatible {
             "model": self.model,
             "messages": messages,
             "user": prompt.user.as_str(),
+            "stream": true,
         });
         Payload {
             bytes: serde_json::to_vec(&body).unwrap_or_default(),
         }
     }
 
-    async fn send(&self, payload: Payload) -> Result<Completion, LlmError> {
+    async fn send(&self, payload: Payload, on_text: OnText<'_>) -> Result<Completion, LlmError> {
         let started = Instant::now();
         let mut request = self
             .http
             .post(&self.endpoint)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(
+                reqwest::header::ACCEPT,
+                "text/event-stream, application/json",
+            )
             .body(payload.bytes);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose());
         }
-        let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                LlmError::Timeout(self.timeout)
-            } else {
-                LlmError::Network(e.without_url().to_string())
-            }
-        })?;
+        let timed_out = LlmError::Timeout(self.timeout);
+        let mut response = tokio::time::timeout(self.timeout, request.send())
+            .await
+            .map_err(|_| LlmError::Timeout(self.timeout))?
+            .map_err(|e| {
+                if e.is_timeout() {
+                    LlmError::Timeout(self.timeout)
+                } else {
+                    LlmError::Network(e.without_url().to_string())
+                }
+            })?;
         let status = response.status();
         if matches!(status.as_u16(), 429 | 503) {
             return Err(LlmError::Busy {
@@ -405,23 +485,82 @@ impl Provider for OpenAiCompatible {
         if !status.is_success() {
             return Err(LlmError::Status(status.as_u16()));
         }
-        let parsed: ChatResponse = response.json().await.map_err(|e| {
-            if e.is_timeout() {
-                LlmError::Timeout(self.timeout)
-            } else {
-                LlmError::Malformed
+        let streamed = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !streamed {
+            // A server that does not stream answers with the whole completion.
+            let body = tokio::time::timeout(self.timeout, response.bytes())
+                .await
+                .map_err(|_| LlmError::Timeout(self.timeout))?
+                .map_err(|_| LlmError::Malformed)?;
+            let parsed: ChatResponse =
+                serde_json::from_slice(&body).map_err(|_| LlmError::Malformed)?;
+            let choice = parsed
+                .choices
+                .into_iter()
+                .next()
+                .ok_or(LlmError::Malformed)?;
+            let text = choice
+                .message
+                .content
+                .filter(|t| !t.trim().is_empty())
+                .ok_or(LlmError::Malformed)?;
+            on_text(&text);
+            return Ok(Completion {
+                text,
+                latency: started.elapsed(),
+                cut_at_length: choice.finish_reason.as_deref() == Some("length"),
+            });
+        }
+        let mut reader = SseReader::default();
+        let mut text = String::new();
+        let mut finish: Option<String> = None;
+        loop {
+            let chunk = match tokio::time::timeout(self.timeout, response.chunk()).await {
+                Err(_) if text.is_empty() => return Err(timed_out),
+                Err(_) => return Err(LlmError::Broken),
+                Ok(Err(_)) => return Err(LlmError::Broken),
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            for event in reader.feed(&chunk) {
+                if event.trim() == "[DONE]" {
+                    finish.get_or_insert_with(|| "stop".into());
+                    continue;
+                }
+                let Ok(parsed) = serde_json::from_str::<StreamChunk>(&event) else {
+                    return Err(LlmError::Malformed);
+                };
+                if parsed.error.is_some() {
+                    return Err(LlmError::Broken);
+                }
+                for choice in parsed.choices.into_iter().take(1) {
+                    if let Some(piece) = choice.delta.and_then(|d| d.content)
+                        && !piece.is_empty()
+                    {
+                        text.push_str(&piece);
+                        on_text(&piece);
+                    }
+                    if let Some(reason) = choice.finish_reason {
+                        finish = Some(reason);
+                    }
+                }
             }
-        })?;
-        let text = parsed
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.message.content)
-            .filter(|t| !t.trim().is_empty())
-            .ok_or(LlmError::Malformed)?;
+        }
+        // The connection closed: an answer is complete only if the provider said it was done.
+        if finish.is_none() {
+            return Err(LlmError::Broken);
+        }
+        if text.trim().is_empty() {
+            return Err(LlmError::Malformed);
+        }
         Ok(Completion {
             text,
             latency: started.elapsed(),
+            cut_at_length: finish.as_deref() == Some("length"),
         })
     }
 }
@@ -510,6 +649,22 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn server_sent_events_come_out_whole_however_the_bytes_are_cut() {
+        let stream =
+            "data: {\"a\":1}\n\n: keep-alive\n\ndata: {\"b\":\r\ndata: 2}\r\n\r\ndata: [DONE]\n\n";
+        for cut in 1..stream.len() {
+            let mut reader = SseReader::default();
+            let mut events = reader.feed(&stream.as_bytes()[..cut]);
+            events.extend(reader.feed(&stream.as_bytes()[cut..]));
+            assert_eq!(
+                events,
+                ["{\"a\":1}", "{\"b\":\n2}", "[DONE]"],
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

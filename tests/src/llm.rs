@@ -2,7 +2,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -29,6 +29,13 @@ pub enum LlmBehaviour {
     Stall(Duration),
     /// Answers 429 Too Many Requests with `Retry-After: <seconds>`.
     Busy(u64),
+    /// Streams exactly these pieces (when the request asks to stream; else answers them
+    /// joined), `gap` apart.
+    Pieces(Vec<String>, Duration),
+    /// Streams these pieces, `gap` apart, then drops the connection without finishing.
+    BreaksAfter(Vec<String>, Duration),
+    /// Answers without streaming even when asked to (a server that cannot stream).
+    Whole(String),
 }
 
 /// One request the fake received.
@@ -42,6 +49,8 @@ pub struct LlmRequest {
 struct Inner {
     behaviour: LlmBehaviour,
     requests: Vec<LlmRequest>,
+    /// When the first piece of each streamed answer left, keyed by the user's message.
+    first_pieces: Vec<(String, Instant)>,
 }
 
 /// The fake server; clones share state.
@@ -57,6 +66,7 @@ impl FakeLlm {
         let inner = Arc::new(Mutex::new(Inner {
             behaviour: LlmBehaviour::Echo,
             requests: Vec::new(),
+            first_pieces: Vec::new(),
         }));
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
@@ -76,6 +86,88 @@ impl FakeLlm {
     pub fn requests(&self) -> Vec<LlmRequest> {
         self.inner.lock().unwrap().requests.clone()
     }
+
+    /// When the first piece of the streamed answer to `user_text` left this server.
+    pub fn first_piece_at(&self, user_text: &str) -> Option<Instant> {
+        self.inner
+            .lock()
+            .unwrap()
+            .first_pieces
+            .iter()
+            .find(|(text, _)| text == user_text)
+            .map(|(_, at)| *at)
+    }
+}
+
+/// An answer cut into pieces of about `size` characters, as providers stream them.
+fn pieces_of(answer: &str, size: usize) -> Vec<String> {
+    let chars: Vec<char> = answer.chars().collect();
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// A streamed answer: one `chat.completion.chunk` event per piece, `gap` apart, then the end
+/// (unless `breaks`, when the connection drops instead).
+fn stream(
+    inner: Arc<Mutex<Inner>>,
+    user_text: String,
+    pieces: Vec<String>,
+    gap: Duration,
+    breaks: bool,
+) -> Response {
+    let event = |delta: Value, finish: Value| {
+        let chunk = json!({
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        axum::body::Bytes::from(format!("data: {chunk}\n\n"))
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let _ = tx
+            .send(Ok(event(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            )))
+            .await;
+        for (i, piece) in pieces.into_iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(gap).await;
+            } else {
+                inner
+                    .lock()
+                    .unwrap()
+                    .first_pieces
+                    .push((user_text.clone(), Instant::now()));
+            }
+            if tx
+                .send(Ok(event(json!({"content": piece}), Value::Null)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        if breaks {
+            tokio::time::sleep(gap).await;
+            let _ = tx
+                .send(Err(std::io::Error::other("the fake provider broke off")))
+                .await;
+            return;
+        }
+        let _ = tx.send(Ok(event(json!({}), json!("stop")))).await;
+        let _ = tx
+            .send(Ok(axum::body::Bytes::from("data: [DONE]\n\n")))
+            .await;
+    });
+    let body = axum::body::Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(body)
+        .unwrap()
 }
 
 async fn complete(
@@ -103,7 +195,29 @@ async fn complete(
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_string();
+    let streaming = parsed["stream"] == json!(true);
     let answer = match behaviour {
+        LlmBehaviour::Echo if streaming => {
+            let answer = format!("LLM: {user_text}");
+            return stream(
+                inner,
+                user_text,
+                pieces_of(&answer, 6),
+                Duration::ZERO,
+                false,
+            );
+        }
+        LlmBehaviour::Fixed(text) if streaming => {
+            return stream(inner, user_text, pieces_of(&text, 6), Duration::ZERO, false);
+        }
+        LlmBehaviour::Pieces(pieces, gap) if streaming => {
+            return stream(inner, user_text, pieces, gap, false);
+        }
+        LlmBehaviour::BreaksAfter(pieces, gap) => {
+            return stream(inner, user_text, pieces, gap, true);
+        }
+        LlmBehaviour::Pieces(pieces, _) => pieces.concat(),
+        LlmBehaviour::Whole(text) => text,
         LlmBehaviour::Echo => format!("LLM: {user_text}"),
         LlmBehaviour::Fixed(text) => text,
         LlmBehaviour::Status(code) => {

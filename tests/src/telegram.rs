@@ -41,6 +41,8 @@ struct Inner {
     send_failures: Vec<(u16, Value)>,
     /// Answer the next getUpdates with a body that is not JSON.
     garble_next_get_updates: bool,
+    /// `sendMessageDraft` answers with this status (a server without drafts), or succeeds.
+    drafts_refused: Option<u16>,
 }
 
 /// The fake server. Cheap to clone; clones share state.
@@ -135,6 +137,26 @@ impl FakeTelegram {
             .count()
     }
 
+    /// Makes `sendMessageDraft` answer `status` (404: an older or local Bot API server; 400).
+    pub fn refuse_drafts(&self, status: u16) {
+        self.lock().drafts_refused = Some(status);
+    }
+
+    /// The drafts shown in a chat, in order: (draft id, text, when).
+    pub fn drafts_to(&self, chat_id: i64) -> Vec<(i64, String, std::time::Instant)> {
+        self.calls("sendMessageDraft")
+            .into_iter()
+            .filter(|r| r.body["chat_id"].as_i64() == Some(chat_id))
+            .filter_map(|r| {
+                Some((
+                    r.body["draft_id"].as_i64()?,
+                    r.body["text"].as_str()?.to_string(),
+                    r.at,
+                ))
+            })
+            .collect()
+    }
+
     /// Requests of one method.
     pub fn calls(&self, method: &str) -> Vec<Recorded> {
         self.requests()
@@ -171,11 +193,19 @@ impl FakeTelegram {
             .collect()
     }
 
-    /// Texts sent to a chat with sendMessage, in order.
+    /// Texts sent to a chat with sendMessage, in order, as the person reads them (the visible
+    /// text of a message sent as HTML).
     pub fn sent_texts(&self, chat_id: i64) -> Vec<String> {
         self.sends_to(chat_id)
             .into_iter()
-            .filter_map(|r| r.body["text"].as_str().map(str::to_string))
+            .filter_map(|r| {
+                let text = r.body["text"].as_str()?;
+                Some(if r.body["parse_mode"] == "HTML" {
+                    parse_html(text).unwrap_or_else(|_| text.to_string())
+                } else {
+                    text.to_string()
+                })
+            })
             .collect()
     }
 
@@ -335,6 +365,15 @@ async fn handle(
             if let Some((status, body)) = failure {
                 return (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();
             }
+            if parsed["parse_mode"] == "HTML"
+                && let Err(why) = parse_html(parsed["text"].as_str().unwrap_or_default())
+            {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"ok": false, "error_code": 400, "description": format!("Bad Request: can't parse entities: {why}")})),
+                )
+                    .into_response();
+            }
             let id = {
                 let mut inner = fake.lock();
                 inner.next_message_id += 1;
@@ -366,7 +405,17 @@ async fn handle(
                 "caption": parsed["caption"],
             }))
         }
-        "answerCallbackQuery" | "deleteWebhook" | "setWebhook" => ok(json!(true)),
+        "answerCallbackQuery" | "deleteWebhook" | "setWebhook" | "sendChatAction" => {
+            ok(json!(true))
+        }
+        "sendMessageDraft" => match fake.lock().drafts_refused {
+            Some(status) => (
+                StatusCode::from_u16(status).unwrap(),
+                Json(json!({"ok": false, "error_code": status, "description": if status == 404 { "Not Found: method not found" } else { "Bad Request: method is not available" }})),
+            )
+                .into_response(),
+            None => ok(json!(true)),
+        },
         "getMe" => ok(json!({
             "id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot",
             "can_join_groups": true, "can_read_all_group_messages": false,
@@ -378,6 +427,81 @@ async fn handle(
             Json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"})),
         )
             .into_response(),
+    }
+}
+
+/// Checks text for `parse_mode = HTML` as the Bot API does: only its tags, every tag closed in
+/// order, every `<` and `&` part of a tag or an entity. The visible text, or why not.
+pub fn parse_html(text: &str) -> Result<String, String> {
+    const TAGS: [&str; 15] = [
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-spoiler",
+        "span",
+    ];
+    let mut open: Vec<String> = Vec::new();
+    let mut visible = String::new();
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '<' => {
+                let end = rest
+                    .find('>')
+                    .ok_or_else(|| "unclosed start tag".to_string())?;
+                let inner = &rest[1..end];
+                let (closing, inner) = match inner.strip_prefix('/') {
+                    Some(name) => (true, name),
+                    None => (false, inner),
+                };
+                let name = inner.split_whitespace().next().unwrap_or_default();
+                if !TAGS.contains(&name) {
+                    return Err(format!("unsupported start tag \"{name}\""));
+                }
+                if closing {
+                    if open.pop().as_deref() != Some(name) {
+                        return Err(format!("unmatched end tag \"{name}\""));
+                    }
+                } else {
+                    open.push(name.to_string());
+                }
+                rest = &rest[end + 1..];
+            }
+            '&' => {
+                let end = rest
+                    .find(';')
+                    .filter(|e| *e <= 10)
+                    .ok_or_else(|| "unsupported entity".to_string())?;
+                visible.push(match &rest[..=end] {
+                    "&lt;" => '<',
+                    "&gt;" => '>',
+                    "&amp;" => '&',
+                    "&quot;" => '"',
+                    other => return Err(format!("unsupported entity {other}")),
+                });
+                rest = &rest[end + 1..];
+            }
+            _ => {
+                visible.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    match open.pop() {
+        Some(tag) => Err(format!(
+            "can't find end tag corresponding to start tag \"{tag}\""
+        )),
+        None => Ok(visible),
     }
 }
 

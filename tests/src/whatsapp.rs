@@ -71,6 +71,15 @@ impl FakeGraph {
             .collect()
     }
 
+    /// The typing indicators shown (each marks a message read): the message ids.
+    pub fn typing_for(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.body["status"] == "read" && r.body["typing_indicator"]["type"] == "text")
+            .filter_map(|r| r.body["message_id"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// The next `n` sends fail with this status and error body.
     pub fn fail(&self, n: usize, status: u16, body: Value) {
         let mut inner = self.inner.lock().unwrap();
@@ -98,6 +107,11 @@ async fn messages(
         body: parsed.clone(),
         at: std::time::Instant::now(),
     });
+    // Marking read (with the typing indicator) is not a message: planned failures are for
+    // messages.
+    if parsed["status"] == "read" {
+        return Json(json!({"success": true})).into_response();
+    }
     if !inner.failures.is_empty() {
         let (status, body) = inner.failures.remove(0);
         return (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();

@@ -10,27 +10,6 @@ use consentgate_e2e::{FakeLlm, LlmBehaviour};
 use consentgate_entity::{audit_log, egress_ledger};
 use sea_orm::{EntityTrait, QueryOrder};
 
-/// A gateway on Telegram whose providers are the `[[llm.providers]]` of `toml`.
-async fn with_providers(toml: &str, extra_env: &[(&str, &str)]) -> (Harness, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("consentgate.toml");
-    std::fs::write(&file, toml).unwrap();
-    let mut env = vec![("CONSENTGATE_CONFIG".to_string(), file.display().to_string())];
-    env.extend(
-        extra_env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    let h = Harness::start(Options {
-        telegram: true,
-        omit_llm_env: true,
-        extra_env: env,
-        ..Default::default()
-    })
-    .await;
-    (h, dir)
-}
-
 #[tokio::test]
 async fn a_busy_provider_is_passed_over_for_the_next_and_rests_as_it_asked() {
     let primary = FakeLlm::start().await;

@@ -301,7 +301,8 @@ async fn long_answers_are_split_and_the_gateway_never_deletes_a_webhook() {
     let parts = &texts[n..];
     assert_eq!(parts.len(), 2);
     assert!(parts.iter().all(|p| p.chars().count() <= 4096));
-    assert_eq!(parts.concat(), long);
+    // A Markdown answer's trailing spaces are not shown.
+    assert_eq!(parts.concat(), long.trim_end());
     assert!(h.telegram.calls("deleteWebhook").is_empty());
     // The token travels only in the path segment the Bot API expects.
     assert!(

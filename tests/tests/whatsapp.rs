@@ -622,3 +622,42 @@ async fn one_person_across_business_scoped_ids_new_numbers_and_usernames_keeps_t
     }
     h.finish().await;
 }
+
+/// The assistant's Markdown in WhatsApp's own markers (unbalanced markup stays text), and the
+/// typing indicator on the person's message while the answer is written.
+#[tokio::test]
+async fn answers_use_whatsapps_formatting_and_typing_shows_while_they_are_written() {
+    let (h, graph) = start(false).await;
+    agree(&h, &graph, "wamid.1", "wamid.2").await;
+    h.llm.set(consentgate_e2e::LlmBehaviour::Pieces(
+        [
+            "**Price**: ",
+            "_about_ 42 ",
+            "~~old~~\n\n",
+            "**no end and `tick",
+        ]
+        .map(String::from)
+        .to_vec(),
+        Duration::from_millis(200),
+    ));
+    let before = graph.sent_to(WA_ID).len();
+    let raw = text("wamid.3", "Ivan", "how much?");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, before + 1).await;
+    let answer = sent.last().unwrap();
+    assert_eq!(
+        answer["text"]["body"],
+        "*Price*: _about_ 42 ~old~\n\n**no end and `tick"
+    );
+    // Typing was shown on the message being answered, before the answer.
+    assert_eq!(graph.typing_for(), ["wamid.3"]);
+    let requests = graph.requests();
+    let typing_at = requests
+        .iter()
+        .find(|r| r.body["status"] == "read")
+        .unwrap()
+        .at;
+    let answer_at = requests.last().unwrap().at;
+    assert!(typing_at < answer_at);
+    h.finish().await;
+}

@@ -1,7 +1,13 @@
 //! Sending: replies, documents and button keyboards through teloxide's typed requests, paced per
 //! bot and chat, with the platform's errors mapped to what the sender can act on.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -9,17 +15,29 @@ use teloxide::{
     ApiError, RequestError,
     prelude::*,
     types::{
-        CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId,
-        ReplyParameters,
+        CallbackQueryId, ChatAction, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
+        MessageId, ParseMode, ReplyParameters,
     },
 };
+use tokio::{sync::watch, time::Instant};
 
 use super::{MAX_CAPTION_CHARS, MAX_MESSAGE_CHARS, TelegramSettings, method_url, parse::Me};
 use crate::{
-    model::{Channel, ChannelKind, Outbound, PlatformId, SendError},
+    format::{Style, render},
+    model::{Channel, ChannelKind, Format, Outbound, PlatformId, SendError},
     outbound::Pacer,
+    progress::{Stage, Writing},
     text::split_message,
 };
+
+/// Whether this bot's Bot API server has `sendMessageDraft`: not known until tried once.
+const DRAFTS_UNKNOWN: u8 = 0;
+const DRAFTS_YES: u8 = 1;
+const DRAFTS_NO: u8 = 2;
+
+/// The `typing` action shows for about 5 s; it is sent again this often while an answer is
+/// written.
+const TYPING_EVERY: Duration = Duration::from_secs(4);
 
 /// Sends replies through teloxide's `Bot`.
 #[derive(Clone)]
@@ -27,6 +45,9 @@ pub struct TelegramChannel {
     kind: ChannelKind,
     bot: Bot,
     pacer: Arc<Pacer>,
+    /// For methods teloxide does not have yet (`sendMessageDraft`).
+    http: reqwest::Client,
+    drafts: Arc<AtomicU8>,
 }
 
 impl TelegramChannel {
@@ -36,6 +57,74 @@ impl TelegramChannel {
             kind: settings.channel,
             bot,
             pacer: Arc::new(Pacer::new(settings.limits)),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .unwrap_or_default(),
+            // Bale has no drafts: it is not asked.
+            drafts: Arc::new(AtomicU8::new(match settings.channel {
+                ChannelKind::Bale => DRAFTS_NO,
+                _ => DRAFTS_UNKNOWN,
+            })),
+        }
+    }
+
+    /// Whether drafts are known to work here (`Some(true)`), known not to (`Some(false)`), or
+    /// not tried yet.
+    pub fn drafts_supported(&self) -> Option<bool> {
+        match self.drafts.load(Ordering::Relaxed) {
+            DRAFTS_YES => Some(true),
+            DRAFTS_NO => Some(false),
+            _ => None,
+        }
+    }
+
+    /// How this bot shows formatted text: Telegram's HTML; Bale, plain text.
+    fn style(&self) -> Style {
+        match self.kind {
+            ChannelKind::Bale => Style::Plain,
+            _ => Style::TelegramHtml,
+        }
+    }
+
+    /// Sends one draft (`sendMessageDraft`, a raw request: teloxide does not have it yet).
+    async fn send_draft(&self, chat_id: i64, draft_id: i64, html: &str) -> Result<(), u16> {
+        #[derive(Deserialize)]
+        struct Answer {
+            ok: bool,
+            #[serde(default)]
+            error_code: Option<u16>,
+        }
+        let url = method_url(&self.bot.api_url(), self.bot.token(), "sendMessageDraft")
+            .map_err(|_| 0u16)?;
+        let response = self
+            .http
+            .post(url)
+            .json(&serde_json::json!({
+                "chat_id": chat_id,
+                "draft_id": draft_id,
+                "text": html,
+                "parse_mode": "HTML",
+            }))
+            .send()
+            .await
+            .map_err(|_| 0u16)?;
+        let status = response.status().as_u16();
+        match response.json::<Answer>().await {
+            Ok(Answer { ok: true, .. }) => Ok(()),
+            Ok(Answer { error_code, .. }) => Err(error_code.unwrap_or(status)),
+            Err(_) => Err(status),
+        }
+    }
+
+    async fn typing(&self, chat_id: i64, key: &str, group: bool) {
+        self.pacer.take_tokens(key, group).await;
+        if let Err(err) = self
+            .bot
+            .send_chat_action(ChatId(chat_id), ChatAction::Typing)
+            .await
+        {
+            tracing::debug!(channel = %self.kind, error = %describe(&err), "typing action not shown");
         }
     }
 
@@ -160,6 +249,10 @@ impl Channel for TelegramChannel {
         self.kind
     }
 
+    async fn show_progress(&self, to: &Writing, stages: watch::Receiver<Stage>) {
+        self.show(to, stages).await
+    }
+
     async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError> {
         let chat_id: i64 = chat
             .expose()
@@ -194,26 +287,161 @@ impl Channel for TelegramChannel {
                 None => Err(SendError::Other("the reply is empty".into())),
             };
         }
-        let parts = split_message(text, MAX_MESSAGE_CHARS);
-        let last = parts.len() - 1;
-        for (i, part) in parts.into_iter().enumerate() {
+        // (markup, plain text, parse mode): the assistant's Markdown as Telegram HTML, falling
+        // back to its plain text if the platform cannot parse it; the gateway's own text as is.
+        let parts: Vec<(String, String, Option<ParseMode>)> = match (out.format, self.style()) {
+            (Format::Markdown, Style::TelegramHtml) => {
+                render(text, Style::TelegramHtml, MAX_MESSAGE_CHARS)
+                    .into_iter()
+                    .map(|r| (r.markup, r.plain, Some(ParseMode::Html)))
+                    .collect()
+            }
+            (Format::Markdown, style) => render(text, style, MAX_MESSAGE_CHARS)
+                .into_iter()
+                .map(|r| (r.markup, r.plain, None))
+                .collect(),
+            (Format::Plain, _) => split_message(text, MAX_MESSAGE_CHARS)
+                .into_iter()
+                .map(|p| (p.clone(), p, None))
+                .collect(),
+        };
+        let last = parts.len().saturating_sub(1);
+        for (i, (markup, plain, mode)) in parts.into_iter().enumerate() {
             self.pacer
                 .send(&key, group, || {
-                    let mut req = self.bot.send_message(ChatId(chat_id), part.clone());
-                    if i == last && !out.buttons.is_empty() {
-                        req = req.reply_markup(keyboard(&out.buttons));
+                    let request = |text: &str, mode: Option<ParseMode>| {
+                        let mut req = self.bot.send_message(ChatId(chat_id), text.to_string());
+                        if let Some(mode) = mode {
+                            req = req.parse_mode(mode);
+                        }
+                        if i == last && !out.buttons.is_empty() {
+                            req = req.reply_markup(keyboard(&out.buttons));
+                        }
+                        if i == 0
+                            && let Some(reply_to) =
+                                out.reply_to.as_deref().and_then(|r| r.parse().ok())
+                        {
+                            req = req.reply_parameters(
+                                ReplyParameters::new(MessageId(reply_to))
+                                    .allow_sending_without_reply(),
+                            );
+                        }
+                        req
+                    };
+                    let formatted = request(&markup, mode);
+                    let fallback = request(&plain, None);
+                    async move {
+                        match formatted.await {
+                            Ok(_) => Ok(()),
+                            Err(RequestError::Api(ApiError::CantParseEntities(_))) => {
+                                tracing::warn!("the platform could not parse a formatted reply; sent as plain text");
+                                fallback.await.map(|_| ()).map_err(map_send_error)
+                            }
+                            Err(err) => Err(map_send_error(err)),
+                        }
                     }
-                    if i == 0
-                        && let Some(reply_to) = out.reply_to.as_deref().and_then(|r| r.parse().ok())
-                    {
-                        req = req.reply_parameters(
-                            ReplyParameters::new(MessageId(reply_to)).allow_sending_without_reply(),
-                        );
-                    }
-                    async move { req.await.map(|_| ()).map_err(map_send_error) }
                 })
                 .await?;
         }
         Ok(())
+    }
+}
+
+impl TelegramChannel {
+    /// Drafts of the text so far in private chats where the server has them; elsewhere the
+    /// `typing` action, repeated until the answer is ready. Drafts share the chat's rate limit
+    /// with messages and go at most once per the chat's period, so the burst is left for the
+    /// reply itself.
+    async fn show(&self, to: &Writing, mut stages: watch::Receiver<Stage>) {
+        let Ok(chat_id) = to.chat.expose().parse::<i64>() else {
+            while stages.changed().await.is_ok() {}
+            return;
+        };
+        let group = chat_id < 0;
+        let key = chat_id.to_string();
+        let period = self.pacer.limits().chat_period;
+        let draft_id: i64 = rand::Rng::gen_range(&mut rand::thread_rng(), 1..i64::from(i32::MAX));
+        let mut last_typing: Option<Instant> = None;
+        let mut last_draft: Option<Instant> = None;
+        // Drafts fell through for this reply (or are not to be used here).
+        let mut typing_only = !to.private;
+        let mut drafted = String::new();
+        loop {
+            let stage = stages.borrow_and_update().clone();
+            let wants_draft = matches!(stage, Stage::Text(_))
+                && !typing_only
+                && self.drafts.load(Ordering::Relaxed) != DRAFTS_NO;
+            if wants_draft {
+                if let Some(at) = last_draft
+                    && !wait_open(&mut stages, at + period).await
+                {
+                    return;
+                }
+                self.pacer.take_tokens(&key, group).await;
+                // The latest text, after the wait.
+                let text = match &*stages.borrow_and_update() {
+                    Stage::Text(t) => t.clone(),
+                    _ => String::new(),
+                };
+                let html = render(&text, Style::TelegramHtml, MAX_MESSAGE_CHARS)
+                    .pop()
+                    .map(|r| r.markup)
+                    .unwrap_or_default();
+                if !html.is_empty() && html != drafted {
+                    match self.send_draft(chat_id, draft_id, &html).await {
+                        Ok(()) => {
+                            self.drafts.store(DRAFTS_YES, Ordering::Relaxed);
+                            drafted = html;
+                        }
+                        Err(code @ (400 | 404)) => {
+                            // Never worked here: this bot's server has no drafts (remembered).
+                            // Worked before: this reply goes on with `typing`.
+                            let _ = self.drafts.compare_exchange(
+                                DRAFTS_UNKNOWN,
+                                DRAFTS_NO,
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            );
+                            tracing::info!(channel = %self.kind, status = code, "no message drafts here; showing typing instead");
+                            typing_only = true;
+                        }
+                        Err(code) => {
+                            tracing::debug!(channel = %self.kind, status = code, "draft not shown");
+                        }
+                    }
+                    last_draft = Some(Instant::now());
+                }
+            }
+            let typing = match stage {
+                Stage::Idle => false,
+                _ => !wants_draft || typing_only,
+            };
+            if typing && last_typing.is_none_or(|at| at.elapsed() >= TYPING_EVERY) {
+                self.typing(chat_id, &key, group).await;
+                last_typing = Some(Instant::now());
+            }
+            // The next change, or (while typing) the time to show it again.
+            let renew = last_typing.filter(|_| typing).map(|at| at + TYPING_EVERY);
+            let changed = match renew {
+                Some(at) => tokio::select! {
+                    r = stages.changed() => r.is_ok(),
+                    _ = tokio::time::sleep_until(at) => true,
+                },
+                None => stages.changed().await.is_ok(),
+            };
+            if !changed {
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until `until`; false if `stages` closed first (the answer is ready: no more drafts).
+async fn wait_open(stages: &mut watch::Receiver<Stage>, until: Instant) -> bool {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => return true,
+            r = stages.changed() => if r.is_err() { return false },
+        }
     }
 }

@@ -11,10 +11,16 @@ use super::{
     WhatsAppSettings,
 };
 use crate::{
-    model::{Channel, ChannelKind, Outbound, PlatformId, SendError},
+    format::{Style, render},
+    model::{Channel, ChannelKind, Format, Outbound, PlatformId, SendError},
     outbound::Pacer,
+    progress::{Stage, Writing},
     text::split_message,
 };
+
+/// WhatsApp shows the typing indicator for up to 25 s (or until the reply): it is sent again
+/// this often while an answer is written.
+const TYPING_EVERY: Duration = Duration::from_secs(20);
 
 /// Sends on one WhatsApp number.
 pub struct WhatsAppChannel {
@@ -97,15 +103,39 @@ impl WhatsAppChannel {
     }
 
     /// The request bodies for one reply: text parts, then button groups of at most three.
+    /// Marks the message being answered as read and shows the typing indicator.
+    async fn typing(&self, to: &str, message_id: &str) {
+        self.pacer.take_tokens(to, false).await;
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+            "typing_indicator": {"type": "text"},
+        });
+        if let Err(err) = self.post(to, &body).await {
+            tracing::debug!(error = %err, "typing indicator not shown");
+        }
+    }
+
     fn bodies(&self, to: &str, out: &Outbound) -> Vec<Value> {
-        let mut text = out.text.clone();
-        // Link buttons become links in the text.
+        // The assistant's Markdown in WhatsApp's own markers, split between paragraphs.
+        let parts = match out.format {
+            Format::Markdown => render(&out.text, Style::WhatsApp, MAX_TEXT)
+                .into_iter()
+                .map(|r| r.markup)
+                .collect(),
+            Format::Plain => split_message(&out.text, MAX_TEXT),
+        };
+        let mut text = parts.join("\n\n");
+        // Link buttons become lines of text (WhatsApp's reply buttons carry no URL).
+        let mut parts = Some(parts);
         for b in out.buttons.iter().flatten() {
             if let Some(url) = &b.url {
                 text.push_str(&format!("\n{}: {url}", b.label));
+                parts = None;
             }
         }
-        // Groups of at most three, never splitting a row (a yes/no pair stays together).
+        let parts = parts.unwrap_or_else(|| split_message(&text, MAX_TEXT));
         let mut groups: Vec<Vec<&crate::model::Button>> = Vec::new();
         for row in &out.buttons {
             let row: Vec<_> = row
@@ -142,7 +172,7 @@ impl WhatsAppChannel {
                 None
             };
         if text_for_buttons.is_none() && !text.trim().is_empty() {
-            for part in split_message(&text, MAX_TEXT) {
+            for part in parts {
                 bodies.push(message(
                     json!({"type": "text", "text": {"preview_url": false, "body": part}}),
                 ));
@@ -187,6 +217,34 @@ impl Channel for WhatsAppChannel {
             self.pacer.send(to, false, || self.post(to, &body)).await?;
         }
         Ok(())
+    }
+
+    /// The typing indicator (which also marks the message read) while the answer is written,
+    /// renewed until it is ready; WhatsApp has no drafts.
+    async fn show_progress(&self, to: &Writing, mut stages: tokio::sync::watch::Receiver<Stage>) {
+        let Some(message_id) = to.message_id.as_deref() else {
+            while stages.changed().await.is_ok() {}
+            return;
+        };
+        let chat = to.chat.expose();
+        let mut last: Option<tokio::time::Instant> = None;
+        loop {
+            let writing = !matches!(*stages.borrow_and_update(), Stage::Idle);
+            if writing && last.is_none_or(|at| at.elapsed() >= TYPING_EVERY) {
+                self.typing(chat, message_id).await;
+                last = Some(tokio::time::Instant::now());
+            }
+            let open = match last {
+                Some(at) => tokio::select! {
+                    r = stages.changed() => r.is_ok(),
+                    _ = tokio::time::sleep_until(at + TYPING_EVERY) => true,
+                },
+                None => stages.changed().await.is_ok(),
+            };
+            if !open {
+                return;
+            }
+        }
     }
 
     async fn send_outside_window(

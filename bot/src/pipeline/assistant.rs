@@ -84,6 +84,8 @@ pub(super) async fn answer(
     if ready.is_empty() {
         return llm_failed(p, t, "none", &LlmError::Resting).await;
     }
+    // The text of a stream that broke off midway, in case no provider can finish the answer.
+    let mut broken_off: Option<String> = None;
     for (attempt, &(i, provider)) in ready.iter().enumerate() {
         let payload = provider.payload(Prompt {
             user: &t.subject.pseudonym,
@@ -106,7 +108,17 @@ pub(super) async fn answer(
             .await?;
             return Ok(vec![Outbound::text(replies::HELD_AFTER_CHANGE)]);
         }
-        let completion = match provider.send(payload).await {
+        // The answer shows as it grows, restored: a placeholder is shown only once it is
+        // complete, and then as the value it stands for.
+        t.progress.writing();
+        let mut so_far = String::new();
+        let mut on_text = |piece: &str| {
+            so_far.push_str(piece);
+            if t.progress.watched() {
+                t.progress.text(&placeholders.restore_settled(&so_far));
+            }
+        };
+        let completion = match provider.send(payload, &mut on_text).await {
             Ok(completion) => completion,
             Err(err) => {
                 record_llm_error(p, t, provider.name(), &err).await?;
@@ -116,6 +128,10 @@ pub(super) async fn answer(
                     return Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)]);
                 }
                 p.providers.failed(i, &err);
+                // The next provider answers from the start.
+                if !so_far.trim().is_empty() {
+                    broken_off = Some(so_far);
+                }
                 continue;
             }
         };
@@ -142,7 +158,12 @@ pub(super) async fn answer(
             )
             .await?;
         }
-        let mut reply = Outbound::text(answer);
+        let shown = if completion.cut_at_length {
+            format!("{answer}\n\n{}", replies::ANSWER_AT_LENGTH_LIMIT)
+        } else {
+            answer
+        };
+        let mut reply = Outbound::markdown(shown);
         reply.reply_to = t.inbound.message_id.clone();
         return Ok(vec![reply]);
     }
@@ -151,6 +172,16 @@ pub(super) async fn answer(
         providers = ready.len(),
         "every LLM provider failed"
     );
+    if let Some(partial) = broken_off {
+        // What arrived is shown, and said to be incomplete: never silently cut.
+        let mut reply = Outbound::markdown(format!(
+            "{}\n\n{}",
+            placeholders.restore_settled(&partial).trim_end(),
+            replies::ANSWER_CUT_OFF
+        ));
+        reply.reply_to = t.inbound.message_id.clone();
+        return Ok(vec![reply]);
+    }
     Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
 }
 

@@ -50,7 +50,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 
 use consentgate_adapters::{
-    ChannelKind, HandleError, Inbound, InboundHandler, InboundKind, Outbound,
+    ChannelKind, HandleError, Inbound, InboundHandler, InboundKind, Outbound, Progress,
 };
 
 use crate::audit::Action;
@@ -123,6 +123,8 @@ pub(crate) struct Turn<'a> {
     /// The person's turn ([`Pipeline::person_lock`]), given up once the forward is recorded so
     /// the provider's answer is not waited for.
     pub order: &'a PersonTurn,
+    /// Where the assistant's answer shows as it is written.
+    pub progress: &'a Progress,
 }
 
 /// Held while a person's message is decided: their next message (or withdrawal) waits for it.
@@ -329,6 +331,15 @@ impl Pipeline {
 
     /// Handles one inbound message and returns the replies for its chat.
     pub async fn route(&self, inbound: &Inbound) -> Result<Vec<Outbound>, PipelineError> {
+        self.route_watched(inbound, &Progress::none()).await
+    }
+
+    /// [`Pipeline::route`], reporting on `progress` how far the assistant's answer has got.
+    pub async fn route_watched(
+        &self,
+        inbound: &Inbound,
+        progress: &Progress,
+    ) -> Result<Vec<Outbound>, PipelineError> {
         let bot = self
             .bots
             .get(&inbound.bot)
@@ -377,14 +388,19 @@ impl Pipeline {
         // A bug that panics fails this message like a database error would (the claim is given
         // back and the platform delivers it again), instead of leaving a claim that makes the
         // redelivery look like a duplicate.
-        let result =
-            AssertUnwindSafe(self.process(bot, inbound, &delivery, early, &completed, &order))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    tracing::error!(bot = %bot.name, "handling a message panicked");
-                    Err(PipelineError::Panicked)
-                });
+        let result = AssertUnwindSafe(self.process(
+            bot,
+            inbound,
+            &delivery,
+            early,
+            (&completed, &order, progress),
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!(bot = %bot.name, "handling a message panicked");
+            Err(PipelineError::Panicked)
+        });
         match &result {
             Ok(replies) => {
                 // The replies are kept until sent, in the transaction that marks the delivery
@@ -523,8 +539,7 @@ impl Pipeline {
         inbound: &Inbound,
         delivery: &str,
         mut early: Prefetched,
-        completed: &AtomicBool,
-        order: &PersonTurn,
+        (completed, order, progress): (&AtomicBool, &PersonTurn, &Progress),
     ) -> Result<Vec<Outbound>, PipelineError> {
         // What became of a message we sent (never creates anyone).
         if let InboundKind::Status { .. } = &inbound.kind {
@@ -575,7 +590,13 @@ impl Pipeline {
         identities::link_also(self, bot, &subject, inbound).await?;
         let pseudonym = subject.pseudonym.clone();
         let out = self
-            .for_subject(bot, inbound, delivery, (early, completed, order), subject)
+            .for_subject(
+                bot,
+                inbound,
+                delivery,
+                (early, completed, order, progress),
+                subject,
+            )
             .await?;
         // Consent and erasure buttons work only for this person, in this chat.
         Ok(buttons::sign_all(
@@ -592,7 +613,7 @@ impl Pipeline {
         bot: &BotContext,
         inbound: &Inbound,
         delivery: &str,
-        (early, completed, order): (Prefetched, &AtomicBool, &PersonTurn),
+        (early, completed, order, progress): (Prefetched, &AtomicBool, &PersonTurn, &Progress),
         subject: Subject,
     ) -> Result<Vec<Outbound>, PipelineError> {
         // 3. blocked
@@ -626,6 +647,7 @@ impl Pipeline {
             policy: &policy,
             completed,
             order,
+            progress,
         };
 
         // 4. erasure pending
@@ -667,7 +689,15 @@ impl Pipeline {
 #[async_trait]
 impl InboundHandler for Pipeline {
     async fn handle(&self, inbound: Inbound) -> Result<Vec<Outbound>, HandleError> {
-        self.route(&inbound).await.map_err(|err| {
+        self.handle_watched(inbound, &Progress::none()).await
+    }
+
+    async fn handle_watched(
+        &self,
+        inbound: Inbound,
+        progress: &Progress,
+    ) -> Result<Vec<Outbound>, HandleError> {
+        self.route_watched(&inbound, progress).await.map_err(|err| {
             match err {
                 PipelineError::Busy => {
                     tracing::info!(bot = %inbound.bot, channel = %inbound.channel, "update in hand elsewhere; to be delivered again")

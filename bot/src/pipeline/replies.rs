@@ -12,6 +12,14 @@ pub const SLOW_DOWN: &str =
 pub const ASSISTANT_UNAVAILABLE: &str =
     "Sorry, the assistant can't answer right now. Please try again in a little while.";
 
+/// Ends an answer whose stream broke off when no other provider could finish it.
+pub const ANSWER_CUT_OFF: &str =
+    "_(The answer was cut off: the AI service stopped before it was finished. Please ask again.)_";
+
+/// Ends an answer the provider stopped at its length limit.
+pub const ANSWER_AT_LENGTH_LIMIT: &str =
+    "_(The answer reached the AI service's length limit. Ask me to go on if you need more.)_";
+
 pub const NOT_FORWARDED: &str = "Sorry, I couldn't process that message safely, so it was not sent \
 to the assistant. Please try a shorter message.";
 

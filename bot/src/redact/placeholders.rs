@@ -116,9 +116,87 @@ impl Placeholders {
     }
 }
 
+/// How much of a streamed answer can be shown: everything before a tail that might still become
+/// a placeholder (an open `[` whose text so far could be one, or a word still being written,
+/// which could grow into `PHONE_1`). What is held back is shown once the next pieces decide it.
+pub fn settled(so_far: &str) -> &str {
+    let mut cut = so_far.len();
+    // A word still being written (letters, digits, underscores) may be a bare placeholder.
+    if let Some((i, _)) = so_far
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_ascii_alphanumeric() || *c == '_')
+        .last()
+    {
+        cut = i;
+    }
+    // An open bracket with placeholder-like text after it.
+    if let Some(open) = so_far[..cut].rfind('[') {
+        let inside = &so_far[open + 1..];
+        if !inside.contains(']')
+            && inside.len() <= 64
+            && inside
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' ' | '\t'))
+        {
+            cut = open;
+        }
+    }
+    &so_far[..cut]
+}
+
+impl Placeholders {
+    /// The part of a streamed answer that can be shown now, restored: no half placeholder and
+    /// no placeholder that could still become one is ever shown. As more arrives this only
+    /// grows, and once the answer is complete it is [`Placeholders::restore`] of the whole.
+    pub fn restore_settled(&self, so_far: &str) -> String {
+        self.restore(settled(so_far))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_placeholder_split_across_pieces_is_held_back_until_complete() {
+        let mut p = Placeholders::new();
+        p.placeholder("PHONE", "+7 912 345-67-89");
+        p.placeholder("PERSON", "Ivan Petrov");
+        let answer = "Dear [PERSON_1], I will call [ phone 1 ] or PHONE_1 today.";
+        let full = p.restore(answer);
+        let mut shown = String::new();
+        // Every way of cutting the stream: what is shown is always a prefix of the final text
+        // and never holds a placeholder or part of one.
+        for end in 0..=answer.len() {
+            if !answer.is_char_boundary(end) {
+                continue;
+            }
+            let now = p.restore_settled(&answer[..end]);
+            assert!(
+                full.starts_with(&now),
+                "{now:?} is not a prefix of {full:?}"
+            );
+            assert!(now.len() >= shown.len(), "shrank at {end}");
+            for bad in ["[", "PERSON", "PHONE", "phone", "PHO", "PER"] {
+                assert!(!now.contains(bad), "{now:?} shows {bad:?} at {end}");
+            }
+            shown = now;
+        }
+        // The last word waits for what follows it; the end of the stream settles it.
+        assert_eq!(p.restore(answer), full);
+        assert!(full.contains("Ivan Petrov") && full.contains("+7 912 345-67-89"));
+    }
+
+    #[test]
+    fn ordinary_brackets_and_words_are_not_held_for_long() {
+        assert_eq!(settled("see [the list] and"), "see [the list] ");
+        assert_eq!(settled("a [b](https://x.y) c"), "a [b](https://x.y) ");
+        assert_eq!(settled("Hello [PERS"), "Hello ");
+        assert_eq!(settled("Hello, wor"), "Hello, ");
+        assert_eq!(settled("Hello, world."), "Hello, world.");
+        assert_eq!(settled("Привет"), "Привет");
+    }
 
     #[test]
     fn same_value_same_placeholder_and_numbers_per_label() {

@@ -650,3 +650,27 @@ pub fn metric(metrics: &str, name: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
 }
+
+/// A gateway on Telegram whose providers are the `[[llm.providers]]` of `toml`.
+pub async fn with_providers(
+    toml: &str,
+    extra_env: &[(&str, &str)],
+) -> (Harness, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("consentgate.toml");
+    std::fs::write(&file, toml).unwrap();
+    let mut env = vec![("CONSENTGATE_CONFIG".to_string(), file.display().to_string())];
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let h = Harness::start(Options {
+        telegram: true,
+        omit_llm_env: true,
+        extra_env: env,
+        ..Default::default()
+    })
+    .await;
+    (h, dir)
+}
