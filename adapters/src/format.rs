@@ -31,38 +31,32 @@ pub struct Rendered {
     pub plain: String,
 }
 
-/// Renders `markdown` for `style`, split into parts of at most `max` visible UTF-16 code units
-/// (how Telegram counts), breaking between blocks (paragraphs, lists, code blocks) where it can.
-/// A block longer than `max` on its own is split as plain text.
+/// Renders `markdown` for `style`, split into parts of at most `max` UTF-16 code units as the
+/// platform counts them (Telegram the visible text, WhatsApp the text with its markers),
+/// breaking between blocks (paragraphs, lists, code blocks) where it can. A block longer than
+/// `max` on its own is split as plain text. Text that renders to nothing (only link
+/// definitions, say) comes out as written.
 pub fn render(markdown: &str, style: Style, max: usize) -> Vec<Rendered> {
     let mut parts: Vec<Rendered> = Vec::new();
     let mut current: Option<Rendered> = None;
-    for block in blocks(markdown) {
-        let rendered = render_block(&markdown[block], style);
+    let size = |r: &Rendered| match style {
+        Style::TelegramHtml | Style::WebHtml => units(&r.plain),
+        Style::WhatsApp | Style::Plain => units(&r.markup),
+    };
+    for rendered in blocks(markdown, style) {
         if rendered.plain.trim().is_empty() {
             continue;
         }
-        let len = units(&rendered.plain);
+        let len = size(&rendered);
         if len > max {
             parts.extend(current.take());
             // Too long for one message on its own: its text, split where lines or words end.
-            parts.extend(
-                split_message(&rendered.plain, max)
-                    .into_iter()
-                    .map(|piece| Rendered {
-                        markup: match style {
-                            Style::TelegramHtml => escape_html(&piece),
-                            Style::WebHtml => format!("<p>{}</p>", escape_html(&piece)),
-                            Style::WhatsApp | Style::Plain => piece.clone(),
-                        },
-                        plain: piece,
-                    }),
-            );
+            parts.extend(as_text(&rendered.plain, style, max));
             continue;
         }
         current = Some(match current.take() {
             None => rendered,
-            Some(so_far) if units(&so_far.plain) + 2 + len <= max => Rendered {
+            Some(so_far) if size(&so_far) + 2 + len <= max => Rendered {
                 markup: join(style, &so_far.markup, &rendered.markup),
                 plain: format!("{}\n\n{}", so_far.plain, rendered.plain),
             },
@@ -73,7 +67,25 @@ pub fn render(markdown: &str, style: Style, max: usize) -> Vec<Rendered> {
         });
     }
     parts.extend(current);
+    if parts.is_empty() && !markdown.trim().is_empty() {
+        return as_text(markdown.trim(), style, max);
+    }
     parts
+}
+
+/// `text` shown as it is, without formatting, split within `max`.
+fn as_text(text: &str, style: Style, max: usize) -> Vec<Rendered> {
+    split_message(text, max)
+        .into_iter()
+        .map(|piece| Rendered {
+            markup: match style {
+                Style::TelegramHtml => escape_html(&piece),
+                Style::WebHtml => format!("<p>{}</p>", escape_html(&piece)),
+                Style::WhatsApp | Style::Plain => piece.clone(),
+            },
+            plain: piece,
+        })
+        .collect()
 }
 
 fn join(style: Style, a: &str, b: &str) -> String {
@@ -92,25 +104,31 @@ fn options() -> Options {
     Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES | Options::ENABLE_TASKLISTS
 }
 
-/// The source ranges of the top-level blocks.
-fn blocks(markdown: &str) -> Vec<std::ops::Range<usize>> {
-    let mut ranges = Vec::new();
+/// The top-level blocks, each rendered. The whole text is parsed once, so reference links
+/// resolve wherever their definitions are.
+fn blocks(markdown: &str, style: Style) -> Vec<Rendered> {
+    let mut r = Renderer::new(style);
+    let mut out = Vec::new();
     let mut depth = 0usize;
-    for (event, range) in Parser::new_ext(markdown, options()).into_offset_iter() {
-        match event {
+    for event in Parser::new_ext(markdown, options()) {
+        let ends_block = match &event {
             Event::Start(_) => {
-                if depth == 0 {
-                    ranges.push(range);
-                }
                 depth += 1;
+                false
             }
-            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                depth == 0
+            }
             // A rule, or stray HTML, on its own.
-            _ if depth == 0 => ranges.push(range),
-            _ => {}
+            _ => depth == 0,
+        };
+        r.event(event);
+        if ends_block {
+            out.push(r.take());
         }
     }
-    ranges
+    out
 }
 
 pub fn escape_html(text: &str) -> String {
@@ -133,6 +151,18 @@ fn safe_link(dest: &str) -> bool {
     lower.starts_with("https://") || lower.starts_with("http://") || lower.starts_with("mailto:")
 }
 
+/// Where a link goes, as its reader should see it (the host, or the mail address).
+fn link_host(dest: &str) -> Option<String> {
+    let dest = dest.trim();
+    if let Some(address) = dest.strip_prefix("mailto:") {
+        return Some(address.to_string());
+    }
+    let rest = dest.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?;
+    (!host.is_empty()).then(|| host.to_string())
+}
+
 /// A span being built: its markup and its visible text.
 #[derive(Default)]
 struct Buf {
@@ -148,6 +178,8 @@ struct Renderer {
     lists: Vec<Option<u64>>,
     /// Inside a code block: text is kept exactly.
     in_code: bool,
+    /// Open block quotes (Telegram does not nest them: only the outermost is one).
+    quotes: usize,
 }
 
 impl Renderer {
@@ -214,14 +246,18 @@ impl Renderer {
             (Tag::Strikethrough, TelegramHtml) => format!("<s>{markup}</s>"),
             (Tag::Strikethrough, WebHtml) => format!("<del>{markup}</del>"),
             (Tag::Strikethrough, WhatsApp) => hug("~"),
-            (Tag::Link { dest_url, .. }, TelegramHtml | WebHtml) if safe_link(dest_url) => {
-                let extra = if style == WebHtml {
-                    " rel=\"noopener noreferrer nofollow\" target=\"_blank\""
-                } else {
-                    ""
-                };
+            (Tag::Link { dest_url, .. }, TelegramHtml) if safe_link(dest_url) => {
+                format!("<a href=\"{}\">{markup}</a>", escape_html(dest_url.trim()))
+            }
+            // On the web chat a link says where it goes, so words in an answer cannot pose as
+            // the gateway's own links.
+            (Tag::Link { dest_url, .. }, WebHtml) if safe_link(dest_url) => {
+                let host = link_host(dest_url)
+                    .filter(|h| !plain.contains(h.as_str()))
+                    .map(|h| format!(" ({})", escape_html(&h)))
+                    .unwrap_or_default();
                 format!(
-                    "<a href=\"{}\"{extra}>{markup}</a>",
+                    "<a href=\"{}\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">{markup}</a>{host}",
                     escape_html(dest_url.trim())
                 )
             }
@@ -242,7 +278,7 @@ impl Renderer {
                 format!("<h{n}>{markup}</h{n}>")
             }
             (Tag::Heading { .. }, WhatsApp) => hug("*"),
-            (Tag::BlockQuote(_), TelegramHtml) => {
+            (Tag::BlockQuote(_), TelegramHtml) if self.quotes == 0 => {
                 format!("<blockquote>{}</blockquote>", markup.trim_end())
             }
             (Tag::BlockQuote(_), WebHtml) => format!("<blockquote>{markup}</blockquote>"),
@@ -358,6 +394,7 @@ impl Renderer {
                 self.literal(&format!("{indent}{marker}"));
             }
             Tag::CodeBlock(_) => self.in_code = true,
+            Tag::BlockQuote(_) => self.quotes += 1,
             Tag::TableCell if self.style != Style::WebHtml => {
                 let first = self.stack.last().is_some_and(|(t, b)| {
                     matches!(t, Some(Tag::TableRow | Tag::TableHead)) && b.plain.is_empty()
@@ -373,6 +410,9 @@ impl Renderer {
     }
 
     fn end(&mut self, end: TagEnd) {
+        if matches!(end, TagEnd::BlockQuote(_)) {
+            self.quotes = self.quotes.saturating_sub(1);
+        }
         self.close();
         match end {
             TagEnd::List(_) => {
@@ -416,28 +456,36 @@ fn is_language(lang: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '#' | '_' | '.'))
 }
 
-fn render_block(markdown: &str, style: Style) -> Rendered {
-    let mut r = Renderer {
-        style,
-        stack: vec![(None, Buf::default())],
-        lists: Vec::new(),
-        in_code: false,
-    };
-    for event in Parser::new_ext(markdown, options()) {
-        r.event(event);
+impl Renderer {
+    fn new(style: Style) -> Renderer {
+        Renderer {
+            style,
+            stack: vec![(None, Buf::default())],
+            lists: Vec::new(),
+            in_code: false,
+            quotes: 0,
+        }
     }
-    // Anything left open (it cannot be, from a parser's events, but be sure) is closed.
-    while r.stack.len() > 1 {
-        r.close();
-    }
-    let Buf { markup, plain } = r.stack.pop().map(|(_, b)| b).unwrap_or_default();
-    let markup = match style {
-        Style::WebHtml => markup,
-        _ => markup.trim_end().to_string(),
-    };
-    Rendered {
-        markup,
-        plain: plain.trim_end().to_string(),
+
+    /// The block rendered so far, and a fresh start for the next.
+    fn take(&mut self) -> Rendered {
+        // Anything left open (it cannot be, from a parser's events, but be sure) is closed.
+        while self.stack.len() > 1 {
+            self.close();
+        }
+        let Buf { markup, plain } = self
+            .stack
+            .first_mut()
+            .map(|(_, b)| std::mem::take(b))
+            .unwrap_or_default();
+        let markup = match self.style {
+            Style::WebHtml => markup,
+            _ => markup.trim_end().to_string(),
+        };
+        Rendered {
+            markup,
+            plain: plain.trim_end().to_string(),
+        }
     }
 }
 
@@ -465,7 +513,7 @@ mod tests {
         assert_eq!(one(md, Style::Plain), "Price: about 42 old site");
         assert_eq!(
             one(md, Style::WebHtml),
-            "<p><strong>Price</strong>: <em>about</em> <code>42</code> <del>old</del> <a href=\"https://example.com/a?b=1&amp;c=2\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">site</a></p>"
+            "<p><strong>Price</strong>: <em>about</em> <code>42</code> <del>old</del> <a href=\"https://example.com/a?b=1&amp;c=2\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">site</a> (example.com)</p>"
         );
     }
 
@@ -548,6 +596,48 @@ mod tests {
         let parts = render(&long, Style::TelegramHtml, 120);
         assert!(parts.len() >= 4);
         assert!(parts.iter().all(|p| units(&p.plain) <= 120));
+    }
+
+    #[test]
+    fn reference_links_resolve_and_text_that_renders_to_nothing_is_kept() {
+        let md = "See [our prices][1].\n\n[1]: https://shop.example/prices";
+        assert_eq!(
+            one(md, Style::TelegramHtml),
+            "See <a href=\"https://shop.example/prices\">our prices</a>."
+        );
+        assert_eq!(
+            one("[1]: https://x.example", Style::TelegramHtml),
+            "[1]: https://x.example"
+        );
+    }
+
+    #[test]
+    fn quotes_do_not_nest_on_telegram_and_web_links_name_their_host() {
+        assert_eq!(
+            one("> outer\n> > inner", Style::TelegramHtml),
+            "<blockquote>outer\ninner</blockquote>"
+        );
+        assert_eq!(
+            one(
+                "[Download your data](https://evil.example/export/x)",
+                Style::WebHtml
+            ),
+            "<p><a href=\"https://evil.example/export/x\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">Download your data</a> (evil.example)</p>"
+        );
+    }
+
+    #[test]
+    fn whatsapp_parts_count_their_markers() {
+        let code = format!("```\n{}\n```", "x".repeat(95));
+        let parts = render(&code, Style::WhatsApp, 100);
+        assert!(parts.iter().all(|p| units(&p.markup) <= 100), "{parts:?}");
+        let bold = (0..10)
+            .map(|_| format!("**{}**", "b".repeat(40)))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let parts = render(&bold, Style::WhatsApp, 100);
+        assert!(parts.iter().all(|p| units(&p.markup) <= 100), "{parts:?}");
+        assert_eq!(parts.len(), 5);
     }
 
     #[test]

@@ -111,6 +111,15 @@ impl Pacer {
         self.groups.shrink_to_fit();
     }
 
+    /// Waits until the bot may send one more request (for chat actions, which are not
+    /// messages to the chat).
+    pub(crate) async fn take_bot_token(&self) {
+        if self.bot.check().is_err() {
+            self.waits.fetch_add(1, Ordering::Relaxed);
+            self.bot.until_ready().await;
+        }
+    }
+
     /// Waits until `chat` (and the bot) may receive one more update.
     pub(crate) async fn take_tokens(&self, chat: &str, group: bool) {
         let key = chat.to_string();

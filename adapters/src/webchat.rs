@@ -438,7 +438,12 @@ impl WebChat {
             }
             let html = match &*stages.borrow_and_update() {
                 Stage::Text(text) => web_html(text),
-                _ => continue,
+                // Started again (the next provider): the last one's text goes.
+                Stage::Writing => {
+                    self.drop_draft(session);
+                    continue;
+                }
+                Stage::Idle => continue,
             };
             let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
             let outbox = self.outbox(&mut boxes, session);
@@ -514,16 +519,15 @@ impl WebChat {
             drop(progress);
             handled
         };
+        // However this ends (even the request dropped), no draft is left behind.
+        let _clear = ClearDraft(self, session);
         let (handled, ()) = tokio::join!(handled, self.show_drafts(session, stages));
         match handled {
-            Ok(replies) if replies.is_empty() => {
-                self.drop_draft(session);
-                (
-                    StatusCode::ACCEPTED,
-                    Json(serde_json::json!({"accepted": true, "replies": 0})),
-                )
-                    .into_response()
-            }
+            Ok(replies) if replies.is_empty() => (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({"accepted": true, "replies": 0})),
+            )
+                .into_response(),
             Ok(replies) => {
                 let count = replies.len();
                 self.push(session, replies);
@@ -534,7 +538,6 @@ impl WebChat {
                     .into_response()
             }
             Err(err) => {
-                self.drop_draft(session);
                 tracing::warn!(error = %err, "web chat message not handled");
                 api_error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -542,6 +545,15 @@ impl WebChat {
                 )
             }
         }
+    }
+}
+
+/// Clears a session's draft when dropped.
+struct ClearDraft<'a>(&'a WebChat, &'a str);
+
+impl Drop for ClearDraft<'_> {
+    fn drop(&mut self) {
+        self.0.drop_draft(self.1);
     }
 }
 

@@ -48,9 +48,39 @@ impl Role {
 pub struct Completion {
     pub text: String,
     pub latency: Duration,
-    /// The provider stopped at its length limit (`finish_reason: length`): the answer is cut.
-    pub cut_at_length: bool,
+    /// The provider stopped before the answer's natural end; `None` when it ended well.
+    pub cut: Option<Cut>,
 }
+
+/// Why a provider stopped an answer early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// At its length limit (`finish_reason: length`), or at [`LONGEST_ANSWER`] here.
+    Length,
+    /// For another reason it gave (`content_filter`, …).
+    Other,
+}
+
+impl Cut {
+    /// What an OpenAI-compatible `finish_reason` says about the end of an answer.
+    fn of(finish_reason: &str) -> Option<Cut> {
+        match finish_reason {
+            "stop" | "eos" | "end_turn" | "stop_sequence" => None,
+            "length" | "max_tokens" => Some(Cut::Length),
+            _ => Some(Cut::Other),
+        }
+    }
+}
+
+/// The longest answer read from a provider, in bytes; the rest is not waited for.
+pub const LONGEST_ANSWER: usize = 256 * 1024;
+
+/// The longest line of a stream: a provider that sends more without a line end is not
+/// speaking server-sent events.
+const LONGEST_LINE: usize = 64 * 1024;
+
+/// A streamed answer may take this many times the provider's timeout in all.
+const STREAM_TIMEOUTS: u32 = 10;
 
 /// Where the text of a streamed answer goes as it arrives, piece by piece.
 pub type OnText<'a> = &'a mut (dyn FnMut(&str) + Send);
@@ -307,7 +337,7 @@ impl Provider for Echo {
         Ok(Completion {
             text,
             latency: Duration::ZERO,
-            cut_at_length: false,
+            cut: None,
         })
     }
 }
@@ -395,15 +425,27 @@ struct StreamChoice {
 #[derive(Default)]
 struct SseReader {
     buffer: Vec<u8>,
+    /// How much of `buffer` is known to hold no line end.
+    scanned: usize,
     data: String,
 }
 
 impl SseReader {
-    /// The events completed by `bytes`.
-    fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+    /// The events completed by `bytes`; `Err` when a line or an event grows past
+    /// [`LONGEST_LINE`] (or [`LONGEST_ANSWER`]).
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, LlmError> {
         self.buffer.extend_from_slice(bytes);
         let mut events = Vec::new();
-        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+        loop {
+            let Some(at) = self.buffer[self.scanned..].iter().position(|b| *b == b'\n') else {
+                self.scanned = self.buffer.len();
+                if self.buffer.len() > LONGEST_LINE || self.data.len() > LONGEST_ANSWER {
+                    return Err(LlmError::Malformed);
+                }
+                return Ok(events);
+            };
+            let end = self.scanned + at;
+            self.scanned = 0;
             let line: Vec<u8> = self.buffer.drain(..=end).collect();
             let line = String::from_utf8_lossy(&line);
             let line = line.trim_end_matches(['\n', '\r']);
@@ -419,7 +461,6 @@ impl SseReader {
             }
             // Comments (": keep-alive"), `event:`, `id:` and `retry:` lines are not needed.
         }
-        events
     }
 }
 
@@ -512,21 +553,31 @@ impl Provider for OpenAiCompatible {
             return Ok(Completion {
                 text,
                 latency: started.elapsed(),
-                cut_at_length: choice.finish_reason.as_deref() == Some("length"),
+                cut: choice.finish_reason.as_deref().and_then(Cut::of),
             });
         }
         let mut reader = SseReader::default();
         let mut text = String::new();
         let mut finish: Option<String> = None;
+        // However it trickles (keep-alive comments, a byte at a time), a stream ends in time.
+        let deadline = tokio::time::Instant::now() + self.timeout * STREAM_TIMEOUTS;
         loop {
-            let chunk = match tokio::time::timeout(self.timeout, response.chunk()).await {
+            let wait = self
+                .timeout
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let chunk = match tokio::time::timeout(wait, response.chunk()).await {
                 Err(_) if text.is_empty() => return Err(timed_out),
                 Err(_) => return Err(LlmError::Broken),
                 Ok(Err(_)) => return Err(LlmError::Broken),
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(chunk))) => chunk,
             };
-            for event in reader.feed(&chunk) {
+            if text.len() > LONGEST_ANSWER {
+                // Long enough: the rest is not read.
+                finish = Some("length".into());
+                break;
+            }
+            for event in reader.feed(&chunk)? {
                 if event.trim() == "[DONE]" {
                     finish.get_or_insert_with(|| "stop".into());
                     continue;
@@ -560,7 +611,7 @@ impl Provider for OpenAiCompatible {
         Ok(Completion {
             text,
             latency: started.elapsed(),
-            cut_at_length: finish.as_deref() == Some("length"),
+            cut: finish.as_deref().and_then(Cut::of),
         })
     }
 }
@@ -657,14 +708,37 @@ mod tests {
             "data: {\"a\":1}\n\n: keep-alive\n\ndata: {\"b\":\r\ndata: 2}\r\n\r\ndata: [DONE]\n\n";
         for cut in 1..stream.len() {
             let mut reader = SseReader::default();
-            let mut events = reader.feed(&stream.as_bytes()[..cut]);
-            events.extend(reader.feed(&stream.as_bytes()[cut..]));
+            let mut events = reader.feed(&stream.as_bytes()[..cut]).unwrap();
+            events.extend(reader.feed(&stream.as_bytes()[cut..]).unwrap());
             assert_eq!(
                 events,
                 ["{\"a\":1}", "{\"b\":\n2}", "[DONE]"],
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn a_stream_without_line_ends_is_refused_not_kept() {
+        let mut reader = SseReader::default();
+        let piece = vec![b'x'; 1024];
+        let mut fed = 0;
+        let refused = loop {
+            match reader.feed(&piece) {
+                Ok(events) => assert!(events.is_empty()),
+                Err(err) => break err,
+            }
+            fed += piece.len();
+            assert!(fed <= LONGEST_LINE + piece.len(), "kept growing");
+        };
+        assert!(matches!(refused, LlmError::Malformed));
+    }
+
+    #[test]
+    fn only_a_natural_end_is_complete() {
+        assert_eq!(Cut::of("stop"), None);
+        assert_eq!(Cut::of("length"), Some(Cut::Length));
+        assert_eq!(Cut::of("content_filter"), Some(Cut::Other));
     }
 
     #[test]

@@ -28,6 +28,9 @@ const PEOPLE: i64 = 50;
 const ROUNDS: usize = 6;
 const PIECES: usize = 20;
 const GAP: Duration = Duration::from_millis(50);
+/// Between rounds: a person reads an answer before writing again (and the chats' rate-limit
+/// buckets refill, as they would).
+const PAUSE: Duration = Duration::from_secs(5);
 
 /// CPU time this process has used so far, in seconds.
 fn cpu_seconds() -> f64 {
@@ -141,6 +144,7 @@ struct Round {
 }
 
 async fn round(s: &mut Setup, n: usize, streamed: bool) -> Round {
+    tokio::time::sleep(PAUSE).await;
     let answer: Vec<String> = (0..PIECES)
         .map(|i| {
             if i == 0 {

@@ -36,6 +36,8 @@ pub enum LlmBehaviour {
     BreaksAfter(Vec<String>, Duration),
     /// Answers without streaming even when asked to (a server that cannot stream).
     Whole(String),
+    /// Streams these pieces and ends with this `finish_reason` (`content_filter`, `length`).
+    Stops(Vec<String>, String),
 }
 
 /// One request the fake received.
@@ -105,6 +107,14 @@ fn pieces_of(answer: &str, size: usize) -> Vec<String> {
     chars.chunks(size).map(|c| c.iter().collect()).collect()
 }
 
+/// How a streamed answer ends.
+enum End {
+    Stop,
+    Reason(String),
+    /// The connection drops.
+    Breaks,
+}
+
 /// A streamed answer: one `chat.completion.chunk` event per piece, `gap` apart, then the end
 /// (unless `breaks`, when the connection drops instead).
 fn stream(
@@ -112,7 +122,7 @@ fn stream(
     user_text: String,
     pieces: Vec<String>,
     gap: Duration,
-    breaks: bool,
+    end: End,
 ) -> Response {
     let event = |delta: Value, finish: Value| {
         let chunk = json!({
@@ -148,14 +158,18 @@ fn stream(
                 return;
             }
         }
-        if breaks {
-            tokio::time::sleep(gap).await;
-            let _ = tx
-                .send(Err(std::io::Error::other("the fake provider broke off")))
-                .await;
-            return;
-        }
-        let _ = tx.send(Ok(event(json!({}), json!("stop")))).await;
+        let reason = match end {
+            End::Breaks => {
+                tokio::time::sleep(gap).await;
+                let _ = tx
+                    .send(Err(std::io::Error::other("the fake provider broke off")))
+                    .await;
+                return;
+            }
+            End::Stop => "stop".to_string(),
+            End::Reason(reason) => reason,
+        };
+        let _ = tx.send(Ok(event(json!({}), json!(reason)))).await;
         let _ = tx
             .send(Ok(axum::body::Bytes::from("data: [DONE]\n\n")))
             .await;
@@ -199,22 +213,22 @@ async fn complete(
     let answer = match behaviour {
         LlmBehaviour::Echo if streaming => {
             let answer = format!("LLM: {user_text}");
-            return stream(
-                inner,
-                user_text,
-                pieces_of(&answer, 6),
-                Duration::ZERO,
-                false,
-            );
+            let pieces = pieces_of(&answer, 6);
+            return stream(inner, user_text, pieces, Duration::ZERO, End::Stop);
         }
         LlmBehaviour::Fixed(text) if streaming => {
-            return stream(inner, user_text, pieces_of(&text, 6), Duration::ZERO, false);
+            let pieces = pieces_of(&text, 6);
+            return stream(inner, user_text, pieces, Duration::ZERO, End::Stop);
         }
         LlmBehaviour::Pieces(pieces, gap) if streaming => {
-            return stream(inner, user_text, pieces, gap, false);
+            return stream(inner, user_text, pieces, gap, End::Stop);
         }
         LlmBehaviour::BreaksAfter(pieces, gap) => {
-            return stream(inner, user_text, pieces, gap, true);
+            return stream(inner, user_text, pieces, gap, End::Breaks);
+        }
+        LlmBehaviour::Stops(pieces, reason) => {
+            let end = End::Reason(reason);
+            return stream(inner, user_text, pieces, Duration::ZERO, end);
         }
         LlmBehaviour::Pieces(pieces, _) => pieces.concat(),
         LlmBehaviour::Whole(text) => text,

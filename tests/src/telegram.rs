@@ -473,6 +473,15 @@ pub fn parse_html(text: &str) -> Result<String, String> {
                         return Err(format!("unmatched end tag \"{name}\""));
                     }
                 } else {
+                    // Telegram nests neither quotes nor anything inside code.
+                    if name == "blockquote" && open.iter().any(|t| t == "blockquote") {
+                        return Err("blockquote entities can't be nested".into());
+                    }
+                    if open.iter().any(|t| t == "code")
+                        || (open.last().is_some_and(|t| t == "pre") && name != "code")
+                    {
+                        return Err(format!("can't nest \"{name}\" in code"));
+                    }
                     open.push(name.to_string());
                 }
                 rest = &rest[end + 1..];

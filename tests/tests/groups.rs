@@ -76,6 +76,14 @@ async fn the_bot_answers_in_groups_only_when_addressed_and_asks_for_consent_in_p
     let group = h.wait_sent(GROUP, 3).await;
     assert_eq!(group[2], "LLM: what are your prices?");
     assert!(!h.llm.requests()[0].raw.contains("fake_bot"));
+    // Drafts are for private chats: the group is shown `typing` while the answer is written.
+    assert!(h.telegram.drafts_to(GROUP).is_empty());
+    assert!(
+        h.telegram
+            .calls("sendChatAction")
+            .iter()
+            .any(|c| c.body["chat_id"] == GROUP && c.body["action"] == "typing")
+    );
     // A reply to the bot's message counts as addressing it.
     let mut reply = in_group(text_update(8, IVAN, "and delivery?"));
     reply["message"]["reply_to_message"] = json!({

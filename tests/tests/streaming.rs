@@ -161,7 +161,7 @@ async fn the_web_chat_answer_grows_in_place_and_arrives_as_safe_html() {
             "Your order for ",
             "[EMA",
             "IL_1] is **ready",
-            "**.\n\n<script>alert(1)</script>",
+            "**.\n\n<script>alert(1)</script>\n\n**unclosed",
         ]),
         Duration::from_millis(400),
     ));
@@ -221,7 +221,7 @@ async fn the_web_chat_answer_grows_in_place_and_arrives_as_safe_html() {
     let html = final_reply["html"].as_str().unwrap();
     assert_eq!(
         html,
-        "<p>Your order for anna@example.org is <strong>ready</strong>.</p><p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+        "<p>Your order for anna@example.org is <strong>ready</strong>.</p><p>&lt;script&gt;alert(1)&lt;/script&gt;</p><p>**unclosed</p>"
     );
     assert_eq!(final_reply["format"], "markdown");
     assert!(!h.llm.requests()[0].raw.contains("anna@example.org"));
@@ -294,6 +294,31 @@ recipient = "Spare AI Inc (USA)"
     assert!(sent[3].starts_with("Sunday: closed, holidays:"), "{sent:?}");
     assert!(!sent[3].contains("[PHO"), "{sent:?}");
     assert!(sent[3].contains("The answer was cut off"), "{sent:?}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn an_answer_the_provider_stopped_early_says_so() {
+    let h = telegram().await;
+    agreed(&h, IVAN, false).await;
+    for (n, reason, note) in [
+        (
+            3,
+            "content_filter",
+            "stopped this answer before it was finished",
+        ),
+        (4, "length", "length limit"),
+    ] {
+        h.llm.set(LlmBehaviour::Stops(
+            pieces(&["Here is ", "the first part"]),
+            reason.to_string(),
+        ));
+        h.telegram.push_update(text_update(n, IVAN, "tell me"));
+        let sent = h.wait_sent(IVAN.id, n as usize).await;
+        let last = sent.last().unwrap();
+        assert!(last.starts_with("Here is the first part"), "{last}");
+        assert!(last.contains(note), "{last}");
+    }
     h.finish().await;
 }
 

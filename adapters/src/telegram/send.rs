@@ -39,6 +39,23 @@ const DRAFTS_NO: u8 = 2;
 /// written.
 const TYPING_EVERY: Duration = Duration::from_secs(4);
 
+/// A draft shows for about 30 s; one whose text has not changed is sent again this often.
+const DRAFT_AGAIN: Duration = Duration::from_secs(20);
+
+/// Whether a 400 to a draft was about this draft's text (then drafts still work here).
+fn about_the_text(description: &str) -> bool {
+    let d = description.to_ascii_lowercase();
+    [
+        "parse entities",
+        "too long",
+        "is empty",
+        "text must be",
+        "message_too_long",
+    ]
+    .iter()
+    .any(|w| d.contains(w))
+}
+
 /// Sends replies through teloxide's `Bot`.
 #[derive(Clone)]
 pub struct TelegramChannel {
@@ -88,15 +105,24 @@ impl TelegramChannel {
     }
 
     /// Sends one draft (`sendMessageDraft`, a raw request: teloxide does not have it yet).
-    async fn send_draft(&self, chat_id: i64, draft_id: i64, html: &str) -> Result<(), u16> {
+    /// `Err((status, description))` when refused (status 0: not reached).
+    async fn send_draft(
+        &self,
+        chat_id: i64,
+        draft_id: i64,
+        html: &str,
+    ) -> Result<(), (u16, String)> {
         #[derive(Deserialize)]
         struct Answer {
             ok: bool,
             #[serde(default)]
             error_code: Option<u16>,
+            #[serde(default)]
+            description: Option<String>,
         }
+        let unreached = |_| (0u16, String::new());
         let url = method_url(&self.bot.api_url(), self.bot.token(), "sendMessageDraft")
-            .map_err(|_| 0u16)?;
+            .map_err(unreached)?;
         let response = self
             .http
             .post(url)
@@ -108,17 +134,26 @@ impl TelegramChannel {
             }))
             .send()
             .await
-            .map_err(|_| 0u16)?;
+            .map_err(|e| (0u16, e.without_url().to_string()))?;
         let status = response.status().as_u16();
         match response.json::<Answer>().await {
             Ok(Answer { ok: true, .. }) => Ok(()),
-            Ok(Answer { error_code, .. }) => Err(error_code.unwrap_or(status)),
-            Err(_) => Err(status),
+            Ok(Answer {
+                error_code,
+                description,
+                ..
+            }) => Err((
+                error_code.unwrap_or(status),
+                description.unwrap_or_default(),
+            )),
+            Err(_) => Err((status, String::new())),
         }
     }
 
-    async fn typing(&self, chat_id: i64, key: &str, group: bool) {
-        self.pacer.take_tokens(key, group).await;
+    /// The `typing` action. It takes a token from the bot's bucket only: shown at most every
+    /// [`TYPING_EVERY`] per chat, it must not slow the chat's replies.
+    async fn typing(&self, chat_id: i64) {
+        self.pacer.take_bot_token().await;
         if let Err(err) = self
             .bot
             .send_chat_action(ChatId(chat_id), ChatAction::Typing)
@@ -377,7 +412,6 @@ impl TelegramChannel {
                 {
                     return;
                 }
-                self.pacer.take_tokens(&key, group).await;
                 // The latest text, after the wait.
                 let text = match &*stages.borrow_and_update() {
                     Stage::Text(t) => t.clone(),
@@ -387,26 +421,31 @@ impl TelegramChannel {
                     .pop()
                     .map(|r| r.markup)
                     .unwrap_or_default();
-                if !html.is_empty() && html != drafted {
+                let stale = last_draft.is_some_and(|at| at.elapsed() >= DRAFT_AGAIN);
+                if !html.is_empty() && (html != drafted || stale) {
+                    self.pacer.take_tokens(&key, group).await;
                     match self.send_draft(chat_id, draft_id, &html).await {
                         Ok(()) => {
                             self.drafts.store(DRAFTS_YES, Ordering::Relaxed);
                             drafted = html;
                         }
-                        Err(code @ (400 | 404)) => {
-                            // Never worked here: this bot's server has no drafts (remembered).
-                            // Worked before: this reply goes on with `typing`.
-                            let _ = self.drafts.compare_exchange(
-                                DRAFTS_UNKNOWN,
-                                DRAFTS_NO,
-                                Ordering::Relaxed,
-                                Ordering::Relaxed,
-                            );
-                            tracing::info!(channel = %self.kind, status = code, "no message drafts here; showing typing instead");
+                        Err((status, description)) => {
+                            // A server without the method (404, or a 400 not about the text)
+                            // has no drafts: remembered for the bot, if they never worked
+                            // here. Anything else (a 429, this text, the network) ends drafts
+                            // for this answer only. Either way it goes on with `typing`.
+                            let unsupported =
+                                status == 404 || (status == 400 && !about_the_text(&description));
+                            if unsupported {
+                                let _ = self.drafts.compare_exchange(
+                                    DRAFTS_UNKNOWN,
+                                    DRAFTS_NO,
+                                    Ordering::Relaxed,
+                                    Ordering::Relaxed,
+                                );
+                            }
+                            tracing::info!(channel = %self.kind, status, unsupported, "draft refused; showing typing instead");
                             typing_only = true;
-                        }
-                        Err(code) => {
-                            tracing::debug!(channel = %self.kind, status = code, "draft not shown");
                         }
                     }
                     last_draft = Some(Instant::now());
@@ -417,11 +456,17 @@ impl TelegramChannel {
                 _ => !wants_draft || typing_only,
             };
             if typing && last_typing.is_none_or(|at| at.elapsed() >= TYPING_EVERY) {
-                self.typing(chat_id, &key, group).await;
+                self.typing(chat_id).await;
                 last_typing = Some(Instant::now());
             }
-            // The next change, or (while typing) the time to show it again.
-            let renew = last_typing.filter(|_| typing).map(|at| at + TYPING_EVERY);
+            // The next change, or the time to show it again (typing, or a draft kept alive).
+            let renew = if typing {
+                last_typing.map(|at| at + TYPING_EVERY)
+            } else if wants_draft {
+                last_draft.map(|at| at + DRAFT_AGAIN)
+            } else {
+                None
+            };
             let changed = match renew {
                 Some(at) => tokio::select! {
                     r = stages.changed() => r.is_ok(),

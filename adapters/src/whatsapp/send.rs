@@ -102,10 +102,10 @@ impl WhatsAppChannel {
         Err(err)
     }
 
-    /// The request bodies for one reply: text parts, then button groups of at most three.
-    /// Marks the message being answered as read and shows the typing indicator.
+    /// Marks the message being answered as read and shows the typing indicator. This is not a
+    /// message to the person, so it takes only the number's token.
     async fn typing(&self, to: &str, message_id: &str) {
-        self.pacer.take_tokens(to, false).await;
+        self.pacer.take_bot_token().await;
         let body = json!({
             "messaging_product": "whatsapp",
             "status": "read",
@@ -117,6 +117,7 @@ impl WhatsAppChannel {
         }
     }
 
+    /// The request bodies for one reply: text parts, then button groups of at most three.
     fn bodies(&self, to: &str, out: &Outbound) -> Vec<Value> {
         // The assistant's Markdown in WhatsApp's own markers, split between paragraphs.
         let parts = match out.format {

@@ -16,7 +16,7 @@ use crate::{
     app::metrics::{ReasonLabel, TypeLabel},
     audit::Pending,
     consent::{Choices, PURPOSE_HISTORY},
-    llm::{LlmError, Payload, Prompt, Provider, Role},
+    llm::{Cut, LlmError, Payload, Prompt, Provider, Role},
     redact::{Hints, Placeholders, RedactedText},
     rights::conversation,
 };
@@ -112,10 +112,14 @@ pub(super) async fn answer(
         // complete, and then as the value it stands for.
         t.progress.writing();
         let mut so_far = String::new();
+        // Restoring goes over the whole text so far: at most every SHOW_EVERY (what shows
+        // next is the latest text anyway).
+        let mut shown_at: Option<std::time::Instant> = None;
         let mut on_text = |piece: &str| {
             so_far.push_str(piece);
-            if t.progress.watched() {
+            if t.progress.watched() && shown_at.is_none_or(|at| at.elapsed() >= SHOW_EVERY) {
                 t.progress.text(&placeholders.restore_settled(&so_far));
+                shown_at = Some(std::time::Instant::now());
             }
         };
         let completion = match provider.send(payload, &mut on_text).await {
@@ -158,10 +162,11 @@ pub(super) async fn answer(
             )
             .await?;
         }
-        let shown = if completion.cut_at_length {
-            format!("{answer}\n\n{}", replies::ANSWER_AT_LENGTH_LIMIT)
-        } else {
-            answer
+        // An answer stopped early says so.
+        let shown = match completion.cut {
+            None => answer,
+            Some(Cut::Length) => format!("{answer}\n\n{}", replies::ANSWER_AT_LENGTH_LIMIT),
+            Some(Cut::Other) => format!("{answer}\n\n{}", replies::ANSWER_STOPPED),
         };
         let mut reply = Outbound::markdown(shown);
         reply.reply_to = t.inbound.message_id.clone();
@@ -184,6 +189,9 @@ pub(super) async fn answer(
     }
     Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
 }
+
+/// The shortest time between two updates of an answer being written.
+const SHOW_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A provider's failure: counted, logged (without the text) and audited.
 async fn record_llm_error(

@@ -16,6 +16,9 @@ pub const ASSISTANT_UNAVAILABLE: &str =
 pub const ANSWER_CUT_OFF: &str =
     "_(The answer was cut off: the AI service stopped before it was finished. Please ask again.)_";
 
+/// Ends an answer the provider stopped early for a reason of its own (a content filter …).
+pub const ANSWER_STOPPED: &str = "_(The AI service stopped this answer before it was finished.)_";
+
 /// Ends an answer the provider stopped at its length limit.
 pub const ANSWER_AT_LENGTH_LIMIT: &str =
     "_(The answer reached the AI service's length limit. Ask me to go on if you need more.)_";

@@ -137,7 +137,7 @@ pub fn settled(so_far: &str) -> &str {
             && inside.len() <= 64
             && inside
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' ' | '\t'))
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c.is_whitespace())
         {
             cut = open;
         }
@@ -193,6 +193,8 @@ mod tests {
         assert_eq!(settled("see [the list] and"), "see [the list] ");
         assert_eq!(settled("a [b](https://x.y) c"), "a [b](https://x.y) ");
         assert_eq!(settled("Hello [PERS"), "Hello ");
+        assert_eq!(settled("Hello [PHONE\u{a0}"), "Hello ");
+        assert_eq!(settled("Hello [ phone\n"), "Hello ");
         assert_eq!(settled("Hello, wor"), "Hello, ");
         assert_eq!(settled("Hello, world."), "Hello, world.");
         assert_eq!(settled("Привет"), "Привет");
