@@ -6,11 +6,13 @@
 //! pseudonym.
 
 pub mod admin_keys;
+pub mod admin_totp;
 pub mod audit_head;
 pub mod audit_log;
 pub mod bots;
 pub mod channel_identities;
 pub mod consent_events;
+pub mod console_sessions;
 pub mod conversation_messages;
 pub mod egress_ledger;
 pub mod export_links;

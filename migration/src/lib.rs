@@ -13,6 +13,7 @@ mod m20261201_000006_audit_head_time;
 mod m20261202_000007_outbox;
 mod m20261202_000008_conversation_chat;
 mod m20261202_000009_conversation_names;
+mod m20261203_000010_console;
 
 /// A foreign key that deletes the row with what it points to (a person's rows go with them).
 pub(crate) fn fk(
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_outbox::Migration),
             Box::new(m20261202_000008_conversation_chat::Migration),
             Box::new(m20261202_000009_conversation_names::Migration),
+            Box::new(m20261203_000010_console::Migration),
         ]
     }
 }

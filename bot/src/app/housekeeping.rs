@@ -50,6 +50,11 @@ async fn sweep_once(app: &App, integrations: &Integrations) {
         }
         Err(err) => tracing::warn!(error = %err, "token refresh sweep failed"),
     }
+    match crate::web::console::session::prune(&app.db).await {
+        Ok(0) => {}
+        Ok(pruned) => tracing::debug!(pruned, "ended console sessions forgotten"),
+        Err(err) => tracing::warn!(error = %err, "could not forget ended console sessions"),
+    }
     match app.sweeper(integrations).run(Utc::now(), false).await {
         Ok(report) => {
             for r in report.iter().filter(|r| r.count > 0) {

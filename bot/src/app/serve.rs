@@ -125,7 +125,8 @@ impl App {
             self.audit.clone(),
         ))
         .merge(web::oauth_router(integrations.clone()))
-        .merge(admin::router(integrations.clone()));
+        .merge(admin::router(integrations.clone()))
+        .merge(web::console::router(integrations.clone()));
         if !channels.webhooks.is_empty() {
             router = router.merge(webhook::router(channels.webhooks));
         }

@@ -89,6 +89,15 @@ actions! {
     AdminRevoke => "admin.revoke",
     /// An admin key was revoked.
     AdminKeyRevoked => "admin.key_revoked",
+    /// Someone signed in to the console (the key id, or the owner's pseudonym).
+    ConsoleSignedIn => "console.signed_in",
+    /// A console sign-in failed (a wrong key, code or recovery code).
+    ConsoleSignInFailed => "console.sign_in_failed",
+    /// An admin key's second factor was set up, or reset.
+    ConsoleTotpEnrolled => "console.totp_enrolled",
+    ConsoleTotpReset => "console.totp_reset",
+    /// A console session ended (or every session of its holder).
+    ConsoleSignedOut => "console.signed_out",
     /// Retention pruned the chain's oldest entries; this entry anchors what remains.
     AuditAnchor => "audit.anchor",
 }

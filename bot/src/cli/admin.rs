@@ -19,6 +19,21 @@ pub enum AdminAction {
         #[command(subcommand)]
         action: IntegrationsAction,
     },
+    /// The console's second factor (TOTP) of admin keys.
+    Totp {
+        #[command(subcommand)]
+        action: TotpAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TotpAction {
+    /// Forget a key's authenticator (a lost device): its next console sign-in sets up a new
+    /// one. Its console sessions end.
+    Reset {
+        #[arg(value_name = "KEY-ID")]
+        id: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -71,6 +86,27 @@ pub(super) async fn run(app: &App, action: AdminAction) -> Result<()> {
         AdminAction::Keys { action } => keys(app, action).await,
         AdminAction::Integrations { action } => {
             integrations(app, &app.offline_integrations(), action).await
+        }
+        AdminAction::Totp {
+            action: TotpAction::Reset { id },
+        } => {
+            anyhow::ensure!(
+                crate::web::console::reset_totp(&app.db, id).await?,
+                "admin key {id} has no authenticator set up"
+            );
+            app.audit
+                .record(
+                    &app.db,
+                    None,
+                    None,
+                    Action::ConsoleTotpReset,
+                    serde_json::json!({"key": id}),
+                )
+                .await?;
+            println!(
+                "admin key {id}: authenticator forgotten; its next console sign-in sets up a new one"
+            );
+            Ok(())
         }
     }
 }

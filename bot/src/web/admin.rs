@@ -74,16 +74,19 @@ pub async fn create_key(db: &DatabaseConnection, role: Role, label: &str) -> Res
     Ok(key)
 }
 
-/// Revokes a key: it stops working at once. `false` when there is no such key.
+/// Revokes a key: it stops working at once, and its console sessions end. `false` when there
+/// is no such key.
 pub async fn revoke_key(db: &DatabaseConnection, id: i64) -> Result<bool, DbErr> {
-    Ok(admin_keys::Entity::update_many()
+    let revoked = admin_keys::Entity::update_many()
         .col_expr(admin_keys::Column::RevokedAt, Expr::value(Some(Utc::now())))
         .filter(admin_keys::Column::Id.eq(id))
         .filter(admin_keys::Column::RevokedAt.is_null())
         .exec(db)
         .await?
         .rows_affected
-        == 1)
+        == 1;
+    super::console::session::end_all(db, &format!("key:{id}")).await?;
+    Ok(revoked)
 }
 
 /// Every key: id, role, label, created, last used, revoked. Never the key.
@@ -109,11 +112,18 @@ async fn authenticate(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| t.len() < 200)
     else {
         return Ok(None);
     };
+    find_key(db, token).await
+}
+
+/// The live key `token` is, noting its use: (key id, role).
+pub async fn find_key(db: &DatabaseConnection, token: &str) -> Result<Option<(i64, Role)>, DbErr> {
+    let token = token.trim();
+    if token.is_empty() || token.len() >= 200 {
+        return Ok(None);
+    }
     // Looked up by hash, so the key itself is never compared byte by byte with anything stored.
     let hash = sha256_hex(token);
     let Some(row) = admin_keys::Entity::find()

@@ -1,6 +1,7 @@
 //! The one HTTP server: the web chat, health probes, metrics and export downloads.
 
 pub mod admin;
+pub mod console;
 pub mod headers;
 pub mod limits;
 pub mod server;

@@ -2,6 +2,8 @@
 //! `TEST_DATABASE_URL` is set), the fake peers, and the real gateway on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod owners;
+
 use std::{collections::HashMap, time::Duration};
 
 use consentgate::{

@@ -1,0 +1,396 @@
+//! The console's pages: the overview (per bot, never per person), connections with one-click
+//! revocation, and the audit log (chain status and entries, metadata only).
+
+use std::collections::BTreeMap;
+
+use axum::{
+    Form,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use maud::{Markup, html};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Deserialize;
+use serde_json::json;
+
+use consentgate_entity::{audit_log, consent_events};
+
+use super::{Console, page, problem, unavailable};
+use crate::audit::{Action, verify};
+use crate::owners::integrations::Filter;
+use crate::web::admin::Role;
+
+/// The last whole-chain check: when it ran and what it found.
+pub(super) type LastCheck = (std::time::Instant, (DateTime<Utc>, verify::Report));
+
+/// How often the console walks the whole audit chain at most.
+const VERIFY_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Days the overview's charts cover.
+const DAYS: i64 = 30;
+
+fn when(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A bar chart of counts per day, as SVG (no script).
+fn chart(label: &str, days: &[(NaiveDate, u64)]) -> Markup {
+    let max = days.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let (w, h, bar) = (days.len() as u32 * 12 + 20, 120u32, 10u32);
+    html! {
+        svg class="chart" viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(label) {
+            title { (label) }
+            @for (i, (day, n)) in days.iter().enumerate() {
+                @let height = (*n as f64 / max as f64 * 90.0).round() as u32;
+                rect x=(10 + i as u32 * 12) y=(100 - height) width=(bar) height=(height) {
+                    title { (day) ": " (n) }
+                }
+            }
+            text x="10" y="115" { (days.first().map(|d| d.0.to_string()).unwrap_or_default()) }
+            text x=(w - 60) y="115" { (days.last().map(|d| d.0.to_string()).unwrap_or_default()) }
+            text x="10" y="9" { "max " (max) }
+        }
+    }
+}
+
+/// The overview: for each bot, the last 30 days from the audit log and the consent record.
+pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Response {
+    let s = match c.signed_in(&headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let since = Utc::now() - Duration::days(DAYS);
+    let entries = audit_log::Entity::find()
+        .select_only()
+        .column(audit_log::Column::At)
+        .column(audit_log::Column::BotId)
+        .column(audit_log::Column::Action)
+        .column(audit_log::Column::Detail)
+        .filter(audit_log::Column::At.gte(since))
+        .filter(audit_log::Column::Action.is_in([
+            Action::MessageForwarded.as_str(),
+            Action::MessageHeld.as_str(),
+            Action::LlmFailed.as_str(),
+        ]))
+        .into_tuple::<(DateTime<Utc>, Option<i64>, String, String)>()
+        .all(&c.i.db)
+        .await;
+    let events = consent_events::Entity::find()
+        .select_only()
+        .column(consent_events::Column::BotId)
+        .column(consent_events::Column::Purpose)
+        .column(consent_events::Column::Action)
+        .filter(consent_events::Column::CreatedAt.gte(since))
+        .into_tuple::<(i64, String, String)>()
+        .all(&c.i.db)
+        .await;
+    let names = crate::rights::export::bot_names(&c.i.db).await;
+    let (Ok(entries), Ok(events), Ok(names)) = (entries, events, names) else {
+        return unavailable();
+    };
+    let today = Utc::now().date_naive();
+    let days: Vec<NaiveDate> = (0..DAYS).rev().map(|d| today - Duration::days(d)).collect();
+    #[derive(Default)]
+    struct Bot {
+        forwarded: BTreeMap<NaiveDate, u64>,
+        held: BTreeMap<String, u64>,
+        failed: BTreeMap<String, u64>,
+        consent: BTreeMap<(String, String), u64>,
+    }
+    let mut bots: BTreeMap<i64, Bot> = names.keys().map(|id| (*id, Bot::default())).collect();
+    for (at, bot, action, detail) in entries {
+        let Some(b) = bot.and_then(|id| bots.get_mut(&id)) else {
+            continue;
+        };
+        let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+        let reason = |field: &str| detail[field].as_str().unwrap_or("other").to_string();
+        match action.as_str() {
+            "message.forwarded" if detail["attempt"].as_u64().unwrap_or(1) == 1 => {
+                *b.forwarded.entry(at.date_naive()).or_default() += 1
+            }
+            "message.held" => *b.held.entry(reason("reason")).or_default() += 1,
+            "llm.failed" => *b.failed.entry(reason("error")).or_default() += 1,
+            _ => {}
+        }
+    }
+    for (bot, purpose, action) in events {
+        if let Some(b) = bots.get_mut(&bot) {
+            *b.consent.entry((purpose, action)).or_default() += 1;
+        }
+    }
+    let body = html! {
+        p class="note" { "The last " (DAYS) " days, counted from the audit log and the consent record: numbers only, never people." }
+        @for (id, b) in &bots {
+            @let per_day: Vec<(NaiveDate, u64)> = days.iter().map(|d| (*d, b.forwarded.get(d).copied().unwrap_or(0))).collect();
+            section aria-labelledby=(format!("bot-{id}")) {
+                h2 id=(format!("bot-{id}")) { (names.get(id).cloned().unwrap_or_default()) }
+                div class="cards" {
+                    div class="card" { b { (per_day.iter().map(|(_, n)| n).sum::<u64>()) } "messages answered" }
+                    div class="card" { b { (b.held.values().sum::<u64>()) } "messages held" }
+                    div class="card" { b { (b.failed.values().sum::<u64>()) } "provider failures" }
+                }
+                (chart("Messages sent to the assistant per day", &per_day))
+                @if !b.consent.is_empty() {
+                    h2 { "Consent decisions" }
+                    div class="table" { table {
+                        thead { tr { th { "purpose" } th { "decision" } th { "count" } } }
+                        tbody { @for ((purpose, action), n) in &b.consent { tr { td { (purpose) } td { (action) } td { (n) } } } }
+                    } }
+                }
+                @if !b.held.is_empty() || !b.failed.is_empty() {
+                    h2 { "Held messages and provider failures" }
+                    div class="table" { table {
+                        thead { tr { th { "what" } th { "reason" } th { "count" } } }
+                        tbody {
+                            @for (reason, n) in &b.held { tr { td { "held" } td { (reason) } td { (n) } } }
+                            @for (reason, n) in &b.failed { tr { td { "provider failure" } td { (reason) } td { (n) } } }
+                        }
+                    } }
+                }
+            }
+        }
+    };
+    page(StatusCode::OK, "Overview", Some(&s), body)
+}
+
+/// Every linked integration, each with its revoke button (admins only).
+pub(super) async fn connections(State(c): State<Console>, headers: HeaderMap) -> Response {
+    let s = match c.signed_in(&headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(links) = c.i.list(&Filter::default()).await else {
+        return unavailable();
+    };
+    let body = html! {
+        @if links.is_empty() {
+            p { "No linked accounts yet. Owners link them from their chat with " code { "/link" } "." }
+        } @else {
+            div class="table" { table {
+                thead { tr {
+                    th { "bot" } th { "provider" } th { "owner (pseudonym)" } th { "scopes" }
+                    th { "status" } th { "linked" } th { "last used" } th { span class="note" { "action" } }
+                } }
+                tbody { @for l in &links { tr {
+                    td { (l.bot) }
+                    td { (l.provider) }
+                    td { code { (l.owner.get(..12).unwrap_or(&l.owner)) } }
+                    td { (l.scopes.join(", ")) }
+                    td { (l.status.as_str()) }
+                    td { (when(&l.linked_at)) }
+                    td { (l.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into())) }
+                    td {
+                        @if s.role == Role::Admin && l.status.as_str() != "revoked" {
+                            a href=(format!("/console/connections/{}/revoke", l.id)) aria-label=(format!("Revoke {} link {}", l.provider, l.id)) { "Revoke" }
+                        }
+                    }
+                } } }
+            } }
+        }
+    };
+    page(StatusCode::OK, "Connections", Some(&s), body)
+}
+
+/// Auditors are refused changes.
+fn admins_only(s: &super::session::Session) -> Option<Response> {
+    (s.role != Role::Admin).then(|| {
+        problem(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "Auditors may look, not change.",
+            Some(s),
+        )
+    })
+}
+
+/// Asks once: revoke this link?
+pub(super) async fn confirm_revoke(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    let s = match c.signed_in(&headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(refused) = admins_only(&s) {
+        return refused;
+    }
+    let Ok(links) = c.i.list(&Filter::default()).await else {
+        return unavailable();
+    };
+    let Some(link) = links.into_iter().find(|l| l.id == id) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such connection.",
+            Some(&s),
+        );
+    };
+    page(
+        StatusCode::OK,
+        "Revoke this connection?",
+        Some(&s),
+        html! {
+            p { "The " strong { (link.provider) } " account linked to " strong { (link.bot) } " (owner " code { (link.owner.get(..12).unwrap_or(&link.owner)) } ") stops working at once: its tokens are revoked at the provider and deleted here." }
+            form method="post" action=(format!("/console/connections/{id}/revoke")) {
+                input type="hidden" name="csrf" value=(s.csrf);
+                button type="submit" class="danger" autofocus { "Revoke" }
+                " "
+                a href="/console/connections" { "Cancel" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Revokes a link, remotely at the provider as `/unlink` does; audited with the admin's key.
+pub(super) async fn revoke(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let s = match c.changing(&headers, &form.csrf).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(refused) = admins_only(&s) {
+        return refused;
+    }
+    if !c
+        .audit(
+            Action::AdminRevoke,
+            json!({"integration": id, "key": s.key_id(), "role": s.role.as_str(), "via": "console"}),
+        )
+        .await
+    {
+        return unavailable();
+    }
+    match c.i.revoke(id, "admin").await {
+        Ok(Some(r)) => page(
+            StatusCode::OK,
+            "Connection revoked",
+            Some(&s),
+            html! {
+                p class="ok" { "The " (r.provider) " link is revoked here. At the provider: " (r.remote.as_str().replace('_', " ")) "." }
+                p { a href="/console/connections" { "Back to connections" } }
+            },
+        ),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such connection.",
+            Some(&s),
+        ),
+        Err(_) => unavailable(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct AuditQuery {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    bot: Option<String>,
+}
+
+/// Entries shown per page of the audit log.
+const ENTRIES: u64 = 200;
+
+/// The chain's status and its latest entries (metadata only), filterable.
+pub(super) async fn audit(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let s = match c.signed_in(&headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let report = {
+        let mut last = c.verified.lock().await;
+        let fresh = last
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < VERIFY_AT_MOST_EVERY);
+        if !fresh {
+            match verify::verify(&c.i.db, &c.i.keys.audit, None).await {
+                Ok(report) => *last = Some((std::time::Instant::now(), (Utc::now(), report))),
+                Err(_) => return unavailable(),
+            }
+        }
+        last.as_ref().map(|(_, r)| r.clone())
+    };
+    let Some((checked_at, report)) = report else {
+        return unavailable();
+    };
+    let names = match crate::rights::export::bot_names(&c.i.db).await {
+        Ok(n) => n,
+        Err(_) => return unavailable(),
+    };
+    let bot_id = q.bot.as_deref().filter(|b| !b.is_empty()).and_then(|b| {
+        names
+            .iter()
+            .find(|(_, n)| n.as_str() == b)
+            .map(|(id, _)| *id)
+    });
+    let action = q
+        .action
+        .as_deref()
+        .filter(|a| Action::ALL.iter().any(|x| x.as_str() == *a));
+    let mut query = audit_log::Entity::find()
+        .order_by_desc(audit_log::Column::Id)
+        .limit(ENTRIES);
+    if let Some(a) = action {
+        query = query.filter(audit_log::Column::Action.eq(a));
+    }
+    if let Some(b) = bot_id {
+        query = query.filter(audit_log::Column::BotId.eq(b));
+    }
+    let Ok(entries) = query.all(&c.i.db).await else {
+        return unavailable();
+    };
+    let mut actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+    actions.sort_unstable();
+    let body = html! {
+        @match &report.broken {
+            None => p class="ok" { "The chain is intact: " (report.entries) " entries checked " (when(&checked_at)) "." },
+            Some(b) => p class="error" role="alert" { "The chain is broken at entry " (b.seq) ": " (b.reason) ". Checked " (when(&checked_at)) "." },
+        }
+        @if let Some(head) = &report.head { p class="note" { "Head: " code { (head.to_string()) } } }
+        form method="get" action="/console/audit" {
+            label for="action" { "Action" }
+            select id="action" name="action" {
+                option value="" { "any" }
+                @for a in &actions { option value=(a) selected[action == Some(*a)] { (a) } }
+            }
+            label for="bot" { "Bot" }
+            select id="bot" name="bot" {
+                option value="" { "any" }
+                @for n in names.values() { option value=(n) selected[q.bot.as_deref() == Some(n.as_str())] { (n) } }
+            }
+            " "
+            button type="submit" { "Filter" }
+        }
+        div class="table" { table {
+            thead { tr { th { "#" } th { "time" } th { "bot" } th { "action" } th { "person (pseudonym)" } th { "detail" } } }
+            tbody { @for e in &entries { tr {
+                td { (e.seq.map(|s| s.to_string()).unwrap_or_default()) }
+                td { (when(&e.at)) }
+                td { (e.bot_id.and_then(|b| names.get(&b).cloned()).unwrap_or_default()) }
+                td { (e.action) }
+                td { code { (e.subject.as_deref().and_then(|p| p.get(..12)).unwrap_or("")) } }
+                td { code { (e.detail) } }
+            } } }
+        } }
+        p class="note" { "The latest " (ENTRIES) " entries that match. Entries hold metadata only: pseudonyms, never what people wrote." }
+    };
+    page(StatusCode::OK, "Audit log", Some(&s), body)
+}

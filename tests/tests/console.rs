@@ -1,0 +1,468 @@
+//! The console over HTTP: every page needs a session; an admin key plus TOTP (enrolled at the
+//! first sign-in, with recovery codes) signs in; a wrong code, a reused one and a spent recovery
+//! code fail; a change without the session's CSRF token is refused; cookie flags and security
+//! headers; sign-out, and sign-out everywhere. (The same in a real browser:
+//! `console_browser.rs`.)
+
+mod common;
+
+use common::*;
+use consentgate::web::{
+    admin::{self, Role},
+    console::totp,
+};
+use consentgate_entity::{admin_totp, audit_log};
+use reqwest::{StatusCode, header};
+use sea_orm::{EntityTrait, QueryOrder};
+
+/// A browser without a cookie jar or redirects: each request says what it sends.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+struct Reply {
+    status: StatusCode,
+    location: Option<String>,
+    cookies: Vec<String>,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_string())
+    }
+    fn set_cookie(&self, name: &str) -> String {
+        self.cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .cloned()
+            .unwrap_or_default()
+    }
+    /// The value of the first hidden field `name` in the page.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let at = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + marker.len();
+        self.body[at..].split('"').next().unwrap().to_string()
+    }
+}
+
+impl Client {
+    fn new(h: &Harness) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: h.base.clone(),
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        Reply {
+            status,
+            location: headers
+                .get(header::LOCATION)
+                .map(|l| l.to_str().unwrap().to_string()),
+            cookies: headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .map(|c| c.to_str().unwrap().to_string())
+                .collect(),
+            headers,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Reply {
+        self.send(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .header(header::COOKIE, cookie),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Reply {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header(header::COOKIE, cookie)
+                .form(form),
+        )
+        .await
+    }
+
+    /// The admin key step: the session cookie half-way through signing in.
+    async fn key_step(&self, key: &str) -> String {
+        let page = self.get("/console/login", "").await;
+        assert_eq!(page.status, StatusCode::OK);
+        let login = page.cookie("cg_login").unwrap();
+        let token = page.field("login");
+        let r = self
+            .post("/console/login", &login, &[("key", key), ("login", &token)])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location.as_deref(), Some("/console/login/second"));
+        r.cookie("cg_console").unwrap()
+    }
+}
+
+/// The secret shown on the enrolment page.
+fn secret_on(page: &str) -> Vec<u8> {
+    let at =
+        page.find("Secret: <code class=\"mono\">").unwrap() + "Secret: <code class=\"mono\">".len();
+    let b32 = page[at..].split('<').next().unwrap();
+    data_encoding::BASE32_NOPAD.decode(b32.as_bytes()).unwrap()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn actions(h: &Harness) -> Vec<(String, String)> {
+    audit_log::Entity::find()
+        .order_by_asc(audit_log::Column::Id)
+        .all(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.starts_with("console."))
+        .map(|e| (e.action, e.detail))
+        .collect()
+}
+
+#[tokio::test]
+async fn without_a_session_every_page_sends_you_to_sign_in() {
+    let h = Harness::start(Options::default()).await;
+    let c = Client::new(&h);
+    for path in [
+        "/console/",
+        "/console/connections",
+        "/console/audit",
+        "/console/connections/1/revoke",
+    ] {
+        let r = c.get(path, "").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.location.as_deref(), Some("/console/login"), "{path}");
+    }
+    // A made-up session id is no session.
+    let r = c.get("/console/", "cg_console=made-up").await;
+    assert_eq!(r.location.as_deref(), Some("/console/login"));
+    let r = c
+        .post("/console/connections/1/revoke", "", &[("csrf", "x")])
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/console/login"));
+    // The sign-in page: no script allowed, no framing, not cached.
+    let r = c.get("/console/login", "").await;
+    let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(r.headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    assert!(!r.body.contains("<script"));
+    // A wrong key, or a form without its token, signs no one in.
+    let login = r.cookie("cg_login").unwrap();
+    let token = r.field("login");
+    let wrong = c
+        .post(
+            "/console/login",
+            &login,
+            &[("key", "cgk_wrong"), ("login", &token)],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.cookie("cg_console").is_none());
+    let forged = c
+        .post(
+            "/console/login",
+            "",
+            &[("key", "cgk_wrong"), ("login", &token)],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn an_admin_enrols_totp_and_signs_in_with_a_code_once() {
+    let h = Harness::start(Options::default()).await;
+    let key = admin::create_key(h.db(), Role::Admin, "ops").await.unwrap();
+    let c = Client::new(&h);
+
+    // First sign-in: the key, then the authenticator is set up.
+    let half = c.key_step(&key).await;
+    let enrol = c.get("/console/login/second", &half).await;
+    assert_eq!(enrol.status, StatusCode::OK);
+    assert!(
+        enrol.body.contains("otpauth://totp/ConsentGate:key-"),
+        "{}",
+        enrol.body
+    );
+    assert!(enrol.body.contains("data:image/svg+xml;base64,"));
+    let secret = secret_on(&enrol.body);
+    // Stored encrypted, not as the secret.
+    let stored = admin_totp::Entity::find().all(h.db()).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].secret_enc.contains(&totp::base32(&secret)));
+    let csrf = enrol.field("csrf");
+    // Half-way is not signed in.
+    assert_eq!(
+        c.get("/console/", &half).await.location.as_deref(),
+        Some("/console/login")
+    );
+    let wrong = c
+        .post(
+            "/console/login/enrol",
+            &half,
+            &[("code", "000000"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let step = totp::step_at(now());
+    let code = totp::code_at(&secret, step);
+    let done = c
+        .post(
+            "/console/login/enrol",
+            &half,
+            &[("code", &code), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("recovery codes"));
+    let recovery: Vec<String> = done
+        .body
+        .split("<li>")
+        .skip(1)
+        .map(|li| li.split('<').next().unwrap().to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    // A new session id, HttpOnly, SameSite=Lax, for /console only; Secure needs https.
+    let set = done.set_cookie("cg_console");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    assert!(
+        set.contains("Path=/console") && !set.contains("Secure"),
+        "{set}"
+    );
+    let full = done.cookie("cg_console").unwrap();
+    assert_ne!(full, half);
+    assert_eq!(c.get("/console/", &full).await.status, StatusCode::OK);
+    assert_eq!(
+        c.get("/console/", &half).await.location.as_deref(),
+        Some("/console/login"),
+        "the half-way id is gone"
+    );
+    let overview = c.get("/console/", &full).await;
+    let csrf = overview.field("csrf");
+
+    // A change without the session's CSRF token is refused.
+    let r = c
+        .post(
+            "/console/connections/1/revoke",
+            &full,
+            &[("csrf", "forged")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = c.post("/console/connections/1/revoke", &full, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Signed out: the session is gone.
+    let out = c.post("/console/logout", &full, &[("csrf", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/console/login"));
+    assert_eq!(
+        c.get("/console/", &full).await.location.as_deref(),
+        Some("/console/login")
+    );
+
+    // Next sign-in: the code used at enrolment is spent; the next step's is good, once.
+    let half = c.key_step(&key).await;
+    let page = c.get("/console/login/second", &half).await;
+    assert!(page.body.contains("six-digit code"), "{}", page.body);
+    let csrf = page.field("csrf");
+    let reused = c
+        .post(
+            "/console/login/code",
+            &half,
+            &[("code", &code), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    let next = totp::code_at(&secret, step + 1);
+    let ok = c
+        .post(
+            "/console/login/code",
+            &half,
+            &[("code", &next), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let first = ok.cookie("cg_console").unwrap();
+    let half = c.key_step(&key).await;
+    let csrf = c.get("/console/login/second", &half).await.field("csrf");
+    let again = c
+        .post(
+            "/console/login/code",
+            &half,
+            &[("code", &next), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNAUTHORIZED,
+        "a code is good once"
+    );
+
+    // A recovery code works once.
+    let ok = c
+        .post(
+            "/console/login/code",
+            &half,
+            &[("code", &recovery[0]), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let second = ok.cookie("cg_console").unwrap();
+    let half = c.key_step(&key).await;
+    let csrf = c.get("/console/login/second", &half).await.field("csrf");
+    let spent = c
+        .post(
+            "/console/login/code",
+            &half,
+            &[("code", &recovery[0]), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(spent.status, StatusCode::UNAUTHORIZED);
+
+    // Sign out everywhere ends both sessions.
+    let csrf = c.get("/console/", &second).await.field("csrf");
+    c.post(
+        "/console/logout",
+        &second,
+        &[("csrf", &csrf), ("everywhere", "1")],
+    )
+    .await;
+    for s in [&first, &second] {
+        assert_eq!(
+            c.get("/console/", s).await.location.as_deref(),
+            Some("/console/login")
+        );
+    }
+
+    // Every step is in the audit log under the key's id, never the key or a code.
+    let log = actions(&h).await;
+    let names: Vec<&str> = log.iter().map(|(a, _)| a.as_str()).collect();
+    assert!(names.contains(&"console.totp_enrolled"));
+    assert_eq!(
+        names.iter().filter(|a| **a == "console.signed_in").count(),
+        3
+    );
+    assert!(
+        names
+            .iter()
+            .filter(|a| **a == "console.sign_in_failed")
+            .count()
+            >= 3
+    );
+    for (_, detail) in &log {
+        assert!(
+            !detail.contains(&key) && !detail.contains(&code) && !detail.contains(&recovery[0])
+        );
+    }
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_reset_authenticator_is_set_up_again_and_a_revoked_key_ends_its_sessions() {
+    let h = Harness::start(Options::default()).await;
+    let key = admin::create_key(h.db(), Role::Auditor, "auditor")
+        .await
+        .unwrap();
+    let c = Client::new(&h);
+    let half = c.key_step(&key).await;
+    let enrol = c.get("/console/login/second", &half).await;
+    let secret = secret_on(&enrol.body);
+    let code = totp::code_at(&secret, totp::step_at(now()));
+    let done = c
+        .post(
+            "/console/login/enrol",
+            &half,
+            &[("code", &code), ("csrf", &enrol.field("csrf"))],
+        )
+        .await;
+    let full = done.cookie("cg_console").unwrap();
+    // An auditor sees connections but is offered no revocation.
+    let page = c.get("/console/connections", &full).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let r = c.get("/console/connections/1/revoke", &full).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let id: i64 = admin::list_keys(h.db()).await.unwrap()[0]["id"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        consentgate::web::console::reset_totp(h.db(), id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        c.get("/console/", &full).await.location.as_deref(),
+        Some("/console/login"),
+        "a reset ends the sessions"
+    );
+    let half = c.key_step(&key).await;
+    let enrol = c.get("/console/login/second", &half).await;
+    assert!(enrol.body.contains("Set up your authenticator"));
+    let renewed = secret_on(&enrol.body);
+    assert_ne!(renewed, secret, "a new secret");
+    // Five wrong codes, and the key must wait, even with the right one.
+    let csrf = enrol.field("csrf");
+    for _ in 0..5 {
+        let r = c
+            .post(
+                "/console/login/enrol",
+                &half,
+                &[("code", "123456"), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let right = totp::code_at(&renewed, totp::step_at(now()));
+    let r = c
+        .post(
+            "/console/login/enrol",
+            &half,
+            &[("code", &right), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+
+    admin::revoke_key(h.db(), id).await.unwrap();
+    let page = c.get("/console/login", "").await;
+    let r = c
+        .post(
+            "/console/login",
+            &page.cookie("cg_login").unwrap(),
+            &[("key", &key), ("login", &page.field("login"))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a revoked key");
+    h.finish().await;
+}
