@@ -168,20 +168,20 @@ pub(super) async fn connections(State(c): State<Console>, headers: HeaderMap) ->
         @if links.is_empty() {
             p { "No linked accounts yet. Owners link them from their chat with " code { "/link" } "." }
         } @else {
-            div class="table" { table {
+            div class="table" { table class="stack" {
                 thead { tr {
                     th { "bot" } th { "provider" } th { "owner (pseudonym)" } th { "scopes" }
                     th { "status" } th { "linked" } th { "last used" } th { span class="note" { "action" } }
                 } }
                 tbody { @for l in &links { tr {
-                    td { (l.bot) }
-                    td { (l.provider) }
-                    td { code { (l.owner.get(..12).unwrap_or(&l.owner)) } }
-                    td { (l.scopes.join(", ")) }
-                    td { (l.status.as_str()) }
-                    td { (when(&l.linked_at)) }
-                    td { (l.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into())) }
-                    td {
+                    td data-label="bot" { (l.bot) }
+                    td data-label="provider" { (l.provider) }
+                    td data-label="owner" { code { (l.owner.get(..12).unwrap_or(&l.owner)) } }
+                    td data-label="scopes" { (l.scopes.join(", ")) }
+                    td data-label="status" { (l.status.as_str()) }
+                    td data-label="linked" { (when(&l.linked_at)) }
+                    td data-label="last used" { (l.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into())) }
+                    td data-label="" {
                         @if s.role == Role::Admin && l.status.as_str() != "revoked" {
                             a href=(format!("/console/connections/{}/revoke", l.id)) aria-label=(format!("Revoke {} link {}", l.provider, l.id)) { "Revoke" }
                         }
@@ -379,15 +379,15 @@ pub(super) async fn audit(
             " "
             button type="submit" { "Filter" }
         }
-        div class="table" { table {
+        div class="table" { table class="stack" {
             thead { tr { th { "#" } th { "time" } th { "bot" } th { "action" } th { "person (pseudonym)" } th { "detail" } } }
             tbody { @for e in &entries { tr {
-                td { (e.seq.map(|s| s.to_string()).unwrap_or_default()) }
-                td { (when(&e.at)) }
-                td { (e.bot_id.and_then(|b| names.get(&b).cloned()).unwrap_or_default()) }
-                td { (e.action) }
-                td { code { (e.subject.as_deref().and_then(|p| p.get(..12)).unwrap_or("")) } }
-                td { code { (e.detail) } }
+                td data-label="#" { (e.seq.map(|s| s.to_string()).unwrap_or_default()) }
+                td data-label="time" { (when(&e.at)) }
+                td data-label="bot" { (e.bot_id.and_then(|b| names.get(&b).cloned()).unwrap_or_default()) }
+                td data-label="action" { (e.action) }
+                td data-label="person" { code { (e.subject.as_deref().and_then(|p| p.get(..12)).unwrap_or("")) } }
+                td data-label="detail" { code { (e.detail) } }
             } } }
         } }
         p class="note" { "The latest " (ENTRIES) " entries that match. Entries hold metadata only: pseudonyms, never what people wrote." }
