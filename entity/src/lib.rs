@@ -12,6 +12,7 @@ pub mod audit_log;
 pub mod bots;
 pub mod channel_identities;
 pub mod consent_events;
+pub mod console_links;
 pub mod console_sessions;
 pub mod conversation_messages;
 pub mod egress_ledger;

@@ -466,3 +466,74 @@ async fn a_reset_authenticator_is_set_up_again_and_a_revoked_key_ends_its_sessio
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a revoked key");
     h.finish().await;
 }
+
+#[tokio::test]
+async fn an_owner_signs_in_from_panel_once_and_sees_only_their_bot() {
+    use common::owners::*;
+    let (h, _oauth) = start().await;
+    let i = service(&h).await;
+    let mut owner = claimed_owner(&h, &i).await;
+    link_google(&h, &mut owner).await;
+    let told = owner.say("/panel", 1).await;
+    assert!(told[0].contains("console"), "{told:?}");
+    let url = link_button(&h, IVAN.id);
+    let path = url
+        .strip_prefix(&h.base)
+        .expect("a link to this gateway")
+        .to_string();
+    assert!(path.starts_with("/console/login/link/"), "{path}");
+
+    let c = Client::new(&h);
+    // Opening the link spends nothing (a link preview may fetch it); the button signs in.
+    let page = c.get(&path, "").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(c.get(&path, "").await.status, StatusCode::OK);
+    let signed = c.post(&path, "", &[]).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+    let cookie = signed.cookie("cg_console").unwrap();
+    // Once only.
+    assert_eq!(c.post(&path, "", &[]).await.status, StatusCode::GONE);
+    assert_eq!(c.get(&path, "").await.status, StatusCode::GONE);
+
+    // Their bot only: the Telegram bot they own, not the web chat.
+    let overview = c.get("/console/", &cookie).await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert!(overview.body.contains("id=\"bot-"), "{}", overview.body);
+    assert!(overview.body.contains(">telegram<") && !overview.body.contains(">webchat<"));
+    let connections = c.get("/console/connections", &cookie).await;
+    assert!(connections.body.contains("google"));
+    // The audit log is the operator's.
+    assert_eq!(
+        c.get("/console/audit", &cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // The sign-in is audited under the owner's pseudonym.
+    let log = actions(&h).await;
+    assert!(
+        log.iter()
+            .any(|(a, d)| a == "console.signed_in" && d.contains("\"owner\"")),
+        "{log:?}"
+    );
+
+    // A link past its ten minutes no longer works.
+    owner.say("/panel", 1).await;
+    let late = link_button(&h, IVAN.id);
+    let late = late.strip_prefix(&h.base).unwrap().to_string();
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, Set};
+    let row = consentgate_entity::console_links::Entity::find()
+        .order_by_desc(consentgate_entity::console_links::Column::CreatedAt)
+        .one(h.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row = row.into_active_model();
+    row.expires_at = Set(chrono::Utc::now() - chrono::Duration::minutes(1));
+    row.update(h.db()).await.unwrap();
+    assert_eq!(c.post(&late, "", &[]).await.status, StatusCode::GONE);
+
+    // Someone who is not an owner gets no link.
+    h.telegram.push_update(text_update(900, MARYAM, "/panel"));
+    let refused = h.wait_sent(MARYAM.id, 1).await;
+    assert!(refused[0].contains("Only the owners"), "{refused:?}");
+    h.finish().await;
+}

@@ -1,7 +1,8 @@
 //! The console in a real browser: headless Chromium driven over WebDriver (Debian's `chromium`
 //! and `chromium-driver`, which `.ci/run` installs). An admin enrols TOTP, signs in with a code,
 //! sees an owner's linked Google account and revokes it with one click and a confirmation; the
-//! fake OAuth provider receives the revocation. The window is phone-sized (the console is also
+//! fake OAuth provider receives the revocation; then the owner signs in with the link `/panel`
+//! sent them and sees only their bot. The window is phone-sized (the console is also
 //! the Telegram Mini App). Screenshots of each page are saved under
 //! `target/tmp/console-screenshots/` for review.
 //!
@@ -12,7 +13,7 @@ mod common;
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
-use common::owners::*;
+use common::{IVAN, owners::*};
 use consentgate::web::{
     admin::{self, Role},
     console::totp,
@@ -100,12 +101,77 @@ async fn shoot(b: &Client, name: &str) {
 }
 
 async fn text_of(b: &Client, css: &str) -> String {
-    b.find(Locator::Css(css))
+    b.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
         .unwrap()
         .text()
         .await
         .unwrap()
+}
+
+/// Waits (at most 15 s) for the page whose heading contains `title` (a click navigates
+/// asynchronously).
+async fn page_titled(b: &Client, title: &str) {
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let h1 = match b.find(Locator::Css("h1")).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if h1.contains(title) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no page titled {title:?} (at {h1:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks the element `css` finds (waiting for it).
+async fn click(b: &Client, css: &str) {
+    b.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Clicks the link reading `text` (waiting for it).
+async fn follow(b: &Client, text: &str) {
+    b.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::LinkText(text))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(b: &Client, css: &str, text: &str) {
+    b.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn at_sign_in(b: &Client) -> bool {
+    b.current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console/login")
 }
 
 #[tokio::test]
@@ -133,71 +199,35 @@ async fn an_admin_enrols_signs_in_and_revokes_a_connection_in_a_real_browser() {
 
     // Without a session, the console sends the browser to sign in.
     b.goto(&format!("{}/console/", h.base)).await.unwrap();
-    assert!(
-        b.current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/console/login")
-    );
+    page_titled(&b, "Sign in").await;
+    assert!(at_sign_in(&b).await);
     shoot(&b, "1-sign-in").await;
-    b.find(Locator::Css("#key"))
-        .await
-        .unwrap()
-        .send_keys(&key)
-        .await
-        .unwrap();
-    b.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&b, "#key", &key).await;
+    click(&b, "button[type=submit]").await;
 
     // First sign-in: the authenticator is set up from the page's secret.
+    page_titled(&b, "Set up your authenticator").await;
     let secret = text_of(&b, "code.mono").await;
-    assert!(
-        text_of(&b, "h1")
-            .await
-            .contains("Set up your authenticator")
-    );
     shoot(&b, "2-enrol").await;
     let secret = data_encoding::BASE32_NOPAD
         .decode(secret.trim().as_bytes())
         .unwrap();
     let code = totp::code_at(&secret, totp::step_at(chrono::Utc::now().timestamp()));
-    b.find(Locator::Css("#code"))
-        .await
-        .unwrap()
-        .send_keys(&code)
-        .await
-        .unwrap();
-    b.find(Locator::Css("button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(text_of(&b, "h1").await.contains("recovery codes"));
-    let codes = b.find_all(Locator::Css("ul.codes li")).await.unwrap();
-    assert_eq!(codes.len(), 10);
+    type_into(&b, "#code", &code).await;
+    click(&b, "button.primary").await;
+    page_titled(&b, "recovery codes").await;
+    assert_eq!(
+        b.find_all(Locator::Css("ul.codes li")).await.unwrap().len(),
+        10
+    );
     shoot(&b, "3-recovery-codes").await;
-    b.find(Locator::LinkText("Continue to the console"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&b, "Continue to the console").await;
 
     // Signed in: the overview, then the connections.
-    assert_eq!(text_of(&b, "h1").await, "Overview");
+    page_titled(&b, "Overview").await;
     shoot(&b, "4-overview").await;
-    b.find(Locator::LinkText("Connections"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&b, "Connections").await;
+    page_titled(&b, "Connections").await;
     let table = text_of(&b, "table").await;
     assert!(
         table.contains("google") && table.contains("active"),
@@ -206,37 +236,21 @@ async fn an_admin_enrols_signs_in_and_revokes_a_connection_in_a_real_browser() {
     shoot(&b, "5-connections").await;
 
     // One click, one confirmation: revoked, here and at the provider.
-    b.find(Locator::LinkText("Revoke"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(text_of(&b, "h1").await.contains("Revoke this connection?"));
+    follow(&b, "Revoke").await;
+    page_titled(&b, "Revoke this connection?").await;
     shoot(&b, "6-confirm-revoke").await;
-    b.find(Locator::Css("button.danger"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(text_of(&b, "h1").await, "Connection revoked");
+    click(&b, "button.danger").await;
+    page_titled(&b, "Connection revoked").await;
     assert_eq!(oauth.revocations().len(), 1, "the provider was told");
-    b.find(Locator::LinkText("Back to connections"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let told = owner.wait(1).await;
+    assert!(told[0].contains("revoked"), "the owner is told: {told:?}");
+    follow(&b, "Back to connections").await;
+    page_titled(&b, "Connections").await;
     assert!(text_of(&b, "table").await.contains("revoked"));
 
     // The audit log names the admin's key for the revocation, and shows the chain intact.
-    b.find(Locator::LinkText("Audit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&b, "Audit").await;
+    page_titled(&b, "Audit log").await;
     assert!(text_of(&b, "main").await.contains("The chain is intact"));
     let table = text_of(&b, "table").await;
     assert!(
@@ -246,22 +260,35 @@ async fn an_admin_enrols_signs_in_and_revokes_a_connection_in_a_real_browser() {
     shoot(&b, "7-audit").await;
 
     // Signing out ends the session: the console asks to sign in again.
-    b.find(Locator::Css("form.signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "form.signout button").await;
+    page_titled(&b, "Sign in").await;
     b.goto(&format!("{}/console/connections", h.base))
         .await
         .unwrap();
+    page_titled(&b, "Sign in").await;
+    assert!(at_sign_in(&b).await);
+
+    // The owner asks for the console in the chat and signs in with the link: their bot only.
+    owner.say("/panel", 1).await;
+    b.goto(&link_button(&h, IVAN.id)).await.unwrap();
+    page_titled(&b, "Sign in to the console").await;
+    shoot(&b, "8-owner-link").await;
+    click(&b, "button.primary").await;
+    page_titled(&b, "Overview").await;
+    let mut bots = Vec::new();
+    for h2 in b
+        .find_all(Locator::Css("section > h2:first-child"))
+        .await
+        .unwrap()
+    {
+        bots.push(h2.text().await.unwrap());
+    }
+    assert_eq!(bots, ["telegram"], "the owner's bot only");
     assert!(
-        b.current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/console/login")
+        b.find(Locator::LinkText("Audit")).await.is_err(),
+        "no audit log for owners"
     );
+    shoot(&b, "9-owner-overview").await;
     b.close().await.unwrap();
     drop(driver);
     h.finish().await;

@@ -50,9 +50,15 @@ async fn sweep_once(app: &App, integrations: &Integrations) {
         }
         Err(err) => tracing::warn!(error = %err, "token refresh sweep failed"),
     }
-    match crate::web::console::session::prune(&app.db).await {
+    let pruned = match crate::web::console::session::prune(&app.db).await {
+        Ok(sessions) => crate::web::console::links::prune(&app.db)
+            .await
+            .map(|links| sessions + links),
+        Err(err) => Err(err),
+    };
+    match pruned {
         Ok(0) => {}
-        Ok(pruned) => tracing::debug!(pruned, "ended console sessions forgotten"),
+        Ok(pruned) => tracing::debug!(pruned, "ended console sessions and links forgotten"),
         Err(err) => tracing::warn!(error = %err, "could not forget ended console sessions"),
     }
     match app.sweeper(integrations).run(Utc::now(), false).await {

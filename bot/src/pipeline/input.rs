@@ -30,10 +30,12 @@ pub enum Command {
     Link,
     Links,
     Unlink,
+    /// `/panel`: a one-time link to sign in to the console.
+    Panel,
 }
 
 impl Command {
-    pub const ALL: [Command; 13] = [
+    pub const ALL: [Command; 14] = [
         Command::Start,
         Command::Privacy,
         Command::Consent,
@@ -47,6 +49,7 @@ impl Command {
         Command::Link,
         Command::Links,
         Command::Unlink,
+        Command::Panel,
     ];
 
     pub fn parse(name: &str) -> Result<Command, Unknown> {
@@ -71,6 +74,7 @@ impl Command {
             Command::Link => "link",
             Command::Links => "links",
             Command::Unlink => "unlink",
+            Command::Panel => "panel",
         }
     }
 
@@ -84,7 +88,7 @@ impl Command {
     pub fn is_owner(self) -> bool {
         matches!(
             self,
-            Command::Claim | Command::Link | Command::Links | Command::Unlink
+            Command::Claim | Command::Link | Command::Links | Command::Unlink | Command::Panel
         )
     }
 }

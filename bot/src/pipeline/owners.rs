@@ -1,4 +1,5 @@
-//! Commands for business owners: `/claim CODE`, `/link PROVIDER`, `/links`, `/unlink PROVIDER`.
+//! Commands for business owners: `/claim CODE`, `/link PROVIDER`, `/links`, `/unlink PROVIDER`,
+//! `/panel` (a sign-in link to the console).
 //! Everyone else is politely refused. Before linking, the owner sees what the integration will
 //! access, in words, and their approval is recorded as a consent event.
 
@@ -87,7 +88,7 @@ async fn command(
             )
             .await?;
         let reply = if claimed {
-            "You are now an owner of this assistant. /link connects an account; /links lists them."
+            "You are now an owner of this assistant. /link connects an account; /links lists them; /panel opens your console."
         } else {
             "That invite code is not valid: it may be mistyped, used or expired (codes work once, for 7 days)."
         };
@@ -110,9 +111,24 @@ async fn command(
         Command::Link => link(p, arg),
         Command::Links => links(p, t).await,
         Command::Unlink => unlink(p, t, arg).await,
+        Command::Panel => panel(p, t).await,
         // `/claim` is answered above; the rest are not owners' commands.
         _ => Ok(Vec::new()),
     }
+}
+
+/// `/panel`: a one-time link (ten minutes) that signs the owner in to the console, to see and
+/// manage their own bots.
+async fn panel(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
+    let path =
+        crate::web::console::links::issue(&p.db, t.bot.id, t.subject.pseudonym.as_str()).await?;
+    let url = format!("{}{path}", p.integrations.public_base.trim_end_matches('/'));
+    Ok(vec![
+        Outbound::text(
+            "Your console: statistics, linked accounts and their history, for the assistants you              own. The button signs you in once, within ten minutes; do not forward it.",
+        )
+        .with_buttons(vec![vec![Button::link("Open the console", url)]]),
+    ])
 }
 
 /// `/link PROVIDER`: what the access allows, in words, before the owner goes on to approve it.

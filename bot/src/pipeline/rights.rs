@@ -345,7 +345,7 @@ async fn command_in_private(
         Command::Stop => marketing(p, t, choices, false, Method::Command).await,
         Command::Help => Ok(vec![Outbound::text(replies::HELP)]),
         // Owners' commands are answered before consent is read.
-        Command::Claim | Command::Link | Command::Links | Command::Unlink => {
+        Command::Claim | Command::Link | Command::Links | Command::Unlink | Command::Panel => {
             Ok(vec![Outbound::text(replies::unknown_command(name))])
         }
     }

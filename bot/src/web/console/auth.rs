@@ -121,7 +121,8 @@ pub(super) async fn login(
         }
         Err(_) => return unavailable(),
     };
-    let Ok((token, _)) = session::open(&c.i.db, &format!("key:{key}"), role, Stage::Key).await
+    let Ok((token, _)) =
+        session::open(&c.i.db, &format!("key:{key}"), role.into(), Stage::Key).await
     else {
         return unavailable();
     };

@@ -9,6 +9,7 @@
 //! that allows no script at all.
 
 mod auth;
+pub mod links;
 mod pages;
 pub mod session;
 pub mod totp;
@@ -121,6 +122,10 @@ pub fn router(integrations: Arc<Integrations>) -> Router {
         .route("/console/login/second", get(auth::second_page))
         .route("/console/login/enrol", post(auth::enrol))
         .route("/console/login/code", post(auth::code))
+        .route(
+            "/console/login/link/{token}",
+            get(links::open).post(links::use_link),
+        )
         .route("/console/logout", post(auth::logout))
         .route("/console/assets/console.css", get(stylesheet))
         .with_state(console)
@@ -175,11 +180,16 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
                         nav aria-label="Console" {
                             a href="/console/" { "Overview" }
                             a href="/console/connections" { "Connections" }
-                            a href="/console/audit" { "Audit" }
+                            @if s.role != session::Role::Owner { a href="/console/audit" { "Audit" } }
                         }
                         form method="post" action="/console/logout" class="signout" {
                             input type="hidden" name="csrf" value=(s.csrf);
-                            span class="who" { (s.principal) " · " (s.role.as_str()) }
+                            span class="who" {
+                                @match s.owner() {
+                                    Some(p) => { "owner " (p.get(..12).unwrap_or(p)) }
+                                    None => { (s.principal) " · " (s.role.as_str()) }
+                                }
+                            }
                             button type="submit" { "Sign out" }
                             button type="submit" name="everywhere" value="1" { "Sign out everywhere" }
                         }
@@ -285,6 +295,41 @@ impl Console {
             ));
         }
         Ok(s)
+    }
+
+    /// The bots a session may see: every one (`None`) for admin and auditor keys; for an
+    /// owner, the bots they own (checked on every request, so a removed owner sees nothing).
+    async fn bots_of(&self, s: &Session) -> Result<Option<Vec<i64>>, Response> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let Some(pseudonym) = s.owner() else {
+            return Ok(None);
+        };
+        let db = &self.i.db;
+        let subject = consentgate_entity::subjects::Entity::find()
+            .filter(consentgate_entity::subjects::Column::Pseudonym.eq(pseudonym))
+            .one(db)
+            .await
+            .map_err(|_| unavailable())?;
+        let Some(subject) = subject else {
+            return Ok(Some(Vec::new()));
+        };
+        let names = crate::rights::export::bot_names(db)
+            .await
+            .map_err(|_| unavailable())?;
+        let pseudonym = crate::privacy::pseudonym::Pseudonym::from_stored(pseudonym.to_string());
+        let mut mine = Vec::new();
+        for id in names.keys() {
+            if self
+                .i
+                .is_owner(*id, subject.id, &pseudonym)
+                .await
+                .map_err(|_| unavailable())?
+            {
+                mine.push(*id);
+            }
+        }
+        mine.sort_unstable();
+        Ok(Some(mine))
     }
 
     /// Whether this client may try to sign in again now.

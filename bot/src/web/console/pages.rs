@@ -17,10 +17,10 @@ use serde_json::json;
 
 use consentgate_entity::{audit_log, consent_events};
 
+use super::session::Role;
 use super::{Console, page, problem, unavailable};
 use crate::audit::{Action, verify};
 use crate::owners::integrations::Filter;
-use crate::web::admin::Role;
 
 /// The last whole-chain check: when it ran and what it found.
 pub(super) type LastCheck = (std::time::Instant, (DateTime<Utc>, verify::Report));
@@ -99,7 +99,15 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
         failed: BTreeMap<String, u64>,
         consent: BTreeMap<(String, String), u64>,
     }
-    let mut bots: BTreeMap<i64, Bot> = names.keys().map(|id| (*id, Bot::default())).collect();
+    let visible = match c.bots_of(&s).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut bots: BTreeMap<i64, Bot> = names
+        .keys()
+        .filter(|id| visible.as_ref().is_none_or(|v| v.contains(id)))
+        .map(|id| (*id, Bot::default()))
+        .collect();
     for (at, bot, action, detail) in entries {
         let Some(b) = bot.and_then(|id| bots.get_mut(&id)) else {
             continue;
@@ -161,9 +169,11 @@ pub(super) async fn connections(State(c): State<Console>, headers: HeaderMap) ->
         Ok(s) => s,
         Err(r) => return r,
     };
-    let Ok(links) = c.i.list(&Filter::default()).await else {
-        return unavailable();
+    let links = match visible_links(&c, &s).await {
+        Ok(links) => links,
+        Err(r) => return r,
     };
+    let may_revoke = s.role != Role::Auditor;
     let body = html! {
         @if links.is_empty() {
             p { "No linked accounts yet. Owners link them from their chat with " code { "/link" } "." }
@@ -182,7 +192,7 @@ pub(super) async fn connections(State(c): State<Console>, headers: HeaderMap) ->
                     td data-label="linked" { (when(&l.linked_at)) }
                     td data-label="last used" { (l.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into())) }
                     td data-label="" {
-                        @if s.role == Role::Admin && l.status.as_str() != "revoked" {
+                        @if may_revoke && l.status.as_str() != "revoked" {
                             a href=(format!("/console/connections/{}/revoke", l.id)) aria-label=(format!("Revoke {} link {}", l.provider, l.id)) { "Revoke" }
                         }
                     }
@@ -193,13 +203,49 @@ pub(super) async fn connections(State(c): State<Console>, headers: HeaderMap) ->
     page(StatusCode::OK, "Connections", Some(&s), body)
 }
 
+/// The links a session may see: every one for keys, an owner's bots' for an owner.
+async fn visible_links(
+    c: &Console,
+    s: &super::session::Session,
+) -> Result<Vec<crate::owners::integrations::Link>, Response> {
+    let visible = c.bots_of(s).await?;
+    let links =
+        c.i.list(&Filter::default())
+            .await
+            .map_err(|_| unavailable())?;
+    let names = crate::rights::export::bot_names(&c.i.db)
+        .await
+        .map_err(|_| unavailable())?;
+    Ok(links
+        .into_iter()
+        .filter(|l| match &visible {
+            None => true,
+            Some(mine) => names
+                .iter()
+                .any(|(id, name)| *name == l.bot && mine.contains(id)),
+        })
+        .collect())
+}
+
 /// Auditors are refused changes.
 fn admins_only(s: &super::session::Session) -> Option<Response> {
-    (s.role != Role::Admin).then(|| {
+    (s.role == Role::Auditor).then(|| {
         problem(
             StatusCode::FORBIDDEN,
             "Refused",
             "Auditors may look, not change.",
+            Some(s),
+        )
+    })
+}
+
+/// Only admin and auditor keys read the whole audit log.
+fn keys_only(s: &super::session::Session) -> Option<Response> {
+    (s.role == Role::Owner).then(|| {
+        problem(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "The audit log is for the operator's admins and auditors.",
             Some(s),
         )
     })
@@ -218,8 +264,9 @@ pub(super) async fn confirm_revoke(
     if let Some(refused) = admins_only(&s) {
         return refused;
     }
-    let Ok(links) = c.i.list(&Filter::default()).await else {
-        return unavailable();
+    let links = match visible_links(&c, &s).await {
+        Ok(links) => links,
+        Err(r) => return r,
     };
     let Some(link) = links.into_iter().find(|l| l.id == id) else {
         return problem(
@@ -265,16 +312,31 @@ pub(super) async fn revoke(
     if let Some(refused) = admins_only(&s) {
         return refused;
     }
-    if !c
-        .audit(
-            Action::AdminRevoke,
-            json!({"integration": id, "key": s.key_id(), "role": s.role.as_str(), "via": "console"}),
-        )
-        .await
-    {
+    // An owner may revoke only what their own bots hold.
+    match visible_links(&c, &s).await {
+        Ok(links) if links.iter().any(|l| l.id == id) => {}
+        Ok(_) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such connection.",
+                Some(&s),
+            );
+        }
+        Err(r) => return r,
+    }
+    let mut detail = s.actor();
+    detail["integration"] = json!(id);
+    detail["via"] = json!("console");
+    if !c.audit(Action::AdminRevoke, detail).await {
         return unavailable();
     }
-    match c.i.revoke(id, "admin").await {
+    let by = if s.role == Role::Owner {
+        "owner"
+    } else {
+        "admin"
+    };
+    match c.i.revoke(id, by).await {
         Ok(Some(r)) => page(
             StatusCode::OK,
             "Connection revoked",
@@ -315,6 +377,9 @@ pub(super) async fn audit(
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let Some(refused) = keys_only(&s) {
+        return refused;
+    }
     let report = {
         let mut last = c.verified.lock().await;
         let fresh = last

@@ -13,7 +13,45 @@ use sea_orm::{
 use consentgate_entity::console_sessions;
 
 use crate::privacy::digest::{random_token, sha256_hex};
-use crate::web::admin::Role;
+
+/// Who a session is for, and so what it may see and change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// An admin key: everything.
+    Admin,
+    /// An auditor key: reads everything, changes nothing.
+    Auditor,
+    /// A business owner (signed in from their chat): their own bots only.
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+            Role::Owner => "owner",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "auditor" => Some(Role::Auditor),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::web::admin::Role> for Role {
+    fn from(role: crate::web::admin::Role) -> Role {
+        match role {
+            crate::web::admin::Role::Admin => Role::Admin,
+            crate::web::admin::Role::Auditor => Role::Auditor,
+        }
+    }
+}
 
 /// A session unused this long ends.
 pub const IDLE: Duration = Duration::minutes(30);
@@ -44,7 +82,7 @@ impl Stage {
 #[derive(Clone, Debug)]
 pub struct Session {
     pub id: i64,
-    /// `key:{id}`.
+    /// `key:{id}`, or `owner:{pseudonym}`.
     pub principal: String,
     pub role: Role,
     pub stage: Stage,
@@ -56,6 +94,20 @@ impl Session {
     /// The admin key this session belongs to.
     pub fn key_id(&self) -> Option<i64> {
         self.principal.strip_prefix("key:")?.parse().ok()
+    }
+
+    /// The owner's pseudonym, for an owner's session.
+    pub fn owner(&self) -> Option<&str> {
+        self.principal.strip_prefix("owner:")
+    }
+
+    /// Who did it, for the audit log: the key's id or the owner's pseudonym.
+    pub fn actor(&self) -> serde_json::Value {
+        match (self.key_id(), self.owner()) {
+            (Some(key), _) => serde_json::json!({"key": key, "role": self.role.as_str()}),
+            (_, Some(owner)) => serde_json::json!({"owner": owner, "role": self.role.as_str()}),
+            _ => serde_json::json!({"role": self.role.as_str()}),
+        }
     }
 }
 
