@@ -245,13 +245,16 @@ impl fmt::Debug for Inbound {
 }
 
 /// An inline button: a label to show and the data that comes back when pressed, or (with `url`)
-/// a link that opens in the browser and sends nothing back.
+/// a link that opens in the browser and sends nothing back, or (with `web_app` too) a page
+/// Telegram opens inside the chat as a Mini App.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {
     pub label: String,
     pub data: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub web_app: bool,
 }
 
 impl Button {
@@ -260,6 +263,7 @@ impl Button {
             label: label.into(),
             data: data.into(),
             url: None,
+            web_app: false,
         }
     }
 
@@ -268,6 +272,16 @@ impl Button {
             label: label.into(),
             data: String::new(),
             url: Some(url.into()),
+            web_app: false,
+        }
+    }
+
+    /// A Mini App: Telegram opens `url` inside the chat (and hands it the signed `initData`).
+    /// Other channels show it as a link.
+    pub fn web_app(label: impl Into<String>, url: impl Into<String>) -> Self {
+        Button {
+            web_app: true,
+            ..Button::link(label, url)
         }
     }
 }

@@ -531,6 +531,74 @@ async fn an_owner_signs_in_from_panel_once_and_sees_only_their_bot() {
     row.update(h.db()).await.unwrap();
     assert_eq!(c.post(&late, "", &[]).await.status, StatusCode::GONE);
 
+    // Inside Telegram: the Mini App button, and initData signed for this bot signs the owner
+    // in; forged, stale or someone else's does not.
+    let mini_app = h
+        .telegram
+        .sends_to(IVAN.id)
+        .iter()
+        .rev()
+        .find_map(|r| {
+            r.body["reply_markup"]["inline_keyboard"][0][1]["web_app"]["url"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "a Mini App button: {:?}",
+                h.telegram
+                    .sends_to(IVAN.id)
+                    .iter()
+                    .map(|r| r.raw.clone())
+                    .collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(mini_app, format!("{}/console/app/telegram", h.base));
+    let app = c.get("/console/app/telegram", "").await;
+    assert_eq!(app.status, StatusCode::OK);
+    let csp = app.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("script-src https://telegram.org 'sha256-"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("frame-ancestors https://web.telegram.org"),
+        "{csp}"
+    );
+    use consentgate::web::console::miniapp;
+    let user = |id: i64| format!(r#"{{"id":{id},"first_name":"Ivan"}}"#);
+    let init = |id: i64, age: i64, token: &str| {
+        let date = (now() - age).to_string();
+        miniapp::sign(&[("user", &user(id)), ("auth_date", &date)], token)
+    };
+    let post_init = |data: String| {
+        let c = &c;
+        async move {
+            c.post("/console/app/telegram/session", "", &[("init_data", &data)])
+                .await
+        }
+    };
+    let ok = post_init(init(IVAN.id, 5, TOKEN)).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let in_app = ok.cookie("cg_console").unwrap();
+    let overview = c.get("/console/", &in_app).await;
+    assert!(overview.body.contains(">telegram<"));
+    for (data, why) in [
+        (init(IVAN.id, 5, "999:another-bot"), "another bot's token"),
+        (init(IVAN.id, 700, TOKEN), "stale"),
+        (init(MARYAM.id, 5, TOKEN), "not an owner"),
+        (
+            init(IVAN.id, 5, TOKEN).replace("auth_date", "auth_dat"),
+            "tampered",
+        ),
+    ] {
+        let r = post_init(data).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{why}");
+        assert!(r.cookie("cg_console").is_none(), "{why}");
+    }
+
     // Someone who is not an owner gets no link.
     h.telegram.push_update(text_update(900, MARYAM, "/panel"));
     let refused = h.wait_sent(MARYAM.id, 1).await;

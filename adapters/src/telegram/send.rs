@@ -16,7 +16,7 @@ use teloxide::{
     prelude::*,
     types::{
         CallbackQueryId, ChatAction, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
-        MessageId, ParseMode, ReplyParameters,
+        MessageId, ParseMode, ReplyParameters, WebAppInfo,
     },
 };
 use tokio::{sync::watch, time::Instant};
@@ -234,6 +234,9 @@ fn keyboard(rows: &[Vec<crate::model::Button>]) -> InlineKeyboardMarkup {
         row.iter()
             .map(
                 |b| match b.url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
+                    Some(url) if b.web_app => {
+                        InlineKeyboardButton::web_app(b.label.clone(), WebAppInfo { url })
+                    }
                     Some(url) => InlineKeyboardButton::url(b.label.clone(), url),
                     None => InlineKeyboardButton::callback(b.label.clone(), b.data.clone()),
                 },

@@ -126,7 +126,10 @@ impl App {
         ))
         .merge(web::oauth_router(integrations.clone()))
         .merge(admin::router(integrations.clone()))
-        .merge(web::console::router(integrations.clone()));
+        .merge(web::console::router(
+            integrations.clone(),
+            self.telegram_bots(),
+        ));
         if !channels.webhooks.is_empty() {
             router = router.merge(webhook::router(channels.webhooks));
         }
@@ -184,6 +187,20 @@ impl App {
             tasks,
             queues,
         })
+    }
+
+    /// The Telegram bots by name, with their id here and their token (the console checks Mini
+    /// App sign-ins with it).
+    fn telegram_bots(&self) -> std::collections::HashMap<String, (i64, String)> {
+        self.config
+            .bots
+            .iter()
+            .filter(|b| b.channel == consentgate_adapters::ChannelKind::Telegram)
+            .filter_map(|b| {
+                let id = self.bots.iter().find(|c| c.name == b.name)?.id;
+                Some((b.name.clone(), (id, b.token.expose().to_string())))
+            })
+            .collect()
     }
 
     /// Every bot gets its first policy version from the configuration; a configuration that

@@ -122,12 +122,21 @@ async fn command(
 async fn panel(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
     let path =
         crate::web::console::links::issue(&p.db, t.bot.id, t.subject.pseudonym.as_str()).await?;
-    let url = format!("{}{path}", p.integrations.public_base.trim_end_matches('/'));
+    let base = p.integrations.public_base.trim_end_matches('/');
+    let mut buttons = vec![Button::link("Open the console", format!("{base}{path}"))];
+    // On Telegram, also inside the chat, as a Mini App.
+    if t.inbound.channel == consentgate_adapters::ChannelKind::Telegram {
+        buttons.push(Button::web_app(
+            "Open here",
+            format!("{base}/console/app/{}", t.bot.name),
+        ));
+    }
     Ok(vec![
         Outbound::text(
-            "Your console: statistics, linked accounts and their history, for the assistants you              own. The button signs you in once, within ten minutes; do not forward it.",
+            "Your console: statistics, linked accounts and their history, for the assistants you \
+             own. The button signs you in once, within ten minutes; do not forward it.",
         )
-        .with_buttons(vec![vec![Button::link("Open the console", url)]]),
+        .with_buttons(vec![buttons]),
     ])
 }
 

@@ -10,6 +10,7 @@
 
 mod auth;
 pub mod links;
+pub mod miniapp;
 mod pages;
 pub mod session;
 pub mod totp;
@@ -51,6 +52,8 @@ pub struct Console {
     by_address: Arc<Failures<IpAddr>>,
     by_key: Arc<Failures<i64>>,
     verified: Arc<tokio::sync::Mutex<Option<pages::LastCheck>>>,
+    /// Telegram bots by name: (bot id here, token), to check Mini App `initData`.
+    miniapp_bots: Arc<HashMap<String, (i64, String)>>,
 }
 
 /// Failed attempts counted per key (a client address, an admin key) over a window: past
@@ -99,8 +102,12 @@ impl<K: std::hash::Hash + Eq + Clone> Failures<K> {
     }
 }
 
-/// The console's routes.
-pub fn router(integrations: Arc<Integrations>) -> Router {
+/// The console's routes. `telegram_bots`: name → (bot id, token) of each Telegram bot, whose
+/// owners may sign in from its Mini App.
+pub fn router(
+    integrations: Arc<Integrations>,
+    telegram_bots: HashMap<String, (i64, String)>,
+) -> Router {
     let secure = integrations.public_base.starts_with("https://");
     let console = Console {
         i: integrations,
@@ -108,6 +115,7 @@ pub fn router(integrations: Arc<Integrations>) -> Router {
         by_address: Arc::new(Failures::new(20, std::time::Duration::from_secs(600))),
         by_key: Arc::new(Failures::new(5, std::time::Duration::from_secs(300))),
         verified: Arc::new(tokio::sync::Mutex::new(None)),
+        miniapp_bots: Arc::new(telegram_bots),
     };
     Router::new()
         .route("/console", get(|| async { see_other("/console/") }))
@@ -127,6 +135,8 @@ pub fn router(integrations: Arc<Integrations>) -> Router {
             get(links::open).post(links::use_link),
         )
         .route("/console/logout", post(auth::logout))
+        .route("/console/app/{bot}", get(miniapp::app_page))
+        .route("/console/app/{bot}/session", post(miniapp::app_session))
         .route("/console/assets/console.css", get(stylesheet))
         .with_state(console)
 }
