@@ -413,6 +413,27 @@ async fn a_reset_authenticator_is_set_up_again_and_a_revoked_key_ends_its_sessio
     assert_eq!(page.status, StatusCode::OK);
     let r = c.get("/console/connections/1/revoke", &full).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Nor to publish a policy: the page shows versions only.
+    let policy = c.get("/console/policy", &full).await;
+    assert_eq!(policy.status, StatusCode::OK);
+    assert!(
+        policy.body.contains("Published versions")
+            && !policy.body.contains("Publish a new version")
+    );
+    let csrf = policy.field("csrf");
+    let r = c
+        .post(
+            "/console/policy/publish",
+            &full,
+            &[
+                ("csrf", &csrf),
+                ("bot", "webchat"),
+                ("text", "New."),
+                ("summary", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     let id: i64 = admin::list_keys(h.db()).await.unwrap()[0]["id"]
         .as_i64()

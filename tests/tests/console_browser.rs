@@ -13,7 +13,7 @@ mod common;
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
-use common::{IVAN, owners::*};
+use common::{IVAN, MARYAM, button_data, button_update, owners::*, text_update};
 use consentgate::web::{
     admin::{self, Role},
     console::totp,
@@ -190,6 +190,12 @@ async fn an_admin_enrols_signs_in_and_revokes_a_connection_in_a_real_browser() {
     let i = service(&h).await;
     let mut owner = claimed_owner(&h, &i).await;
     link_google(&h, &mut owner).await;
+    // Someone who agreed, to be told of a new policy version.
+    h.telegram.push_update(text_update(1000, MARYAM, "hi"));
+    h.wait_sent(MARYAM.id, 1).await;
+    let agree = button_data(&h, MARYAM.id, "Agree");
+    h.telegram.push_update(button_update(1001, MARYAM, &agree));
+    h.wait_sent(MARYAM.id, 2).await;
     let key = admin::create_key(h.db(), Role::Admin, "browser test")
         .await
         .unwrap();
@@ -259,6 +265,33 @@ async fn an_admin_enrols_signs_in_and_revokes_a_connection_in_a_real_browser() {
     );
     shoot(&b, "7-audit").await;
 
+    // A new policy version, published from the console, and the person who agreed is told.
+    follow(&b, "Policy").await;
+    page_titled(&b, "Policy").await;
+    let text = b
+        .find(Locator::Css("#text"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(!text.is_empty());
+    type_into(&b, "#text", "\nWe now also answer on weekends.").await;
+    type_into(&b, "#summary", "Weekend answers").await;
+    click(&b, "input[name=notify]").await;
+    shoot(&b, "8-policy").await;
+    click(&b, "form[action='/console/policy/publish'] button.primary").await;
+    page_titled(&b, "Policy published").await;
+    assert!(text_of(&b, "main").await.contains("published version 2"));
+    let told = h.wait_sent(MARYAM.id, 3).await;
+    assert!(told[2].contains("Weekend answers"), "{told:?}");
+    follow(&b, "Back to the policy").await;
+    page_titled(&b, "Policy").await;
+    let diff = text_of(&b, "table.diff").await;
+    assert!(diff.contains("We now also answer on weekends."), "{diff}");
+    shoot(&b, "9-policy-diff").await;
+
     // Signing out ends the session: the console asks to sign in again.
     click(&b, "form.signout button").await;
     page_titled(&b, "Sign in").await;
@@ -269,10 +302,19 @@ async fn an_admin_enrols_signs_in_and_revokes_a_connection_in_a_real_browser() {
     assert!(at_sign_in(&b).await);
 
     // The owner asks for the console in the chat and signs in with the link: their bot only.
+    // (Update ids go on from Maryam's.)
+    owner.next = 2000;
+    // (The owner may also be told of the new policy first.)
     owner.say("/panel", 1).await;
-    b.goto(&link_button(&h, IVAN.id)).await.unwrap();
+    let link = consentgate_e2e::wait_for(Duration::from_secs(10), || {
+        let url = link_button(&h, IVAN.id);
+        async move { url.contains("/console/login/link/").then_some(url) }
+    })
+    .await
+    .expect("the /panel link");
+    b.goto(&link).await.unwrap();
     page_titled(&b, "Sign in to the console").await;
-    shoot(&b, "8-owner-link").await;
+    shoot(&b, "10-owner-link").await;
     click(&b, "button.primary").await;
     page_titled(&b, "Overview").await;
     let mut bots = Vec::new();
@@ -288,7 +330,7 @@ async fn an_admin_enrols_signs_in_and_revokes_a_connection_in_a_real_browser() {
         b.find(Locator::LinkText("Audit")).await.is_err(),
         "no audit log for owners"
     );
-    shoot(&b, "9-owner-overview").await;
+    shoot(&b, "11-owner-overview").await;
     b.close().await.unwrap();
     drop(driver);
     h.finish().await;

@@ -128,7 +128,11 @@ impl App {
         .merge(admin::router(integrations.clone()))
         .merge(web::console::router(
             integrations.clone(),
-            self.telegram_bots(),
+            web::console::Setup {
+                telegram_bots: self.telegram_bots(),
+                bots: self.bots.clone(),
+                purposes: consent::policy::configured_purposes(&self.config),
+            },
         ));
         if !channels.webhooks.is_empty() {
             router = router.merge(webhook::router(channels.webhooks));

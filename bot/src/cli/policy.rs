@@ -7,10 +7,9 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 
-use crate::audit::Action;
 use crate::{
     app::App,
-    consent::{self, Draft, Policy, policy},
+    consent::{Draft, policy},
     pipeline::BotContext,
 };
 
@@ -76,7 +75,8 @@ pub struct PublishRequest<'a> {
     pub notify: bool,
 }
 
-fn parse_effective(value: &str) -> Result<DateTime<Utc>> {
+/// When a version takes effect: RFC 3339, or a day (midnight UTC).
+pub fn parse_effective(value: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -121,70 +121,16 @@ pub async fn publish(app: &App, req: PublishRequest<'_>) -> Result<String> {
     };
     let mut out = String::new();
     for bot in chosen {
-        out.push_str(&publish_one(app, bot, &draft, req.notify).await?);
-    }
-    Ok(out)
-}
-
-async fn publish_one(app: &App, bot: &BotContext, draft: &Draft, notify: bool) -> Result<String> {
-    let previous = consent::current_policy(&app.db, bot.id, Utc::now()).await?;
-    if let Some(prev) = &previous
-        && draft.same_as(prev)
-    {
-        return Ok(format!(
-            "{}: unchanged, version {} stays in effect\n",
-            bot.name, prev.version
-        ));
-    }
-    let published = consent::publish(&app.db, bot.id, draft).await?;
-    let changed: Vec<&consent::Purpose> = previous
-        .as_ref()
-        .map(|prev| policy::changed_purposes(prev, &published))
-        .unwrap_or_default();
-    let changed_names: Vec<String> = changed.iter().map(|p| p.name.clone()).collect();
-    app.audit
-        .record(
-            &app.db,
-            Some(bot.id),
-            None,
-            Action::PolicyPublished,
-            serde_json::json!({
-                "version": published.version,
-                "text_sha256": published.text_sha256,
-                "effective_at": published.effective_at.to_rfc3339(),
-                "purposes_changed": changed_names,
-            }),
-        )
-        .await?;
-    let mut out = format!(
-        "{}: published version {} ({}), effective {}, SHA-256 {}; purposes to renew: {}\n",
-        bot.name,
-        published.version,
-        published.label,
-        published.effective_at.to_rfc3339(),
-        published.text_sha256,
-        if changed_names.is_empty() {
-            "none".to_string()
-        } else {
-            changed_names.join(", ")
+        let done = policy::Publishing {
+            db: &app.db,
+            audit: &app.audit,
+            keys: &app.keys,
+            notifier: &app.notifier,
+            by: None,
         }
-    );
-    if notify {
-        out.push_str(&notify_consenting(app, bot, &published, &changed).await?);
+        .publish(bot, &draft, req.notify)
+        .await?;
+        out.push_str(&done);
     }
     Ok(out)
-}
-
-async fn notify_consenting(
-    app: &App,
-    bot: &BotContext,
-    published: &Policy,
-    changed: &[&consent::Purpose],
-) -> Result<String> {
-    let text = policy::notice(published, changed);
-    let told = policy::notify_consenting(&app.db, &app.keys, &app.notifier, bot.id, &text).await?;
-    Ok(format!(
-        "{}: notified {}, blocked {}, not reachable from here {}, failed {}\n",
-        bot.name, told.sent, told.blocked, told.unreachable, told.failed
-    ))
 }

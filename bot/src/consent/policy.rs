@@ -134,3 +134,78 @@ pub async fn notify_consenting(
     }
     Ok(total)
 }
+
+/// What publishing a policy version needs: the CLI and the console publish the same way.
+pub struct Publishing<'a> {
+    pub db: &'a DatabaseConnection,
+    pub audit: &'a crate::audit::AuditLog,
+    pub keys: &'a Keys,
+    pub notifier: &'a Notifier,
+    /// Who publishes, for the audit entry (the console's admin key or owner); `None` from the
+    /// command line.
+    pub by: Option<serde_json::Value>,
+}
+
+impl Publishing<'_> {
+    /// Publishes `draft` as `bot`'s next version (unless it is the version in effect), audited,
+    /// and with `notify` tells everyone who had consented. Returns what was done, in words.
+    pub async fn publish(
+        &self,
+        bot: &crate::pipeline::BotContext,
+        draft: &Draft,
+        notify: bool,
+    ) -> anyhow::Result<String> {
+        let previous = crate::consent::current_policy(self.db, bot.id, Utc::now()).await?;
+        if let Some(prev) = &previous
+            && draft.same_as(prev)
+        {
+            return Ok(format!(
+                "{}: unchanged, version {} stays in effect\n",
+                bot.name, prev.version
+            ));
+        }
+        let published = crate::consent::publish(self.db, bot.id, draft).await?;
+        let changed: Vec<&Purpose> = previous
+            .as_ref()
+            .map(|prev| changed_purposes(prev, &published))
+            .unwrap_or_default();
+        let changed_names: Vec<String> = changed.iter().map(|p| p.name.clone()).collect();
+        self.audit
+            .record(
+                self.db,
+                Some(bot.id),
+                None,
+                crate::audit::Action::PolicyPublished,
+                serde_json::json!({
+                    "version": published.version,
+                    "text_sha256": published.text_sha256,
+                    "effective_at": published.effective_at.to_rfc3339(),
+                    "purposes_changed": changed_names,
+                    "by": self.by,
+                }),
+            )
+            .await?;
+        let mut out = format!(
+            "{}: published version {} ({}), effective {}, SHA-256 {}; purposes to renew: {}\n",
+            bot.name,
+            published.version,
+            published.label,
+            published.effective_at.to_rfc3339(),
+            published.text_sha256,
+            if changed_names.is_empty() {
+                "none".to_string()
+            } else {
+                changed_names.join(", ")
+            }
+        );
+        if notify {
+            let text = notice(&published, &changed);
+            let told = notify_consenting(self.db, self.keys, self.notifier, bot.id, &text).await?;
+            out.push_str(&format!(
+                "{}: notified {}, blocked {}, not reachable from here {}, failed {}\n",
+                bot.name, told.sent, told.blocked, told.unreachable, told.failed
+            ));
+        }
+        Ok(out)
+    }
+}

@@ -12,6 +12,7 @@ mod auth;
 pub mod links;
 pub mod miniapp;
 mod pages;
+mod policy;
 pub mod session;
 pub mod totp;
 
@@ -54,6 +55,9 @@ pub struct Console {
     verified: Arc<tokio::sync::Mutex<Option<pages::LastCheck>>>,
     /// Telegram bots by name: (bot id here, token), to check Mini App `initData`.
     miniapp_bots: Arc<HashMap<String, (i64, String)>>,
+    /// Every bot, and the purposes a new policy version is published with.
+    bots: Arc<Vec<crate::pipeline::BotContext>>,
+    purposes: Arc<Vec<crate::consent::Purpose>>,
 }
 
 /// Failed attempts counted per key (a client address, an admin key) over a window: past
@@ -102,12 +106,17 @@ impl<K: std::hash::Hash + Eq + Clone> Failures<K> {
     }
 }
 
-/// The console's routes. `telegram_bots`: name → (bot id, token) of each Telegram bot, whose
-/// owners may sign in from its Mini App.
-pub fn router(
-    integrations: Arc<Integrations>,
-    telegram_bots: HashMap<String, (i64, String)>,
-) -> Router {
+/// What the console serves besides the integrations.
+pub struct Setup {
+    /// name → (bot id, token) of each Telegram bot, whose owners may sign in from its Mini App.
+    pub telegram_bots: HashMap<String, (i64, String)>,
+    pub bots: Vec<crate::pipeline::BotContext>,
+    /// The configured purposes, published with each new policy version.
+    pub purposes: Vec<crate::consent::Purpose>,
+}
+
+/// The console's routes.
+pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
     let secure = integrations.public_base.starts_with("https://");
     let console = Console {
         i: integrations,
@@ -115,7 +124,9 @@ pub fn router(
         by_address: Arc::new(Failures::new(20, std::time::Duration::from_secs(600))),
         by_key: Arc::new(Failures::new(5, std::time::Duration::from_secs(300))),
         verified: Arc::new(tokio::sync::Mutex::new(None)),
-        miniapp_bots: Arc::new(telegram_bots),
+        miniapp_bots: Arc::new(setup.telegram_bots),
+        bots: Arc::new(setup.bots),
+        purposes: Arc::new(setup.purposes),
     };
     Router::new()
         .route("/console", get(|| async { see_other("/console/") }))
@@ -126,6 +137,8 @@ pub fn router(
             get(pages::confirm_revoke).post(pages::revoke),
         )
         .route("/console/audit", get(pages::audit))
+        .route("/console/policy", get(policy::page_))
+        .route("/console/policy/publish", post(policy::publish))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/login/second", get(auth::second_page))
         .route("/console/login/enrol", post(auth::enrol))
@@ -190,6 +203,7 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
                         nav aria-label="Console" {
                             a href="/console/" { "Overview" }
                             a href="/console/connections" { "Connections" }
+                            a href="/console/policy" { "Policy" }
                             @if s.role != session::Role::Owner { a href="/console/audit" { "Audit" } }
                         }
                         form method="post" action="/console/logout" class="signout" {
