@@ -284,6 +284,55 @@ async fn an_admin_enrols_totp_and_signs_in_with_a_code_once() {
     let r = c.post("/console/connections/1/revoke", &full, &[]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
+    // People: someone who wrote on the web chat and agreed, found by the first digits of their
+    // pseudonym (in a form, not the URL); their consent record and their export.
+    let (mut web, _) = Browser::open(&h).await;
+    let prompt = web.say("hello").await;
+    web.press(&web_button(&prompt[0], "Agree")).await;
+    let pseudonym = consentgate_entity::subjects::Entity::find()
+        .one(h.db())
+        .await
+        .unwrap()
+        .unwrap()
+        .pseudonym;
+    let found = c
+        .post(
+            "/console/people",
+            &full,
+            &[("csrf", &csrf), ("who", &pseudonym[..10])],
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(
+        found.body.contains("given") && found.body.contains("assistant"),
+        "{}",
+        found.body
+    );
+    let export = c
+        .post(
+            "/console/people/export",
+            &full,
+            &[("csrf", &csrf), ("who", &pseudonym[..10])],
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(
+        export.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let data: serde_json::Value = serde_json::from_str(&export.body).unwrap();
+    assert!(data.to_string().contains(&pseudonym));
+    let unknown = c
+        .post(
+            "/console/people",
+            &full,
+            &[("csrf", &csrf), ("who", "00000000")],
+        )
+        .await;
+    assert!(unknown.body.contains("no subject"), "{}", unknown.body);
+
     // Signed out: the session is gone.
     let out = c.post("/console/logout", &full, &[("csrf", &csrf)]).await;
     assert_eq!(out.location.as_deref(), Some("/console/login"));
@@ -413,6 +462,10 @@ async fn a_reset_authenticator_is_set_up_again_and_a_revoked_key_ends_its_sessio
     assert_eq!(page.status, StatusCode::OK);
     let r = c.get("/console/connections/1/revoke", &full).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.get("/console/people", &full).await.status,
+        StatusCode::FORBIDDEN
+    );
     // Nor to publish a policy: the page shows versions only.
     let policy = c.get("/console/policy", &full).await;
     assert_eq!(policy.status, StatusCode::OK);

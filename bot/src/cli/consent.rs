@@ -34,7 +34,7 @@ pub(super) async fn run(app: &App, action: ConsentAction) -> Result<()> {
 }
 
 /// Finds a subject by full pseudonym or a unique prefix of at least 8 hex digits.
-async fn find_subject(db: &DatabaseConnection, who: &str) -> Result<subjects::Model> {
+pub(crate) async fn find_subject(db: &DatabaseConnection, who: &str) -> Result<subjects::Model> {
     let who = who.trim().to_ascii_lowercase();
     anyhow::ensure!(
         who.len() >= 8 && who.bytes().all(|b| b.is_ascii_hexdigit()),

@@ -12,6 +12,7 @@ mod auth;
 pub mod links;
 pub mod miniapp;
 mod pages;
+mod people;
 mod policy;
 pub mod session;
 pub mod totp;
@@ -137,6 +138,8 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
             get(pages::confirm_revoke).post(pages::revoke),
         )
         .route("/console/audit", get(pages::audit))
+        .route("/console/people", get(people::page_).post(people::lookup))
+        .route("/console/people/export", post(people::export))
         .route("/console/policy", get(policy::page_))
         .route("/console/policy/publish", post(policy::publish))
         .route("/console/login", get(auth::login_page).post(auth::login))
@@ -204,6 +207,7 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
                             a href="/console/" { "Overview" }
                             a href="/console/connections" { "Connections" }
                             a href="/console/policy" { "Policy" }
+                            @if s.role == session::Role::Admin { a href="/console/people" { "People" } }
                             @if s.role != session::Role::Owner { a href="/console/audit" { "Audit" } }
                         }
                         form method="post" action="/console/logout" class="signout" {
