@@ -164,7 +164,8 @@ pub(super) async fn second_page(State(c): State<Console>, headers: HeaderMap) ->
     };
     match totp_row(&c, key).await {
         Ok(Some(row)) if row.confirmed_at.is_some() => code_page(&s, StatusCode::OK, None),
-        Ok(row) => enrol_page(&c, &s, key, row, StatusCode::OK, None).await,
+        // Each view makes a new secret: one someone else saw earlier is worth nothing.
+        Ok(row) => enrol_page(&c, &s, key, row, StatusCode::OK, None, true).await,
         Err(_) => unavailable(),
     }
 }
@@ -195,8 +196,13 @@ async fn enrol_page(
     row: Option<admin_totp::Model>,
     status: StatusCode,
     error: Option<&str>,
+    fresh: bool,
 ) -> Response {
-    let secret = match row.as_ref().and_then(|r| secret_of(c, r)) {
+    let stored = row
+        .as_ref()
+        .filter(|_| !fresh)
+        .and_then(|r| secret_of(c, r));
+    let secret = match stored {
         Some(secret) => secret,
         None => {
             let secret = totp::new_secret();
@@ -266,7 +272,7 @@ async fn attempt(
     if !consentgate_adapters::constant_time_eq(csrf.as_bytes(), s.csrf.as_bytes()) {
         return Err(see_other("/console/login"));
     }
-    if c.by_key.blocked(&key) || !c.address_allows(client) {
+    if !c.address_allows(client) || !c.by_key.try_begin(key) {
         return Err(problem(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
@@ -300,7 +306,7 @@ pub(super) async fn enrol(
     };
     let Some(step) = totp::verify(&secret, &form.code, Utc::now().timestamp(), row.last_step)
     else {
-        c.failed(&client, Some(key));
+        c.failed(&client, None);
         c.audit(
             Action::ConsoleSignInFailed,
             json!({"key": key, "step": "enrol"}),
@@ -331,7 +337,7 @@ pub(super) async fn enrol(
         .exec(&c.i.db)
         .await;
     match confirmed {
-        Ok(r) if r.rows_affected == 1 => {}
+        Ok(r) if r.rows_affected == 1 => c.by_key.forgive(&key),
         Ok(_) => return see_other("/console/login/second"),
         Err(_) => return unavailable(),
     }
@@ -364,7 +370,7 @@ pub(super) async fn enrol(
 
 async fn enrol_refused(c: &Console, s: &Session, key: i64, why: &str) -> Response {
     match totp_row(c, key).await {
-        Ok(row) => enrol_page(c, s, key, row, StatusCode::UNAUTHORIZED, Some(why)).await,
+        Ok(row) => enrol_page(c, s, key, row, StatusCode::UNAUTHORIZED, Some(why), false).await,
         Err(_) => unavailable(),
     }
 }
@@ -430,9 +436,9 @@ pub(super) async fn code(
         None => use_recovery_code(&c, &row, &form.code).await,
     };
     match accepted {
-        Ok(true) => {}
+        Ok(true) => c.by_key.forgive(&key),
         Ok(false) => {
-            c.failed(&client, Some(key));
+            c.failed(&client, None);
             c.audit(
                 Action::ConsoleSignInFailed,
                 json!({"key": key, "step": "code"}),
@@ -509,16 +515,14 @@ pub(super) async fn logout(
     let ended = if everywhere {
         session::end_all(&c.i.db, &s.principal).await
     } else {
-        session::end(&c.i.db, s.id).await.map(|()| 1)
+        session::end(&c.i.db, s.id).await.map(u64::from)
     };
     if ended.is_err() {
         return unavailable();
     }
-    c.audit(
-        Action::ConsoleSignedOut,
-        json!({"key": s.key_id(), "everywhere": everywhere}),
-    )
-    .await;
+    let mut detail = s.actor();
+    detail["everywhere"] = json!(everywhere);
+    c.audit(Action::ConsoleSignedOut, detail).await;
     let mut response = see_other("/console/login");
     response
         .headers_mut()

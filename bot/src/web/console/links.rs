@@ -85,9 +85,18 @@ pub(super) struct Empty {}
 /// Spends the link (once, on every replica) and signs the owner in.
 pub(super) async fn use_link(
     State(c): State<Console>,
+    headers: axum::http::HeaderMap,
     Path(token): Path<String>,
     Form(_): Form<Empty>,
 ) -> Response {
+    if super::cross_site(&headers) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "Sign in from the link itself.",
+            None,
+        );
+    }
     let digest = sha256_hex(&token);
     let now = Utc::now();
     let spent = console_links::Entity::update_many()

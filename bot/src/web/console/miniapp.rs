@@ -16,7 +16,7 @@ pub const TELEGRAM_PUBLIC_KEY: &str =
     "e7bf03a2fa4602af4580703d88dda5bb59f32ed8b02a56c187fe7d34caed242d";
 
 /// How old `initData` may be.
-pub const MAX_AGE_SECS: i64 = 600;
+pub const MAX_AGE_SECS: i64 = 300;
 
 /// Why `initData` was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -192,8 +192,8 @@ mod tests {
             ),
             Err(Refused::Missing("hash"))
         );
-        // Eleven minutes old.
-        let stale = sign(&pairs(&data(NOW - 660)), TOKEN);
+        // Six minutes old.
+        let stale = sign(&pairs(&data(NOW - 360)), TOKEN);
         assert_eq!(
             validate(&stale, TOKEN, 123456, TELEGRAM_PUBLIC_KEY, NOW),
             Err(Refused::Stale)
@@ -280,7 +280,6 @@ pub(super) async fn app_page(State(c): State<Console>, Path(bot): Path<String>) 
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);
-        response.headers_mut().remove(header::X_FRAME_OPTIONS);
     }
     response
 }
@@ -294,9 +293,18 @@ pub(super) struct InitDataForm {
 /// Checks `initData` and signs its Telegram user in, if they own the bot.
 pub(super) async fn app_session(
     State(c): State<Console>,
+    headers: axum::http::HeaderMap,
     Path(bot): Path<String>,
     Form(form): Form<InitDataForm>,
 ) -> Response {
+    if super::cross_site(&headers) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "Sign in from the Mini App.",
+            None,
+        );
+    }
     let Some((bot_id, token)) = c.miniapp_bots.get(&bot).cloned() else {
         return problem(
             StatusCode::NOT_FOUND,

@@ -92,12 +92,42 @@ impl<K: std::hash::Hash + Eq + Clone> Failures<K> {
             .is_some_and(|(n, since)| *n >= self.max && since.elapsed() < self.window)
     }
 
+    /// An attempt by `key`, counted as a failure before it is checked (so attempts sent all at
+    /// once cannot outrun the count); `false`, and not counted, when `key` is blocked already.
+    /// A success is [`Failures::forgive`]n.
+    fn try_begin(&self, key: K) -> bool {
+        let mut seen = self.seen();
+        if seen
+            .get(&key)
+            .is_some_and(|(n, since)| *n >= self.max && since.elapsed() < self.window)
+        {
+            return false;
+        }
+        self.count(&mut seen, key);
+        true
+    }
+
+    /// The attempt `key` began succeeded: it does not count.
+    fn forgive(&self, key: &K) {
+        if let Some(entry) = self.seen().get_mut(key) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+    }
+
     /// One more failure of `key`.
     fn failed(&self, key: K) {
         let mut seen = self.seen();
-        if seen.len() >= FAILURES_REMEMBERED {
+        self.count(&mut seen, key);
+    }
+
+    fn count(&self, seen: &mut HashMap<K, (u32, std::time::Instant)>, key: K) {
+        if seen.len() >= FAILURES_REMEMBERED && !seen.contains_key(&key) {
             let window = self.window;
             seen.retain(|_, (_, since)| since.elapsed() < window);
+            if seen.len() >= FAILURES_REMEMBERED {
+                // Memory stays bounded: a new key is not followed until room is made.
+                return;
+            }
         }
         let entry = seen.entry(key).or_insert((0, std::time::Instant::now()));
         if entry.1.elapsed() >= self.window {
@@ -129,7 +159,7 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
         bots: Arc::new(setup.bots),
         purposes: Arc::new(setup.purposes),
     };
-    Router::new()
+    let router = Router::new()
         .route("/console", get(|| async { see_other("/console/") }))
         .route("/console/", get(pages::overview))
         .route("/console/connections", get(pages::connections))
@@ -154,7 +184,18 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
         .route("/console/app/{bot}", get(miniapp::app_page))
         .route("/console/app/{bot}/session", post(miniapp::app_session))
         .route("/console/assets/console.css", get(stylesheet))
-        .with_state(console)
+        .with_state(console);
+    // Limited per client address before anything is looked up or audited.
+    super::limits::per_client(router, 20, 60)
+}
+
+/// A browser's cross-site POST (another site's form or script): refused for sign-ins that have
+/// no form token of their own, so no one can sign someone else's browser in to their console.
+fn cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site")
 }
 
 /// Forgets an admin key's authenticator and recovery codes and ends its console sessions;
@@ -392,5 +433,27 @@ impl Console {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_count_before_they_are_checked_and_successes_are_forgiven() {
+        let f: Failures<i64> = Failures::new(5, std::time::Duration::from_secs(300));
+        // Five attempts in flight at once: the sixth is refused before any is decided.
+        for _ in 0..5 {
+            assert!(f.try_begin(7));
+        }
+        assert!(!f.try_begin(7));
+        assert!(f.blocked(&7));
+        // One of them succeeded: it does not count.
+        f.forgive(&7);
+        assert!(f.try_begin(7));
+        assert!(!f.try_begin(7));
+        // Another key is not held up.
+        assert!(f.try_begin(8));
     }
 }

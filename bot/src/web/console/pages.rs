@@ -62,7 +62,12 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
         Err(r) => return r,
     };
     let since = Utc::now() - Duration::days(DAYS);
-    let entries = audit_log::Entity::find()
+    // Only the bots this session may see are read.
+    let visible = match c.bots_of(&s).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut entries = audit_log::Entity::find()
         .select_only()
         .column(audit_log::Column::At)
         .column(audit_log::Column::BotId)
@@ -73,16 +78,22 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
             Action::MessageForwarded.as_str(),
             Action::MessageHeld.as_str(),
             Action::LlmFailed.as_str(),
-        ]))
-        .into_tuple::<(DateTime<Utc>, Option<i64>, String, String)>()
-        .all(&c.i.db)
-        .await;
-    let events = consent_events::Entity::find()
+        ]));
+    let mut events = consent_events::Entity::find()
         .select_only()
         .column(consent_events::Column::BotId)
         .column(consent_events::Column::Purpose)
         .column(consent_events::Column::Action)
-        .filter(consent_events::Column::CreatedAt.gte(since))
+        .filter(consent_events::Column::CreatedAt.gte(since));
+    if let Some(mine) = &visible {
+        entries = entries.filter(audit_log::Column::BotId.is_in(mine.clone()));
+        events = events.filter(consent_events::Column::BotId.is_in(mine.clone()));
+    }
+    let entries = entries
+        .into_tuple::<(DateTime<Utc>, Option<i64>, String, String)>()
+        .all(&c.i.db)
+        .await;
+    let events = events
         .into_tuple::<(i64, String, String)>()
         .all(&c.i.db)
         .await;
@@ -99,10 +110,6 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
         failed: BTreeMap<String, u64>,
         consent: BTreeMap<(String, String), u64>,
     }
-    let visible = match c.bots_of(&s).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let mut bots: BTreeMap<i64, Bot> = names
         .keys()
         .filter(|id| visible.as_ref().is_none_or(|v| v.contains(id)))

@@ -184,9 +184,9 @@ pub async fn find(db: &DatabaseConnection, token: &str) -> Result<Option<Session
     Ok(from_row(row))
 }
 
-/// Ends one session.
-pub async fn end(db: &DatabaseConnection, id: i64) -> Result<(), DbErr> {
-    console_sessions::Entity::update_many()
+/// Ends one session; `false` when it had ended already.
+pub async fn end(db: &DatabaseConnection, id: i64) -> Result<bool, DbErr> {
+    Ok(console_sessions::Entity::update_many()
         .col_expr(
             console_sessions::Column::RevokedAt,
             Expr::value(Some(Utc::now())),
@@ -194,8 +194,9 @@ pub async fn end(db: &DatabaseConnection, id: i64) -> Result<(), DbErr> {
         .filter(console_sessions::Column::Id.eq(id))
         .filter(console_sessions::Column::RevokedAt.is_null())
         .exec(db)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected
+        == 1)
 }
 
 /// Ends every session of `principal`; how many were live.
@@ -218,7 +219,11 @@ pub async fn advance(
     old: &Session,
     stage: Stage,
 ) -> Result<(String, Session), DbErr> {
-    end(db, old.id).await?;
+    // Only if it is still live: a key revoked or reset meanwhile ended it, and then signing in
+    // goes no further.
+    if !end(db, old.id).await? {
+        return Err(DbErr::RecordNotUpdated);
+    }
     open(db, &old.principal, old.role, stage).await
 }
 
