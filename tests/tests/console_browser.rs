@@ -6,6 +6,9 @@
 //! the Telegram Mini App). Screenshots of each page are saved under
 //! `target/tmp/console-screenshots/` for review.
 //!
+//! The web chat in the same browser: the answer grows in place while it is streamed, then is
+//! replaced by the formatted answer.
+//!
 //! Without chromedriver the test says so and passes, except under CI (`CI` set), where it
 //! fails: there the browser must be present.
 
@@ -331,6 +334,95 @@ async fn an_admin_enrols_signs_in_and_revokes_a_connection_in_a_real_browser() {
         "no audit log for owners"
     );
     shoot(&b, "11-owner-overview").await;
+    b.close().await.unwrap();
+    drop(driver);
+    h.finish().await;
+}
+
+/// The web chat in the same browser: the assistant's answer grows in place while it is
+/// streamed (a draft bubble), then the answer replaces it, formatted, with the person's own
+/// e-mail address restored and the model's HTML shown as text.
+#[tokio::test]
+async fn the_web_chat_answer_grows_in_place_in_a_real_browser() {
+    let (Some(driver_path), Some(binary)) = (chromedriver(), chromium()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs chromium and chromium-driver"
+        );
+        eprintln!("skipped: no chromium/chromedriver here");
+        return;
+    };
+    let h = common::Harness::start(common::Options::default()).await;
+    let driver = start_driver(&driver_path).await;
+    let b = browser(&driver, &binary).await;
+    b.goto(&format!("{}/", h.base)).await.unwrap();
+    let say = |text: &'static str| {
+        let b = b.clone();
+        async move {
+            type_into(&b, "#text", text).await;
+            click(&b, "form button[type=submit]").await;
+        }
+    };
+    say("hello").await;
+    // The consent prompt's Agree button.
+    let agree = b
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath("//button[text()='Agree']"))
+        .await
+        .unwrap();
+    agree.click().await.unwrap();
+    shoot(&b, "webchat-0-agreed").await;
+    b.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//div[contains(@class,'bot') and contains(., 'Thank you')]",
+        ))
+        .await
+        .unwrap();
+
+    h.llm.set(consentgate_e2e::LlmBehaviour::Pieces(
+        [
+            "Your order for ",
+            "[EMA",
+            "IL_1] is **ready",
+            "**.\n\n<b>not bold</b>",
+        ]
+        .map(String::from)
+        .to_vec(),
+        Duration::from_millis(700),
+    ));
+    say("is the order for anna@example.org ready?").await;
+    // While it is written: a draft bubble, growing, never showing a placeholder.
+    let draft = b
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(".msg.draft"))
+        .await
+        .unwrap();
+    let seen = draft.text().await.unwrap_or_default();
+    assert!(seen.starts_with("Your order for"), "{seen}");
+    assert!(!seen.contains("EMA") && !seen.contains('['), "{seen}");
+    shoot(&b, "webchat-1-draft").await;
+    // Then the answer in its place: formatted, restored, the model's HTML as text.
+    let answer = b
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(".msg.bot.rich:not(.draft) strong"))
+        .await
+        .unwrap();
+    assert_eq!(answer.text().await.unwrap(), "ready");
+    assert!(
+        b.find(Locator::Css(".msg.draft")).await.is_err(),
+        "the draft is gone"
+    );
+    let text = text_of(&b, ".msg.bot.rich:not(.draft)").await;
+    assert!(
+        text.contains("anna@example.org") && text.contains("<b>not bold</b>"),
+        "{text}"
+    );
+    assert!(b.find(Locator::Css(".msg.bot.rich b")).await.is_err());
+    shoot(&b, "webchat-2-answer").await;
     b.close().await.unwrap();
     drop(driver);
     h.finish().await;
