@@ -333,6 +333,56 @@ async fn an_admin_enrols_totp_and_signs_in_with_a_code_once() {
         .await;
     assert!(unknown.body.contains("no subject"), "{}", unknown.body);
 
+    // Settings: keys listed (never shown), a new auditor key made and shown once, working, then
+    // revoked; a key does not revoke itself here.
+    let settings = c.get("/console/settings", &full).await;
+    assert_eq!(settings.status, StatusCode::OK);
+    assert!(settings.body.contains("set up") && !settings.body.contains(&key));
+    let made = c
+        .post(
+            "/console/settings/keys",
+            &full,
+            &[("csrf", &csrf), ("role", "auditor"), ("label", "DPO")],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK);
+    let at = made.body.find("cgk_").expect("the new key, shown once");
+    let new_key: String = made.body[at..].chars().take_while(|c| *c != '<').collect();
+    let page = c.get("/console/login", "").await;
+    let r = c
+        .post(
+            "/console/login",
+            &page.cookie("cg_login").unwrap(),
+            &[("key", &new_key), ("login", &page.field("login"))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "the new key signs in");
+    let self_revoke = c
+        .post(
+            "/console/settings/keys/revoke",
+            &full,
+            &[("csrf", &csrf), ("id", "1")],
+        )
+        .await;
+    assert_eq!(self_revoke.status, StatusCode::BAD_REQUEST);
+    let revoked = c
+        .post(
+            "/console/settings/keys/revoke",
+            &full,
+            &[("csrf", &csrf), ("id", "2")],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    let page = c.get("/console/login", "").await;
+    let r = c
+        .post(
+            "/console/login",
+            &page.cookie("cg_login").unwrap(),
+            &[("key", &new_key), ("login", &page.field("login"))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a revoked key");
+
     // Signed out: the session is gone.
     let out = c.post("/console/logout", &full, &[("csrf", &csrf)]).await;
     assert_eq!(out.location.as_deref(), Some("/console/login"));

@@ -89,6 +89,8 @@ actions! {
     AdminRevoke => "admin.revoke",
     /// An admin key was revoked.
     AdminKeyRevoked => "admin.key_revoked",
+    /// An admin key was made from the console.
+    AdminKeyCreated => "admin.key_created",
     /// Someone signed in to the console (the key id, or the owner's pseudonym).
     ConsoleSignedIn => "console.signed_in",
     /// A console sign-in failed (a wrong key, code or recovery code).

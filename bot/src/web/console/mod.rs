@@ -15,6 +15,7 @@ mod pages;
 mod people;
 mod policy;
 pub mod session;
+mod settings;
 pub mod totp;
 
 use std::{collections::HashMap, net::IpAddr, sync::Arc};
@@ -170,6 +171,9 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
         .route("/console/audit", get(pages::audit))
         .route("/console/people", get(people::page_).post(people::lookup))
         .route("/console/people/export", post(people::export))
+        .route("/console/settings", get(settings::page_))
+        .route("/console/settings/keys", post(settings::create))
+        .route("/console/settings/keys/revoke", post(settings::revoke))
         .route("/console/policy", get(policy::page_))
         .route("/console/policy/publish", post(policy::publish))
         .route("/console/login", get(auth::login_page).post(auth::login))
@@ -248,7 +252,10 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
                             a href="/console/" { "Overview" }
                             a href="/console/connections" { "Connections" }
                             a href="/console/policy" { "Policy" }
-                            @if s.role == session::Role::Admin { a href="/console/people" { "People" } }
+                            @if s.role == session::Role::Admin {
+                                a href="/console/people" { "People" }
+                                a href="/console/settings" { "Settings" }
+                            }
                             @if s.role != session::Role::Owner { a href="/console/audit" { "Audit" } }
                         }
                         form method="post" action="/console/logout" class="signout" {
