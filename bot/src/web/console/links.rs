@@ -5,7 +5,7 @@
 use axum::{
     Form,
     extract::{Path, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::Response,
 };
 use chrono::{Duration, Utc};
@@ -19,11 +19,7 @@ use serde_json::json;
 
 use consentgate_entity::console_links;
 
-use super::{
-    Console, page, problem, see_other,
-    session::{self, Role, Stage},
-    unavailable,
-};
+use super::{Console, page, problem, unavailable};
 use crate::audit::Action;
 use crate::privacy::digest::{random_token, sha256_hex};
 
@@ -118,19 +114,7 @@ pub(super) async fn use_link(
     let Ok(Some(link)) = console_links::Entity::find_by_id(digest).one(&c.i.db).await else {
         return unavailable();
     };
-    let Ok((token, s)) = session::open(&c.i.db, &link.principal, Role::Owner, Stage::Full).await
-    else {
-        return unavailable();
-    };
-    if !c.audit(Action::ConsoleSignedIn, s.actor()).await {
-        let _ = session::end(&c.i.db, s.id).await;
-        return unavailable();
-    }
-    let mut response = see_other("/console/");
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, c.session_cookie(Some(&token)));
-    response
+    c.sign_in_owner(&link.principal, "link").await
 }
 
 /// Forgets links that ended more than a day ago.

@@ -241,11 +241,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{
-    Console, page, problem, see_other,
-    session::{self, Role, Stage},
-    unavailable,
-};
+use super::{Console, page, problem, unavailable};
 use crate::audit::Action;
 
 /// The Mini App page's one script: hands Telegram's `initData` to the gateway.
@@ -363,19 +359,6 @@ pub(super) async fn app_session(
         Ok(false) => return refused("not an owner").await,
         Err(_) => return unavailable(),
     }
-    let principal = format!("owner:{}", subject.pseudonym.as_str());
-    let Ok((token, s)) = session::open(&c.i.db, &principal, Role::Owner, Stage::Full).await else {
-        return unavailable();
-    };
-    let mut detail = s.actor();
-    detail["via"] = json!("miniapp");
-    if !c.audit(Action::ConsoleSignedIn, detail).await {
-        let _ = session::end(&c.i.db, s.id).await;
-        return unavailable();
-    }
-    let mut response = see_other("/console/");
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, c.session_cookie(Some(&token)));
-    response
+    c.sign_in_owner(&format!("owner:{}", subject.pseudonym.as_str()), "miniapp")
+        .await
 }

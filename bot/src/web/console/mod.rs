@@ -292,6 +292,14 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
     response
 }
 
+/// A refusal (403, saying `why`) unless the session's role is one of `allowed`.
+fn unless_role(s: &Session, allowed: &[session::Role], why: &str) -> Option<Response> {
+    (!allowed.contains(&s.role)).then(|| problem(StatusCode::FORBIDDEN, "Refused", why, Some(s)))
+}
+
+/// Auditors look and change nothing.
+const AUDITORS_READ: &str = "Auditors may look, not change.";
+
 /// A short page saying something went wrong, in words.
 fn problem(status: StatusCode, title: &str, text: &str, session: Option<&Session>) -> Response {
     page(status, title, session, html! { p { (text) } })
@@ -406,6 +414,30 @@ impl Console {
         }
         mine.sort_unstable();
         Ok(Some(mine))
+    }
+
+    /// Signs an owner in (`owner:{pseudonym}`, vouched for by a link or by Telegram), audited
+    /// with how (`via`), and sends them to the overview.
+    async fn sign_in_owner(&self, principal: &str, via: &str) -> Response {
+        let Ok((token, s)) =
+            session::open(&self.i.db, principal, session::Role::Owner, Stage::Full).await
+        else {
+            return unavailable();
+        };
+        let mut detail = s.actor();
+        detail["via"] = serde_json::json!(via);
+        if !self
+            .audit(crate::audit::Action::ConsoleSignedIn, detail)
+            .await
+        {
+            let _ = session::end(&self.i.db, s.id).await;
+            return unavailable();
+        }
+        let mut response = see_other("/console/");
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, self.session_cookie(Some(&token)));
+        response
     }
 
     /// Whether this client may try to sign in again now.

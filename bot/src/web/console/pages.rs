@@ -234,30 +234,6 @@ async fn visible_links(
         .collect())
 }
 
-/// Auditors are refused changes.
-fn admins_only(s: &super::session::Session) -> Option<Response> {
-    (s.role == Role::Auditor).then(|| {
-        problem(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "Auditors may look, not change.",
-            Some(s),
-        )
-    })
-}
-
-/// Only admin and auditor keys read the whole audit log.
-fn keys_only(s: &super::session::Session) -> Option<Response> {
-    (s.role == Role::Owner).then(|| {
-        problem(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "The audit log is for the operator's admins and auditors.",
-            Some(s),
-        )
-    })
-}
-
 /// Asks once: revoke this link?
 pub(super) async fn confirm_revoke(
     State(c): State<Console>,
@@ -268,7 +244,8 @@ pub(super) async fn confirm_revoke(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = admins_only(&s) {
+    if let Some(refused) = super::unless_role(&s, &[Role::Admin, Role::Owner], super::AUDITORS_READ)
+    {
         return refused;
     }
     let links = match visible_links(&c, &s).await {
@@ -316,7 +293,8 @@ pub(super) async fn revoke(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = admins_only(&s) {
+    if let Some(refused) = super::unless_role(&s, &[Role::Admin, Role::Owner], super::AUDITORS_READ)
+    {
         return refused;
     }
     // An owner may revoke only what their own bots hold.
@@ -384,7 +362,11 @@ pub(super) async fn audit(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = keys_only(&s) {
+    if let Some(refused) = super::unless_role(
+        &s,
+        &[Role::Admin, Role::Auditor],
+        "The audit log is for the operator's admins and auditors.",
+    ) {
         return refused;
     }
     let report = {

@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Console, page, problem, session::Role, session::Session, unavailable};
+use super::{Console, page, problem, session::Role, unavailable};
 use crate::audit::Action;
 
 #[derive(Deserialize)]
@@ -24,18 +24,7 @@ pub(super) struct WhoForm {
     who: String,
 }
 
-fn admins_only(s: &Session) -> Option<Response> {
-    (s.role != Role::Admin).then(|| {
-        problem(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "Looking people up is for admin keys.",
-            Some(s),
-        )
-    })
-}
-
-fn lookup_form(s: &Session, who: &str) -> Markup {
+fn lookup_form(s: &super::session::Session, who: &str) -> Markup {
     html! {
         form method="post" action="/console/people" {
             input type="hidden" name="csrf" value=(s.csrf);
@@ -51,7 +40,9 @@ pub(super) async fn page_(State(c): State<Console>, headers: HeaderMap) -> Respo
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = admins_only(&s) {
+    if let Some(refused) =
+        super::unless_role(&s, &[Role::Admin], "Looking people up is for admin keys.")
+    {
         return refused;
     }
     page(
@@ -75,7 +66,9 @@ pub(super) async fn lookup(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = admins_only(&s) {
+    if let Some(refused) =
+        super::unless_role(&s, &[Role::Admin], "Looking people up is for admin keys.")
+    {
         return refused;
     }
     let record = crate::cli::consent::show(&c.i.db, &form.who, false).await;
@@ -113,7 +106,9 @@ pub(super) async fn export(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = admins_only(&s) {
+    if let Some(refused) =
+        super::unless_role(&s, &[Role::Admin], "Looking people up is for admin keys.")
+    {
         return refused;
     }
     let subject = match crate::cli::consent::find_subject(&c.i.db, &form.who).await {

@@ -179,13 +179,9 @@ pub(super) async fn publish(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if s.role == Role::Auditor {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "Auditors may look, not change.",
-            Some(&s),
-        );
+    if let Some(refused) = super::unless_role(&s, &[Role::Admin, Role::Owner], super::AUDITORS_READ)
+    {
+        return refused;
     }
     let bots = match bots_for(&c, &s).await {
         Ok(b) => b,

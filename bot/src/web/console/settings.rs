@@ -13,27 +13,16 @@ use sea_orm::EntityTrait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Console, page, problem, session::Role, session::Session, unavailable};
+use super::{Console, page, problem, session::Role, unavailable};
 use crate::audit::Action;
 use crate::web::admin;
-
-fn admins_only(s: &Session) -> Option<Response> {
-    (s.role != Role::Admin).then(|| {
-        problem(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "Settings are for admin keys.",
-            Some(s),
-        )
-    })
-}
 
 pub(super) async fn page_(State(c): State<Console>, headers: HeaderMap) -> Response {
     let s = match c.signed_in(&headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = admins_only(&s) {
+    if let Some(refused) = super::unless_role(&s, &[Role::Admin], "Settings are for admin keys.") {
         return refused;
     }
     let (Ok(keys), Ok(totp)) = (
@@ -114,7 +103,7 @@ pub(super) async fn create(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = admins_only(&s) {
+    if let Some(refused) = super::unless_role(&s, &[Role::Admin], "Settings are for admin keys.") {
         return refused;
     }
     let Some(role) = admin::Role::parse(&form.role) else {
@@ -164,7 +153,7 @@ pub(super) async fn revoke(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = admins_only(&s) {
+    if let Some(refused) = super::unless_role(&s, &[Role::Admin], "Settings are for admin keys.") {
         return refused;
     }
     if Some(form.id) == s.key_id() {
