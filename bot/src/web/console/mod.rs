@@ -440,6 +440,35 @@ impl Console {
         response
     }
 
+    /// The signed-in session, if its role is one of `allowed`; else the refusal saying `why`.
+    async fn signed_in_as(
+        &self,
+        headers: &HeaderMap,
+        allowed: &[session::Role],
+        why: &str,
+    ) -> Result<Session, Response> {
+        let s = self.signed_in(headers).await?;
+        match unless_role(&s, allowed, why) {
+            Some(refused) => Err(refused),
+            None => Ok(s),
+        }
+    }
+
+    /// [`Console::changing`], for the roles `allowed` only.
+    async fn changing_as(
+        &self,
+        headers: &HeaderMap,
+        csrf: &str,
+        allowed: &[session::Role],
+        why: &str,
+    ) -> Result<Session, Response> {
+        let s = self.changing(headers, csrf).await?;
+        match unless_role(&s, allowed, why) {
+            Some(refused) => Err(refused),
+            None => Ok(s),
+        }
+    }
+
     /// Whether this client may try to sign in again now.
     fn address_allows(&self, client: &Option<Extension<ClientAddr>>) -> bool {
         match client {

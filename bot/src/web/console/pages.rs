@@ -240,14 +240,13 @@ pub(super) async fn confirm_revoke(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    let s = match c.signed_in(&headers).await {
+    let s = match c
+        .signed_in_as(&headers, &[Role::Admin, Role::Owner], super::AUDITORS_READ)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = super::unless_role(&s, &[Role::Admin, Role::Owner], super::AUDITORS_READ)
-    {
-        return refused;
-    }
     let links = match visible_links(&c, &s).await {
         Ok(links) => links,
         Err(r) => return r,
@@ -289,14 +288,18 @@ pub(super) async fn revoke(
     Path(id): Path<i64>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let s = match c.changing(&headers, &form.csrf).await {
+    let s = match c
+        .changing_as(
+            &headers,
+            &form.csrf,
+            &[Role::Admin, Role::Owner],
+            super::AUDITORS_READ,
+        )
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = super::unless_role(&s, &[Role::Admin, Role::Owner], super::AUDITORS_READ)
-    {
-        return refused;
-    }
     // An owner may revoke only what their own bots hold.
     match visible_links(&c, &s).await {
         Ok(links) if links.iter().any(|l| l.id == id) => {}
@@ -358,17 +361,17 @@ pub(super) async fn audit(
     headers: HeaderMap,
     Query(q): Query<AuditQuery>,
 ) -> Response {
-    let s = match c.signed_in(&headers).await {
+    let s = match c
+        .signed_in_as(
+            &headers,
+            &[Role::Admin, Role::Auditor],
+            "The audit log is for the operator's admins and auditors.",
+        )
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = super::unless_role(
-        &s,
-        &[Role::Admin, Role::Auditor],
-        "The audit log is for the operator's admins and auditors.",
-    ) {
-        return refused;
-    }
     let report = {
         let mut last = c.verified.lock().await;
         let fresh = last

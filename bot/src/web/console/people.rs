@@ -24,6 +24,9 @@ pub(super) struct WhoForm {
     who: String,
 }
 
+/// Why anyone but an admin key is refused here.
+const NOT_YOURS: &str = "Looking people up is for admin keys.";
+
 fn lookup_form(s: &super::session::Session, who: &str) -> Markup {
     html! {
         form method="post" action="/console/people" {
@@ -36,15 +39,10 @@ fn lookup_form(s: &super::session::Session, who: &str) -> Markup {
 }
 
 pub(super) async fn page_(State(c): State<Console>, headers: HeaderMap) -> Response {
-    let s = match c.signed_in(&headers).await {
+    let s = match c.signed_in_as(&headers, &[Role::Admin], NOT_YOURS).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) =
-        super::unless_role(&s, &[Role::Admin], "Looking people up is for admin keys.")
-    {
-        return refused;
-    }
     page(
         StatusCode::OK,
         "People",
@@ -62,15 +60,13 @@ pub(super) async fn lookup(
     headers: HeaderMap,
     Form(form): Form<WhoForm>,
 ) -> Response {
-    let s = match c.changing(&headers, &form.csrf).await {
+    let s = match c
+        .changing_as(&headers, &form.csrf, &[Role::Admin], NOT_YOURS)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) =
-        super::unless_role(&s, &[Role::Admin], "Looking people up is for admin keys.")
-    {
-        return refused;
-    }
     let record = crate::cli::consent::show(&c.i.db, &form.who, false).await;
     let mut detail = s.actor();
     detail["endpoint"] = json!("console.people");
@@ -102,15 +98,13 @@ pub(super) async fn export(
     headers: HeaderMap,
     Form(form): Form<WhoForm>,
 ) -> Response {
-    let s = match c.changing(&headers, &form.csrf).await {
+    let s = match c
+        .changing_as(&headers, &form.csrf, &[Role::Admin], NOT_YOURS)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) =
-        super::unless_role(&s, &[Role::Admin], "Looking people up is for admin keys.")
-    {
-        return refused;
-    }
     let subject = match crate::cli::consent::find_subject(&c.i.db, &form.who).await {
         Ok(subject) => subject,
         Err(err) => {

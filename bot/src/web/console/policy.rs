@@ -175,14 +175,18 @@ pub(super) async fn publish(
     headers: HeaderMap,
     Form(form): Form<PublishForm>,
 ) -> Response {
-    let s = match c.changing(&headers, &form.csrf).await {
+    let s = match c
+        .changing_as(
+            &headers,
+            &form.csrf,
+            &[Role::Admin, Role::Owner],
+            super::AUDITORS_READ,
+        )
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = super::unless_role(&s, &[Role::Admin, Role::Owner], super::AUDITORS_READ)
-    {
-        return refused;
-    }
     let bots = match bots_for(&c, &s).await {
         Ok(b) => b,
         Err(r) => return r,

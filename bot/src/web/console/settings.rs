@@ -18,13 +18,13 @@ use crate::audit::Action;
 use crate::web::admin;
 
 pub(super) async fn page_(State(c): State<Console>, headers: HeaderMap) -> Response {
-    let s = match c.signed_in(&headers).await {
+    let s = match c
+        .signed_in_as(&headers, &[Role::Admin], "Settings are for admin keys.")
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = super::unless_role(&s, &[Role::Admin], "Settings are for admin keys.") {
-        return refused;
-    }
     let (Ok(keys), Ok(totp)) = (
         admin::list_keys(&c.i.db).await,
         consentgate_entity::admin_totp::Entity::find()
@@ -99,13 +99,18 @@ pub(super) async fn create(
     headers: HeaderMap,
     Form(form): Form<NewKey>,
 ) -> Response {
-    let s = match c.changing(&headers, &form.csrf).await {
+    let s = match c
+        .changing_as(
+            &headers,
+            &form.csrf,
+            &[Role::Admin],
+            "Settings are for admin keys.",
+        )
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = super::unless_role(&s, &[Role::Admin], "Settings are for admin keys.") {
-        return refused;
-    }
     let Some(role) = admin::Role::parse(&form.role) else {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -149,13 +154,18 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     Form(form): Form<RevokeKey>,
 ) -> Response {
-    let s = match c.changing(&headers, &form.csrf).await {
+    let s = match c
+        .changing_as(
+            &headers,
+            &form.csrf,
+            &[Role::Admin],
+            "Settings are for admin keys.",
+        )
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(refused) = super::unless_role(&s, &[Role::Admin], "Settings are for admin keys.") {
-        return refused;
-    }
     if Some(form.id) == s.key_id() {
         return problem(
             StatusCode::BAD_REQUEST,
