@@ -20,6 +20,8 @@ pub struct Model {
     pub linked_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// When its tokens were last refreshed at the provider.
+    pub last_refreshed_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,7 @@ pub mod consent_events;
 pub mod console_links;
 pub mod console_sessions;
 pub mod conversation_messages;
+pub mod daily_counts;
 pub mod egress_ledger;
 pub mod export_links;
 pub mod integrations;

@@ -16,6 +16,7 @@ mod m20261202_000009_conversation_names;
 mod m20261203_000010_console;
 mod m20261203_000011_console_links;
 mod m20261203_000012_console_indexes;
+mod m20261203_000013_daily_counts;
 
 /// A foreign key that deletes the row with what it points to (a person's rows go with them).
 pub(crate) fn fk(
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_console::Migration),
             Box::new(m20261203_000011_console_links::Migration),
             Box::new(m20261203_000012_console_indexes::Migration),
+            Box::new(m20261203_000013_daily_counts::Migration),
         ]
     }
 }

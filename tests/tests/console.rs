@@ -151,7 +151,11 @@ async fn without_a_session_every_page_sends_you_to_sign_in() {
         "/console/",
         "/console/connections",
         "/console/audit",
+        "/console/connections/1",
         "/console/connections/1/revoke",
+        "/console/people",
+        "/console/policy",
+        "/console/settings",
     ] {
         let r = c.get(path, "").await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
@@ -160,10 +164,10 @@ async fn without_a_session_every_page_sends_you_to_sign_in() {
     // A made-up session id is no session.
     let r = c.get("/console/", "cg_console=made-up").await;
     assert_eq!(r.location.as_deref(), Some("/console/login"));
-    let r = c
-        .post("/console/connections/1/revoke", "", &[("csrf", "x")])
-        .await;
-    assert_eq!(r.location.as_deref(), Some("/console/login"));
+    for path in ["/console/connections/1/revoke", "/console/people/erase"] {
+        let r = c.post(path, "", &[("csrf", "x")]).await;
+        assert_eq!(r.location.as_deref(), Some("/console/login"), "{path}");
+    }
     // The sign-in page: no script allowed, no framing, not cached.
     let r = c.get("/console/login", "").await;
     let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
@@ -750,5 +754,179 @@ async fn an_owner_signs_in_from_panel_once_and_sees_only_their_bot() {
         assert!(r.cookie("cg_console").is_none(), "{why}");
     }
 
+    h.finish().await;
+}
+
+/// An admin key signed in (enrolled on the way): the session cookie and its CSRF token.
+async fn admin_session(h: &Harness, c: &Client) -> (String, String) {
+    let key = admin::create_key(h.db(), Role::Admin, "privacy desk")
+        .await
+        .unwrap();
+    let half = c.key_step(&key).await;
+    let enrol = c.get("/console/login/second", &half).await;
+    let secret = secret_on(&enrol.body);
+    let code = totp::code_at(&secret, totp::step_at(now()));
+    let done = c
+        .post(
+            "/console/login/enrol",
+            &half,
+            &[("code", &code), ("csrf", &enrol.field("csrf"))],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let cookie = done.cookie("cg_console").unwrap();
+    let csrf = c.get("/console/", &cookie).await.field("csrf");
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn a_connection_shows_its_history_the_overview_its_answer_times_and_an_erasure_by_email_is_told_and_undoable()
+ {
+    use common::owners::*;
+    let (h, _oauth) = start().await;
+    let i = service(&h).await;
+    let mut owner = claimed_owner(&h, &i).await;
+    link_google(&h, &mut owner).await;
+    let (refreshed, _) = i
+        .refresh_due(chrono::Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(refreshed, 1);
+    let link = i.list(&Default::default()).await.unwrap().remove(0);
+    assert!(link.last_refreshed_at.is_some());
+
+    // Maryam talks to the bot: answered, with her phone number redacted.
+    h.telegram.push_update(text_update(900, MARYAM, "hi"));
+    h.wait_sent(MARYAM.id, 1).await;
+    let agree = button_data(&h, MARYAM.id, "Agree");
+    h.telegram.push_update(button_update(901, MARYAM, &agree));
+    h.wait_sent(MARYAM.id, 2).await;
+    h.telegram
+        .push_update(text_update(902, MARYAM, "call me on +44 20 7946 0958"));
+    h.wait_sent(MARYAM.id, 3).await;
+
+    let c = Client::new(&h);
+    let (admin, csrf) = admin_session(&h, &c).await;
+
+    // The connection's history: linked, confirmed, refreshed, newest first.
+    let list = c.get("/console/connections", &admin).await;
+    assert!(
+        list.body
+            .contains(&format!("href=\"/console/connections/{}\"", link.id)),
+        "{}",
+        list.body
+    );
+    let history = c
+        .get(&format!("/console/connections/{}", link.id), &admin)
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+    let at = |what: &str| {
+        history
+            .body
+            .find(&format!(">{what}<"))
+            .unwrap_or_else(|| panic!("{what} in {}", history.body))
+    };
+    assert!(at("integration.refreshed") < at("integration.confirmed"));
+    assert!(at("integration.confirmed") < at("integration.linked"));
+    assert_eq!(
+        c.get("/console/connections/999", &admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The overview: the answer's time in its range, and what was redacted, by kind.
+    let overview = c.get("/console/", &admin).await;
+    assert!(
+        overview.body.contains("Answer times") && overview.body.contains("1 answers"),
+        "{}",
+        overview.body
+    );
+    assert!(overview.body.contains(">PHONE<"), "{}", overview.body);
+
+    // An erasure asked for by e-mail: Maryam's pseudonym looked up, the erasure confirmed once.
+    let pseudonym = h.expected_pseudonym("telegram", &MARYAM.id.to_string());
+    let who = &pseudonym[..12];
+    let found = c
+        .post("/console/people", &admin, &[("csrf", &csrf), ("who", who)])
+        .await;
+    assert!(
+        found.body.contains("/console/people/erase"),
+        "{}",
+        found.body
+    );
+    let asked = c
+        .post(
+            "/console/people/erase",
+            &admin,
+            &[("csrf", &csrf), ("who", who)],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.body.contains("Erase this person"), "{}", asked.body);
+    let subject = || async {
+        consentgate_entity::subjects::Entity::find()
+            .all(h.db())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.pseudonym == pseudonym)
+    };
+    assert!(
+        subject().await.unwrap().purge_after.is_none(),
+        "not before it is confirmed"
+    );
+    let without_token = c
+        .post(
+            "/console/people/erase",
+            &admin,
+            &[("who", who), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(without_token.status, StatusCode::FORBIDDEN);
+    let done = c
+        .post(
+            "/console/people/erase",
+            &admin,
+            &[("csrf", &csrf), ("who", who), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Told on 1 chat"), "{}", done.body);
+    assert!(subject().await.unwrap().purge_after.is_some());
+    // Told in her chat, with how to undo it.
+    let told = h.wait_sent(MARYAM.id, 4).await;
+    assert!(
+        told[3].contains("by other means") && told[3].contains("/restore"),
+        "{told:?}"
+    );
+    // Audited under the admin's key.
+    let requested = audit_log::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "erasure.requested")
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&requested.detail).unwrap();
+    assert_eq!(detail["by"]["via"], "console");
+    assert!(detail["by"]["key"].as_i64().is_some(), "{detail}");
+    // Asked again, it is said to be decided already.
+    let again = c
+        .post(
+            "/console/people/erase",
+            &admin,
+            &[("csrf", &csrf), ("who", who), ("confirmed", "yes")],
+        )
+        .await;
+    assert!(again.body.contains("already due"), "{}", again.body);
+    // Nothing of hers is processed; she can undo it.
+    let llm_before = h.llm.requests().len();
+    h.telegram
+        .push_update(text_update(903, MARYAM, "are you there?"));
+    let held = h.wait_sent(MARYAM.id, 5).await;
+    assert!(held[4].contains("/restore"), "{held:?}");
+    assert_eq!(h.llm.requests().len(), llm_before);
+    h.telegram.push_update(text_update(904, MARYAM, "/restore"));
+    h.wait_sent(MARYAM.id, 6).await;
+    assert!(subject().await.unwrap().purge_after.is_none());
     h.finish().await;
 }

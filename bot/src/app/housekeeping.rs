@@ -1,5 +1,5 @@
 //! Housekeeping while serving: every minute, rate-limit state of people who have gone quiet is
-//! dropped; at the configured interval, integration tokens due are refreshed and the retention
+//! dropped and the day's counts are added to the database (and once more at shutdown); at the configured interval, integration tokens due are refreshed and the retention
 //! sweep runs.
 
 use std::{sync::Arc, time::Duration};
@@ -14,6 +14,7 @@ use crate::{owners::integrations::Integrations, pipeline::Pipeline};
 pub(super) async fn run(
     app: App,
     pipeline: Arc<Pipeline>,
+    metrics: Arc<super::metrics::Metrics>,
     integrations: Arc<Integrations>,
     pacers: Vec<Arc<Pacer>>,
     mut shutdown: Shutdown,
@@ -30,10 +31,19 @@ pub(super) async fn run(
                 for pacer in &pacers {
                     pacer.housekeeping();
                 }
+                flush_counts(&app, &metrics).await;
             }
             _ = sweep.tick() => sweep_once(&app, &integrations).await,
             _ = shutdown.requested() => break,
         }
+    }
+    flush_counts(&app, &metrics).await;
+}
+
+/// Adds the day's counts to the database; kept for the next minute when it cannot.
+async fn flush_counts(app: &App, metrics: &super::metrics::Metrics) {
+    if let Err(err) = metrics.daily.flush(&app.db).await {
+        tracing::warn!(error = %err, "daily counts not written; tried again in a minute");
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Metrics {
     /// Webhook requests refused (wrong secret or signature), per channel, since start.
     pub webhooks_refused: Family<ChannelLabel, Gauge>,
     pub rate_limit_waits: Gauge,
+    /// Per bot and day, for the console: written to the database by housekeeping.
+    pub daily: crate::store::daily::DailyCounts,
     /// Where the outbound figures are read from when `/metrics` is rendered.
     outbound: std::sync::OnceLock<(
         std::sync::Arc<consentgate_adapters::outbound::ChatQueues>,
@@ -79,6 +81,7 @@ impl Metrics {
             outbound_queue: Gauge::default(),
             webhooks_refused: Family::default(),
             rate_limit_waits: Gauge::default(),
+            daily: Default::default(),
             outbound: std::sync::OnceLock::new(),
             registry: Registry::default(),
         };

@@ -132,6 +132,8 @@ impl App {
                 telegram_bots: self.telegram_bots(),
                 bots: self.bots.clone(),
                 purposes: consent::policy::configured_purposes(&self.config),
+                erasure_grace_days: self.config.retention.erasure_grace_days,
+                metrics: metrics.clone(),
             },
         ));
         if !channels.webhooks.is_empty() {
@@ -180,6 +182,7 @@ impl App {
         tasks.push(tokio::spawn(housekeeping::run(
             self,
             pipeline,
+            metrics,
             integrations,
             channels.pacers,
             shutdown,

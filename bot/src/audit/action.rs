@@ -81,6 +81,8 @@ actions! {
     IntegrationDenied => "integration.denied",
     /// A link stopped working (refresh refused).
     IntegrationBroken => "integration.broken",
+    /// A link's tokens were refreshed at the provider.
+    IntegrationRefreshed => "integration.refreshed",
     /// A link was revoked.
     IntegrationRevoked => "integration.revoked",
     /// An admin key read through the admin API.

@@ -49,6 +49,7 @@ pub struct Link {
     pub status: Status,
     pub linked_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -190,6 +191,7 @@ pub(super) fn view(
         status: Status::parse(&r.status).map_err(|e| DbErr::Type(e.to_string()))?,
         linked_at: r.linked_at,
         last_used_at: r.last_used_at,
+        last_refreshed_at: r.last_refreshed_at,
         expires_at: r.expires_at,
         revoked_at: r.revoked_at,
     })

@@ -37,6 +37,16 @@ impl Integrations {
             match oauth::refresh(&self.http, provider, &refresh_token).await {
                 Ok(tokens) => {
                     if self.store_refreshed(&row, provider, tokens, now).await? {
+                        let owner = self.owner_pseudonym(row.owner_subject_id).await?;
+                        self.audit
+                            .record(
+                                &self.db,
+                                Some(row.bot_id),
+                                owner.as_ref(),
+                                Action::IntegrationRefreshed,
+                                serde_json::json!({"integration": row.id, "provider": row.provider}),
+                            )
+                            .await?;
                         refreshed += 1;
                     }
                 }
@@ -55,10 +65,7 @@ impl Integrations {
                     if marked != 1 {
                         continue;
                     }
-                    let owner = subjects::Entity::find_by_id(row.owner_subject_id)
-                        .one(&self.db)
-                        .await?
-                        .map(|s| Pseudonym::from_stored(s.pseudonym));
+                    let owner = self.owner_pseudonym(row.owner_subject_id).await?;
                     self.audit
                         .record(
                             &self.db,
@@ -85,6 +92,14 @@ impl Integrations {
             }
         }
         Ok((refreshed, broken))
+    }
+
+    /// The pseudonym of a link's owner, for its audit entries.
+    async fn owner_pseudonym(&self, subject_id: i64) -> Result<Option<Pseudonym>, DbErr> {
+        Ok(subjects::Entity::find_by_id(subject_id)
+            .one(&self.db)
+            .await?
+            .map(|s| Pseudonym::from_stored(s.pseudonym)))
     }
 
     /// Writes refreshed tokens only over the row they were refreshed from: still active, with
@@ -119,6 +134,10 @@ impl Integrations {
                 Expr::value(tokens.expires_in.map(|s| expiry(now, s))),
             )
             .col_expr(integrations::Column::LastUsedAt, Expr::value(Some(now)))
+            .col_expr(
+                integrations::Column::LastRefreshedAt,
+                Expr::value(Some(now)),
+            )
             .filter(integrations::Column::Id.eq(row.id))
             .filter(integrations::Column::Status.eq(Status::Active.as_str()))
             .filter(integrations::Column::RefreshTokenEnc.eq(row.refresh_token_enc.clone()))

@@ -143,6 +143,7 @@ pub(super) async fn answer(
         p.metrics
             .llm_latency
             .observe(completion.latency.as_secs_f64());
+        p.metrics.daily.answered(t.bot.id, completion.latency);
         tracing::debug!(
             subject = t.subject.pseudonym.short(),
             provider = provider.name(),

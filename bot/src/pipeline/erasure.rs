@@ -76,9 +76,10 @@ pub(super) async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, P
         erasure::Request {
             subject_id: t.subject.id,
             pseudonym: &t.subject.pseudonym,
-            bot_id: t.bot.id,
+            bot_id: Some(t.bot.id),
             grace_days: grace,
             integrations_revoked: revoked,
+            by: None,
         },
         Utc::now(),
     )

@@ -21,10 +21,13 @@ use crate::{audit::AuditLog, privacy::pseudonym::Pseudonym};
 pub struct Request<'a> {
     pub subject_id: i64,
     pub pseudonym: &'a Pseudonym,
-    pub bot_id: i64,
+    /// The bot it was asked on; none when it came by other means (the console).
+    pub bot_id: Option<i64>,
     pub grace_days: u32,
     /// Integrations the person had linked as an owner, already revoked.
     pub integrations_revoked: u64,
+    /// Who decided it when it was not the person in their chat (an admin key in the console).
+    pub by: Option<serde_json::Value>,
 }
 
 /// Blocks the person at once and schedules the purge for `now + grace`. Returns when.
@@ -40,6 +43,7 @@ pub async fn request(
         bot_id,
         grace_days,
         integrations_revoked,
+        by,
     } = r;
     let purge_after = now + Duration::days(grace_days.into());
     let txn = crate::audit::begin(db).await?;
@@ -49,17 +53,21 @@ pub async fn request(
         .filter(subjects::Column::Id.eq(subject_id))
         .exec(&txn)
         .await?;
+    let mut detail = serde_json::json!({
+        "grace_days": grace_days,
+        "purge_after": purge_after.to_rfc3339(),
+        "integrations_revoked": integrations_revoked,
+    });
+    if let Some(by) = by {
+        detail["by"] = by;
+    }
     audit
         .append(
             &txn,
-            Some(bot_id),
+            bot_id,
             Some(pseudonym),
             Action::ErasureRequested,
-            serde_json::json!({
-                "grace_days": grace_days,
-                "purge_after": purge_after.to_rfc3339(),
-                "integrations_revoked": integrations_revoked,
-            }),
+            detail,
         )
         .await?;
     txn.commit().await?;

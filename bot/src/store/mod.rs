@@ -1,6 +1,7 @@
 //! The database: connecting, and applying migrations. The same code serves SQLite and PostgreSQL.
 
 pub mod commit;
+pub mod daily;
 
 use std::time::Duration;
 

@@ -9,6 +9,7 @@
 //! that allows no script at all.
 
 mod auth;
+mod connections;
 pub mod links;
 pub mod miniapp;
 mod pages;
@@ -60,6 +61,8 @@ pub struct Console {
     /// Every bot, and the purposes a new policy version is published with.
     bots: Arc<Vec<crate::pipeline::BotContext>>,
     purposes: Arc<Vec<crate::consent::Purpose>>,
+    erasure_grace_days: u32,
+    metrics: Arc<crate::app::metrics::Metrics>,
 }
 
 /// Failed attempts counted per key (a client address, an admin key) over a window: past
@@ -145,6 +148,10 @@ pub struct Setup {
     pub bots: Vec<crate::pipeline::BotContext>,
     /// The configured purposes, published with each new policy version.
     pub purposes: Vec<crate::consent::Purpose>,
+    /// Days between an erasure decided in the console and the purge, as for `/delete`.
+    pub erasure_grace_days: u32,
+    /// Counts not yet in the database are added before the overview reads them.
+    pub metrics: Arc<crate::app::metrics::Metrics>,
 }
 
 /// The console's routes.
@@ -159,18 +166,22 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
         miniapp_bots: Arc::new(setup.telegram_bots),
         bots: Arc::new(setup.bots),
         purposes: Arc::new(setup.purposes),
+        erasure_grace_days: setup.erasure_grace_days,
+        metrics: setup.metrics,
     };
     let router = Router::new()
         .route("/console", get(|| async { see_other("/console/") }))
         .route("/console/", get(pages::overview))
-        .route("/console/connections", get(pages::connections))
+        .route("/console/connections", get(connections::page_))
         .route(
             "/console/connections/{id}/revoke",
-            get(pages::confirm_revoke).post(pages::revoke),
+            get(connections::confirm_revoke).post(connections::revoke),
         )
+        .route("/console/connections/{id}", get(connections::history))
         .route("/console/audit", get(pages::audit))
         .route("/console/people", get(people::page_).post(people::lookup))
         .route("/console/people/export", post(people::export))
+        .route("/console/people/erase", post(people::erase))
         .route("/console/settings", get(settings::page_))
         .route("/console/settings/keys", post(settings::create))
         .route("/console/settings/keys/revoke", post(settings::revoke))

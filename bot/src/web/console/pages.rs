@@ -1,11 +1,10 @@
-//! The console's pages: the overview (per bot, never per person), connections with one-click
-//! revocation, and the audit log (chain status and entries, metadata only).
+//! The console's pages: the overview (per bot, never per person) and the audit log (chain
+//! status and entries, metadata only).
 
 use std::collections::BTreeMap;
 
 use axum::{
-    Form,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::Response,
 };
@@ -13,14 +12,13 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use maud::{Markup, html};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
-use serde_json::json;
 
 use consentgate_entity::{audit_log, consent_events};
 
 use super::session::Role;
-use super::{Console, page, problem, unavailable};
+use super::{Console, page, unavailable};
 use crate::audit::{Action, verify};
-use crate::owners::integrations::Filter;
+use crate::store::daily;
 
 /// The last whole-chain check: when it ran and what it found.
 pub(super) type LastCheck = (std::time::Instant, (DateTime<Utc>, verify::Report));
@@ -31,7 +29,7 @@ const VERIFY_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs
 /// Days the overview's charts cover.
 const DAYS: i64 = 30;
 
-fn when(t: &DateTime<Utc>) -> String {
+pub(super) fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
@@ -52,6 +50,45 @@ fn chart(label: &str, days: &[(NaiveDate, u64)]) -> Markup {
             text x=(w - 60) y="115" { (days.last().map(|d| d.0.to_string()).unwrap_or_default()) }
             text x="10" y="9" { "max " (max) }
         }
+    }
+}
+
+/// How long the assistant took to answer: the average per day, and how many answers fell in
+/// each range, from the daily counts.
+fn answer_times(
+    bot: i64,
+    days: &[NaiveDate],
+    counts: &std::collections::HashMap<(i64, NaiveDate, String), i64>,
+) -> Markup {
+    let count = |day: &NaiveDate, name: &str| -> u64 {
+        counts
+            .get(&(bot, *day, name.to_string()))
+            .copied()
+            .unwrap_or(0)
+            .max(0) as u64
+    };
+    let answers: u64 = days.iter().map(|d| count(d, daily::ANSWERS)).sum();
+    if answers == 0 {
+        return html! {};
+    }
+    let average: Vec<(NaiveDate, u64)> = days
+        .iter()
+        .map(|d| {
+            let n = count(d, daily::ANSWERS);
+            (*d, count(d, daily::ANSWER_MS).checked_div(n).unwrap_or(0))
+        })
+        .collect();
+    let total_ms: u64 = days.iter().map(|d| count(d, daily::ANSWER_MS)).sum();
+    html! {
+        h2 { "Answer times" }
+        p { (answers) " answers, " ((total_ms / answers)) " ms on average." }
+        (chart("Average answer time per day, in milliseconds", &average))
+        div class="table" { table {
+            thead { tr { th { "answered in" } th { "answers" } } }
+            tbody { @for (_, name, label) in daily::ANSWER_TIMES {
+                tr { td { (label) } td { (days.iter().map(|d| count(d, name)).sum::<u64>()) } }
+            } }
+        } }
     }
 }
 
@@ -98,7 +135,12 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
         .all(&c.i.db)
         .await;
     let names = crate::rights::export::bot_names(&c.i.db).await;
-    let (Ok(entries), Ok(events), Ok(names)) = (entries, events, names) else {
+    // This replica's counts of the last minute too.
+    if let Err(err) = c.metrics.daily.flush(&c.i.db).await {
+        tracing::warn!(error = %err, "console: daily counts not written");
+    }
+    let counts = daily::since(&c.i.db, visible.as_deref(), since.date_naive()).await;
+    let (Ok(entries), Ok(events), Ok(names), Ok(counts)) = (entries, events, names, counts) else {
         return unavailable();
     };
     let today = Utc::now().date_naive();
@@ -108,6 +150,7 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
         forwarded: BTreeMap<NaiveDate, u64>,
         held: BTreeMap<String, u64>,
         failed: BTreeMap<String, u64>,
+        redactions: BTreeMap<String, u64>,
         consent: BTreeMap<(String, String), u64>,
     }
     let mut bots: BTreeMap<i64, Bot> = names
@@ -123,7 +166,12 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
         let reason = |field: &str| detail[field].as_str().unwrap_or("other").to_string();
         match action.as_str() {
             "message.forwarded" if detail["attempt"].as_u64().unwrap_or(1) == 1 => {
-                *b.forwarded.entry(at.date_naive()).or_default() += 1
+                *b.forwarded.entry(at.date_naive()).or_default() += 1;
+                if let Some(found) = detail["redactions"].as_object() {
+                    for (kind, n) in found {
+                        *b.redactions.entry(kind.clone()).or_default() += n.as_u64().unwrap_or(0);
+                    }
+                }
             }
             "message.held" => *b.held.entry(reason("reason")).or_default() += 1,
             "llm.failed" => *b.failed.entry(reason("error")).or_default() += 1,
@@ -147,6 +195,14 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
                     div class="card" { b { (b.failed.values().sum::<u64>()) } "provider failures" }
                 }
                 (chart("Messages sent to the assistant per day", &per_day))
+                (answer_times(*id, &days, &counts))
+                @if !b.redactions.is_empty() {
+                    h2 { "Redacted before the assistant saw them" }
+                    div class="table" { table {
+                        thead { tr { th { "kind" } th { "count" } } }
+                        tbody { @for (kind, n) in &b.redactions { tr { td { (kind) } td { (n) } } } }
+                    } }
+                }
                 @if !b.consent.is_empty() {
                     h2 { "Consent decisions" }
                     div class="table" { table {
@@ -168,180 +224,6 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
         }
     };
     page(StatusCode::OK, "Overview", Some(&s), body)
-}
-
-/// Every linked integration, each with its revoke button (admins only).
-pub(super) async fn connections(State(c): State<Console>, headers: HeaderMap) -> Response {
-    let s = match c.signed_in(&headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let links = match visible_links(&c, &s).await {
-        Ok(links) => links,
-        Err(r) => return r,
-    };
-    let may_revoke = s.role != Role::Auditor;
-    let body = html! {
-        @if links.is_empty() {
-            p { "No linked accounts yet. Owners link them from their chat with " code { "/link" } "." }
-        } @else {
-            div class="table" { table class="stack" {
-                thead { tr {
-                    th { "bot" } th { "provider" } th { "owner (pseudonym)" } th { "scopes" }
-                    th { "status" } th { "linked" } th { "last used" } th { span class="note" { "action" } }
-                } }
-                tbody { @for l in &links { tr {
-                    td data-label="bot" { (l.bot) }
-                    td data-label="provider" { (l.provider) }
-                    td data-label="owner" { code { (l.owner.get(..12).unwrap_or(&l.owner)) } }
-                    td data-label="scopes" { (l.scopes.join(", ")) }
-                    td data-label="status" { (l.status.as_str()) }
-                    td data-label="linked" { (when(&l.linked_at)) }
-                    td data-label="last used" { (l.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into())) }
-                    td data-label="" {
-                        @if may_revoke && l.status.as_str() != "revoked" {
-                            a href=(format!("/console/connections/{}/revoke", l.id)) aria-label=(format!("Revoke {} link {}", l.provider, l.id)) { "Revoke" }
-                        }
-                    }
-                } } }
-            } }
-        }
-    };
-    page(StatusCode::OK, "Connections", Some(&s), body)
-}
-
-/// The links a session may see: every one for keys, an owner's bots' for an owner.
-async fn visible_links(
-    c: &Console,
-    s: &super::session::Session,
-) -> Result<Vec<crate::owners::integrations::Link>, Response> {
-    let visible = c.bots_of(s).await?;
-    let links =
-        c.i.list(&Filter::default())
-            .await
-            .map_err(|_| unavailable())?;
-    let names = crate::rights::export::bot_names(&c.i.db)
-        .await
-        .map_err(|_| unavailable())?;
-    Ok(links
-        .into_iter()
-        .filter(|l| match &visible {
-            None => true,
-            Some(mine) => names
-                .iter()
-                .any(|(id, name)| *name == l.bot && mine.contains(id)),
-        })
-        .collect())
-}
-
-/// Asks once: revoke this link?
-pub(super) async fn confirm_revoke(
-    State(c): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> Response {
-    let s = match c
-        .signed_in_as(&headers, &[Role::Admin, Role::Owner], super::AUDITORS_READ)
-        .await
-    {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let links = match visible_links(&c, &s).await {
-        Ok(links) => links,
-        Err(r) => return r,
-    };
-    let Some(link) = links.into_iter().find(|l| l.id == id) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such connection.",
-            Some(&s),
-        );
-    };
-    page(
-        StatusCode::OK,
-        "Revoke this connection?",
-        Some(&s),
-        html! {
-            p { "The " strong { (link.provider) } " account linked to " strong { (link.bot) } " (owner " code { (link.owner.get(..12).unwrap_or(&link.owner)) } ") stops working at once: its tokens are revoked at the provider and deleted here." }
-            form method="post" action=(format!("/console/connections/{id}/revoke")) {
-                input type="hidden" name="csrf" value=(s.csrf);
-                button type="submit" class="danger" autofocus { "Revoke" }
-                " "
-                a href="/console/connections" { "Cancel" }
-            }
-        },
-    )
-}
-
-#[derive(Deserialize)]
-pub(super) struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-/// Revokes a link, remotely at the provider as `/unlink` does; audited with the admin's key.
-pub(super) async fn revoke(
-    State(c): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let s = match c
-        .changing_as(
-            &headers,
-            &form.csrf,
-            &[Role::Admin, Role::Owner],
-            super::AUDITORS_READ,
-        )
-        .await
-    {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    // An owner may revoke only what their own bots hold.
-    match visible_links(&c, &s).await {
-        Ok(links) if links.iter().any(|l| l.id == id) => {}
-        Ok(_) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "There is no such connection.",
-                Some(&s),
-            );
-        }
-        Err(r) => return r,
-    }
-    let mut detail = s.actor();
-    detail["integration"] = json!(id);
-    detail["via"] = json!("console");
-    if !c.audit(Action::AdminRevoke, detail).await {
-        return unavailable();
-    }
-    let by = if s.role == Role::Owner {
-        "owner"
-    } else {
-        "admin"
-    };
-    match c.i.revoke(id, by).await {
-        Ok(Some(r)) => page(
-            StatusCode::OK,
-            "Connection revoked",
-            Some(&s),
-            html! {
-                p class="ok" { "The " (r.provider) " link is revoked here. At the provider: " (r.remote.as_str().replace('_', " ")) "." }
-                p { a href="/console/connections" { "Back to connections" } }
-            },
-        ),
-        Ok(None) => problem(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such connection.",
-            Some(&s),
-        ),
-        Err(_) => unavailable(),
-    }
 }
 
 #[derive(Deserialize, Default)]

@@ -1,6 +1,8 @@
 //! The people page (admin keys only): a person looked up by pseudonym prefix, their consent
-//! record as proof, and their export for a request that came by other means (e-mail), audited
-//! with the admin's key. The pseudonym travels in forms, never in a URL.
+//! record as proof, and their export or erasure for a request that came by other means
+//! (e-mail), audited with the admin's key. An erasure decided here is the chat's `/delete`:
+//! processing stops at once, the person is told on every chat the gateway can write to, and
+//! may undo it with `/restore` until the purge. The pseudonym travels in forms, never in a URL.
 
 use axum::{
     Form,
@@ -22,6 +24,9 @@ pub(super) struct WhoForm {
     csrf: String,
     #[serde(default)]
     who: String,
+    /// Set by the confirmation page's button.
+    #[serde(default)]
+    confirmed: Option<String>,
 }
 
 /// Why anyone but an admin key is refused here.
@@ -83,6 +88,11 @@ pub(super) async fn lookup(
                 input type="hidden" name="who" value=(form.who.trim());
                 button type="submit" { "Export their data (JSON)" }
             }
+            form method="post" action="/console/people/erase" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                input type="hidden" name="who" value=(form.who.trim());
+                button type="submit" class="danger" { "Erase their data…" }
+            }
         },
         Err(err) => html! {
             (lookup_form(&s, &form.who))
@@ -90,6 +100,24 @@ pub(super) async fn lookup(
         },
     };
     page(StatusCode::OK, "People", Some(&s), body)
+}
+
+/// The person a form names, or a page saying why not.
+async fn subject_of(
+    c: &Console,
+    s: &super::session::Session,
+    who: &str,
+) -> Result<consentgate_entity::subjects::Model, Response> {
+    crate::cli::consent::find_subject(&c.i.db, who)
+        .await
+        .map_err(|err| {
+            problem(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                &err.to_string(),
+                Some(s),
+            )
+        })
 }
 
 /// The person's export, as the chat's `/export` builds it, as a download; audited.
@@ -105,16 +133,9 @@ pub(super) async fn export(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let subject = match crate::cli::consent::find_subject(&c.i.db, &form.who).await {
+    let subject = match subject_of(&c, &s, &form.who).await {
         Ok(subject) => subject,
-        Err(err) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                &err.to_string(),
-                Some(&s),
-            );
-        }
+        Err(r) => return r,
     };
     let Ok(Some(data)) =
         crate::rights::export::build(&c.i.db, &c.i.keys, subject.id, Utc::now()).await
@@ -154,4 +175,151 @@ pub(super) async fn export(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Erasure on a request that came by other means: asked once, then decided as `/delete` is.
+pub(super) async fn erase(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<WhoForm>,
+) -> Response {
+    let s = match c
+        .changing_as(&headers, &form.csrf, &[Role::Admin], NOT_YOURS)
+        .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let subject = match subject_of(&c, &s, &form.who).await {
+        Ok(subject) => subject,
+        Err(r) => return r,
+    };
+    let short = subject.pseudonym.get(..12).unwrap_or(&subject.pseudonym);
+    if let Some(after) = subject.purge_after {
+        return page(
+            StatusCode::OK,
+            "Erasure already decided",
+            Some(&s),
+            html! {
+                p { "The data of " code { (short) } " is already due to be deleted on " (after.format("%Y-%m-%d %H:%M UTC")) "; nothing of theirs is processed until then." }
+                p { a href="/console/people" { "Back to people" } }
+            },
+        );
+    }
+    let grace = c.erasure_grace_days;
+    if form.confirmed.as_deref() != Some("yes") {
+        return page(
+            StatusCode::OK,
+            "Erase this person's data?",
+            Some(&s),
+            html! {
+                p { "Do this only for a request you have checked comes from the person " code { (short) } "." }
+                ul {
+                    li { "Nothing they write is processed any more, from now on." }
+                    li { "Accounts they linked as a bot's owner are revoked, at the provider too." }
+                    @if grace == 0 {
+                        li { "Everything stored about them is deleted now; the audit log keeps its entries (pseudonyms and metadata only)." }
+                    } @else {
+                        li { "Everything stored about them is deleted after " (grace) " days; until then they can undo it from their chat with " code { "/restore" } "." }
+                    }
+                    li { "They are told on every chat the gateway can write to." }
+                }
+                form method="post" action="/console/people/erase" {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="who" value=(form.who.trim());
+                    input type="hidden" name="confirmed" value="yes";
+                    button type="submit" class="danger" autofocus { "Erase" }
+                    " "
+                    a href="/console/people" { "Cancel" }
+                }
+            },
+        );
+    }
+    match erase_now(&c, &s, &subject, grace).await {
+        Ok(text) => page(
+            StatusCode::OK,
+            "Erasure decided",
+            Some(&s),
+            html! {
+                p class="ok" { (text) }
+                p { a href="/console/people" { "Back to people" } }
+            },
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "console: erasure not decided");
+            unavailable()
+        }
+    }
+}
+
+/// `/delete` for a person, decided by the session's admin key: what the page then says.
+async fn erase_now(
+    c: &Console,
+    s: &super::session::Session,
+    subject: &consentgate_entity::subjects::Model,
+    grace: u32,
+) -> Result<String, sea_orm::DbErr> {
+    use crate::rights::erasure;
+    let pseudonym = crate::privacy::pseudonym::Pseudonym::from_stored(subject.pseudonym.clone());
+    let revoked = c.i.revoke_owned_by(subject.id, "erasure").await?;
+    let mut by = s.actor();
+    by["via"] = json!("console");
+    let purge_after = erasure::request(
+        &c.i.db,
+        &c.i.audit,
+        erasure::Request {
+            subject_id: subject.id,
+            pseudonym: &pseudonym,
+            bot_id: None,
+            grace_days: grace,
+            integrations_revoked: revoked,
+            by: Some(by),
+        },
+        Utc::now(),
+    )
+    .await?;
+    // Told before a purge deletes the ids it is sent to.
+    let identities =
+        crate::privacy::identity::identities_of(&c.i.db, &c.i.keys, subject.id).await?;
+    let notice = if grace == 0 {
+        ERASED_BY_REQUEST.to_string()
+    } else {
+        erasure_by_request(purge_after)
+    };
+    let told = c.i.notifier.tell(&identities, &notice).await;
+    if grace == 0 {
+        erasure::purge(
+            &c.i.db,
+            &c.i.audit,
+            subject.id,
+            &pseudonym,
+            erasure::Because::RequestNow,
+        )
+        .await?;
+    }
+    let when = if grace == 0 {
+        "now".to_string()
+    } else {
+        format!("on {}", purge_after.format("%Y-%m-%d %H:%M UTC"))
+    };
+    Ok(format!(
+        "Nothing of theirs is processed any more; their data is deleted {when}. Linked accounts revoked: {revoked}. Told on {} chat(s); {} could not be reached.",
+        told.sent,
+        told.blocked + told.unreachable + told.failed
+    ))
+}
+
+/// What a person is told when the operator erased their data at once.
+const ERASED_BY_REQUEST: &str = "At a request that reached the operator of this assistant by other \
+means (such as e-mail), everything stored about you here has been deleted. If you write again, you \
+will be asked for consent again.";
+
+/// What a person is told when the operator decided their erasure, with the date of the purge.
+fn erasure_by_request(purge_after: chrono::DateTime<Utc>) -> String {
+    format!(
+        "At a request that reached the operator of this assistant by other means (such as \
+         e-mail), nothing you write is processed any more, and everything stored about you will \
+         be deleted on {} (UTC). If you did not ask for this, send /restore before then.",
+        purge_after.format("%Y-%m-%d %H:%M")
+    )
 }
