@@ -26,6 +26,8 @@ pub struct Prompt<'a> {
     /// Earlier turns, oldest first, redacted like the message (only for people who chose the
     /// `history` purpose; empty otherwise).
     pub history: &'a [(Role, RedactedText)],
+    /// The system prompt of the policy version in effect, replacing the configured one.
+    pub system: Option<&'a str>,
 }
 
 /// Who said an earlier message.
@@ -475,7 +477,8 @@ impl Provider for OpenAiCompatible {
 
     fn payload(&self, prompt: Prompt<'_>) -> Payload {
         let mut messages = Vec::with_capacity(prompt.history.len() + 2);
-        messages.push(serde_json::json!({"role": "system", "content": self.system_prompt}));
+        let system = prompt.system.unwrap_or(&self.system_prompt);
+        messages.push(serde_json::json!({"role": "system", "content": system}));
         for (role, text) in prompt.history {
             messages.push(serde_json::json!({"role": role.as_str(), "content": text.as_str()}));
         }

@@ -20,6 +20,10 @@ pub struct Model {
     /// The purposes of this version as JSON: `[{name, title, text, text_sha256, required}]`.
     /// Null on versions published before purposes existed (one `assistant` purpose, the text).
     pub purposes: Option<String>,
+    /// The assistant's system prompt this version put live (from the console's settings);
+    /// none: the configured one.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub system_prompt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ mod m20261203_000010_console;
 mod m20261203_000011_console_links;
 mod m20261203_000012_console_indexes;
 mod m20261203_000013_daily_counts;
+mod m20261203_000014_bot_settings;
 
 /// A foreign key that deletes the row with what it points to (a person's rows go with them).
 pub(crate) fn fk(
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_console_links::Migration),
             Box::new(m20261203_000012_console_indexes::Migration),
             Box::new(m20261203_000013_daily_counts::Migration),
+            Box::new(m20261203_000014_bot_settings::Migration),
         ]
     }
 }

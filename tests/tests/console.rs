@@ -930,3 +930,171 @@ async fn a_connection_shows_its_history_the_overview_its_answer_times_and_an_era
     assert!(subject().await.unwrap().purge_after.is_none());
     h.finish().await;
 }
+
+/// The text of the textarea `name` on a page, unescaped.
+fn textarea(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"));
+    let text = page[at..].split_once('>').unwrap().1;
+    text.split("</textarea>")
+        .next()
+        .unwrap()
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The system prompt of the latest request the fake provider received.
+fn last_system_prompt(h: &Harness) -> String {
+    let requests = h.llm.requests();
+    let last = requests.last().expect("a request to the provider");
+    last.body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_assistants_prompt_and_purpose_texts_saved_in_settings_go_live_only_with_a_published_policy()
+ {
+    let h = Harness::start(Options {
+        telegram: true,
+        ..Default::default()
+    })
+    .await;
+    agreed(&h, MARYAM, false).await;
+    h.telegram.push_update(text_update(3, MARYAM, "hello"));
+    h.wait_sent(MARYAM.id, 3).await;
+    let configured = last_system_prompt(&h);
+
+    let c = Client::new(&h);
+    let (admin, csrf) = admin_session(&h, &c).await;
+    let settings = c.get("/console/settings", &admin).await;
+    assert_eq!(settings.status, StatusCode::OK);
+    assert!(settings.body.contains("Live:"), "{}", settings.body);
+    assert_eq!(textarea(&settings.body, "system_prompt"), configured);
+
+    // The draft: a new prompt, and a new text for the assistant purpose (the others as shown).
+    let prompt = "You answer for Kashi Bakery: opening hours, prices and orders. Be brief.";
+    let assistant_text = "Your messages, with names, numbers and addresses replaced, are sent \
+                          to our AI provider so that it can answer you about Kashi Bakery.";
+    let purposes: Vec<String> = settings
+        .body
+        .match_indices("name=\"purpose.")
+        .map(|(at, _)| {
+            settings.body[at + "name=\"purpose.".len()..]
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(purposes.contains(&"assistant".to_string()), "{purposes:?}");
+    let mut form: Vec<(String, String)> = vec![
+        ("csrf".into(), csrf.clone()),
+        ("bot".into(), "telegram".into()),
+        ("system_prompt".into(), prompt.into()),
+    ];
+    // The page lists each bot; the first form is the first bot's, which is telegram's here.
+    for name in &purposes {
+        let field = format!("purpose.{name}");
+        let text = if name == "assistant" {
+            assistant_text.to_string()
+        } else {
+            textarea(&settings.body, &field)
+        };
+        if !form.iter().any(|(k, _)| *k == field) {
+            form.push((field, text));
+        }
+    }
+    let form_refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let saved = c
+        .post("/console/settings/assistant", &admin, &form_refs)
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("not live yet"));
+    let settings = c.get("/console/settings", &admin).await;
+    assert!(settings.body.contains("not live yet"), "{}", settings.body);
+    assert_eq!(textarea(&settings.body, "system_prompt"), prompt);
+    // An empty purpose text is refused; so is a change without the session's token.
+    let mut empty = form_refs.clone();
+    empty.retain(|(k, _)| *k != "purpose.assistant");
+    empty.push(("purpose.assistant", " "));
+    let refused = c.post("/console/settings/assistant", &admin, &empty).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let mut forged = form_refs.clone();
+    forged[0] = ("csrf", "forged");
+    let refused = c.post("/console/settings/assistant", &admin, &forged).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Not live: the provider is still told the configured prompt.
+    h.telegram
+        .push_update(text_update(4, MARYAM, "still there?"));
+    h.wait_sent(MARYAM.id, 4).await;
+    assert_eq!(last_system_prompt(&h), configured);
+
+    // Published from the policy page: the version puts the draft live.
+    let policy = c.get("/console/policy?bot=telegram", &admin).await;
+    assert!(
+        policy.body.contains("this version puts them live"),
+        "{}",
+        policy.body
+    );
+    let text = textarea(&policy.body, "text");
+    let published = c
+        .post(
+            "/console/policy/publish",
+            &admin,
+            &[
+                ("csrf", &csrf),
+                ("bot", "telegram"),
+                ("text", &text),
+                ("summary", "The assistant now answers for the bakery"),
+            ],
+        )
+        .await;
+    assert_eq!(published.status, StatusCode::OK, "{}", published.body);
+    assert!(
+        published.body.contains("purposes to renew: assistant"),
+        "{}",
+        published.body
+    );
+    assert!(
+        c.get("/console/settings", &admin)
+            .await
+            .body
+            .contains("Live:")
+    );
+    // Maryam agreed to the old text: she is asked again, shown the new one.
+    let before = h.llm.requests().len();
+    h.telegram
+        .push_update(text_update(5, MARYAM, "what time do you open?"));
+    let asked = h.wait_sent(MARYAM.id, 6).await;
+    assert!(asked[4].contains("policy has changed"), "{asked:?}");
+    assert!(asked[5].contains("Kashi Bakery"), "{asked:?}");
+    assert_eq!(h.llm.requests().len(), before);
+    let agree = button_data(&h, MARYAM.id, "Agree");
+    h.telegram.push_update(button_update(6, MARYAM, &agree));
+    h.wait_sent(MARYAM.id, 7).await;
+    h.telegram
+        .push_update(text_update(7, MARYAM, "what time do you open?"));
+    h.wait_sent(MARYAM.id, 8).await;
+    assert_eq!(last_system_prompt(&h), prompt);
+
+    // Audited with the key: the draft saved, the version published.
+    let log = actions(&h).await;
+    let saved = log
+        .iter()
+        .find(|(a, _)| a == "console.settings_saved")
+        .expect("the save audited");
+    assert!(
+        saved.1.contains("\"key\"") && saved.1.contains("assistant"),
+        "{saved:?}"
+    );
+    assert!(!saved.1.contains("Kashi"), "digests, not the texts");
+    h.finish().await;
+}

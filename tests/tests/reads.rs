@@ -30,6 +30,7 @@ fn draft(text: &str, effective: chrono::DateTime<Utc>) -> Draft {
             text_sha256: consentgate::privacy::digest::sha256_hex(text),
             required: true,
         }],
+        system_prompt: None,
     }
 }
 

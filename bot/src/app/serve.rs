@@ -134,6 +134,12 @@ impl App {
                 purposes: consent::policy::configured_purposes(&self.config),
                 erasure_grace_days: self.config.retention.erasure_grace_days,
                 metrics: metrics.clone(),
+                system_prompt: match &self.config.llm {
+                    crate::config::LlmSettings::OpenAi { system_prompt, .. } => {
+                        Some(system_prompt.clone())
+                    }
+                    crate::config::LlmSettings::Echo => None,
+                },
             },
         ));
         if !channels.webhooks.is_empty() {
@@ -218,6 +224,8 @@ impl App {
             id, name, channel, ..
         } in &self.bots
         {
+            let settings = policy::settings_of(&self.db, *id).await?;
+            let draft = draft.for_bot(settings.as_ref());
             let (policy, differs) = consent::ensure_initial(&self.db, *id, &draft).await?;
             if differs {
                 tracing::warn!(

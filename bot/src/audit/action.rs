@@ -102,6 +102,8 @@ actions! {
     ConsoleTotpReset => "console.totp_reset",
     /// A console session ended (or every session of its holder).
     ConsoleSignedOut => "console.signed_out",
+    /// A bot's assistant settings (system prompt, purposes' texts) saved as a draft.
+    ConsoleSettingsSaved => "console.settings_saved",
     /// Retention pruned the chain's oldest entries; this entry anchors what remains.
     AuditAnchor => "audit.anchor",
 }

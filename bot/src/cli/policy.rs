@@ -118,6 +118,7 @@ pub async fn publish(app: &App, req: PublishRequest<'_>) -> Result<String> {
         summary: req.summary.trim().to_string(),
         effective_at,
         purposes: policy::configured_purposes(&app.config),
+        system_prompt: None,
     };
     let mut out = String::new();
     for bot in chosen {

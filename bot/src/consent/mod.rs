@@ -87,6 +87,8 @@ pub struct Policy {
     pub summary: String,
     pub effective_at: DateTime<Utc>,
     pub purposes: Vec<Purpose>,
+    /// Replaces the configured system prompt while this version is in effect.
+    pub system_prompt: Option<String>,
 }
 
 impl Policy {
@@ -128,6 +130,7 @@ impl From<policy_versions::Model> for Policy {
             summary: m.summary,
             effective_at: m.effective_at,
             purposes,
+            system_prompt: m.system_prompt,
         }
     }
 }
@@ -140,12 +143,37 @@ pub struct Draft {
     pub summary: String,
     pub effective_at: DateTime<Utc>,
     pub purposes: Vec<Purpose>,
+    /// See [`Policy::system_prompt`].
+    pub system_prompt: Option<String>,
 }
 
 impl Draft {
-    /// Whether `policy` already says exactly this (text and purposes).
+    /// Whether `policy` already says exactly this (text, purposes and system prompt).
     pub fn same_as(&self, policy: &Policy) -> bool {
-        policy.text_sha256 == sha256_hex(&self.text) && policy.purposes == self.purposes
+        policy.text_sha256 == sha256_hex(&self.text)
+            && policy.purposes == self.purposes
+            && policy.system_prompt == self.system_prompt
+    }
+
+    /// This draft with a bot's settings from the console applied: their purpose texts replace
+    /// the configured ones, their system prompt the configured one.
+    pub fn for_bot(&self, settings: Option<&consentgate_entity::bot_settings::Model>) -> Draft {
+        let mut draft = self.clone();
+        let Some(settings) = settings else {
+            return draft;
+        };
+        let texts: std::collections::BTreeMap<String, String> = settings
+            .purpose_texts
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        for purpose in &mut draft.purposes {
+            if let Some(text) = texts.get(&purpose.name) {
+                *purpose = Purpose::new(&purpose.name, &purpose.title, text, purpose.required);
+            }
+        }
+        draft.system_prompt = settings.system_prompt.clone();
+        draft
     }
 }
 
@@ -168,6 +196,7 @@ pub async fn publish(db: &DatabaseConnection, bot_id: i64, draft: &Draft) -> Res
             text_sha256: Set(sha256_hex(&draft.text)),
             summary: Set(draft.summary.clone()),
             purposes: Set(Some(purposes.clone())),
+            system_prompt: Set(draft.system_prompt.clone()),
             effective_at: Set(draft.effective_at),
             created_at: Set(Utc::now()),
             ..Default::default()

@@ -44,7 +44,19 @@ pub fn configured_draft(config: &Config) -> anyhow::Result<Draft> {
         summary: "First version.".to_string(),
         effective_at: Utc::now(),
         purposes: configured_purposes(config),
+        system_prompt: None,
     })
+}
+
+/// A bot's settings from the console, if any were saved: applied to every version published
+/// for it ([`Draft::for_bot`]).
+pub async fn settings_of(
+    db: &impl sea_orm::ConnectionTrait,
+    bot_id: i64,
+) -> Result<Option<consentgate_entity::bot_settings::Model>, DbErr> {
+    consentgate_entity::bot_settings::Entity::find_by_id(bot_id)
+        .one(db)
+        .await
 }
 
 /// Purposes whose text differs between two versions (or that are new).
@@ -147,14 +159,16 @@ pub struct Publishing<'a> {
 }
 
 impl Publishing<'_> {
-    /// Publishes `draft` as `bot`'s next version (unless it is the version in effect), audited,
-    /// and with `notify` tells everyone who had consented. Returns what was done, in words.
+    /// Publishes `draft`, with the bot's settings from the console applied, as `bot`'s next
+    /// version (unless it is the version in effect), audited, and with `notify` tells everyone
+    /// who had consented. Returns what was done, in words.
     pub async fn publish(
         &self,
         bot: &crate::pipeline::BotContext,
         draft: &Draft,
         notify: bool,
     ) -> anyhow::Result<String> {
+        let draft = &draft.for_bot(settings_of(self.db, bot.id).await?.as_ref());
         let previous = crate::consent::current_policy(self.db, bot.id, Utc::now()).await?;
         if let Some(prev) = &previous
             && draft.same_as(prev)
@@ -181,6 +195,7 @@ impl Publishing<'_> {
                     "text_sha256": published.text_sha256,
                     "effective_at": published.effective_at.to_rfc3339(),
                     "purposes_changed": changed_names,
+                    "system_prompt_sha256": published.system_prompt.as_deref().map(crate::privacy::digest::sha256_hex),
                     "by": self.by,
                 }),
             )

@@ -91,6 +91,7 @@ pub(super) async fn answer(
             user: &t.subject.pseudonym,
             text: &redacted,
             history: &history,
+            system: t.policy.system_prompt.as_deref(),
         });
         let forward = Forward {
             provider,

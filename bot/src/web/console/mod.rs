@@ -8,6 +8,7 @@
 //! `/console`, and Secure whenever the public URL is https. Pages carry a Content-Security-Policy
 //! that allows no script at all.
 
+mod assistant;
 mod auth;
 mod connections;
 pub mod links;
@@ -63,6 +64,7 @@ pub struct Console {
     purposes: Arc<Vec<crate::consent::Purpose>>,
     erasure_grace_days: u32,
     metrics: Arc<crate::app::metrics::Metrics>,
+    system_prompt: Arc<Option<String>>,
 }
 
 /// Failed attempts counted per key (a client address, an admin key) over a window: past
@@ -152,6 +154,8 @@ pub struct Setup {
     pub erasure_grace_days: u32,
     /// Counts not yet in the database are added before the overview reads them.
     pub metrics: Arc<crate::app::metrics::Metrics>,
+    /// The configured system prompt (none with the offline echo), shown until a bot has its own.
+    pub system_prompt: Option<String>,
 }
 
 /// The console's routes.
@@ -168,6 +172,7 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
         purposes: Arc::new(setup.purposes),
         erasure_grace_days: setup.erasure_grace_days,
         metrics: setup.metrics,
+        system_prompt: Arc::new(setup.system_prompt),
     };
     let router = Router::new()
         .route("/console", get(|| async { see_other("/console/") }))
@@ -183,6 +188,7 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
         .route("/console/people/export", post(people::export))
         .route("/console/people/erase", post(people::erase))
         .route("/console/settings", get(settings::page_))
+        .route("/console/settings/assistant", post(assistant::save))
         .route("/console/settings/keys", post(settings::create))
         .route("/console/settings/keys/revoke", post(settings::revoke))
         .route("/console/policy", get(policy::page_))
@@ -265,8 +271,8 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
                             a href="/console/policy" { "Policy" }
                             @if s.role == session::Role::Admin {
                                 a href="/console/people" { "People" }
-                                a href="/console/settings" { "Settings" }
                             }
+                            a href="/console/settings" { "Settings" }
                             @if s.role != session::Role::Owner { a href="/console/audit" { "Audit" } }
                         }
                         form method="post" action="/console/logout" class="signout" {

@@ -1,6 +1,7 @@
 //! The policy page: every published version of a bot's policy (SHA-256, summary, effective
 //! date), a side-by-side diff of any two, and publishing a new version with the configured
-//! purposes — the same operation as `consentgate policy publish`, audited with who did it.
+//! purposes and the bot's saved settings — the same operation as `consentgate policy publish`,
+//! audited with who did it.
 
 use axum::{
     Form,
@@ -114,6 +115,9 @@ pub(super) async fn page_(
     let before = versions.len().checked_sub(2).and_then(|i| versions.get(i));
     let (a, b) = (pick(q.a).or(before), pick(q.b).or(latest));
     let may_publish = s.role != Role::Auditor;
+    let Ok(settings_pending) = super::assistant::pending(&c, bot_id).await else {
+        return unavailable();
+    };
     let body = html! {
         @if bots.len() > 1 {
             form method="get" action="/console/policy" {
@@ -150,6 +154,9 @@ pub(super) async fn page_(
         @if may_publish {
             h2 { "Publish a new version" }
             p class="note" { "People are asked again for each purpose whose text changes; with notify, everyone who had agreed is told now." }
+            @if settings_pending {
+                p class="error" role="status" { "The assistant's settings saved on the " a href="/console/settings" { "Settings" } " page (system prompt, purposes' texts) differ from the version in effect: this version puts them live." }
+            }
             form method="post" action="/console/policy/publish" {
                 input type="hidden" name="csrf" value=(s.csrf);
                 input type="hidden" name="bot" value=(bot_name);
@@ -230,6 +237,7 @@ pub(super) async fn publish(
         summary: form.summary.trim().to_string(),
         effective_at,
         purposes: c.purposes.to_vec(),
+        system_prompt: None,
     };
     let mut by = s.actor();
     by["via"] = serde_json::json!("console");

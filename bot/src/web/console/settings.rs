@@ -1,4 +1,5 @@
-//! The settings page (admin keys only): the admin keys — each key's role, label, use and
+//! The settings page: each assistant's system prompt and purposes' texts as a draft
+//! ([`super::assistant`]), and for admin keys the admin keys — each key's role, label, use and
 //! whether it has a second factor — with creating one (shown once) and revoking one, each
 //! audited with the admin's key.
 
@@ -8,30 +9,50 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use maud::html;
+use maud::{Markup, html};
 use sea_orm::EntityTrait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Console, page, problem, session::Role, unavailable};
+use super::{Console, page, problem, session::Role, session::Session, unavailable};
 use crate::audit::Action;
 use crate::web::admin;
 
+/// The assistants' settings a session may see, and for admin keys the keys.
 pub(super) async fn page_(State(c): State<Console>, headers: HeaderMap) -> Response {
-    let s = match c
-        .signed_in_as(&headers, &[Role::Admin], "Settings are for admin keys.")
-        .await
-    {
+    let s = match c.signed_in(&headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
+    let assistants = match super::assistant::section(&c, &s).await {
+        Ok(markup) => markup,
+        Err(r) => return r,
+    };
+    let keys = if s.role == Role::Admin {
+        match keys_section(&c, &s).await {
+            Ok(markup) => markup,
+            Err(r) => return r,
+        }
+    } else {
+        html! {}
+    };
+    page(
+        StatusCode::OK,
+        "Settings",
+        Some(&s),
+        html! { (assistants) (keys) },
+    )
+}
+
+/// The admin keys, with making and revoking one.
+async fn keys_section(c: &Console, s: &Session) -> Result<Markup, Response> {
     let (Ok(keys), Ok(totp)) = (
         admin::list_keys(&c.i.db).await,
         consentgate_entity::admin_totp::Entity::find()
             .all(&c.i.db)
             .await,
     ) else {
-        return unavailable();
+        return Err(unavailable());
     };
     let enrolled = |id: i64| {
         totp.iter()
@@ -80,7 +101,7 @@ pub(super) async fn page_(State(c): State<Console>, headers: HeaderMap) -> Respo
             button type="submit" class="primary" { "Make the key" }
         }
     };
-    page(StatusCode::OK, "Settings", Some(&s), body)
+    Ok(body)
 }
 
 #[derive(Deserialize)]
