@@ -15,7 +15,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub purpose_texts: Option<String>,
     pub updated_at: DateTimeUtc,
-    /// `key:{id}` or `owner:{pseudonym}`.
+    /// `key:{id}`, or `owner` (which owner: the audit entry).
     pub updated_by: String,
 }
 

@@ -759,7 +759,12 @@ async fn an_owner_signs_in_from_panel_once_and_sees_only_their_bot() {
 
 /// An admin key signed in (enrolled on the way): the session cookie and its CSRF token.
 async fn admin_session(h: &Harness, c: &Client) -> (String, String) {
-    let key = admin::create_key(h.db(), Role::Admin, "privacy desk")
+    key_session(h, c, Role::Admin).await
+}
+
+/// A key of `role` signed in (enrolled on the way): the session cookie and its CSRF token.
+async fn key_session(h: &Harness, c: &Client, role: Role) -> (String, String) {
+    let key = admin::create_key(h.db(), role, "privacy desk")
         .await
         .unwrap();
     let half = c.key_step(&key).await;
@@ -928,6 +933,47 @@ async fn a_connection_shows_its_history_the_overview_its_answer_times_and_an_era
     h.telegram.push_update(text_update(904, MARYAM, "/restore"));
     h.wait_sent(MARYAM.id, 6).await;
     assert!(subject().await.unwrap().purge_after.is_none());
+
+    // An owner erased on request: their console session ends and their link is revoked.
+    // (Update ids go on from Maryam's.)
+    owner.next = 2000;
+    owner.say("/panel", 1).await;
+    let link_path = link_button(&h, IVAN.id)
+        .strip_prefix(&h.base)
+        .unwrap()
+        .to_string();
+    let owner_cookie = c
+        .post(&link_path, "", &[])
+        .await
+        .cookie("cg_console")
+        .unwrap();
+    assert_eq!(
+        c.get("/console/", &owner_cookie).await.status,
+        StatusCode::OK
+    );
+    let ivan = h.expected_pseudonym("telegram", &IVAN.id.to_string());
+    let done = c
+        .post(
+            "/console/people/erase",
+            &admin,
+            &[("csrf", &csrf), ("who", &ivan), ("confirmed", "yes")],
+        )
+        .await;
+    assert!(
+        done.body.contains("Linked accounts revoked: 1"),
+        "{}",
+        done.body
+    );
+    assert_eq!(
+        c.get("/console/", &owner_cookie).await.location.as_deref(),
+        Some("/console/login")
+    );
+    assert_eq!(
+        i.list(&Default::default()).await.unwrap()[0]
+            .status
+            .as_str(),
+        "revoked"
+    );
     h.finish().await;
 }
 
@@ -1029,6 +1075,17 @@ async fn an_assistants_prompt_and_purpose_texts_saved_in_settings_go_live_only_w
     let mut forged = form_refs.clone();
     forged[0] = ("csrf", "forged");
     let refused = c.post("/console/settings/assistant", &admin, &forged).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // An auditor reads the settings and changes nothing.
+    let (auditor, auditor_csrf) = key_session(&h, &c, Role::Auditor).await;
+    let read = c.get("/console/settings", &auditor).await;
+    assert!(read.body.contains("readonly") && !read.body.contains("Save the draft"));
+    let mut as_auditor = form_refs.clone();
+    as_auditor[0] = ("csrf", &auditor_csrf);
+    let refused = c
+        .post("/console/settings/assistant", &auditor, &as_auditor)
+        .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     // Not live: the provider is still told the configured prompt.

@@ -185,3 +185,37 @@ async fn the_choices_and_the_version_in_effect_are_read_with_the_person() {
     );
     t.drop_db().await;
 }
+
+/// Daily counts from several flushes (and replicas) add up in one row per bot, day and name,
+/// each answer counted under one range of time.
+#[tokio::test]
+async fn daily_counts_add_up_across_flushes() {
+    use consentgate::store::daily::{self, DailyCounts};
+    let t = TestDb::new().await;
+    let db = store::connect(&t.url).await.unwrap();
+    store::migrate_up(&db).await.unwrap();
+    let (one, other) = (DailyCounts::default(), DailyCounts::default());
+    one.answered(7, std::time::Duration::from_millis(300));
+    one.answered(7, std::time::Duration::from_millis(1_500));
+    assert_eq!(one.flush(&db).await.unwrap(), 4);
+    // The same rows again, from this replica and another.
+    one.answered(7, std::time::Duration::from_millis(700));
+    other.answered(7, std::time::Duration::from_secs(45));
+    other.answered(8, std::time::Duration::from_millis(10));
+    one.flush(&db).await.unwrap();
+    other.flush(&db).await.unwrap();
+    assert_eq!(one.flush(&db).await.unwrap(), 0, "nothing left to add");
+    let today = Utc::now().date_naive();
+    let counts = daily::since(&db, Some(&[7]), today).await.unwrap();
+    let get = |name: &str| counts.get(&(7, today, name.to_string())).copied();
+    assert_eq!(get(daily::ANSWERS), Some(4));
+    assert_eq!(get(daily::ANSWER_MS), Some(300 + 1_500 + 700 + 45_000));
+    assert_eq!(get("llm.within_1s"), Some(2));
+    assert_eq!(get("llm.within_2s"), Some(1));
+    assert_eq!(get("llm.over_30s"), Some(1));
+    assert_eq!(get("llm.within_5s"), None);
+    assert!(
+        counts.keys().all(|(bot, _, _)| *bot == 7),
+        "only the bots asked for"
+    );
+}

@@ -1,5 +1,6 @@
 //! Housekeeping while serving: every minute, rate-limit state of people who have gone quiet is
-//! dropped and the day's counts are added to the database (and once more at shutdown); at the configured interval, integration tokens due are refreshed and the retention
+//! dropped and the day's counts are added to the database (the last ones at shutdown, by
+//! `Gateway::stop`, once every answer is in); at the configured interval, integration tokens due are refreshed and the retention
 //! sweep runs.
 
 use std::{sync::Arc, time::Duration};
@@ -37,7 +38,6 @@ pub(super) async fn run(
             _ = shutdown.requested() => break,
         }
     }
-    flush_counts(&app, &metrics).await;
 }
 
 /// Adds the day's counts to the database; kept for the next minute when it cannot.

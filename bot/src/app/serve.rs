@@ -46,6 +46,8 @@ pub struct Gateway {
     shutdown: ShutdownTrigger,
     tasks: Vec<JoinHandle<()>>,
     queues: Arc<ChatQueues>,
+    /// Its counts are added to the database once the last answers are in.
+    metrics: Arc<Metrics>,
 }
 
 impl Gateway {
@@ -69,6 +71,9 @@ impl Gateway {
                 pending = self.queues.pending(),
                 "shutdown deadline passed with replies still queued"
             );
+        }
+        if let Err(err) = self.metrics.daily.flush(&self.db).await {
+            tracing::warn!(error = %err, "the last daily counts were not written");
         }
         let _ = self.db.close().await;
     }
@@ -188,7 +193,7 @@ impl App {
         tasks.push(tokio::spawn(housekeeping::run(
             self,
             pipeline,
-            metrics,
+            metrics.clone(),
             integrations,
             channels.pacers,
             shutdown,
@@ -199,6 +204,7 @@ impl App {
             shutdown: trigger,
             tasks,
             queues,
+            metrics,
         })
     }
 

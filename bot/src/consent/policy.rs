@@ -213,6 +213,14 @@ impl Publishing<'_> {
                 changed_names.join(", ")
             }
         );
+        if published.system_prompt.is_some()
+            && previous.as_ref().map(|p| &p.system_prompt) != Some(&published.system_prompt)
+        {
+            out.push_str(&format!(
+                "{}: the system prompt saved in the console is live with this version\n",
+                bot.name
+            ));
+        }
         if notify {
             let text = notice(&published, &changed);
             let told = notify_consenting(self.db, self.keys, self.notifier, bot.id, &text).await?;

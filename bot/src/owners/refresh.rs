@@ -37,16 +37,6 @@ impl Integrations {
             match oauth::refresh(&self.http, provider, &refresh_token).await {
                 Ok(tokens) => {
                     if self.store_refreshed(&row, provider, tokens, now).await? {
-                        let owner = self.owner_pseudonym(row.owner_subject_id).await?;
-                        self.audit
-                            .record(
-                                &self.db,
-                                Some(row.bot_id),
-                                owner.as_ref(),
-                                Action::IntegrationRefreshed,
-                                serde_json::json!({"integration": row.id, "provider": row.provider}),
-                            )
-                            .await?;
                         refreshed += 1;
                     }
                 }
@@ -118,6 +108,9 @@ impl Integrations {
             Some(new) => Some(self.keys.fernet.encrypt(new.as_bytes())),
             None => row.refresh_token_enc.clone(),
         };
+        let owner = self.owner_pseudonym(row.owner_subject_id).await?;
+        // The tokens and their audit entry are kept together or not at all.
+        let txn = crate::audit::begin(&self.db).await?;
         let written = integrations::Entity::update_many()
             .col_expr(
                 integrations::Column::AccessTokenEnc,
@@ -133,7 +126,6 @@ impl Integrations {
                 integrations::Column::ExpiresAt,
                 Expr::value(tokens.expires_in.map(|s| expiry(now, s))),
             )
-            .col_expr(integrations::Column::LastUsedAt, Expr::value(Some(now)))
             .col_expr(
                 integrations::Column::LastRefreshedAt,
                 Expr::value(Some(now)),
@@ -141,12 +133,23 @@ impl Integrations {
             .filter(integrations::Column::Id.eq(row.id))
             .filter(integrations::Column::Status.eq(Status::Active.as_str()))
             .filter(integrations::Column::RefreshTokenEnc.eq(row.refresh_token_enc.clone()))
-            .exec(&self.db)
+            .exec(&txn)
             .await?
             .rows_affected;
         if written == 1 {
+            self.audit
+                .append(
+                    &txn,
+                    Some(row.bot_id),
+                    owner.as_ref(),
+                    Action::IntegrationRefreshed,
+                    serde_json::json!({"integration": row.id, "provider": row.provider}),
+                )
+                .await?;
+            txn.commit().await?;
             return Ok(true);
         }
+        txn.rollback().await?;
         let still_active = integrations::Entity::find_by_id(row.id)
             .one(&self.db)
             .await?

@@ -84,6 +84,10 @@ pub(super) async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, P
         Utc::now(),
     )
     .await?;
+    let Some(purge_after) = purge_after else {
+        // Decided a moment ago by another request (another chat, or the console).
+        return Ok(vec![Outbound::text(replies::ERASURE_ALREADY_DECIDED)]);
+    };
     if grace == 0 {
         erasure::purge(
             &p.db,

@@ -350,6 +350,9 @@ pub fn delete_confirm(grace_days: u32) -> Outbound {
     ]])
 }
 
+pub const ERASURE_ALREADY_DECIDED: &str = "Your data is already being deleted: nothing you write \
+is processed. /privacy shows when, and /restore undoes it until then.";
+
 pub fn erasure_scheduled(purge_after: DateTime<Utc>) -> String {
     format!(
         "Done: nothing you write is processed any more, and everything stored about you will be \

@@ -30,13 +30,15 @@ pub struct Request<'a> {
     pub by: Option<serde_json::Value>,
 }
 
-/// Blocks the person at once and schedules the purge for `now + grace`. Returns when.
+/// Blocks the person at once and schedules the purge for `now + grace`. Returns when; `None`
+/// when an erasure was already decided (by another request at the same moment): nothing is
+/// changed or recorded then.
 pub async fn request(
     db: &DatabaseConnection,
     audit: &AuditLog,
     r: Request<'_>,
     now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, DbErr> {
+) -> Result<Option<DateTime<Utc>>, DbErr> {
     let Request {
         subject_id,
         pseudonym,
@@ -47,12 +49,18 @@ pub async fn request(
     } = r;
     let purge_after = now + Duration::days(grace_days.into());
     let txn = crate::audit::begin(db).await?;
-    subjects::Entity::update_many()
+    let marked = subjects::Entity::update_many()
         .col_expr(subjects::Column::ErasureRequestedAt, Expr::value(now))
         .col_expr(subjects::Column::PurgeAfter, Expr::value(purge_after))
         .filter(subjects::Column::Id.eq(subject_id))
+        .filter(subjects::Column::ErasureRequestedAt.is_null())
         .exec(&txn)
-        .await?;
+        .await?
+        .rows_affected;
+    if marked == 0 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
     let mut detail = serde_json::json!({
         "grace_days": grace_days,
         "purge_after": purge_after.to_rfc3339(),
@@ -71,7 +79,7 @@ pub async fn request(
         )
         .await?;
     txn.commit().await?;
-    Ok(purge_after)
+    Ok(Some(purge_after))
 }
 
 /// Cancels a pending erasure that has not been purged yet. `false` when there was none.

@@ -1,6 +1,6 @@
 //! Counts per bot and day that no table holds otherwise — assistant answers, their total time
 //! and how many fell in each range of time — for the console's overview. Counted in memory as
-//! answers come, added to `daily_counts` every minute (and at shutdown) by housekeeping; every
+//! answers come, added to `daily_counts` every minute by housekeeping and at shutdown; every
 //! replica adds to the same rows. Never per person.
 
 use std::collections::HashMap;
@@ -87,7 +87,7 @@ impl DailyCounts {
                     )
                     .to_owned(),
                 )
-                .exec(db)
+                .exec_without_returning(db)
                 .await;
             if let Err(err) = added {
                 let mut pending = self.pending();

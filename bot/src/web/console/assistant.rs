@@ -201,7 +201,11 @@ pub(super) async fn save(
         system_prompt: Set(prompt.clone()),
         purpose_texts: Set(Some(json!(texts).to_string())),
         updated_at: Set(Utc::now()),
-        updated_by: Set(s.principal.clone()),
+        // An owner is named in the audit entry only, which erasure leaves pseudonymous.
+        updated_by: Set(match s.key_id() {
+            Some(key) => format!("key:{key}"),
+            None => "owner".to_string(),
+        }),
     };
     let saved = bot_settings::Entity::insert(row)
         .on_conflict(
@@ -214,7 +218,7 @@ pub(super) async fn save(
                 ])
                 .to_owned(),
         )
-        .exec(&c.i.db)
+        .exec_without_returning(&c.i.db)
         .await;
     if saved.is_err() {
         return unavailable();

@@ -144,8 +144,9 @@ pub(super) async fn history(
         .iter()
         .find(|(_, n)| **n == link.bot)
         .map(|(id, _)| *id);
-    // The link's bot's entries (and the console's own, which name no bot), newest first; the
-    // ones about this link are picked by the id in their detail.
+    // The link's bot's entries (and the console's own, which name no bot) that name this link
+    // in their detail (compact JSON, keys in order: `"integration":ID` then `,` or `}`), newest
+    // first; the JSON is read again below to be sure.
     let entries = audit_log::Entity::find()
         .filter(audit_log::Column::Action.is_in(HISTORY_ACTIONS.map(|a| a.as_str())))
         .filter(
@@ -153,8 +154,13 @@ pub(super) async fn history(
                 .add(audit_log::Column::BotId.eq(bot_id))
                 .add(audit_log::Column::BotId.is_null()),
         )
+        .filter(
+            Condition::any()
+                .add(audit_log::Column::Detail.like(format!("%\"integration\":{id},%")))
+                .add(audit_log::Column::Detail.like(format!("%\"integration\":{id}}}%"))),
+        )
         .order_by_desc(audit_log::Column::Id)
-        .limit(20 * HISTORY as u64)
+        .limit(HISTORY as u64)
         .all(&c.i.db)
         .await;
     let Ok(entries) = entries else {
@@ -166,7 +172,6 @@ pub(super) async fn history(
             let detail: serde_json::Value = serde_json::from_str(&e.detail).ok()?;
             (detail["integration"].as_i64() == Some(id)).then_some((e, detail))
         })
-        .take(HISTORY)
         .collect();
     let who = |e: &audit_log::Model, d: &serde_json::Value| -> String {
         if let Some(key) = d["key"].as_i64() {
@@ -184,19 +189,21 @@ pub(super) async fn history(
                 .unwrap_or_default(),
         }
     };
+    let keys = s.role != Role::Owner;
     let body = html! {
         p { strong { (link.provider) } " for " strong { (link.bot) } ", owner " code { (link.owner.get(..12).unwrap_or(&link.owner)) } ": " (link.status.as_str()) ". Scopes: " (link.scopes.join(", ")) "." }
         @if entries.is_empty() {
             p { "Nothing recorded about this connection yet." }
         } @else {
             div class="table" { table class="stack" {
-                thead { tr { th { "#" } th { "time" } th { "what" } th { "by" } th { "detail" } } }
+                thead { tr { th { "#" } th { "time" } th { "what" } th { "by" } @if keys { th { "detail" } } } }
                 tbody { @for (e, d) in &entries { tr {
                     td data-label="#" { (e.seq.map(|s| s.to_string()).unwrap_or_default()) }
                     td data-label="time" { (when(&e.at)) }
                     td data-label="what" { (e.action) }
                     td data-label="by" { (who(e, d)) }
-                    td data-label="detail" { code { (e.detail) } }
+                    // The audit log's details are the operator's; an owner sees what and when.
+                    @if keys { td data-label="detail" { code { (e.detail) } } }
                 } } }
             } }
         }

@@ -411,7 +411,8 @@ impl Console {
             .one(db)
             .await
             .map_err(|_| unavailable())?;
-        let Some(subject) = subject else {
+        // Someone whose erasure was decided owns nothing here any more.
+        let Some(subject) = subject.filter(|s| s.erasure_requested_at.is_none()) else {
             return Ok(Some(Vec::new()));
         };
         let names = crate::rights::export::bot_names(db)

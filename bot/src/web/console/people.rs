@@ -226,7 +226,9 @@ pub(super) async fn erase(
                 }
                 form method="post" action="/console/people/erase" {
                     input type="hidden" name="csrf" value=(s.csrf);
-                    input type="hidden" name="who" value=(form.who.trim());
+                    // The whole pseudonym: the erasure lands on the person shown, whoever else
+                    // comes to share the prefix meanwhile.
+                    input type="hidden" name="who" value=(subject.pseudonym);
                     input type="hidden" name="confirmed" value="yes";
                     button type="submit" class="danger" autofocus { "Erase" }
                     " "
@@ -236,7 +238,16 @@ pub(super) async fn erase(
         );
     }
     match erase_now(&c, &s, &subject, grace).await {
-        Ok(text) => page(
+        Ok(None) => page(
+            StatusCode::OK,
+            "Erasure already decided",
+            Some(&s),
+            html! {
+                p { "The data of " code { (short) } " was set to be deleted a moment ago by another request; nothing more was done." }
+                p { a href="/console/people" { "Back to people" } }
+            },
+        ),
+        Ok(Some(text)) => page(
             StatusCode::OK,
             "Erasure decided",
             Some(&s),
@@ -252,13 +263,14 @@ pub(super) async fn erase(
     }
 }
 
-/// `/delete` for a person, decided by the session's admin key: what the page then says.
+/// `/delete` for a person, decided by the session's admin key: what the page then says, or
+/// `None` when another request decided it first.
 async fn erase_now(
     c: &Console,
     s: &super::session::Session,
     subject: &consentgate_entity::subjects::Model,
     grace: u32,
-) -> Result<String, sea_orm::DbErr> {
+) -> Result<Option<String>, sea_orm::DbErr> {
     use crate::rights::erasure;
     let pseudonym = crate::privacy::pseudonym::Pseudonym::from_stored(subject.pseudonym.clone());
     let revoked = c.i.revoke_owned_by(subject.id, "erasure").await?;
@@ -278,6 +290,11 @@ async fn erase_now(
         Utc::now(),
     )
     .await?;
+    let Some(purge_after) = purge_after else {
+        return Ok(None);
+    };
+    // An owner's console sessions end with their data.
+    super::session::end_all(&c.i.db, &format!("owner:{}", subject.pseudonym)).await?;
     // Told before a purge deletes the ids it is sent to.
     let identities =
         crate::privacy::identity::identities_of(&c.i.db, &c.i.keys, subject.id).await?;
@@ -302,11 +319,11 @@ async fn erase_now(
     } else {
         format!("on {}", purge_after.format("%Y-%m-%d %H:%M UTC"))
     };
-    Ok(format!(
+    Ok(Some(format!(
         "Nothing of theirs is processed any more; their data is deleted {when}. Linked accounts revoked: {revoked}. Told on {} chat(s); {} could not be reached.",
         told.sent,
         told.blocked + told.unreachable + told.failed
-    ))
+    )))
 }
 
 /// What a person is told when the operator erased their data at once.
