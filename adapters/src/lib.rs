@@ -8,6 +8,7 @@ pub mod body;
 pub mod client;
 pub mod delivery;
 pub mod format;
+pub mod media;
 pub mod model;
 pub mod outbound;
 pub mod progress;
@@ -20,7 +21,8 @@ pub mod whatsapp;
 
 pub use model::{
     Button, Channel, ChannelKind, Chat, DeliveryStatus, Document, FailureReason, Format,
-    HandleError, Inbound, InboundHandler, InboundKind, Outbound, PlatformId, SendError, Sender,
+    HandleError, Inbound, InboundHandler, InboundKind, Media, MediaError, MediaKind, Outbound,
+    PlatformId, SendError, Sender,
 };
 pub use progress::{Progress, Stage, Writing};
 pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -230,6 +230,53 @@ pub struct Inbound {
     pub addressed: bool,
     /// The bot's public handle (Telegram username), for links to a private chat with it.
     pub bot_handle: Option<String>,
+    /// A voice note, audio or picture the message carried (its caption, if any, is `text`).
+    pub media: Option<Media>,
+}
+
+/// What kind of media a message carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    /// A voice note or an audio file.
+    Voice,
+    /// A picture.
+    Image,
+}
+
+/// Media a message carried, as the platform names it: the bytes stay at the platform until
+/// [`Channel::fetch_media`] asks for them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Media {
+    pub kind: MediaKind,
+    /// The platform's handle for the file: Telegram's `file_id`, WhatsApp's media id.
+    pub file: String,
+    pub mime: Option<String>,
+    /// Bytes, when the platform said.
+    pub size: Option<u64>,
+    /// Seconds of audio, when the platform said.
+    pub duration_secs: Option<u32>,
+}
+
+impl fmt::Debug for Media {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Media")
+            .field("kind", &self.kind)
+            .field("mime", &self.mime)
+            .field("size", &self.size)
+            .field("duration_secs", &self.duration_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why media could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("this channel does not hand out media")]
+    Unsupported,
+    #[error("the file is larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("the platform did not hand out the file: {0}")]
+    Failed(String),
 }
 
 impl fmt::Debug for Inbound {
@@ -240,6 +287,7 @@ impl fmt::Debug for Inbound {
             .field("bot", &self.bot)
             .field("kind", &self.kind.name())
             .field("has_text", &self.text.is_some())
+            .field("media", &self.media.as_ref().map(|m| m.kind))
             .finish_non_exhaustive()
     }
 }
@@ -464,6 +512,12 @@ pub trait Channel: Send + Sync + 'static {
         false
     }
     async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError>;
+
+    /// The bytes of media a message carried, at most `max_bytes` of them (more is
+    /// [`MediaError::TooLarge`]). Channels without media refuse.
+    async fn fetch_media(&self, _media: &Media, _max_bytes: u64) -> Result<Vec<u8>, MediaError> {
+        Err(MediaError::Unsupported)
+    }
 
     /// Shows a reply being written until `stages` closes: a draft of the text so far where the
     /// platform has drafts, its typing indicator otherwise. Returns once `stages` closes (and

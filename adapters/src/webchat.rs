@@ -365,6 +365,7 @@ impl WebChat {
             received_at: Utc::now(),
             addressed: true,
             bot_handle: None,
+            media: None,
         };
         if let Err(err) = self.handler.handle(inbound).await {
             // The choice is still taken, under the session as it was.
@@ -510,6 +511,7 @@ impl WebChat {
             received_at: Utc::now(),
             addressed: true,
             bot_handle: None,
+            media: None,
         };
         // The answer grows in place while it is written.
         let (progress, stages) = Progress::channel();

@@ -24,4 +24,5 @@ pub mod privacy;
 pub mod redact;
 pub mod rights;
 pub mod store;
+pub mod transcribe;
 pub mod web;

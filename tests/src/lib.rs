@@ -1,11 +1,13 @@
 //! Fake peers for end-to-end tests: real HTTP servers on 127.0.0.1:0 that record every request.
 //!
 //! - [`FakeTelegram`] speaks enough of the Bot API (getUpdates with offset semantics,
-//!   sendMessage, answerCallbackQuery, deleteWebhook, getMe) for a bot to run against it.
+//!   sendMessage, answerCallbackQuery, deleteWebhook, getMe, getFile and file downloads) for a
+//!   bot to run against it.
 //! - [`FakeLlm`] is an OpenAI-compatible `/chat/completions` server that can answer, fail with a
 //!   status, or stall.
-//! - [`FakeGraph`] is the WhatsApp Cloud API's messages endpoint.
+//! - [`FakeGraph`] is the WhatsApp Cloud API's messages endpoint and media downloads.
 //! - [`FakeOAuth`] is an OAuth 2.0 provider (authorize, token with PKCE, RFC 7009 revoke).
+//! - [`FakeTranscriber`] is an OpenAI-compatible `/audio/transcriptions` server.
 //!
 //! Tests assert on what these servers received.
 
@@ -13,6 +15,7 @@ pub mod db;
 pub mod llm;
 pub mod oauth;
 pub mod telegram;
+pub mod transcribe;
 pub mod updates;
 pub mod whatsapp;
 
@@ -20,6 +23,7 @@ pub use db::TestDb;
 pub use llm::{FakeLlm, LlmBehaviour};
 pub use oauth::FakeOAuth;
 pub use telegram::{FakeTelegram, Recorded};
+pub use transcribe::FakeTranscriber;
 pub use whatsapp::FakeGraph;
 
 use std::{future::Future, time::Duration};

@@ -43,6 +43,10 @@ struct Inner {
     garble_next_get_updates: bool,
     /// `sendMessageDraft` answers with this status (a server without drafts), or succeeds.
     drafts_refused: Option<u16>,
+    /// Files `getFile` knows, by file id: their bytes.
+    files: std::collections::HashMap<String, Vec<u8>>,
+    /// File downloads served: the file paths.
+    downloads: Vec<String>,
 }
 
 /// The fake server. Cheap to clone; clones share state.
@@ -66,6 +70,7 @@ impl FakeTelegram {
         };
         let app = Router::new()
             .route("/{token}/{method}", post(handle))
+            .route("/file/{token}/{*path}", axum::routing::get(file))
             .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -77,6 +82,16 @@ impl FakeTelegram {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A file `getFile` hands out under `file_id` (a voice note someone sent).
+    pub fn put_file(&self, file_id: &str, bytes: Vec<u8>) {
+        self.lock().files.insert(file_id.to_string(), bytes);
+    }
+
+    /// The file paths downloaded so far.
+    pub fn downloads(&self) -> Vec<String> {
+        self.lock().downloads.clone()
     }
 
     /// Queues an update for getUpdates.
@@ -416,6 +431,21 @@ async fn handle(
                 .into_response(),
             None => ok(json!(true)),
         },
+        "getFile" => {
+            let id = parsed["file_id"].as_str().unwrap_or_default().to_string();
+            let size = fake.lock().files.get(&id).map(Vec::len);
+            match size {
+                Some(size) => ok(json!({
+                    "file_id": id, "file_unique_id": format!("u-{id}"), "file_size": size,
+                    "file_path": format!("voice/{id}.oga"),
+                })),
+                None => (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"ok": false, "error_code": 400, "description": "Bad Request: invalid file_id"})),
+                )
+                    .into_response(),
+            }
+        }
         "getMe" => ok(json!({
             "id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot",
             "can_join_groups": true, "can_read_all_group_messages": false,
@@ -427,6 +457,24 @@ async fn handle(
             Json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"})),
         )
             .into_response(),
+    }
+}
+
+/// A file download: `/file/bot{token}/voice/{file_id}.oga`.
+async fn file(
+    State(fake): State<FakeTelegram>,
+    Path((_token, path)): Path<(String, String)>,
+) -> Response {
+    let id = path
+        .strip_prefix("voice/")
+        .and_then(|p| p.strip_suffix(".oga"))
+        .unwrap_or_default()
+        .to_string();
+    let mut inner = fake.lock();
+    inner.downloads.push(path);
+    match inner.files.get(&id) {
+        Some(bytes) => bytes.clone().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

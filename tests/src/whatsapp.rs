@@ -28,6 +28,10 @@ struct Inner {
     requests: Vec<GraphRequest>,
     failures: Vec<(u16, Value)>,
     next: u64,
+    /// Media people sent, by media id: (mime type, bytes).
+    media: std::collections::HashMap<String, (String, Vec<u8>)>,
+    /// Media requests (lookups and downloads) with their authorization header.
+    media_requests: Vec<(String, Option<String>)>,
 }
 
 /// The fake; clones share state.
@@ -46,6 +50,11 @@ impl FakeGraph {
         };
         let app = Router::new()
             .route("/{version}/{phone}/messages", post(messages))
+            .route("/{version}/{media}", axum::routing::get(media_url))
+            .route(
+                "/media-download/{media}",
+                axum::routing::get(media_download),
+            )
             .with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -78,6 +87,20 @@ impl FakeGraph {
             .filter(|r| r.body["status"] == "read" && r.body["typing_indicator"]["type"] == "text")
             .filter_map(|r| r.body["message_id"].as_str().map(str::to_string))
             .collect()
+    }
+
+    /// Media someone sent, handed out under `id` (lookup, then download).
+    pub fn put_media(&self, id: &str, mime: &str, bytes: Vec<u8>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .media
+            .insert(id.to_string(), (mime.to_string(), bytes));
+    }
+
+    /// Media lookups and downloads so far: (path, authorization header).
+    pub fn media_requests(&self) -> Vec<(String, Option<String>)> {
+        self.inner.lock().unwrap().media_requests.clone()
     }
 
     /// The next `n` sends fail with this status and error body.
@@ -123,4 +146,58 @@ async fn messages(
         "messages": [{"id": format!("wamid.out-{}", inner.next)}],
     }))
     .into_response()
+}
+
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `GET /{version}/{media-id}`: where the media is, as Meta answers it.
+async fn media_url(
+    State(fake): State<FakeGraph>,
+    Path((version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let mut inner = fake.inner.lock().unwrap();
+    inner
+        .media_requests
+        .push((format!("/{version}/{id}"), authorization(&headers)));
+    match inner.media.get(&id) {
+        Some((mime, bytes)) => Json(json!({
+            "messaging_product": "whatsapp",
+            "url": format!("{}/media-download/{id}", fake.url),
+            "mime_type": mime,
+            "file_size": bytes.len(),
+            "id": id,
+        }))
+        .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"message": "Unsupported get request", "code": 100}})),
+        )
+            .into_response(),
+    }
+}
+
+/// The media's bytes, for the number's token only.
+async fn media_download(
+    State(fake): State<FakeGraph>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut inner = fake.inner.lock().unwrap();
+    let auth = authorization(&headers);
+    inner
+        .media_requests
+        .push((format!("/media-download/{id}"), auth.clone()));
+    if auth.is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match inner.media.get(&id) {
+        Some((_, bytes)) => bytes.clone().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }

@@ -23,6 +23,10 @@ const PHONE_ID: &str = "106540352242922";
 const WA_ID: &str = "79161234567";
 
 async fn start(template: bool) -> (Harness, FakeGraph) {
+    start_with(template, Vec::new()).await
+}
+
+async fn start_with(template: bool, extra: Vec<(String, String)>) -> (Harness, FakeGraph) {
     let graph = FakeGraph::start().await;
     let mut env = vec![
         (
@@ -37,6 +41,7 @@ async fn start(template: bool) -> (Harness, FakeGraph) {
     if template {
         env.push(("WHATSAPP_TEMPLATE".to_string(), "policy_update".to_string()));
     }
+    env.extend(extra);
     let h = Harness::start(Options {
         extra_env: env,
         ..Default::default()
@@ -659,5 +664,114 @@ async fn answers_use_whatsapps_formatting_and_typing_shows_while_they_are_writte
         .at;
     let answer_at = requests.last().unwrap().at;
     assert!(typing_at < answer_at);
+    h.finish().await;
+}
+
+/// The id of the reply button titled `title` on any message sent.
+fn button_titled(sent: &[Value], title: &str) -> String {
+    fn find(v: &Value, title: &str) -> Option<String> {
+        match v {
+            Value::Object(m) => {
+                if m.get("title").and_then(Value::as_str) == Some(title) {
+                    return m.get("id").and_then(Value::as_str).map(str::to_string);
+                }
+                m.values().find_map(|v| find(v, title))
+            }
+            Value::Array(a) => a.iter().find_map(|v| find(v, title)),
+            _ => None,
+        }
+    }
+    sent.iter()
+        .rev()
+        .find_map(|m| find(m, title))
+        .unwrap_or_else(|| panic!("no button {title} in {sent:?}"))
+}
+
+/// A voice note (WhatsApp `audio` with `voice: true`) from Ivan.
+fn voice_note(wamid: &str, media_id: &str) -> String {
+    envelope(
+        "messages",
+        &format!(
+            r#"{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"{PHONE_ID}"}},"contacts":[{{"profile":{{"name":"Ivan"}},"wa_id":"{WA_ID}"}}],"messages":[{{"from":"{WA_ID}","id":"{wamid}","timestamp":"1700000003","type":"audio","audio":{{"id":"{media_id}","mime_type":"audio/ogg; codecs=opus","voice":true}}}}]}}"#
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_voice_note_is_fetched_from_the_graph_api_with_the_numbers_token_and_transcribed() {
+    let transcriber = consentgate_e2e::FakeTranscriber::start().await;
+    transcriber.answer("Is the shop open on Sunday?");
+    let (h, graph) = start_with(
+        false,
+        vec![
+            (
+                "TRANSCRIBE_BASE_URL".to_string(),
+                transcriber.base_url.clone(),
+            ),
+            ("TRANSCRIBE_MODEL".to_string(), "whisper-1".to_string()),
+        ],
+    )
+    .await;
+    let audio: Vec<u8> = b"OggS\x00\x02"
+        .iter()
+        .copied()
+        .chain((0..2048u32).map(|i| (i * 13 % 256) as u8))
+        .collect();
+    graph.put_media("media-77", "audio/ogg; codecs=opus", audio.clone());
+    agree(&h, &graph, "wamid.v1", "wamid.v2").await;
+    // The optional choices come as several messages (three buttons each at most); voice last.
+    let g = graph.clone();
+    let seen = wait_for(WAIT, || {
+        let sent = g.sent_to(WA_ID);
+        async move {
+            sent.iter()
+                .any(|m| m.to_string().contains("voice: yes"))
+                .then_some(sent.len())
+        }
+    })
+    .await
+    .expect("voice offered");
+
+    // Without `voice`: how to turn it on; the media is not even looked up.
+    let raw = voice_note("wamid.v3", "media-77");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, seen + 1).await;
+    assert!(
+        body_of(&sent[seen]).contains("/consent"),
+        "{:?}",
+        sent[seen]
+    );
+    assert!(graph.media_requests().is_empty());
+
+    // Turned on from /consent's buttons, the next one is fetched and answered.
+    let raw = text("wamid.v4", "Ivan", "/consent");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, seen + 2).await;
+    let on = button_titled(&sent, "voice: yes");
+    let raw = button("wamid.v5", &on);
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let seen = wait_graph(&graph, sent.len() + 1).await.len();
+    let raw = voice_note("wamid.v6", "media-77");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, seen + 1).await;
+    assert!(
+        body_of(sent.last().unwrap()).contains("LLM: Is the shop open on Sunday?"),
+        "{:?}",
+        sent
+    );
+    let fetched = graph.media_requests();
+    assert_eq!(fetched.len(), 2, "{fetched:?}");
+    assert!(
+        fetched
+            .iter()
+            .all(|(_, auth)| auth.as_deref() == Some("Bearer test-graph-token"))
+    );
+    let heard = transcriber.requests();
+    assert_eq!(heard.len(), 1);
+    assert_eq!(heard[0].audio, audio);
+    assert_eq!(
+        heard[0].content_type.as_deref(),
+        Some("audio/ogg; codecs=opus")
+    );
     h.finish().await;
 }

@@ -43,6 +43,24 @@ pub fn method_url(base: &Url, token: &str, method: &str) -> Result<Url, String> 
     Ok(url)
 }
 
+/// Where a file `getFile` named is downloaded: `{base}/file/bot{token}/{file_path}`. It
+/// carries the token: never log it.
+pub fn file_url(base: &Url, token: &str, file_path: &str) -> Result<Url, String> {
+    let mut url = base.clone();
+    let mut segments = url
+        .path_segments_mut()
+        .map_err(|_| "the API URL cannot be a base URL".to_string())?;
+    segments
+        .pop_if_empty()
+        .push("file")
+        .push(&format!("bot{token}"));
+    for part in file_path.split('/').filter(|p| !p.is_empty() && *p != "..") {
+        segments.push(part);
+    }
+    drop(segments);
+    Ok(url)
+}
+
 /// A bot's connection settings.
 
 #[derive(Clone)]
@@ -104,6 +122,18 @@ pub(crate) async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_url_is_under_the_files_path_and_cannot_climb_out() {
+        let base = Url::parse("https://api.telegram.org/").unwrap();
+        let url = file_url(&base, "T", "voice/file_7.oga").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://api.telegram.org/file/botT/voice/file_7.oga"
+        );
+        let url = file_url(&base, "T", "../../x").unwrap();
+        assert_eq!(url.as_str(), "https://api.telegram.org/file/botT/x");
+    }
 
     #[test]
     fn method_url_handles_paths_and_trailing_slashes() {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use teloxide::types::{Update, UpdateKind, User};
 
 use super::ALLOWED_UPDATES;
-use crate::model::{ChannelKind, Chat, Inbound, InboundKind, PlatformId, Sender};
+use crate::model::{ChannelKind, Chat, Inbound, InboundKind, Media, MediaKind, PlatformId, Sender};
 
 /// One update, read off the wire.
 #[derive(Debug)]
@@ -35,6 +35,36 @@ fn sender_of(user: &User) -> Sender {
         last_name: user.last_name.clone(),
         username: user.username.clone(),
     }
+}
+
+/// The voice note, audio or picture a message carries (the largest size of a picture).
+fn media_of(msg: &teloxide::types::Message) -> Option<Media> {
+    if let Some(v) = msg.voice() {
+        return Some(Media {
+            kind: MediaKind::Voice,
+            file: v.file.id.0.clone(),
+            mime: v.mime_type.as_ref().map(ToString::to_string),
+            size: Some(v.file.size.into()),
+            duration_secs: Some(v.duration.seconds()),
+        });
+    }
+    if let Some(a) = msg.audio() {
+        return Some(Media {
+            kind: MediaKind::Voice,
+            file: a.file.id.0.clone(),
+            mime: a.mime_type.as_ref().map(ToString::to_string),
+            size: Some(a.file.size.into()),
+            duration_secs: Some(a.duration.seconds()),
+        });
+    }
+    let largest = msg.photo()?.iter().max_by_key(|p| p.width * p.height)?;
+    Some(Media {
+        kind: MediaKind::Image,
+        file: largest.file.id.0.clone(),
+        mime: Some("image/jpeg".into()),
+        size: Some(largest.file.size.into()),
+        duration_secs: None,
+    })
 }
 
 /// Splits `/cmd@bot args` into (`cmd`, `args`); `None` when the text is not a command.
@@ -182,6 +212,7 @@ pub fn parse_update_as(
         received_at: Utc::now(),
         addressed: true,
         bot_handle: me.map(|m| m.username.clone()),
+        media: None,
     };
     let mut callback_id = None;
     let inbound = match &update.kind {
@@ -204,12 +235,19 @@ pub fn parse_update_as(
                     inbound.addressed = addressed;
                     Some(inbound)
                 }
-                // Stickers, photos, voice …: the pipeline answers that only text is understood
-                // (in a group only when it replies to the bot).
+                // Voice notes, audio and pictures are handed on with their caption; stickers and
+                // the rest come without text, and the pipeline says what it understands (in a
+                // group only when it replies to the bot).
                 None => {
+                    let caption = msg.caption().unwrap_or_default();
+                    let (addressed, caption) = addressing(msg, me, caption);
                     let mut inbound = base(chat, sender, InboundKind::Text);
                     inbound.message_id = Some(msg.id.0.to_string());
-                    inbound.addressed = addressing(msg, me, "").0;
+                    inbound.addressed = addressed;
+                    inbound.media = media_of(msg);
+                    if inbound.media.is_some() && !caption.trim().is_empty() {
+                        inbound.text = Some(caption);
+                    }
                     Some(inbound)
                 }
             }
@@ -302,6 +340,46 @@ mod tests {
         assert_eq!(inbound.kind, InboundKind::Text);
         assert!(inbound.text.is_some());
         assert!(inbound.chat.private);
+    }
+
+    #[test]
+    fn voice_audio_and_pictures_carry_their_media_and_a_pictures_caption_is_its_text() {
+        let message = |media: &str| {
+            format!(
+                r#"{{"update_id":9,"message":{{"message_id":3,"date":1700000000,"chat":{{"id":42,"type":"private","first_name":"A"}},"from":{{"id":42,"is_bot":false,"first_name":"A"}},{media}}}}}"#
+            )
+        };
+        let voice = message(
+            r#""voice":{"file_id":"AwAC","file_unique_id":"u1","duration":7,"mime_type":"audio/ogg","file_size":5120}"#,
+        );
+        let inbound = parse_update(ChannelKind::Telegram, "t", &voice)
+            .unwrap()
+            .inbound
+            .unwrap();
+        let media = inbound.media.unwrap();
+        assert_eq!(media.kind, MediaKind::Voice);
+        assert_eq!(media.file, "AwAC");
+        assert_eq!((media.duration_secs, media.size), (Some(7), Some(5120)));
+        assert_eq!(media.mime.as_deref(), Some("audio/ogg"));
+        assert!(inbound.text.is_none());
+        let photo = message(
+            r#""caption":"what is this?","photo":[{"file_id":"small","file_unique_id":"s","width":90,"height":90,"file_size":900},{"file_id":"big","file_unique_id":"b","width":800,"height":600,"file_size":60000}]"#,
+        );
+        let inbound = parse_update(ChannelKind::Telegram, "t", &photo)
+            .unwrap()
+            .inbound
+            .unwrap();
+        let media = inbound.media.unwrap();
+        assert_eq!((media.kind, media.file.as_str()), (MediaKind::Image, "big"));
+        assert_eq!(inbound.text.as_deref(), Some("what is this?"));
+        let sticker = message(
+            r#""sticker":{"file_id":"st","file_unique_id":"st","type":"regular","width":512,"height":512,"is_animated":false,"is_video":false}"#,
+        );
+        let inbound = parse_update(ChannelKind::Telegram, "t", &sticker)
+            .unwrap()
+            .inbound
+            .unwrap();
+        assert!(inbound.media.is_none() && inbound.text.is_none());
     }
 
     #[test]

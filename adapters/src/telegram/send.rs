@@ -24,7 +24,7 @@ use tokio::{sync::watch, time::Instant};
 use super::{MAX_CAPTION_CHARS, MAX_MESSAGE_CHARS, TelegramSettings, method_url, parse::Me};
 use crate::{
     format::{Style, render},
-    model::{Channel, ChannelKind, Format, Outbound, PlatformId, SendError},
+    model::{Channel, ChannelKind, Format, Media, MediaError, Outbound, PlatformId, SendError},
     outbound::Pacer,
     progress::{Stage, Writing},
     text::split_message,
@@ -289,6 +289,53 @@ impl Channel for TelegramChannel {
 
     async fn show_progress(&self, to: &Writing, stages: watch::Receiver<Stage>) {
         self.show(to, stages).await
+    }
+
+    /// `getFile`, then the file itself, at most `max_bytes` of it.
+    async fn fetch_media(&self, media: &Media, max_bytes: u64) -> Result<Vec<u8>, MediaError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            ok: bool,
+            result: Option<FileFields>,
+            #[serde(default)]
+            description: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct FileFields {
+            file_path: Option<String>,
+            file_size: Option<u64>,
+        }
+        if media.size.is_some_and(|n| n > max_bytes) {
+            return Err(MediaError::TooLarge(max_bytes));
+        }
+        let failed = |why: String| MediaError::Failed(why);
+        let url = method_url(&self.bot.api_url(), self.bot.token(), "getFile").map_err(failed)?;
+        let answer: Answer = crate::media::lookup(
+            self.http
+                .post(url)
+                .json(&serde_json::json!({"file_id": media.file})),
+        )
+        .await?;
+        let file = match answer {
+            Answer {
+                ok: true,
+                result: Some(file),
+                ..
+            } => file,
+            Answer { description, .. } => {
+                return Err(failed(
+                    description.unwrap_or_else(|| "getFile refused".into()),
+                ));
+            }
+        };
+        if file.file_size.is_some_and(|n| n > max_bytes) {
+            return Err(MediaError::TooLarge(max_bytes));
+        }
+        let path = file
+            .file_path
+            .ok_or_else(|| failed("getFile gave no file_path".into()))?;
+        let url = super::file_url(&self.bot.api_url(), self.bot.token(), &path).map_err(failed)?;
+        crate::media::download(self.http.get(url), max_bytes).await
     }
 
     async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError> {

@@ -8,7 +8,10 @@ use sha2::Sha256;
 
 use super::GraphError;
 use crate::{
-    model::{ChannelKind, Chat, DeliveryStatus, Inbound, InboundKind, PlatformId, Sender},
+    model::{
+        ChannelKind, Chat, DeliveryStatus, Inbound, InboundKind, Media, MediaKind, PlatformId,
+        Sender,
+    },
     telegram::parse_command,
 };
 
@@ -111,6 +114,7 @@ fn inbound(
         received_at: Utc::now(),
         addressed: true,
         bot_handle: None,
+        media: None,
     }
 }
 
@@ -154,6 +158,7 @@ fn messages(bot_name: &str, value: &Value, out: &mut Vec<Inbound>) {
         let name = contact.and_then(|c| c["profile"]["name"].as_str().map(str::to_string));
         let (kind, text) = message_kind(m);
         let mut i = inbound(bot_name, id.to_string(), person, name, kind);
+        i.media = media_of(m);
         i.text = text;
         i.message_id = Some(id.to_string());
         out.push(i);
@@ -221,9 +226,34 @@ fn message_kind(m: &Value) -> (InboundKind, Option<String>) {
         Some("interactive") => button(m["interactive"]["button_reply"]["id"].as_str()),
         // A quick-reply button of a template.
         Some("button") => button(m["button"]["payload"].as_str()),
-        // Images, voice …: the pipeline answers that only text is understood.
+        // A picture's caption is its text; voice and the rest have none.
+        Some("image") => (
+            InboundKind::Text,
+            m["image"]["caption"]
+                .as_str()
+                .filter(|c| !c.trim().is_empty())
+                .map(str::to_string),
+        ),
         _ => (InboundKind::Text, None),
     }
+}
+
+/// The voice note, audio or picture a message carries: its media id, to fetch from the Graph
+/// API.
+fn media_of(m: &Value) -> Option<Media> {
+    let (kind, field) = match m["type"].as_str()? {
+        "audio" => (MediaKind::Voice, "audio"),
+        "image" => (MediaKind::Image, "image"),
+        _ => return None,
+    };
+    let media = &m[field];
+    Some(Media {
+        kind,
+        file: media["id"].as_str()?.to_string(),
+        mime: media["mime_type"].as_str().map(str::to_string),
+        size: None,
+        duration_secs: None,
+    })
 }
 
 /// What became of messages we sent; statuses the gateway does not act on are skipped.

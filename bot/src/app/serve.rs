@@ -277,6 +277,10 @@ impl App {
                 history_messages: self.config.history_messages,
                 public_url,
                 takeover: self.config.takeover,
+                transcriber: self.config.transcription.as_ref().map(|t| {
+                    tracing::info!(model = %t.model, "voice notes are transcribed");
+                    Arc::new(crate::transcribe::Transcriber::new(t))
+                }),
             },
         ))
     }

@@ -40,6 +40,8 @@ actions! {
     MessageForwarded => "message.forwarded",
     /// A message was not forwarded, and why.
     MessageHeld => "message.held",
+    /// A voice note was sent to the transcription service (its SHA-256, never the audio).
+    VoiceTranscribed => "voice.transcribed",
     /// A message over the person's rate limit.
     MessageRateLimited => "message.rate_limited",
     /// The provider failed to answer.

@@ -62,6 +62,9 @@ variables! {
     LLM_API_KEY = "LLM_API_KEY", "bearer token for the provider", "none";
     LLM_TIMEOUT_SECS = "LLM_TIMEOUT_SECS", "seconds to wait for the provider", "`30`";
     LLM_RECIPIENT = "LLM_RECIPIENT", "who receives people's messages, named in the `assistant` purpose", "`the AI service at {host} (model {model})`";
+    TRANSCRIBE_BASE_URL = "TRANSCRIBE_BASE_URL", "OpenAI-compatible `/audio/transcriptions` base including the version, for voice notes; overrides `transcription.base_url`", "none: voice notes are not transcribed";
+    TRANSCRIBE_MODEL = "TRANSCRIBE_MODEL", "the transcription model; required with `TRANSCRIBE_BASE_URL`", "none";
+    TRANSCRIBE_API_KEY = "TRANSCRIBE_API_KEY", "bearer token for the transcription service (or the variable `transcription.api_key_env` names)", "none";
     OAUTH_CLIENT_ID = "OAUTH_<NAME>_CLIENT_ID", "enables OAuth provider `<NAME>`", "none";
     OAUTH_CLIENT_SECRET = "OAUTH_<NAME>_CLIENT_SECRET", "its client secret", "none";
     OAUTH_AUTHORIZE_URL = "OAUTH_<NAME>_AUTHORIZE_URL", "its authorization endpoint", "the predefined one, or `authorize_url`";

@@ -21,6 +21,7 @@ mod retention;
 mod secret;
 #[cfg(test)]
 mod tests;
+mod transcription;
 mod whatsapp;
 
 use std::{
@@ -44,6 +45,7 @@ pub use oauth::{BUILTIN_PROVIDERS, OAuthProvider};
 pub use purposes::{DEFAULT_PURPOSES, PolicySettings, PurposeSettings};
 pub use retention::{MAX_DAYS, RetentionSettings};
 pub use secret::Secret;
+pub use transcription::TranscriptionSettings;
 pub use whatsapp::{DEFAULT_GRAPH_URL, DEFAULT_GRAPH_VERSION, WhatsAppConfig};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://consentgate.db?mode=rwc";
@@ -79,6 +81,8 @@ pub struct Config {
     /// The HTTP server's connection cap and time limits.
     pub http: HttpSettings,
     pub llm: LlmSettings,
+    /// Voice notes into text; off when `None`.
+    pub transcription: Option<TranscriptionSettings>,
     pub bots: Vec<BotSettings>,
     pub webchat: WebChatConfig,
     pub policy: PolicySettings,
@@ -165,6 +169,7 @@ impl Config {
             return Err(bad("llm.history_messages", "at most 100"));
         }
         let llm = llm::settings(file.llm, env)?;
+        let transcription = transcription::settings(file.transcription, env)?;
 
         let (bots, mut owners) = bots::configured(file.bots, env)?;
         let whatsapp = whatsapp::settings(env)?;
@@ -221,7 +226,12 @@ impl Config {
         let recipients = overridden
             .map(|(_, r)| r)
             .unwrap_or_else(|| llm::default_recipient(&llm));
-        let purposes = purposes::settings(file.purposes, &recipients, &retention)?;
+        let purposes = purposes::settings(
+            file.purposes,
+            &recipients,
+            transcription.as_ref().map(|t| t.recipient.as_str()),
+            &retention,
+        )?;
         if let Some(ids) = env.get(env::TELEGRAM_OWNER_IDS) {
             owners.insert(
                 "telegram".to_string(),
@@ -247,6 +257,7 @@ impl Config {
             http_addr,
             http,
             llm,
+            transcription,
             bots,
             webchat,
             policy,
@@ -350,6 +361,8 @@ struct FileConfig {
     secrets_file: Option<PathBuf>,
     #[serde(default)]
     llm: Option<llm::FileLlm>,
+    #[serde(default)]
+    transcription: Option<transcription::FileTranscription>,
     #[serde(default)]
     policy: Option<purposes::FilePolicy>,
     #[serde(default)]

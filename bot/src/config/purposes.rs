@@ -53,6 +53,17 @@ send STOP at any time to end them.",
     ),
 ];
 
+/// The built-in purpose for voice notes, offered when a transcription service is configured;
+/// `{transcriber}` is filled in with who it is.
+pub const VOICE_PURPOSE: (&str, &str, &str) = (
+    "voice",
+    "Voice notes",
+    "Voice notes you send are passed as audio to {transcriber} to be turned into text, which is \
+then handled like a typed message. Audio cannot have names or numbers taken out before it is \
+sent; it is not stored here. Without this, voice notes are not listened to. Off unless you turn \
+it on.",
+);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FilePurpose {
@@ -80,14 +91,25 @@ pub(super) fn valid_purpose_name(name: &str) -> bool {
 pub(super) fn settings(
     file: Option<Vec<FilePurpose>>,
     recipients: &str,
+    transcriber: Option<&str>,
     retention: &RetentionSettings,
 ) -> Result<Vec<PurposeSettings>, ConfigError> {
     let fill = |text: &str| {
         text.replace("{recipients}", recipients)
             .replace("{history_days}", &retention.conversation_days.to_string())
+            .replace(
+                "{transcriber}",
+                transcriber.unwrap_or("no service (voice notes are not transcribed here)"),
+            )
     };
-    let defaults = |name: &str| DEFAULT_PURPOSES.iter().find(|d| d.0 == name);
-    let purposes: Vec<PurposeSettings> = match file {
+    let voice = (VOICE_PURPOSE.0, VOICE_PURPOSE.1, VOICE_PURPOSE.2, false);
+    let defaults = |name: &str| {
+        DEFAULT_PURPOSES
+            .iter()
+            .chain(std::iter::once(&voice))
+            .find(|d| d.0 == name)
+    };
+    let mut purposes: Vec<PurposeSettings> = match file {
         None => DEFAULT_PURPOSES
             .iter()
             .map(|(name, title, text, required)| PurposeSettings {
@@ -133,6 +155,16 @@ pub(super) fn settings(
             out
         }
     };
+    // With a transcription service, voice notes are offered even where the file lists the
+    // purposes without them.
+    if transcriber.is_some() && !purposes.iter().any(|p| p.name == VOICE_PURPOSE.0) {
+        purposes.push(PurposeSettings {
+            name: VOICE_PURPOSE.0.to_string(),
+            title: VOICE_PURPOSE.1.to_string(),
+            text: fill(VOICE_PURPOSE.2),
+            required: false,
+        });
+    }
     match purposes.iter().find(|p| p.name == "assistant") {
         Some(p) if p.required => {}
         Some(_) => {
@@ -149,7 +181,7 @@ pub(super) fn settings(
         }
     }
     for p in &purposes {
-        if matches!(p.name.as_str(), "history" | "marketing") && p.required {
+        if matches!(p.name.as_str(), "history" | "marketing" | "voice") && p.required {
             return Err(bad(
                 "purposes",
                 format!(

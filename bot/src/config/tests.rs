@@ -471,3 +471,62 @@ fn llm_providers_are_a_list_tried_in_order_and_each_has_its_own_key() {
         assert!(err.contains(place), "{place}: {err}");
     }
 }
+
+#[test]
+fn a_transcription_service_adds_the_voice_purpose_and_is_checked() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert!(c.transcription.is_none());
+    assert!(c.purposes.iter().all(|p| p.name != "voice"));
+    let c = Config::load(
+        None,
+        &env(&[
+            ("TRANSCRIBE_BASE_URL", "http://127.0.0.1:8000/v1"),
+            ("TRANSCRIBE_MODEL", "whisper-1"),
+            ("TRANSCRIBE_API_KEY", "k"),
+        ]),
+    )
+    .unwrap();
+    let t = c.transcription.as_ref().unwrap();
+    assert_eq!((t.max_seconds, t.max_bytes), (300, 20 * 1024 * 1024));
+    assert_eq!(t.api_key.as_ref().map(|k| k.expose()), Some("k"));
+    let voice = c.purposes.iter().find(|p| p.name == "voice").unwrap();
+    assert!(!voice.required);
+    assert!(
+        voice
+            .text
+            .contains("the transcription service at 127.0.0.1 (model whisper-1)"),
+        "{}",
+        voice.text
+    );
+    let err = Config::load(
+        None,
+        &env(&[("TRANSCRIBE_BASE_URL", "http://127.0.0.1:8000/v1")]),
+    )
+    .unwrap_err();
+    assert_eq!(err.place, "transcription.model");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    for (text, place) in [
+        (
+            "[transcription]\nbase_url = \"http://h/v1\"\nmodel = \"m\"\nmax_seconds = 0\n",
+            "transcription.max_seconds",
+        ),
+        (
+            "[transcription]\nbase_url = \"http://h/v1\"\nmodel = \"m\"\n[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"voice\"\nrequired = true\n",
+            "purposes",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = Config::load(Some(&path), &env(&[])).unwrap_err();
+        assert!(err.place.starts_with(place), "{text}: {err}");
+    }
+    // Declared by the file with a text of its own, it keeps it and names the service.
+    std::fs::write(
+        &path,
+        "[transcription]\nbase_url = \"http://h/v1\"\nmodel = \"m\"\nrecipient = \"Acme Whisper (EU)\"\n[[purposes]]\nname = \"assistant\"\n[[purposes]]\nname = \"voice\"\ntitle = \"Voice\"\ntext = \"Audio goes to {transcriber}.\"\n",
+    )
+    .unwrap();
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    let voice = c.purposes.iter().find(|p| p.name == "voice").unwrap();
+    assert_eq!(voice.text, "Audio goes to Acme Whisper (EU).");
+}

@@ -35,6 +35,8 @@ pub const PURPOSE_ASSISTANT: &str = "assistant";
 pub const PURPOSE_HISTORY: &str = "history";
 /// Business-initiated messages. STOP withdraws it, START gives it.
 pub const PURPOSE_MARKETING: &str = "marketing";
+/// Voice notes sent to the transcription service (offered when one is configured).
+pub const PURPOSE_VOICE: &str = "voice";
 
 /// The general policy text shown when the configuration names no policy file. The purposes
 /// follow it, each with its own text.

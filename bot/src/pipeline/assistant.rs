@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use chrono::Utc;
 use sea_orm::{EntityTrait, Set};
 
-use consentgate_adapters::Outbound;
+use consentgate_adapters::{MediaKind, Outbound};
 use consentgate_entity::egress_ledger;
 
 use super::{Pipeline, PipelineError, Turn, dedupe, outbox, replies};
@@ -26,8 +26,20 @@ pub(super) async fn answer(
     t: &Turn<'_>,
     choices: &Choices,
 ) -> Result<Vec<Outbound>, PipelineError> {
-    let Some(text) = t.inbound.text.as_deref() else {
-        return Ok(vec![Outbound::text(replies::TEXT_ONLY)]);
+    let transcript;
+    let text = match (&t.inbound.media, t.inbound.text.as_deref()) {
+        (Some(media), _) if media.kind == MediaKind::Voice => {
+            match super::voice::transcript(p, t, choices, media).await? {
+                Ok(text) => {
+                    transcript = text;
+                    transcript.as_str()
+                }
+                Err(reply) => return Ok(vec![reply]),
+            }
+        }
+        (Some(_), _) => return Ok(vec![Outbound::text(replies::IMAGES_NOT_READ)]),
+        (None, Some(text)) => text,
+        (None, None) => return Ok(vec![Outbound::text(replies::TEXT_ONLY)]),
     };
     let keep_history = choices.allows(t.policy, PURPOSE_HISTORY);
     let earlier = if keep_history {

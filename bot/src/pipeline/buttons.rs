@@ -147,6 +147,7 @@ mod tests {
             received_at: chrono::Utc::now(),
             addressed: true,
             bot_handle: None,
+            media: None,
         }
     }
 

@@ -33,6 +33,7 @@ pub mod outbox;
 mod owners;
 mod replies;
 mod rights;
+mod voice;
 
 use std::{
     collections::HashMap,
@@ -157,6 +158,8 @@ pub struct PipelineSettings {
     /// How long a process's unfinished work (an update being handled, replies being sent) is
     /// left to it before another process, or this one after a restart, takes it over.
     pub takeover: std::time::Duration,
+    /// Turns voice notes into text; `None`: voice notes are not listened to.
+    pub transcriber: Option<Arc<crate::transcribe::Transcriber>>,
 }
 
 /// The message pipeline shared by every channel.
@@ -189,6 +192,7 @@ pub struct Pipeline {
     integrations: Arc<Integrations>,
     /// See [`PipelineSettings::takeover`].
     lease: chrono::Duration,
+    transcriber: Option<Arc<crate::transcribe::Transcriber>>,
     /// One lock per slot of people: a person's messages are decided in the order they arrived,
     /// whatever chat or connection brought them.
     person_locks: Box<[Arc<tokio::sync::Mutex<()>>]>,
@@ -237,6 +241,7 @@ impl Pipeline {
             retention: settings.retention,
             history_messages: settings.history_messages,
             public_url: settings.public_url,
+            transcriber: settings.transcriber,
             integrations: settings.integrations,
             lease: chrono::Duration::from_std(settings.takeover)
                 .unwrap_or(chrono::Duration::minutes(1)),

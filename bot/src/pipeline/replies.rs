@@ -28,6 +28,38 @@ to the assistant. Please try a shorter message.";
 
 pub const TEXT_ONLY: &str = "Sorry, I can only read text messages.";
 
+pub const IMAGES_NOT_READ: &str = "Sorry, I can't look at pictures here. Please describe what \
+you need in words.";
+
+pub const VOICE_OFF: &str = "Sorry, I can't listen to voice notes here. Please type your message.";
+
+pub const VOICE_FAILED: &str = "Sorry, I couldn't make out that voice note just now. Please try \
+again, or type your message.";
+
+pub const VOICE_EMPTY: &str = "I couldn't hear any words in that voice note. Please try again, or \
+type your message.";
+
+/// A voice note from someone who has not turned on `voice`: how to.
+pub fn voice_needs_consent(recipient: &str) -> String {
+    format!(
+        "To have your voice notes answered, turn on “Voice notes” with /consent: they are then \
+         sent as audio to {recipient} to be written down (the audio is not kept). Or type your \
+         message."
+    )
+}
+
+/// A voice note over the limit.
+pub fn voice_too_long(max_seconds: u32) -> String {
+    let limit = if max_seconds.is_multiple_of(60) {
+        format!("{} minutes", max_seconds / 60)
+    } else {
+        format!("{max_seconds} seconds")
+    };
+    format!(
+        "That voice note is too long for me (at most {limit}). Please send a shorter one, or type your message."
+    )
+}
+
 pub const HELP: &str = "What you can do here:\n\
 /privacy — how your messages are handled, and your current choices\n\
 /privacy history — earlier versions of the policy\n\

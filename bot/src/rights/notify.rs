@@ -31,6 +31,11 @@ impl Notifier {
         self.routes.insert(bot_id, channel);
     }
 
+    /// A bot's channel, where it can write first (for fetching media people sent it).
+    pub fn channel(&self, bot_id: i64) -> Option<&Arc<dyn Channel>> {
+        self.routes.get(&bot_id)
+    }
+
     /// Sends `text` to one chat of a bot; `false` when that bot cannot write first or the send
     /// failed.
     pub async fn tell_chat(&self, bot_id: i64, chat: &str, text: &str) -> bool {

@@ -478,6 +478,18 @@ pub fn text_update(update_id: i64, p: Person, text: &str) -> Value {
     json!({"update_id": update_id, "message": message})
 }
 
+/// A message from `p` carrying media: `field` (`voice`, `audio`, `photo`) set to `media`.
+pub fn media_update(update_id: i64, p: Person, field: &str, media: Value) -> Value {
+    let mut message = json!({
+        "message_id": update_id,
+        "date": 1_700_000_000,
+        "chat": chat(p),
+        "from": user(p),
+    });
+    message[field] = media;
+    json!({"update_id": update_id, "message": message})
+}
+
 pub fn button_update(update_id: i64, p: Person, data: &str) -> Value {
     json!({
         "update_id": update_id,
