@@ -255,6 +255,8 @@ pub struct Media {
     pub size: Option<u64>,
     /// Seconds of audio, when the platform said.
     pub duration_secs: Option<u32>,
+    /// Forwarded from someone else (their voice, not the sender's).
+    pub forwarded: bool,
 }
 
 impl fmt::Debug for Media {
@@ -264,6 +266,7 @@ impl fmt::Debug for Media {
             .field("mime", &self.mime)
             .field("size", &self.size)
             .field("duration_secs", &self.duration_secs)
+            .field("forwarded", &self.forwarded)
             .finish_non_exhaustive()
     }
 }

@@ -22,14 +22,25 @@ pub enum TranscribeError {
 /// The configured transcription service.
 pub struct Transcriber {
     http: reqwest::Client,
+    /// `transcription:{host}`, in the audit log and the egress ledger.
+    name: String,
+    /// Voice notes fetched and transcribed at once, at most.
+    slots: tokio::sync::Semaphore,
     endpoint: String,
     model: String,
     api_key: Option<Secret>,
     /// Who it is, as the `voice` purpose names it.
     pub recipient: String,
     pub max_seconds: u32,
-    pub max_bytes: u64,
+    max_bytes: u64,
 }
+
+/// Bytes a second of audio may take when a note's size stands in for its length: generous for
+/// voice (Opus at 16–32 kbit/s is 2–4 kB/s) and for 128 kbit/s MP3 (16 kB/s).
+const BYTES_PER_SECOND: u64 = 32_000;
+
+/// Voice notes fetched and transcribed at once, per process.
+const AT_ONCE: usize = 4;
 
 /// What a transcription answer carries.
 #[derive(Deserialize)]
@@ -57,6 +68,11 @@ fn file_name(mime: Option<&str>) -> &'static str {
 impl Transcriber {
     pub fn new(settings: &TranscriptionSettings) -> Self {
         Transcriber {
+            name: format!(
+                "transcription:{}",
+                settings.base_url.host_str().unwrap_or("configured")
+            ),
+            slots: tokio::sync::Semaphore::new(AT_ONCE),
             http: reqwest::Client::builder()
                 .timeout(settings.timeout)
                 .connect_timeout(Duration::from_secs(10))
@@ -75,8 +91,20 @@ impl Transcriber {
     }
 
     /// The name of the service in the audit log and the egress ledger.
-    pub fn name(&self) -> &'static str {
-        "transcription"
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The largest note taken: the configured size, and no more than `max_seconds` of audio
+    /// could take (platforms do not always say how long a note is, and senders can misstate it).
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+            .min(u64::from(self.max_seconds) * BYTES_PER_SECOND)
+    }
+
+    /// Waits for one of the few places for a voice note in memory.
+    pub async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.slots.acquire().await.ok()
     }
 
     pub fn model(&self) -> &str {

@@ -118,7 +118,7 @@ async fn a_voice_note_is_transcribed_and_answered_only_after_the_person_turned_o
     assert!(
         ledger
             .iter()
-            .any(|r| r.provider == "transcription" && r.payload_sha256 == sha),
+            .any(|r| r.provider == "transcription:127.0.0.1" && r.payload_sha256 == sha),
         "{ledger:?}"
     );
     let at_rest = h.sqlite_bytes();
@@ -145,30 +145,57 @@ async fn a_voice_note_is_transcribed_and_answered_only_after_the_person_turned_o
         voice("v1", 4, 50 * 1024 * 1024),
     ));
     let too_large = h.wait_sent(MARYAM.id, 7).await;
-    assert!(too_large[6].contains("too long"), "{too_large:?}");
+    assert!(too_large[6].contains("too large"), "{too_large:?}");
+    // Too large with no size said beforehand, nor a length: refused as it arrives (the cap is
+    // what five minutes of voice could take, well under the 20 MB configured).
+    h.telegram.put_file("nosize-big", vec![7u8; 9_700_000]);
+    let mut unsized_note = voice("nosize-big", 4, 0);
+    unsized_note.as_object_mut().unwrap().remove("file_size");
+    unsized_note.as_object_mut().unwrap().remove("duration");
+    unsized_note["duration"] = json!(0);
+    h.telegram
+        .push_update(media_update(70, MARYAM, "voice", unsized_note));
+    let refused = h.wait_sent(MARYAM.id, 8).await;
+    assert!(refused[7].contains("too large"), "{refused:?}");
+    // Someone else's voice, forwarded: not sent.
+    let mut forwarded = media_update(71, MARYAM, "voice", voice("v1", 4, bytes.len()));
+    forwarded["message"]["forward_origin"] =
+        json!({"type": "hidden_user", "date": 1_699_999_000, "sender_user_name": "Someone"});
+    h.telegram.push_update(forwarded);
+    let refused = h.wait_sent(MARYAM.id, 9).await;
+    assert!(refused[8].contains("record yourself"), "{refused:?}");
     assert_eq!(transcriber.requests().len(), 1);
 
     // The service failing: a polite apology, and the provider is not asked.
     transcriber.fail_with(Some(500));
     h.telegram.push_update(media_update(
-        8,
+        72,
         MARYAM,
         "voice",
         voice("v1", 4, bytes.len()),
     ));
-    let failed = h.wait_sent(MARYAM.id, 8).await;
-    assert!(failed[7].contains("couldn't make out"), "{failed:?}");
+    let failed = h.wait_sent(MARYAM.id, 10).await;
+    assert!(failed[9].contains("couldn't make out"), "{failed:?}");
     assert_eq!(h.llm.requests().len(), llm_before + 1);
 
     // A picture: declined in words.
     h.telegram.push_update(media_update(
-        9,
+        73,
         MARYAM,
         "photo",
         json!([{"file_id": "p1", "file_unique_id": "up1", "width": 90, "height": 90, "file_size": 900}]),
     ));
-    let picture = h.wait_sent(MARYAM.id, 9).await;
-    assert!(picture[8].contains("pictures"), "{picture:?}");
+    let picture = h.wait_sent(MARYAM.id, 11).await;
+    assert!(picture[10].contains("pictures"), "{picture:?}");
+    // The failure is in the audit log.
+    assert!(
+        audit_log::Entity::find()
+            .all(h.db())
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "message.held" && e.detail.contains("transcription_failed"))
+    );
     h.finish().await;
 }
 
@@ -186,6 +213,32 @@ async fn without_a_transcription_service_voice_notes_are_declined_and_not_offere
         .push_update(media_update(3, MARYAM, "voice", voice("v1", 4, 100)));
     let told = h.wait_sent(MARYAM.id, 3).await;
     assert!(told[2].contains("can't listen to voice notes"), "{told:?}");
+    assert!(h.telegram.downloads().is_empty());
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_newly_configured_service_gets_nothing_until_a_policy_naming_it_is_agreed_to() {
+    let (mut h, transcriber) = start().await;
+    transcriber.answer("hello there");
+    let bytes = audio();
+    h.telegram.put_file("v1", bytes.clone());
+    agreed(&h, MARYAM, false).await;
+    let on = button_data(&h, MARYAM.id, "voice: yes");
+    h.telegram.push_update(button_update(3, MARYAM, &on));
+    h.wait_sent(MARYAM.id, 3).await;
+    // The operator moves to another model: the grant named the old one.
+    h.restart_with(&[("TRANSCRIBE_MODEL", "whisper-large")])
+        .await;
+    h.telegram.push_update(media_update(
+        4,
+        MARYAM,
+        "voice",
+        voice("v1", 4, bytes.len()),
+    ));
+    let told = h.wait_sent(MARYAM.id, 4).await;
+    assert!(told[3].contains("can't listen to voice notes"), "{told:?}");
+    assert!(transcriber.requests().is_empty());
     assert!(h.telegram.downloads().is_empty());
     h.finish().await;
 }

@@ -39,6 +39,7 @@ fn sender_of(user: &User) -> Sender {
 
 /// The voice note, audio or picture a message carries (the largest size of a picture).
 fn media_of(msg: &teloxide::types::Message) -> Option<Media> {
+    let forwarded = msg.forward_origin().is_some();
     if let Some(v) = msg.voice() {
         return Some(Media {
             kind: MediaKind::Voice,
@@ -46,6 +47,7 @@ fn media_of(msg: &teloxide::types::Message) -> Option<Media> {
             mime: v.mime_type.as_ref().map(ToString::to_string),
             size: Some(v.file.size.into()),
             duration_secs: Some(v.duration.seconds()),
+            forwarded,
         });
     }
     if let Some(a) = msg.audio() {
@@ -55,15 +57,20 @@ fn media_of(msg: &teloxide::types::Message) -> Option<Media> {
             mime: a.mime_type.as_ref().map(ToString::to_string),
             size: Some(a.file.size.into()),
             duration_secs: Some(a.duration.seconds()),
+            forwarded,
         });
     }
-    let largest = msg.photo()?.iter().max_by_key(|p| p.width * p.height)?;
+    let largest = msg
+        .photo()?
+        .iter()
+        .max_by_key(|p| u64::from(p.width) * u64::from(p.height))?;
     Some(Media {
         kind: MediaKind::Image,
         file: largest.file.id.0.clone(),
         mime: Some("image/jpeg".into()),
         size: Some(largest.file.size.into()),
         duration_secs: None,
+        forwarded,
     })
 }
 

@@ -253,6 +253,10 @@ fn media_of(m: &Value) -> Option<Media> {
         mime: media["mime_type"].as_str().map(str::to_string),
         size: None,
         duration_secs: None,
+        forwarded: m["context"]["forwarded"].as_bool().unwrap_or(false)
+            || m["context"]["frequently_forwarded"]
+                .as_bool()
+                .unwrap_or(false),
     })
 }
 

@@ -29,6 +29,20 @@ pub struct WhatsAppChannel {
     pacer: Arc<Pacer>,
 }
 
+/// Where the number's token may go for media: the Graph API's own origin, or Meta's media
+/// hosts over https.
+fn media_host_allowed(url: &url::Url, graph: &url::Url) -> bool {
+    if url.origin() == graph.origin() {
+        return true;
+    }
+    let meta = |host: &str| {
+        ["fbsbx.com", "facebook.com", "whatsapp.net", "fbcdn.net"]
+            .iter()
+            .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+    };
+    url.scheme() == "https" && url.host_str().is_some_and(meta)
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
@@ -62,8 +76,10 @@ impl WhatsAppChannel {
     pub fn new(settings: WhatsAppSettings) -> Self {
         WhatsAppChannel {
             pacer: Arc::new(Pacer::new(settings.limits)),
+            // Nothing here follows a redirect: the number's token goes only where it is sent.
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             settings,
@@ -237,9 +253,8 @@ impl Channel for WhatsAppChannel {
             .as_str()
             .and_then(|u| url::Url::parse(u).ok())
             .ok_or_else(|| failed("the Graph API gave no media URL".into()))?;
-        let own = url.origin() == self.settings.graph_url.origin();
-        if url.scheme() != "https" && !own {
-            return Err(failed("the media URL is not https".into()));
+        if !media_host_allowed(&url, &self.settings.graph_url) {
+            return Err(failed("the media URL is not one of Meta's".into()));
         }
         crate::media::download(
             self.http.get(url).bearer_auth(&self.settings.access_token),
@@ -328,6 +343,24 @@ mod tests {
     use super::*;
     use crate::outbound::Limits;
     use url::Url;
+
+    #[test]
+    fn the_token_goes_only_to_the_graph_api_and_metas_media_hosts() {
+        let graph = url::Url::parse("https://graph.facebook.com").unwrap();
+        let ok = |u: &str| media_host_allowed(&url::Url::parse(u).unwrap(), &graph);
+        assert!(ok(
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1"
+        ));
+        assert!(ok("https://graph.facebook.com/v21.0/123"));
+        assert!(!ok("http://lookaside.fbsbx.com/x"));
+        assert!(!ok("https://fbsbx.com.evil.example/x"));
+        assert!(!ok("https://evil-fbsbx.com/x"));
+        let local = url::Url::parse("http://127.0.0.1:9000").unwrap();
+        assert!(media_host_allowed(
+            &url::Url::parse("http://127.0.0.1:9000/media/1").unwrap(),
+            &local
+        ));
+    }
 
     #[test]
     fn graph_errors_map_to_what_the_sender_can_act_on() {

@@ -58,8 +58,8 @@ send STOP at any time to end them.",
 pub const VOICE_PURPOSE: (&str, &str, &str) = (
     "voice",
     "Voice notes",
-    "Voice notes you send are passed as audio to {transcriber} to be turned into text, which is \
-then handled like a typed message. Audio cannot have names or numbers taken out before it is \
+    "Voice notes and audio you send (not forwarded ones) are passed as audio to {transcriber} to \
+be turned into text, which is then handled like a typed message. Audio cannot have names or numbers taken out before it is \
 sent; it is not stored here. Without this, voice notes are not listened to. Off unless you turn \
 it on.",
 );

@@ -74,7 +74,9 @@ pub(super) fn settings(
         .unwrap_or_else(|| env::TRANSCRIBE_API_KEY.to_string());
     let api_key = env.get(&key_var).map(|k| Secret::new(k.trim()));
     let timeout = match file.as_ref().and_then(|t| t.timeout_secs) {
-        Some(0) => return Err(bad("transcription.timeout_secs", "must be above 0")),
+        Some(s) if !(1..=300).contains(&s) => {
+            return Err(bad("transcription.timeout_secs", "must be 1 to 300"));
+        }
         Some(s) => Duration::from_secs(s),
         None => Duration::from_secs(60),
     };

@@ -48,15 +48,30 @@ pub fn voice_needs_consent(recipient: &str) -> String {
     )
 }
 
+pub const VOICE_FORWARDED: &str = "I only listen to voice notes you record yourself: a forwarded \
+one carries someone else's voice. Please tell me in your own words, or type your message.";
+
+/// A voice note whose file is larger than its length could need.
+pub fn voice_too_large(max_seconds: u32) -> String {
+    format!(
+        "That recording is too large for me (I take about {} of voice). Please send a shorter one, or type your message.",
+        duration(max_seconds)
+    )
+}
+
+fn duration(seconds: u32) -> String {
+    if seconds.is_multiple_of(60) {
+        format!("{} minutes", seconds / 60)
+    } else {
+        format!("{seconds} seconds")
+    }
+}
+
 /// A voice note over the limit.
 pub fn voice_too_long(max_seconds: u32) -> String {
-    let limit = if max_seconds.is_multiple_of(60) {
-        format!("{} minutes", max_seconds / 60)
-    } else {
-        format!("{max_seconds} seconds")
-    };
     format!(
-        "That voice note is too long for me (at most {limit}). Please send a shorter one, or type your message."
+        "That voice note is too long for me (at most {}). Please send a shorter one, or type your message.",
+        duration(max_seconds)
     )
 }
 

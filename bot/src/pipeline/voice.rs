@@ -4,10 +4,12 @@
 //! typed message's route (redaction, the provider). The audio is kept nowhere. Without the
 //! purpose, or without a service, the person is told what to do instead.
 
+use std::sync::atomic::Ordering;
+
 use consentgate_adapters::{Media, MediaError, Outbound};
 use sea_orm::{EntityTrait, Set};
 
-use super::{Pipeline, PipelineError, Turn, replies};
+use super::{Pipeline, PipelineError, Turn, dedupe, outbox, replies};
 use crate::{
     audit::{Action, Pending},
     consent::{Choices, PURPOSE_VOICE},
@@ -29,11 +31,24 @@ pub(super) async fn transcript(
     let Some(transcriber) = &p.transcriber else {
         return say(replies::VOICE_OFF.to_string());
     };
-    if t.policy.purpose(PURPOSE_VOICE).is_none() {
+    // Only the service the person's grant names: after the configuration names another one,
+    // nothing goes until a policy version naming it is published and agreed to.
+    let Some(purpose) = t.policy.purpose(PURPOSE_VOICE) else {
+        return say(replies::VOICE_OFF.to_string());
+    };
+    if !purpose.text.contains(&transcriber.recipient) {
+        tracing::warn!(
+            "the voice purpose in effect does not name the configured transcription service; \
+             publish a policy version naming it"
+        );
         return say(replies::VOICE_OFF.to_string());
     }
     if !choices.allows(t.policy, PURPOSE_VOICE) {
         return say(replies::voice_needs_consent(&transcriber.recipient));
+    }
+    // Someone else's voice is not the sender's to agree to.
+    if media.forwarded {
+        return say(replies::VOICE_FORWARDED.to_string());
     }
     if media
         .duration_secs
@@ -44,10 +59,12 @@ pub(super) async fn transcript(
     let Some(channel) = p.integrations.notifier.channel(t.bot.id) else {
         return say(replies::VOICE_OFF.to_string());
     };
-    let audio = match channel.fetch_media(media, transcriber.max_bytes).await {
+    // At most a few voice notes are held in memory at once.
+    let _slot = transcriber.slot().await;
+    let audio = match channel.fetch_media(media, transcriber.max_bytes()).await {
         Ok(audio) => audio,
         Err(MediaError::TooLarge(_)) => {
-            return say(replies::voice_too_long(transcriber.max_seconds));
+            return say(replies::voice_too_large(transcriber.max_seconds));
         }
         Err(err) => {
             tracing::warn!(channel = %t.inbound.channel, error = %err, "voice note not fetched");
@@ -55,6 +72,7 @@ pub(super) async fn transcript(
         }
     };
     if !record_transcription(p, t, transcriber, &audio).await? {
+        held(p, t, "consent_changed").await?;
         return say(replies::HELD_AFTER_CHANGE.to_string());
     }
     match transcriber.transcribe(audio, media.mime.as_deref()).await {
@@ -62,14 +80,30 @@ pub(super) async fn transcript(
         Ok(_) => say(replies::VOICE_EMPTY.to_string()),
         Err(err) => {
             tracing::warn!(error = %err, "voice note not transcribed");
+            held(p, t, "transcription_failed").await?;
             say(replies::VOICE_FAILED.to_string())
         }
     }
 }
 
+/// A voice note not answered after it was recorded as sent: why, in the audit log.
+async fn held(p: &Pipeline, t: &Turn<'_>, reason: &str) -> Result<(), PipelineError> {
+    p.record(
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        Action::MessageHeld,
+        serde_json::json!({"reason": reason}),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Records what is about to be sent (the audit entry and the egress ledger row, with the
 /// audio's SHA-256) before it leaves, with the person's consent read again under their lock:
-/// `false` when a withdrawal, refusal or erasure came first (nothing is then sent).
+/// `false` when a withdrawal, refusal or erasure came first (nothing is then sent). In the same
+/// commit the delivery is marked handled and an apology waits in the outbox, as for a forward:
+/// a failure or a takeover after this point never sends the audio a second time, and the
+/// person's next message need not wait for the transcription.
 async fn record_transcription(
     p: &Pipeline,
     t: &Turn<'_>,
@@ -82,22 +116,32 @@ async fn record_transcription(
         transcriber.name().to_string(),
         transcriber.model().to_string(),
     );
+    let recipient = transcriber.recipient.clone();
     let entry = Pending {
         bot_id: Some(bot_id),
         subject: Some(t.subject.pseudonym.clone()),
         action: Action::VoiceTranscribed,
         detail: serde_json::json!({
             "service": service,
+            "recipient": recipient,
             "model": model,
             "audio_sha256": sha,
             "bytes": audio.len(),
         }),
     };
     let policy = t.policy.clone();
+    let key = t.delivery.to_string();
+    let mut apology = Outbound::text(replies::ANSWER_LOST);
+    apology.reply_to = t.inbound.message_id.clone();
+    let apology = t
+        .inbound
+        .channel
+        .acknowledges()
+        .then(|| outbox::row(&p.keys, bot_id, &key, t.inbound, &[apology], p.lease));
     let written = p
         .committer
         .write_recorded(entry, move |txn| {
-            let policy = policy.clone();
+            let (policy, key, apology) = (policy.clone(), key.clone(), apology.clone());
             let ledger = egress_ledger::Entity::insert(egress_ledger::ActiveModel {
                 subject_id: Set(subject_id),
                 bot_id: Set(bot_id),
@@ -118,12 +162,20 @@ async fn record_transcription(
                     return Err(sea_orm::DbErr::Custom(NOT_NOW.into()));
                 }
                 ledger.exec_without_returning(txn).await?;
-                Ok(())
+                dedupe::complete(txn, bot_id, key).await?;
+                match apology {
+                    Some(row) => outbox::keep(txn, row).await,
+                    None => Ok(()),
+                }
             })
         })
         .await;
     match written {
-        Ok(()) => Ok(true),
+        Ok(()) => {
+            t.completed.store(true, Ordering::Relaxed);
+            t.order.lock().unwrap_or_else(|e| e.into_inner()).take();
+            Ok(true)
+        }
         Err(sea_orm::DbErr::Custom(why)) if why == NOT_NOW => Ok(false),
         Err(err) => Err(err.into()),
     }

@@ -127,6 +127,14 @@ impl Harness {
         self.gateway = Some(gateway);
     }
 
+    /// Restarts with `extra` variables set from now on (a changed configuration).
+    pub async fn restart_with(&mut self, extra: &[(&str, &str)]) {
+        for (k, v) in extra {
+            self.env.insert(k.to_string(), v.to_string());
+        }
+        self.restart(None).await;
+    }
+
     /// The configuration the gateway runs with, plus `extra` variables.
     pub fn config(&self, extra: &[(&str, &str)]) -> Config {
         let mut env = self.env.clone();
