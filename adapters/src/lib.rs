@@ -21,8 +21,8 @@ pub mod whatsapp;
 
 pub use model::{
     Button, Channel, ChannelKind, Chat, DeliveryStatus, Document, FailureReason, Format,
-    HandleError, Inbound, InboundHandler, InboundKind, Media, MediaError, MediaKind, Outbound,
-    PlatformId, SendError, Sender,
+    HandleError, Inbound, InboundHandler, InboundKind, Invoice, Media, MediaError, MediaKind,
+    Outbound, PlatformId, SendError, Sender,
 };
 pub use progress::{Progress, Stage, Writing};
 pub use shutdown::{Shutdown, ShutdownTrigger};

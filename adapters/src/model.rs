@@ -42,6 +42,11 @@ impl ChannelKind {
     pub fn acknowledges(self) -> bool {
         !matches!(self, ChannelKind::WebChat)
     }
+
+    /// Whether people can pay here in Telegram Stars (Telegram itself; Bale has no Stars).
+    pub fn has_stars(self) -> bool {
+        matches!(self, ChannelKind::Telegram)
+    }
 }
 
 impl fmt::Display for ChannelKind {
@@ -123,6 +128,23 @@ pub enum InboundKind {
     /// The platform moved the person to a new id (WhatsApp `user_changed_number`,
     /// `user_changed_user_id`); the sender's id is the old one. Nothing is answered.
     IdentityChanged { to: PlatformId },
+    /// Telegram asks whether a Stars payment may go ahead (`pre_checkout_query`); it must be
+    /// answered within ten seconds.
+    PreCheckout {
+        query_id: String,
+        payload: String,
+        currency: String,
+        total: u32,
+    },
+    /// A payment went through (`successful_payment`).
+    Paid {
+        payload: String,
+        currency: String,
+        total: u32,
+        charge_id: String,
+    },
+    /// A payment was refunded (`refunded_payment`).
+    Refunded { charge_id: String },
 }
 
 /// What became of a message we sent, as the platform reports it.
@@ -205,6 +227,9 @@ impl InboundKind {
             InboundKind::Status { .. } => "status",
             InboundKind::MarketingPreference { .. } => "preference",
             InboundKind::IdentityChanged { .. } => "identity_changed",
+            InboundKind::PreCheckout { .. } => "pre_checkout",
+            InboundKind::Paid { .. } => "paid",
+            InboundKind::Refunded { .. } => "refunded",
         }
     }
 }
@@ -374,6 +399,19 @@ pub struct Outbound {
     /// the gateway's own replies are plain text, shown as written.
     #[serde(default, skip_serializing_if = "Format::is_plain")]
     pub format: Format,
+    /// An invoice in Telegram Stars instead of a message (channels with Stars only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<Invoice>,
+}
+
+/// An invoice for a plan, priced in Telegram Stars.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub title: String,
+    pub description: String,
+    /// Comes back in the pre-checkout query and the payment (1–128 bytes, not shown).
+    pub payload: String,
+    pub stars: u32,
 }
 
 /// How an [`Outbound`]'s text is written.
@@ -515,6 +553,21 @@ pub trait Channel: Send + Sync + 'static {
         false
     }
     async fn send(&self, chat: &PlatformId, out: &Outbound) -> Result<(), SendError>;
+
+    /// Answers a payment's pre-checkout query: go ahead, or not with `error` shown to the
+    /// person. Channels without payments refuse.
+    async fn answer_pre_checkout(
+        &self,
+        _query_id: &str,
+        _error: Option<&str>,
+    ) -> Result<(), SendError> {
+        Err(SendError::Other("this channel takes no payments".into()))
+    }
+
+    /// Refunds a Stars payment of `user`.
+    async fn refund_stars(&self, _user: &PlatformId, _charge_id: &str) -> Result<(), SendError> {
+        Err(SendError::Other("this channel takes no payments".into()))
+    }
 
     /// The bytes of media a message carried, at most `max_bytes` of them (more is
     /// [`MediaError::TooLarge`]). Channels without media refuse.

@@ -28,6 +28,15 @@ pub struct Prompt<'a> {
     pub history: &'a [(Role, RedactedText)],
     /// The system prompt of the policy version in effect, replacing the configured one.
     pub system: Option<&'a str>,
+    /// A picture sent with the message (to providers that accept pictures only).
+    pub picture: Option<&'a Picture>,
+}
+
+/// A picture a person sent, as it goes to a provider that accepts pictures.
+pub struct Picture {
+    /// e.g. `image/jpeg`.
+    pub mime: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Who said an earlier message.
@@ -160,6 +169,10 @@ pub trait Provider: Send + Sync + 'static {
     fn model(&self) -> &str;
     /// The request body for a prompt, exactly as it will be sent.
     fn payload(&self, prompt: Prompt<'_>) -> Payload;
+    /// Whether its model accepts pictures.
+    fn accepts_images(&self) -> bool {
+        false
+    }
     /// Sends a payload made by [`Provider::payload`]; the answer's text goes to `on_text` piece
     /// by piece as it arrives (all at once from a provider that does not stream), and the whole
     /// of it comes back in the [`Completion`].
@@ -199,14 +212,17 @@ impl Providers {
                 providers
                     .iter()
                     .map(|p| {
-                        Box::new(OpenAiCompatible::new(
-                            p.name.clone(),
-                            p.base_url.clone(),
-                            p.model.clone(),
-                            p.api_key.clone(),
-                            p.timeout,
-                            system_prompt.clone(),
-                        )) as Box<dyn Provider>
+                        Box::new(
+                            OpenAiCompatible::new(
+                                p.name.clone(),
+                                p.base_url.clone(),
+                                p.model.clone(),
+                                p.api_key.clone(),
+                                p.timeout,
+                                system_prompt.clone(),
+                            )
+                            .with_images(p.images),
+                        ) as Box<dyn Provider>
                     })
                     .collect(),
             )
@@ -353,9 +369,16 @@ pub struct OpenAiCompatible {
     api_key: Option<Secret>,
     timeout: Duration,
     system_prompt: String,
+    images: bool,
 }
 
 impl OpenAiCompatible {
+    /// Says whether its model accepts pictures.
+    pub fn with_images(mut self, images: bool) -> Self {
+        self.images = images;
+        self
+    }
+
     pub fn new(
         name: String,
         base_url: url::Url,
@@ -382,6 +405,7 @@ impl OpenAiCompatible {
             api_key,
             timeout,
             system_prompt,
+            images: false,
         }
     }
 }
@@ -475,6 +499,10 @@ impl Provider for OpenAiCompatible {
         &self.model
     }
 
+    fn accepts_images(&self) -> bool {
+        self.images
+    }
+
     fn payload(&self, prompt: Prompt<'_>) -> Payload {
         let mut messages = Vec::with_capacity(prompt.history.len() + 2);
         let system = prompt.system.unwrap_or(&self.system_prompt);
@@ -482,7 +510,25 @@ impl Provider for OpenAiCompatible {
         for (role, text) in prompt.history {
             messages.push(serde_json::json!({"role": role.as_str(), "content": text.as_str()}));
         }
-        messages.push(serde_json::json!({"role": "user", "content": prompt.text.as_str()}));
+        let content = match prompt.picture.filter(|_| self.images) {
+            // OpenAI's content parts: the (redacted) caption, then the picture as a data URL.
+            Some(picture) => {
+                let mut parts = Vec::new();
+                if !prompt.text.as_str().trim().is_empty() {
+                    parts.push(serde_json::json!({"type": "text", "text": prompt.text.as_str()}));
+                }
+                parts.push(
+                    serde_json::json!({"type": "image_url", "image_url": {"url": format!(
+                        "data:{};base64,{}",
+                        picture.mime,
+                        data_encoding::BASE64.encode(&picture.bytes)
+                    )}}),
+                );
+                serde_json::Value::Array(parts)
+            }
+            None => serde_json::json!(prompt.text.as_str()),
+        };
+        messages.push(serde_json::json!({"role": "user", "content": content}));
         let body = serde_json::json!({
             "model": self.model,
             "messages": messages,

@@ -24,6 +24,8 @@ pub mod oauth_states;
 pub mod outbox;
 pub mod owner_invites;
 pub mod owners;
+pub mod payments;
 pub mod policy_versions;
 pub mod processed_updates;
+pub mod request_usage;
 pub mod subjects;

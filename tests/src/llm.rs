@@ -206,9 +206,19 @@ async fn complete(
     let user_text = parsed["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or_default()
-        .to_string();
+        .map(|m| match &m["content"] {
+            // Content parts (a picture with its caption): the text, and a note of each picture.
+            Value::Array(parts) => parts
+                .iter()
+                .map(|p| match p["type"].as_str() {
+                    Some("text") => p["text"].as_str().unwrap_or_default().to_string(),
+                    _ => "[picture]".to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.as_str().unwrap_or_default().to_string(),
+        })
+        .unwrap_or_default();
     let streaming = parsed["stream"] == json!(true);
     let answer = match behaviour {
         LlmBehaviour::Echo if streaming => {

@@ -421,8 +421,22 @@ async fn handle(
                 "caption": parsed["caption"],
             }))
         }
-        "answerCallbackQuery" | "deleteWebhook" | "setWebhook" | "sendChatAction" => {
-            ok(json!(true))
+        "answerCallbackQuery" | "deleteWebhook" | "setWebhook" | "sendChatAction"
+        | "answerPreCheckoutQuery" | "refundStarPayment" => ok(json!(true)),
+        "sendInvoice" => {
+            let id = {
+                let mut inner = fake.lock();
+                inner.next_message_id += 1;
+                inner.next_message_id
+            };
+            ok(json!({
+                "message_id": id,
+                "date": 1_700_000_000,
+                "chat": {"id": parsed["chat_id"], "type": "private", "first_name": "Chat"},
+                "invoice": {"title": parsed["title"], "description": parsed["description"],
+                            "start_parameter": "", "currency": parsed["currency"],
+                            "total_amount": parsed["prices"][0]["amount"]},
+            }))
         }
         "sendMessageDraft" => match fake.lock().drafts_refused {
             Some(status) => (

@@ -53,7 +53,12 @@ async fn the_webhook_is_registered_with_a_secret_and_the_gateway_does_not_poll()
     );
     assert_eq!(
         call.body["allowed_updates"],
-        serde_json::json!(["message", "callback_query", "my_chat_member"])
+        serde_json::json!([
+            "message",
+            "callback_query",
+            "my_chat_member",
+            "pre_checkout_query"
+        ])
     );
     assert!(!call.body["url"].as_str().unwrap().contains(TOKEN));
     tokio::time::sleep(Duration::from_millis(300)).await;

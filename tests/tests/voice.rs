@@ -1,7 +1,8 @@
 //! Voice notes: transcribed and answered only for people who turned on `voice`, the fake
 //! transcription server receiving the audio exactly as the platform served it and the provider
 //! only the redacted transcript; without the purpose, or over the limits, the person is told
-//! what to do and nothing leaves. Pictures are politely declined. The audio is kept nowhere.
+//! what to do and nothing leaves. Pictures go to a model that takes them only with `images`,
+//! and are declined politely otherwise. Audio and pictures are kept nowhere.
 
 mod common;
 
@@ -240,5 +241,73 @@ async fn a_newly_configured_service_gets_nothing_until_a_policy_naming_it_is_agr
     assert!(told[3].contains("can't listen to voice notes"), "{told:?}");
     assert!(transcriber.requests().is_empty());
     assert!(h.telegram.downloads().is_empty());
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_picture_goes_to_a_model_that_takes_pictures_only_after_the_person_turned_on_images() {
+    let h = Harness::start(Options {
+        telegram: true,
+        extra_env: vec![("LLM_IMAGES".to_string(), "true".to_string())],
+        ..Default::default()
+    })
+    .await;
+    let jpeg: Vec<u8> = b"\xff\xd8\xff\xe0JFIF"
+        .iter()
+        .copied()
+        .chain((0..3000u32).map(|i| (i * 11 % 256) as u8))
+        .collect();
+    h.telegram.put_file("p1", jpeg.clone());
+    agreed(&h, MARYAM, false).await;
+    let choices = h.wait_sent(MARYAM.id, 2).await;
+    assert!(
+        choices[1].contains("Pictures") && choices[1].contains("cannot have faces"),
+        "{choices:?}"
+    );
+    let photo = |id: i64| {
+        let mut update = media_update(
+            id,
+            MARYAM,
+            "photo",
+            json!([{"file_id": "p1", "file_unique_id": "up1", "width": 640, "height": 480, "file_size": jpeg.len()}]),
+        );
+        update["message"]["caption"] = json!("how much is this? call me on +44 20 7946 0958");
+        update
+    };
+    let llm_before = h.llm.requests().len();
+
+    // Without `images`: how to turn it on; nothing fetched or sent.
+    h.telegram.push_update(photo(3));
+    let told = h.wait_sent(MARYAM.id, 3).await;
+    assert!(told[2].contains("/consent"), "{told:?}");
+    assert!(h.telegram.downloads().is_empty());
+    assert_eq!(h.llm.requests().len(), llm_before);
+
+    // With it: the picture as it came, the caption redacted.
+    let on = button_data(&h, MARYAM.id, "images: yes");
+    h.telegram.push_update(button_update(4, MARYAM, &on));
+    h.wait_sent(MARYAM.id, 4).await;
+    h.telegram.push_update(photo(5));
+    let answered = h.wait_sent(MARYAM.id, 5).await;
+    assert!(answered[4].contains("[picture]"), "{answered:?}");
+    let request = h.llm.requests().pop().unwrap();
+    let parts = request.body["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+    let caption = parts[0]["text"].as_str().unwrap();
+    assert!(
+        caption.contains("how much is this") && !caption.contains("7946"),
+        "{caption}"
+    );
+    let url = parts[1]["image_url"]["url"].as_str().unwrap();
+    use base64::Engine;
+    assert_eq!(
+        url,
+        format!(
+            "data:image/jpeg;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&jpeg)
+        )
+    );
+    // Recorded like any forward (the ledger's SHA-256 covers the picture); kept nowhere.
+    let at_rest = h.sqlite_bytes();
+    assert!(!at_rest.windows(jpeg.len()).any(|w| w == jpeg.as_slice()));
     h.finish().await;
 }

@@ -30,7 +30,12 @@ pub const MAX_CAPTION_CHARS: usize = 1024;
 pub const MAX_ATTEMPTS: u32 = 10;
 
 /// The updates we ask for; everything else is not ours to handle.
-pub const ALLOWED_UPDATES: [&str; 3] = ["message", "callback_query", "my_chat_member"];
+pub const ALLOWED_UPDATES: [&str; 4] = [
+    "message",
+    "callback_query",
+    "my_chat_member",
+    "pre_checkout_query",
+];
 
 /// Builds `{base}/bot{token}/{method}` the way teloxide does, tolerating a trailing slash.
 pub fn method_url(base: &Url, token: &str, method: &str) -> Result<Url, String> {

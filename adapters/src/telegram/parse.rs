@@ -37,6 +37,24 @@ fn sender_of(user: &User) -> Sender {
     }
 }
 
+/// A payment made or refunded, as a message says it.
+fn payment_of(msg: &teloxide::types::Message) -> Option<InboundKind> {
+    if let Some(paid) = msg.successful_payment() {
+        return Some(InboundKind::Paid {
+            payload: paid.invoice_payload.clone(),
+            currency: paid.currency.clone(),
+            total: paid.total_amount,
+            charge_id: paid.telegram_payment_charge_id.0.clone(),
+        });
+    }
+    match &msg.kind {
+        teloxide::types::MessageKind::RefundedPayment(r) => Some(InboundKind::Refunded {
+            charge_id: r.refunded_payment.telegram_payment_charge_id.0.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// The voice note, audio or picture a message carries (the largest size of a picture).
 fn media_of(msg: &teloxide::types::Message) -> Option<Media> {
     let forwarded = msg.forward_origin().is_some();
@@ -229,6 +247,15 @@ pub fn parse_update_as(
                 private: msg.chat.is_private(),
             };
             let sender = msg.from.as_ref().map(sender_of).unwrap_or_default();
+            if let Some(kind) = payment_of(msg) {
+                let mut inbound = base(chat, sender, kind);
+                inbound.message_id = Some(msg.id.0.to_string());
+                return Ok(ParsedUpdate {
+                    update_id,
+                    inbound: Some(inbound),
+                    callback_id: None,
+                });
+            }
             match msg.text() {
                 Some(text) => {
                     let (addressed, text) = addressing(msg, me, text);
@@ -258,6 +285,23 @@ pub fn parse_update_as(
                     Some(inbound)
                 }
             }
+        }
+        UpdateKind::PreCheckoutQuery(query) => {
+            // Asked in the buyer's private chat with the bot, whose id is theirs.
+            let chat = Chat {
+                id: PlatformId::new(query.from.id.0.to_string()),
+                private: true,
+            };
+            Some(base(
+                chat,
+                sender_of(&query.from),
+                InboundKind::PreCheckout {
+                    query_id: query.id.0.clone(),
+                    payload: query.invoice_payload.clone(),
+                    currency: query.currency.clone(),
+                    total: query.total_amount,
+                },
+            ))
         }
         UpdateKind::CallbackQuery(query) => {
             callback_id = Some(query.id.0.clone());

@@ -164,6 +164,28 @@ impl Poller {
             ) {
                 Ok(parsed) => {
                     max_seen = max_seen.max(Some(parsed.update_id));
+                    // A payment's pre-checkout query has ten seconds: it waits for nobody's
+                    // answer in this batch (and is not retried: late is as good as no).
+                    if parsed
+                        .inbound
+                        .as_ref()
+                        .is_some_and(|i| matches!(i.kind, crate::InboundKind::PreCheckout { .. }))
+                    {
+                        let (settings, channel, delivery) = (
+                            self.settings.clone(),
+                            self.channel.clone(),
+                            self.delivery.clone(),
+                        );
+                        tokio::spawn(async move {
+                            if deliver(&settings, &channel, &delivery, parsed)
+                                .await
+                                .is_err()
+                            {
+                                tracing::warn!(bot = %settings.bot_name, "a pre-checkout query was not answered");
+                            }
+                        });
+                        continue;
+                    }
                     // The person; for updates without one (channel posts), the chat.
                     let key = parsed
                         .inbound

@@ -16,7 +16,8 @@ use teloxide::{
     prelude::*,
     types::{
         CallbackQueryId, ChatAction, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
-        MessageId, ParseMode, ReplyParameters, WebAppInfo,
+        LabeledPrice, MessageId, ParseMode, PreCheckoutQueryId, ReplyParameters,
+        TelegramTransactionId, UserId, WebAppInfo,
     },
 };
 use tokio::{sync::watch, time::Instant};
@@ -291,6 +292,32 @@ impl Channel for TelegramChannel {
         self.show(to, stages).await
     }
 
+    async fn answer_pre_checkout(
+        &self,
+        query_id: &str,
+        error: Option<&str>,
+    ) -> Result<(), SendError> {
+        let mut req = self
+            .bot
+            .answer_pre_checkout_query(PreCheckoutQueryId(query_id.to_string()), error.is_none());
+        if let Some(error) = error {
+            req = req.error_message(error);
+        }
+        req.await.map(|_| ()).map_err(map_send_error)
+    }
+
+    async fn refund_stars(&self, user: &PlatformId, charge_id: &str) -> Result<(), SendError> {
+        let user: u64 = user
+            .expose()
+            .parse()
+            .map_err(|_| SendError::Other("user id is not numeric".into()))?;
+        self.bot
+            .refund_star_payment(UserId(user), TelegramTransactionId(charge_id.to_string()))
+            .await
+            .map(|_| ())
+            .map_err(map_send_error)
+    }
+
     /// `getFile`, then the file itself, at most `max_bytes` of it.
     async fn fetch_media(&self, media: &Media, max_bytes: u64) -> Result<Vec<u8>, MediaError> {
         #[derive(Deserialize)]
@@ -347,6 +374,23 @@ impl Channel for TelegramChannel {
         let group = chat_id < 0;
         let key = chat_id.to_string();
         let text = out.text.as_str();
+        if let Some(invoice) = &out.invoice {
+            // Stars only: currency XTR, one price, no provider token.
+            return self
+                .pacer
+                .send(&key, group, || {
+                    let req = self.bot.send_invoice(
+                        ChatId(chat_id),
+                        invoice.title.clone(),
+                        invoice.description.clone(),
+                        invoice.payload.clone(),
+                        "XTR",
+                        vec![LabeledPrice::new(invoice.title.clone(), invoice.stars)],
+                    );
+                    async move { req.await.map(|_| ()).map_err(map_send_error) }
+                })
+                .await;
+        }
         if let Some(doc) = &out.document {
             // The text rides along as the caption when it fits.
             let caption = (text.chars().count() <= MAX_CAPTION_CHARS).then_some(text);

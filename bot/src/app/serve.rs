@@ -277,6 +277,7 @@ impl App {
                 history_messages: self.config.history_messages,
                 public_url,
                 takeover: self.config.takeover,
+                allowance: self.config.allowance.clone(),
                 transcriber: self.config.transcription.as_ref().map(|t| {
                     tracing::info!(model = %t.model, "voice notes are transcribed");
                     Arc::new(crate::transcribe::Transcriber::new(t))

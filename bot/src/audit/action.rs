@@ -42,6 +42,10 @@ actions! {
     MessageHeld => "message.held",
     /// A voice note was sent to the transcription service (its SHA-256, never the audio).
     VoiceTranscribed => "voice.transcribed",
+    /// A Telegram Stars payment for a plan went through.
+    PaymentReceived => "payment.received",
+    /// A payment was refunded (by an admin, or as Telegram reported).
+    PaymentRefunded => "payment.refunded",
     /// A message over the person's rate limit.
     MessageRateLimited => "message.rate_limited",
     /// The provider failed to answer.

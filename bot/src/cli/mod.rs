@@ -8,6 +8,7 @@ pub mod consent;
 mod keys;
 mod migrate;
 mod owners;
+pub mod payments;
 pub mod policy;
 mod probe;
 mod redact;
@@ -103,6 +104,11 @@ pub enum Command {
         #[command(subcommand)]
         action: admin::AdminAction,
     },
+    /// Telegram Stars payments for plans.
+    Payments {
+        #[command(subcommand)]
+        action: payments::PaymentsAction,
+    },
     /// Delete what has been kept longer than its class allows.
     Retention {
         #[command(subcommand)]
@@ -133,6 +139,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Consent { action } => consent::run(&open(file).await?, action).await,
         Command::Owners { action } => owners::run(&open(file).await?, action).await,
         Command::Admin { action } => admin::run(&open(file).await?, action).await,
+        Command::Payments { action } => payments::run(&open(file).await?, action).await,
         Command::Retention { action } => retention::run(&open(file).await?, action).await,
         Command::Probe { url } => probe::run(&url).await,
         Command::Redact { action } => redact::run(file, action).await,

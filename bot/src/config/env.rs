@@ -37,6 +37,8 @@ variables! {
     PUBLIC_URL = "CONSENTGATE_PUBLIC_URL", "public base of the links the gateway sends and of OAuth redirect URIs; overrides `public_url`", "`http://{bound address}`";
     MESSAGES_PER_MINUTE = "CONSENTGATE_MESSAGES_PER_MINUTE", "messages one person may send per minute; overrides `messages_per_minute`", "`30`";
     TAKEOVER_SECS = "CONSENTGATE_TAKEOVER_SECS", "seconds a process's unfinished work (an update being handled, replies not yet sent) is left to it before another process, or this one after a restart, takes it over; overrides `takeover_secs`", "`60`";
+    REQUESTS_PER_DAY = "CONSENTGATE_REQUESTS_PER_DAY", "requests for the assistant one person may make per bot and day (UTC); overrides `allowance.requests_per_day`", "none: no daily limit";
+    REQUESTS_PER_MONTH = "CONSENTGATE_REQUESTS_PER_MONTH", "the same per calendar month (UTC); overrides `allowance.requests_per_month`", "none: no monthly limit";
     ERASURE_GRACE_DAYS = "CONSENTGATE_ERASURE_GRACE_DAYS", "days between a confirmed `/delete` and the purge; overrides `retention.erasure_grace_days`", "`30`";
     TELEGRAM_BOT_TOKEN = "TELEGRAM_BOT_TOKEN", "one Telegram bot, named `telegram`", "none";
     TELEGRAM_API_URL = "TELEGRAM_API_URL", "Bot API base for that bot", "`https://api.telegram.org`";
@@ -61,6 +63,7 @@ variables! {
     LLM_MODEL = "LLM_MODEL", "model name; required with `LLM_BASE_URL`", "none";
     LLM_API_KEY = "LLM_API_KEY", "bearer token for the provider", "none";
     LLM_TIMEOUT_SECS = "LLM_TIMEOUT_SECS", "seconds to wait for the provider", "`30`";
+    LLM_IMAGES = "LLM_IMAGES", "`true` when the model accepts pictures (then the optional purpose `images` is offered); overrides `llm.images`", "`false`";
     LLM_RECIPIENT = "LLM_RECIPIENT", "who receives people's messages, named in the `assistant` purpose", "`the AI service at {host} (model {model})`";
     TRANSCRIBE_BASE_URL = "TRANSCRIBE_BASE_URL", "OpenAI-compatible `/audio/transcriptions` base including the version, for voice notes; overrides `transcription.base_url`", "none: voice notes are not transcribed";
     TRANSCRIBE_MODEL = "TRANSCRIBE_MODEL", "the transcription model; required with `TRANSCRIBE_BASE_URL`", "none";

@@ -34,6 +34,8 @@ pub struct ProviderSettings {
     pub timeout: Duration,
     /// Who it is, in words people understand (named in the `assistant` purpose).
     pub recipient: Option<String>,
+    /// The model accepts pictures (OpenAI's `image_url` content parts).
+    pub images: bool,
 }
 
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant for a business, answering its \
@@ -57,6 +59,8 @@ pub(super) struct FileLlm {
     pub(super) history_messages: Option<usize>,
     /// `[[llm.providers]]`: several endpoints, tried in order.
     pub(super) providers: Option<Vec<FileProvider>>,
+    /// The single endpoint's model accepts pictures.
+    pub(super) images: Option<bool>,
 }
 
 /// One `[[llm.providers]]` entry.
@@ -71,6 +75,8 @@ pub(super) struct FileProvider {
     api_key_env: Option<String>,
     timeout_secs: Option<u64>,
     recipient: Option<String>,
+    /// Its model accepts pictures.
+    images: Option<bool>,
 }
 
 impl ProviderSettings {
@@ -102,6 +108,19 @@ pub(super) fn default_recipient(llm: &LlmSettings) -> String {
             text
         }
     }
+}
+
+/// Who receives pictures, when any configured model accepts them: those providers, in order.
+pub(super) fn image_recipients(llm: &LlmSettings) -> Option<String> {
+    let LlmSettings::OpenAi { providers, .. } = llm else {
+        return None;
+    };
+    let named: Vec<String> = providers
+        .iter()
+        .filter(|p| p.images)
+        .map(ProviderSettings::named)
+        .collect();
+    (!named.is_empty()).then(|| named.join(", or when that one is busy, "))
 }
 
 fn timeout_secs(place: &str, value: Option<u64>) -> Result<Duration, ConfigError> {
@@ -146,6 +165,7 @@ fn provider_list(
                 .map(|k| Secret::new(k.trim())),
             timeout: timeout_secs(&place("timeout_secs"), p.timeout_secs)?,
             recipient: p.recipient,
+            images: p.images.unwrap_or(false),
         });
     }
     Ok(out)
@@ -252,6 +272,19 @@ pub(super) fn settings(file: Option<FileLlm>, env: &dyn Env) -> Result<LlmSettin
                     .unwrap_or(30)
                     .max(1),
             };
+            let images = match env.get(env::LLM_IMAGES) {
+                Some(v) => match v.trim() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    other => {
+                        return Err(bad(
+                            env::LLM_IMAGES,
+                            format!("`{other}` is not true or false"),
+                        ));
+                    }
+                },
+                None => file.as_ref().and_then(|l| l.images).unwrap_or(false),
+            };
             Ok(LlmSettings::OpenAi {
                 providers: vec![ProviderSettings {
                     name: "openai-compatible".to_string(),
@@ -260,6 +293,7 @@ pub(super) fn settings(file: Option<FileLlm>, env: &dyn Env) -> Result<LlmSettin
                     api_key,
                     timeout: Duration::from_secs(timeout_secs),
                     recipient: None,
+                    images,
                 }],
                 system_prompt,
             })

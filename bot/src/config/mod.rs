@@ -9,6 +9,7 @@
 //! [`env`] lists every environment variable; each section of the file has its own module with
 //! its settings, its part of the file format and its checks.
 
+mod allowance;
 mod bots;
 pub mod env;
 mod error;
@@ -35,6 +36,7 @@ use url::Url;
 
 use crate::redact::RedactSettings;
 
+pub use allowance::{AllowanceSettings, PlanSettings};
 pub use bots::{BotSettings, DEFAULT_BALE_API_URL, DEFAULT_TELEGRAM_API_URL, WebChatConfig};
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
@@ -83,6 +85,8 @@ pub struct Config {
     pub llm: LlmSettings,
     /// Voice notes into text; off when `None`.
     pub transcription: Option<TranscriptionSettings>,
+    /// Requests per person and bot, and the plans that add more.
+    pub allowance: AllowanceSettings,
     pub bots: Vec<BotSettings>,
     pub webchat: WebChatConfig,
     pub policy: PolicySettings,
@@ -170,6 +174,7 @@ impl Config {
         }
         let llm = llm::settings(file.llm, env)?;
         let transcription = transcription::settings(file.transcription, env)?;
+        let allowance = allowance::settings(file.allowance, file.plans, env)?;
 
         let (bots, mut owners) = bots::configured(file.bots, env)?;
         let whatsapp = whatsapp::settings(env)?;
@@ -230,6 +235,7 @@ impl Config {
             file.purposes,
             &recipients,
             transcription.as_ref().map(|t| t.recipient.as_str()),
+            llm::image_recipients(&llm).as_deref(),
             &retention,
         )?;
         if let Some(ids) = env.get(env::TELEGRAM_OWNER_IDS) {
@@ -258,6 +264,7 @@ impl Config {
             http,
             llm,
             transcription,
+            allowance,
             bots,
             webchat,
             policy,
@@ -363,6 +370,10 @@ struct FileConfig {
     llm: Option<llm::FileLlm>,
     #[serde(default)]
     transcription: Option<transcription::FileTranscription>,
+    #[serde(default)]
+    allowance: Option<allowance::FileAllowance>,
+    #[serde(default)]
+    plans: Vec<allowance::FilePlan>,
     #[serde(default)]
     policy: Option<purposes::FilePolicy>,
     #[serde(default)]

@@ -53,6 +53,17 @@ send STOP at any time to end them.",
     ),
 ];
 
+/// The built-in purpose for pictures, offered when a configured model accepts them;
+/// `{image_recipients}` is filled in with who receives them.
+pub const IMAGES_PURPOSE: (&str, &str, &str) = (
+    "images",
+    "Pictures",
+    "Pictures you send are passed as they are, with their caption, to {image_recipients}, so that \
+it can answer about them. A picture cannot have faces, names, numbers or addresses taken out: send \
+only what you are happy for that service to see. Pictures are not stored here. Without this, \
+pictures are not looked at. Off unless you turn it on.",
+);
+
 /// The built-in purpose for voice notes, offered when a transcription service is configured;
 /// `{transcriber}` is filled in with who it is.
 pub const VOICE_PURPOSE: (&str, &str, &str) = (
@@ -92,6 +103,7 @@ pub(super) fn settings(
     file: Option<Vec<FilePurpose>>,
     recipients: &str,
     transcriber: Option<&str>,
+    image_recipients: Option<&str>,
     retention: &RetentionSettings,
 ) -> Result<Vec<PurposeSettings>, ConfigError> {
     let fill = |text: &str| {
@@ -101,14 +113,15 @@ pub(super) fn settings(
                 "{transcriber}",
                 transcriber.unwrap_or("no service (voice notes are not transcribed here)"),
             )
+            .replace(
+                "{image_recipients}",
+                image_recipients.unwrap_or("no service (pictures are not looked at here)"),
+            )
     };
     let voice = (VOICE_PURPOSE.0, VOICE_PURPOSE.1, VOICE_PURPOSE.2, false);
-    let defaults = |name: &str| {
-        DEFAULT_PURPOSES
-            .iter()
-            .chain(std::iter::once(&voice))
-            .find(|d| d.0 == name)
-    };
+    let images = (IMAGES_PURPOSE.0, IMAGES_PURPOSE.1, IMAGES_PURPOSE.2, false);
+    let extra = [voice, images];
+    let defaults = |name: &str| DEFAULT_PURPOSES.iter().chain(&extra).find(|d| d.0 == name);
     let mut purposes: Vec<PurposeSettings> = match file {
         None => DEFAULT_PURPOSES
             .iter()
@@ -165,6 +178,14 @@ pub(super) fn settings(
             required: false,
         });
     }
+    if image_recipients.is_some() && !purposes.iter().any(|p| p.name == IMAGES_PURPOSE.0) {
+        purposes.push(PurposeSettings {
+            name: IMAGES_PURPOSE.0.to_string(),
+            title: IMAGES_PURPOSE.1.to_string(),
+            text: fill(IMAGES_PURPOSE.2),
+            required: false,
+        });
+    }
     match purposes.iter().find(|p| p.name == "assistant") {
         Some(p) if p.required => {}
         Some(_) => {
@@ -181,7 +202,11 @@ pub(super) fn settings(
         }
     }
     for p in &purposes {
-        if matches!(p.name.as_str(), "history" | "marketing" | "voice") && p.required {
+        if matches!(
+            p.name.as_str(),
+            "history" | "marketing" | "voice" | "images"
+        ) && p.required
+        {
             return Err(bad(
                 "purposes",
                 format!(

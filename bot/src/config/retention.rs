@@ -13,6 +13,8 @@ pub struct RetentionSettings {
     pub conversation_days: u32,
     /// The egress ledger: which LLM calls were made about a person.
     pub egress_days: u32,
+    /// Telegram Stars payments, and the count of free requests used.
+    pub payments_days: u32,
     /// Temporary records: delivery ids kept to drop platform redeliveries, export links.
     pub temporary_days: u32,
     /// Audit log entries; pruning leaves an anchor entry.
@@ -30,6 +32,7 @@ impl Default for RetentionSettings {
         RetentionSettings {
             conversation_days: 30,
             egress_days: 365,
+            payments_days: 5 * 365,
             temporary_days: 90,
             audit_days: 365,
             inactive_subject_days: 5 * 365,
@@ -44,6 +47,7 @@ impl Default for RetentionSettings {
 pub(super) struct FileRetention {
     pub(super) conversation_days: Option<u32>,
     pub(super) egress_days: Option<u32>,
+    pub(super) payments_days: Option<u32>,
     pub(super) temporary_days: Option<u32>,
     pub(super) audit_days: Option<u32>,
     pub(super) inactive_subject_days: Option<u32>,
@@ -78,6 +82,8 @@ pub(super) fn settings(file: Option<FileRetention>) -> Result<RetentionSettings,
         r.conversation_days,
     )?;
     r.egress_days = at_least("egress_days", f.egress_days, 1, r.egress_days)?;
+    // A plan runs up to 366 days; its payment is kept at least as long.
+    r.payments_days = at_least("payments_days", f.payments_days, 366, r.payments_days)?;
     // Platforms redeliver for up to 7 days (WhatsApp); delivery ids must outlive that.
     r.temporary_days = at_least("temporary_days", f.temporary_days, 8, r.temporary_days)?;
     r.audit_days = at_least("audit_days", f.audit_days, 1, r.audit_days)?;

@@ -530,3 +530,50 @@ fn a_transcription_service_adds_the_voice_purpose_and_is_checked() {
     let voice = c.purposes.iter().find(|p| p.name == "voice").unwrap();
     assert_eq!(voice.text, "Audio goes to Acme Whisper (EU).");
 }
+
+#[test]
+fn allowances_and_plans_are_checked_with_their_place() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert!(!c.allowance.limited());
+    let c = Config::load(None, &env(&[("CONSENTGATE_REQUESTS_PER_DAY", "20")])).unwrap();
+    assert_eq!(c.allowance.per_day, Some(20));
+    let err = Config::load(None, &env(&[("CONSENTGATE_REQUESTS_PER_MONTH", "lots")])).unwrap_err();
+    assert_eq!(err.place, "CONSENTGATE_REQUESTS_PER_MONTH");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let load = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &env(&[]))
+    };
+    let c = load("[allowance]\nrequests_per_month = 100\n[[plans]]\nname = \"plus\"\nstars = 50\nrequests = 200\n").unwrap();
+    let plan = c.allowance.plan("plus").unwrap();
+    assert_eq!(
+        (plan.days, plan.title.as_str()),
+        (30, "200 requests for 30 days")
+    );
+    for (text, place) in [
+        (
+            "[allowance]\nrequests_per_day = 0\n",
+            "allowance.requests_per_day",
+        ),
+        (
+            "[[plans]]\nname = \"plus\"\nstars = 50\nrequests = 200\n",
+            "plans",
+        ),
+        (
+            "[allowance]\nrequests_per_day = 5\n[[plans]]\nname = \"plus\"\nstars = 0\nrequests = 200\n",
+            "plans[0].stars",
+        ),
+        (
+            "[allowance]\nrequests_per_day = 5\n[[plans]]\nname = \"a\"\nstars = 1\nrequests = 1\n[[plans]]\nname = \"a\"\nstars = 1\nrequests = 1\n",
+            "plans[1].name",
+        ),
+        (
+            "[retention]\npayments_days = 30\n",
+            "retention.payments_days",
+        ),
+    ] {
+        let err = load(text).unwrap_err();
+        assert!(err.place.starts_with(place), "{text}: {err}");
+    }
+}

@@ -37,6 +37,8 @@ pub const PURPOSE_HISTORY: &str = "history";
 pub const PURPOSE_MARKETING: &str = "marketing";
 /// Voice notes sent to the transcription service (offered when one is configured).
 pub const PURPOSE_VOICE: &str = "voice";
+/// Pictures passed to a model that accepts them (offered when one does).
+pub const PURPOSE_IMAGES: &str = "images";
 
 /// The general policy text shown when the configuration names no policy file. The purposes
 /// follow it, each with its own text.

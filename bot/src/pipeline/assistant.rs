@@ -12,6 +12,7 @@ use consentgate_entity::egress_ledger;
 
 use super::{Pipeline, PipelineError, Turn, dedupe, outbox, replies};
 use crate::audit::Action;
+use crate::rights::allowance;
 use crate::{
     app::metrics::{ReasonLabel, TypeLabel},
     audit::Pending,
@@ -26,7 +27,12 @@ pub(super) async fn answer(
     t: &Turn<'_>,
     choices: &Choices,
 ) -> Result<Vec<Outbound>, PipelineError> {
+    // Nothing is fetched, transcribed or sent for someone with no request left.
+    if let Some(reply) = allowance_reply(p, t).await? {
+        return Ok(vec![reply]);
+    }
     let transcript;
+    let mut picture = None;
     let text = match (&t.inbound.media, t.inbound.text.as_deref()) {
         (Some(media), _) if media.kind == MediaKind::Voice => {
             match super::voice::transcript(p, t, choices, media).await? {
@@ -37,7 +43,14 @@ pub(super) async fn answer(
                 Err(reply) => return Ok(vec![reply]),
             }
         }
-        (Some(_), _) => return Ok(vec![Outbound::text(replies::IMAGES_NOT_READ)]),
+        // A picture goes with its caption (redacted like any text), or with none.
+        (Some(media), caption) => match super::pictures::picture(p, t, choices, media).await? {
+            Ok(found) => {
+                picture = Some(found);
+                caption.unwrap_or("")
+            }
+            Err(reply) => return Ok(vec![reply]),
+        },
         (None, Some(text)) => text,
         (None, None) => return Ok(vec![Outbound::text(replies::TEXT_ONLY)]),
     };
@@ -92,7 +105,21 @@ pub(super) async fn answer(
         .policy
         .purpose(crate::consent::PURPOSE_ASSISTANT)
         .map_or("", |purpose| purpose.text.as_str());
-    let ready = p.providers.ready(consented);
+    // A picture goes only to providers that accept pictures, named in the `images` purpose.
+    let ready = match &picture {
+        None => p.providers.ready(consented),
+        Some(_) => {
+            let images = t
+                .policy
+                .purpose(crate::consent::PURPOSE_IMAGES)
+                .map_or("", |purpose| purpose.text.as_str());
+            p.providers
+                .ready(images)
+                .into_iter()
+                .filter(|(_, provider)| provider.accepts_images())
+                .collect()
+        }
+    };
     if ready.is_empty() {
         return llm_failed(p, t, "none", &LlmError::Resting).await;
     }
@@ -104,22 +131,28 @@ pub(super) async fn answer(
             text: &redacted,
             history: &history,
             system: t.policy.system_prompt.as_deref(),
+            picture: picture.as_ref(),
         });
         let forward = Forward {
             provider,
             attempt: attempt + 1,
             context_messages: history.len(),
         };
-        if !record_forward(p, t, &payload, &redacted, forward).await? {
-            // A withdrawal, a refusal or a deletion was decided first: nothing goes out.
-            p.record(
-                Some(t.bot.id),
-                Some(&t.subject.pseudonym),
-                Action::MessageHeld,
-                serde_json::json!({"reason": "consent_changed"}),
-            )
-            .await?;
-            return Ok(vec![Outbound::text(replies::HELD_AFTER_CHANGE)]);
+        match record_forward(p, t, &payload, &redacted, forward).await? {
+            Ok(()) => {}
+            Err(Held::ConsentChanged) => {
+                // A withdrawal, a refusal or a deletion was decided first: nothing goes out.
+                p.record(
+                    Some(t.bot.id),
+                    Some(&t.subject.pseudonym),
+                    Action::MessageHeld,
+                    serde_json::json!({"reason": "consent_changed"}),
+                )
+                .await?;
+                return Ok(vec![Outbound::text(replies::HELD_AFTER_CHANGE)]);
+            }
+            // The last request went to a message sent at the same moment.
+            Err(Held::AllowanceUsed) => return out_of_requests(p, t).await,
         }
         // The answer shows as it grows, restored: a placeholder is shown only once it is
         // complete, and then as the value it stands for.
@@ -171,7 +204,14 @@ pub(super) async fn answer(
                 (t.subject.id, t.bot.id),
                 &conversation::ChatKey::of(&p.keys, &t.inbound.chat),
                 &purpose.text_sha256,
-                (text, &answer),
+                (
+                    if picture.is_some() && text.is_empty() {
+                        "(a picture)"
+                    } else {
+                        text
+                    },
+                    &answer,
+                ),
                 &hints.terms,
             )
             .await?;
@@ -260,6 +300,45 @@ async fn held_unredacted(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, Pi
 
 /// Set as the error of a forward's write when the person may no longer be processed.
 const NOT_NOW: &str = "consent changed before the forward";
+/// Set as the error of a forward's write when the person has no request left.
+pub(super) const USED_UP: &str = "no request left";
+
+/// Why a forward was not recorded (and nothing was sent).
+enum Held {
+    ConsentChanged,
+    AllowanceUsed,
+}
+
+/// Where the person has no request left: the reply saying which allowance ran out, when it
+/// renews, and where plans can be bought; `None` while they have one.
+pub(super) async fn allowance_reply(
+    p: &Pipeline,
+    t: &Turn<'_>,
+) -> Result<Option<Outbound>, PipelineError> {
+    let standing =
+        allowance::standing(&p.db, &p.allowance, t.subject.id, t.bot.id, Utc::now()).await?;
+    let allowance::Standing::Out(out) = standing else {
+        return Ok(None);
+    };
+    p.record(
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        Action::MessageHeld,
+        serde_json::json!({"reason": "allowance_used"}),
+    )
+    .await?;
+    let plans = !p.allowance.plans.is_empty() && t.inbound.channel.has_stars();
+    Ok(Some(Outbound::text(replies::allowance_used(&out, plans))))
+}
+
+pub(super) async fn out_of_requests(
+    p: &Pipeline,
+    t: &Turn<'_>,
+) -> Result<Vec<Outbound>, PipelineError> {
+    Ok(vec![allowance_reply(p, t).await?.unwrap_or_else(|| {
+        Outbound::text(replies::ASSISTANT_UNAVAILABLE)
+    })])
+}
 
 /// Which provider a forward goes to.
 struct Forward<'a> {
@@ -281,8 +360,11 @@ async fn record_forward(
     payload: &Payload,
     redacted: &RedactedText,
     forward: Forward<'_>,
-) -> Result<bool, PipelineError> {
+) -> Result<Result<(), Held>, PipelineError> {
     let (first, context_messages) = (forward.attempt == 1, forward.context_messages);
+    let allowance = p.allowance.clone();
+    // One request per message: not again for each provider tried, nor after its voice note.
+    let spend = first && !t.spent.load(Ordering::Relaxed);
     // Written before the call: if the audit log cannot be written, nothing is forwarded. The
     // SHA-256 of the exact bytes sent is the egress ledger's proof of what left; the ledger row
     // and the audit entry are kept together or not at all.
@@ -329,10 +411,19 @@ async fn record_forward(
                 created_at: Set(Utc::now()),
                 ..Default::default()
             });
+            let allowance = allowance.clone();
             Box::pin(async move {
                 crate::consent::lock_person(txn, subject_id).await?;
                 if !crate::consent::may_process_now(txn, subject_id, bot_id, &policy).await? {
                     return Err(sea_orm::DbErr::Custom(NOT_NOW.into()));
+                }
+                // One request of the allowance, for the message (not for each provider tried).
+                if spend
+                    && allowance::spend(txn, &allowance, subject_id, bot_id, Utc::now())
+                        .await?
+                        .is_some()
+                {
+                    return Err(sea_orm::DbErr::Custom(USED_UP.into()));
                 }
                 ledger.exec_without_returning(txn).await?;
                 // The delivery is handled from here on: a redelivery is not forwarded again, even
@@ -349,14 +440,19 @@ async fn record_forward(
         .await;
     match written {
         Ok(()) => {}
-        Err(sea_orm::DbErr::Custom(why)) if why == NOT_NOW => return Ok(false),
+        Err(sea_orm::DbErr::Custom(why)) if why == NOT_NOW => {
+            return Ok(Err(Held::ConsentChanged));
+        }
+        Err(sea_orm::DbErr::Custom(why)) if why == USED_UP => {
+            return Ok(Err(Held::AllowanceUsed));
+        }
         Err(err) => return Err(err.into()),
     }
     t.completed.store(true, Ordering::Relaxed);
     // Decided: the person's next message need not wait for the provider's answer.
     t.order.lock().unwrap_or_else(|e| e.into_inner()).take();
     if !first {
-        return Ok(true);
+        return Ok(Ok(()));
     }
     for (label, count) in redacted.counts() {
         p.metrics
@@ -366,5 +462,5 @@ async fn record_forward(
             })
             .inc_by(*count as u64);
     }
-    Ok(true)
+    Ok(Ok(()))
 }

@@ -32,10 +32,14 @@ pub enum Command {
     Unlink,
     /// `/panel`: a one-time link to sign in to the console.
     Panel,
+    /// `/plans`: the plans in Telegram Stars, each as an invoice.
+    Plans,
+    /// `/paysupport`: help with a payment, as Telegram asks of bots that take Stars.
+    Paysupport,
 }
 
 impl Command {
-    pub const ALL: [Command; 14] = [
+    pub const ALL: [Command; 16] = [
         Command::Start,
         Command::Privacy,
         Command::Consent,
@@ -50,6 +54,8 @@ impl Command {
         Command::Links,
         Command::Unlink,
         Command::Panel,
+        Command::Plans,
+        Command::Paysupport,
     ];
 
     pub fn parse(name: &str) -> Result<Command, Unknown> {
@@ -75,6 +81,8 @@ impl Command {
             Command::Links => "links",
             Command::Unlink => "unlink",
             Command::Panel => "panel",
+            Command::Plans => "plans",
+            Command::Paysupport => "paysupport",
         }
     }
 

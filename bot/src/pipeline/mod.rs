@@ -31,6 +31,13 @@ mod identities;
 pub mod input;
 pub mod outbox;
 mod owners;
+mod payments;
+mod pictures;
+
+/// What a person is told when their payment for `plan` was refunded.
+pub fn refund_notice(plan: &str) -> String {
+    replies::refunded(plan)
+}
 mod replies;
 mod rights;
 mod voice;
@@ -126,6 +133,9 @@ pub(crate) struct Turn<'a> {
     pub order: &'a PersonTurn,
     /// Where the assistant's answer shows as it is written.
     pub progress: &'a Progress,
+    /// A request of the person's allowance was spent for this message already (by its voice
+    /// note's transcription): its forward spends none.
+    pub spent: AtomicBool,
 }
 
 /// Held while a person's message is decided: their next message (or withdrawal) waits for it.
@@ -160,6 +170,8 @@ pub struct PipelineSettings {
     pub takeover: std::time::Duration,
     /// Turns voice notes into text; `None`: voice notes are not listened to.
     pub transcriber: Option<Arc<crate::transcribe::Transcriber>>,
+    /// Requests per person and bot, and the plans that add more.
+    pub allowance: crate::config::AllowanceSettings,
 }
 
 /// The message pipeline shared by every channel.
@@ -193,6 +205,7 @@ pub struct Pipeline {
     /// See [`PipelineSettings::takeover`].
     lease: chrono::Duration,
     transcriber: Option<Arc<crate::transcribe::Transcriber>>,
+    allowance: Arc<crate::config::AllowanceSettings>,
     /// One lock per slot of people: a person's messages are decided in the order they arrived,
     /// whatever chat or connection brought them.
     person_locks: Box<[Arc<tokio::sync::Mutex<()>>]>,
@@ -242,6 +255,7 @@ impl Pipeline {
             history_messages: settings.history_messages,
             public_url: settings.public_url,
             transcriber: settings.transcriber,
+            allowance: Arc::new(settings.allowance),
             integrations: settings.integrations,
             lease: chrono::Duration::from_std(settings.takeover)
                 .unwrap_or(chrono::Duration::minutes(1)),
@@ -653,7 +667,14 @@ impl Pipeline {
             completed,
             order,
             progress,
+            spent: AtomicBool::new(false),
         };
+
+        // Payments (Telegram's pre-checkout query must be answered within ten seconds, also
+        // while an erasure is pending: with a no) and `/plans`.
+        if let Some(out) = payments::input(self, &turn).await? {
+            return Ok(out);
+        }
 
         // 4. erasure pending
         if let Some(purge_after) = subject.purge_after {

@@ -31,6 +31,16 @@ pub const TEXT_ONLY: &str = "Sorry, I can only read text messages.";
 pub const IMAGES_NOT_READ: &str = "Sorry, I can't look at pictures here. Please describe what \
 you need in words.";
 
+pub const IMAGES_NEED_CONSENT: &str = "To have pictures looked at, turn on “Pictures” with \
+/consent: a picture goes to the AI service as it is, since nothing can be taken out of it. Or \
+describe what you need in words.";
+
+pub const PICTURE_TOO_LARGE: &str = "That picture is too large for me (5 MB at most). Please send a \
+smaller one, or describe it in words.";
+
+pub const PICTURE_FAILED: &str = "Sorry, I couldn't get that picture just now. Please try again, or \
+describe it in words.";
+
 pub const VOICE_OFF: &str = "Sorry, I can't listen to voice notes here. Please type your message.";
 
 pub const VOICE_FAILED: &str = "Sorry, I couldn't make out that voice note just now. Please try \
@@ -45,6 +55,88 @@ pub fn voice_needs_consent(recipient: &str) -> String {
         "To have your voice notes answered, turn on “Voice notes” with /consent: they are then \
          sent as audio to {recipient} to be written down (the audio is not kept). Or type your \
          message."
+    )
+}
+
+/// No request left: which allowance ran out, when it renews, and where to get more.
+pub fn allowance_used(out: &crate::rights::allowance::Out, plans: bool) -> String {
+    use crate::rights::allowance::Period;
+    let (what, when) = match out.period {
+        Period::Day => (
+            "today's",
+            format!("at {} (UTC)", out.renews_at.format("%Y-%m-%d %H:%M")),
+        ),
+        Period::Month => (
+            "this month's",
+            format!("on {} (UTC)", out.renews_at.format("%Y-%m-%d")),
+        ),
+    };
+    let mut text = format!(
+        "You have used {what} {} free requests for the assistant. They renew {when}.",
+        out.limit
+    );
+    if plans {
+        text.push_str(" Send /plans for more now.");
+    }
+    text.push_str(" /privacy and your other rights work as always.");
+    text
+}
+
+pub const PAYSUPPORT: &str = "Payments here buy more requests for the assistant, in Telegram \
+Stars. If something went wrong with one, write what happened here: the business that runs this \
+assistant can refund it (your payments and their charge ids are in /export). Telegram's own \
+support cannot help with purchases from bots.";
+
+pub const NO_PLANS: &str = "There are no paid plans here.";
+
+pub const PLANS_NEED_CONSENT: &str = "Plans add requests for the assistant: please agree to how \
+your messages are handled first (/start).";
+
+pub const PLAN_GONE: &str = "This plan is not offered at this price any more. Send /plans to see \
+what is.";
+
+pub const PLAN_GONE_AFTER_PAYMENT: &str = "Thank you for your payment. This plan is no longer \
+offered, so the operator will refund it.";
+
+pub const PAYMENT_WHILE_ERASING: &str = "Your data is being deleted, so no payment is taken. \
+/restore undoes the deletion.";
+
+/// The plans offered, and what the person has left of earlier ones.
+pub fn plans(
+    offered: &[crate::config::PlanSettings],
+    active: &[consentgate_entity::payments::Model],
+) -> String {
+    let mut text = String::from("Plans, paid in Telegram Stars:");
+    for plan in offered {
+        text.push_str(&format!(
+            "\n• {}: {} more requests for {} days, {} ⭐",
+            plan.title, plan.requests, plan.days, plan.stars
+        ));
+    }
+    for a in active {
+        text.push_str(&format!(
+            "\n\nYou have {} requests left from {}, until {} (UTC).",
+            (a.requests - a.used).max(0),
+            a.plan,
+            a.expires_at.format("%Y-%m-%d")
+        ));
+    }
+    text
+}
+
+/// Thanks for a payment: what it added, until when.
+pub fn paid(plan: &crate::config::PlanSettings, until: DateTime<Utc>) -> String {
+    format!(
+        "Thank you! {} more requests for the assistant are yours until {} (UTC). /export lists your payments.",
+        plan.requests,
+        until.format("%Y-%m-%d %H:%M")
+    )
+}
+
+/// A payment was refunded.
+pub fn refunded(plan: &str) -> String {
+    format!(
+        "Your payment for {plan} was refunded; the requests it added and you had not used are gone."
     )
 }
 
@@ -431,8 +523,8 @@ pub const ANSWER_LOST: &str = "Sorry, your message reached the assistant but its
 while the service restarted. Please send it again.";
 
 pub const EXPORT_CAPTION: &str = "Everything stored about you, as JSON: your ids, your consent \
-record, any stored conversation, linked integrations, audit entries and each call made to the \
-AI service about you.";
+record, any stored conversation, linked integrations, payments, audit entries and each call \
+made to the AI (or transcription) service about you.";
 
 pub fn export_link(url: &str, minutes: i64) -> String {
     format!(

@@ -247,7 +247,13 @@ pub(super) async fn input(
             marketing(p, t, choices, *resume, Method::PlatformSetting).await?;
             Vec::new()
         }
-        InboundKind::Blocked | InboundKind::Status { .. } | InboundKind::IdentityChanged { .. } => {
+        // Payments are answered before this step.
+        InboundKind::Blocked
+        | InboundKind::Status { .. }
+        | InboundKind::IdentityChanged { .. }
+        | InboundKind::PreCheckout { .. }
+        | InboundKind::Paid { .. }
+        | InboundKind::Refunded { .. } => {
             return Ok(None);
         }
     };
@@ -344,10 +350,14 @@ async fn command_in_private(
         Command::Restore => Ok(vec![Outbound::text(replies::NOTHING_TO_RESTORE)]),
         Command::Stop => marketing(p, t, choices, false, Method::Command).await,
         Command::Help => Ok(vec![Outbound::text(replies::HELP)]),
-        // Owners' commands are answered before consent is read.
-        Command::Claim | Command::Link | Command::Links | Command::Unlink | Command::Panel => {
-            Ok(vec![Outbound::text(replies::unknown_command(name))])
-        }
+        // Owners' commands and `/plans` are answered before consent is read.
+        Command::Claim
+        | Command::Link
+        | Command::Links
+        | Command::Unlink
+        | Command::Panel
+        | Command::Plans
+        | Command::Paysupport => Ok(vec![Outbound::text(replies::unknown_command(name))]),
     }
 }
 

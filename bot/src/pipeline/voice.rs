@@ -20,6 +20,13 @@ use consentgate_entity::egress_ledger;
 /// Set as the error of the transcription's record when the person may no longer be processed.
 const NOT_NOW: &str = "consent changed before the transcription";
 
+/// What became of the transcription's record.
+enum Recorded {
+    Yes,
+    ConsentChanged,
+    AllowanceUsed,
+}
+
 /// The text of a voice note, or what to tell the person instead.
 pub(super) async fn transcript(
     p: &Pipeline,
@@ -71,9 +78,18 @@ pub(super) async fn transcript(
             return say(replies::VOICE_FAILED.to_string());
         }
     };
-    if !record_transcription(p, t, transcriber, &audio).await? {
-        held(p, t, "consent_changed").await?;
-        return say(replies::HELD_AFTER_CHANGE.to_string());
+    match record_transcription(p, t, transcriber, &audio).await? {
+        Recorded::Yes => {}
+        Recorded::ConsentChanged => {
+            held(p, t, "consent_changed").await?;
+            return say(replies::HELD_AFTER_CHANGE.to_string());
+        }
+        // The last request went to another message at the same moment.
+        Recorded::AllowanceUsed => {
+            return Ok(Err(super::assistant::out_of_requests(p, t)
+                .await?
+                .remove(0)));
+        }
     }
     match transcriber.transcribe(audio, media.mime.as_deref()).await {
         Ok(text) if !text.is_empty() => Ok(Ok(text)),
@@ -109,7 +125,8 @@ async fn record_transcription(
     t: &Turn<'_>,
     transcriber: &crate::transcribe::Transcriber,
     audio: &[u8],
-) -> Result<bool, PipelineError> {
+) -> Result<Recorded, PipelineError> {
+    let allowance = p.allowance.clone();
     let sha = sha256_hex(audio);
     let (bot_id, subject_id) = (t.bot.id, t.subject.id);
     let (service, model) = (
@@ -142,6 +159,7 @@ async fn record_transcription(
         .committer
         .write_recorded(entry, move |txn| {
             let (policy, key, apology) = (policy.clone(), key.clone(), apology.clone());
+            let allowance = allowance.clone();
             let ledger = egress_ledger::Entity::insert(egress_ledger::ActiveModel {
                 subject_id: Set(subject_id),
                 bot_id: Set(bot_id),
@@ -161,6 +179,19 @@ async fn record_transcription(
                 if !allowed {
                     return Err(sea_orm::DbErr::Custom(NOT_NOW.into()));
                 }
+                // The message's request is spent here, before the (costly) transcription.
+                if crate::rights::allowance::spend(
+                    txn,
+                    &allowance,
+                    subject_id,
+                    bot_id,
+                    chrono::Utc::now(),
+                )
+                .await?
+                .is_some()
+                {
+                    return Err(sea_orm::DbErr::Custom(super::assistant::USED_UP.into()));
+                }
                 ledger.exec_without_returning(txn).await?;
                 dedupe::complete(txn, bot_id, key).await?;
                 match apology {
@@ -173,10 +204,14 @@ async fn record_transcription(
     match written {
         Ok(()) => {
             t.completed.store(true, Ordering::Relaxed);
+            t.spent.store(true, Ordering::Relaxed);
             t.order.lock().unwrap_or_else(|e| e.into_inner()).take();
-            Ok(true)
+            Ok(Recorded::Yes)
         }
-        Err(sea_orm::DbErr::Custom(why)) if why == NOT_NOW => Ok(false),
+        Err(sea_orm::DbErr::Custom(why)) if why == NOT_NOW => Ok(Recorded::ConsentChanged),
+        Err(sea_orm::DbErr::Custom(why)) if why == super::assistant::USED_UP => {
+            Ok(Recorded::AllowanceUsed)
+        }
         Err(err) => Err(err.into()),
     }
 }

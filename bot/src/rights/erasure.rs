@@ -224,6 +224,14 @@ async fn delete_rows(db: &impl ConnectionTrait, subject_id: i64) -> Result<Purge
         .exec(db)
         .await?
         .rows_affected;
+    consentgate_entity::request_usage::Entity::delete_many()
+        .filter(consentgate_entity::request_usage::Column::SubjectId.eq(subject_id))
+        .exec(db)
+        .await?;
+    consentgate_entity::payments::Entity::delete_many()
+        .filter(consentgate_entity::payments::Column::SubjectId.eq(subject_id))
+        .exec(db)
+        .await?;
     export_links::Entity::delete_many()
         .filter(export_links::Column::SubjectId.eq(subject_id))
         .exec(db)

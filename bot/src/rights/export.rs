@@ -86,6 +86,40 @@ pub async fn build(
         .collect();
 
     let (audit, egress) = trail(db, &subject.pseudonym, subject_id, &bot).await?;
+    let payments: Vec<Value> = consentgate_entity::payments::Entity::find()
+        .filter(consentgate_entity::payments::Column::SubjectId.eq(subject_id))
+        .order_by_asc(consentgate_entity::payments::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let charge = keys
+                .fernet
+                .decrypt(&p.charge_id_enc)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            let left = if p.refunded_at.is_some() || p.expires_at <= now {
+                0
+            } else {
+                (p.requests - p.used).max(0)
+            };
+            json!({
+                "bot": bot(p.bot_id), "plan": p.plan, "stars": p.stars,
+                "requests": p.requests, "used": p.used, "remaining_requests": left,
+                "telegram_payment_charge_id": charge,
+                "paid_at": p.paid_at.to_rfc3339(), "expires_at": p.expires_at.to_rfc3339(),
+                "refunded_at": p.refunded_at.map(|t| t.to_rfc3339()),
+            })
+        })
+        .collect();
+
+    let requests_used: Vec<Value> = consentgate_entity::request_usage::Entity::find()
+        .filter(consentgate_entity::request_usage::Column::SubjectId.eq(subject_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| json!({"bot": bot(u.bot_id), "day": u.day.to_string(), "free_requests": u.count}))
+        .collect();
 
     Ok(Some(json!({
         "format": FORMAT,
@@ -103,6 +137,8 @@ pub async fn build(
         "integrations": [],
         "audit": audit,
         "egress": egress,
+        "payments": payments,
+        "requests_used": requests_used,
     })))
 }
 

@@ -2,8 +2,10 @@
 //! erasure, retention, the stored conversation (kept only with `history`), and notices sent
 //! outside a reply.
 
+pub mod allowance;
 pub mod conversation;
 pub mod erasure;
 pub mod export;
 pub mod notify;
+pub mod payments;
 pub mod retention;

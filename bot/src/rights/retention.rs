@@ -72,6 +72,12 @@ impl Sweeper<'_> {
                 self.egress(now, dry_run).await?,
             ),
             class(
+                "payments",
+                s.payments_days,
+                "Stars payments (and counts of free requests used, after two months)",
+                self.payments(now, dry_run).await?,
+            ),
+            class(
                 "temporary",
                 s.temporary_days,
                 "delivery records, expired export links and OAuth states",
@@ -131,6 +137,35 @@ impl Sweeper<'_> {
                 .exec(self.db)
                 .await?
                 .rows_affected
+        };
+        Ok(count)
+    }
+    /// Payments older than their period (by when they were made), and counts of free requests
+    /// used before last month (only this month's are ever read).
+    async fn payments(&self, now: DateTime<Utc>, dry_run: bool) -> Result<u64, DbErr> {
+        use consentgate_entity::{payments, request_usage};
+        let cutoff = now - days(self.settings.payments_days);
+        let usage_cutoff = now - days(62);
+        let count = if dry_run {
+            payments::Entity::find()
+                .filter(payments::Column::PaidAt.lt(cutoff))
+                .count(self.db)
+                .await?
+                + request_usage::Entity::find()
+                    .filter(request_usage::Column::Day.lt(usage_cutoff.date_naive()))
+                    .count(self.db)
+                    .await?
+        } else {
+            payments::Entity::delete_many()
+                .filter(payments::Column::PaidAt.lt(cutoff))
+                .exec(self.db)
+                .await?
+                .rows_affected
+                + request_usage::Entity::delete_many()
+                    .filter(request_usage::Column::Day.lt(usage_cutoff.date_naive()))
+                    .exec(self.db)
+                    .await?
+                    .rows_affected
         };
         Ok(count)
     }

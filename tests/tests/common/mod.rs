@@ -2,6 +2,7 @@
 //! `TEST_DATABASE_URL` is set), the fake peers, and the real gateway on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod owners;
 
 use std::{collections::HashMap, time::Duration};
@@ -496,6 +497,23 @@ pub fn media_update(update_id: i64, p: Person, field: &str, media: Value) -> Val
     });
     message[field] = media;
     json!({"update_id": update_id, "message": message})
+}
+
+/// Telegram asks whether `p`'s Stars payment may go ahead.
+pub fn pre_checkout_update(update_id: i64, p: Person, payload: &str, stars: u32) -> Value {
+    json!({"update_id": update_id, "pre_checkout_query": {
+        "id": format!("pcq-{update_id}"), "from": user(p), "currency": "XTR",
+        "total_amount": stars, "invoice_payload": payload,
+    }})
+}
+
+/// `p`'s Stars payment went through.
+pub fn payment_update(update_id: i64, p: Person, payload: &str, stars: u32, charge: &str) -> Value {
+    json!({"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_700_000_000, "chat": chat(p), "from": user(p),
+        "successful_payment": {"currency": "XTR", "total_amount": stars, "invoice_payload": payload,
+            "telegram_payment_charge_id": charge, "provider_payment_charge_id": ""},
+    }})
 }
 
 pub fn button_update(update_id: i64, p: Person, data: &str) -> Value {

@@ -140,7 +140,39 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
         tracing::warn!(error = %err, "console: daily counts not written");
     }
     let counts = daily::since(&c.i.db, visible.as_deref(), since.date_naive()).await;
-    let (Ok(entries), Ok(events), Ok(names), Ok(counts)) = (entries, events, names, counts) else {
+    // Stars paid for plans: totals per bot, never who paid.
+    let mut paid = consentgate_entity::payments::Entity::find()
+        .select_only()
+        .column(consentgate_entity::payments::Column::BotId)
+        .column(consentgate_entity::payments::Column::Stars)
+        .column(consentgate_entity::payments::Column::RefundedAt)
+        .filter(consentgate_entity::payments::Column::PaidAt.gte(since));
+    if let Some(mine) = &visible {
+        paid = paid.filter(consentgate_entity::payments::Column::BotId.is_in(mine.clone()));
+    }
+    let paid = paid
+        .into_tuple::<(i64, i32, Option<DateTime<Utc>>)>()
+        .all(&c.i.db)
+        .await;
+    // People who have written to each bot (a count, never who).
+    let mut people = consentgate_entity::channel_identities::Entity::find()
+        .select_only()
+        .column(consentgate_entity::channel_identities::Column::BotId)
+        .column_as(
+            sea_orm::sea_query::ExprTrait::count_distinct(sea_orm::sea_query::Expr::col(
+                consentgate_entity::channel_identities::Column::SubjectId,
+            )),
+            "people",
+        )
+        .group_by(consentgate_entity::channel_identities::Column::BotId);
+    if let Some(mine) = &visible {
+        people = people
+            .filter(consentgate_entity::channel_identities::Column::BotId.is_in(mine.clone()));
+    }
+    let people = people.into_tuple::<(i64, i64)>().all(&c.i.db).await;
+    let (Ok(entries), Ok(events), Ok(names), Ok(counts), Ok(paid), Ok(people)) =
+        (entries, events, names, counts, paid, people)
+    else {
         return unavailable();
     };
     let today = Utc::now().date_naive();
@@ -178,6 +210,16 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
             _ => {}
         }
     }
+    let mut stars: BTreeMap<i64, (u64, u64, u64)> = BTreeMap::new();
+    for (bot, amount, refunded) in paid {
+        let e = stars.entry(bot).or_default();
+        if refunded.is_some() {
+            e.2 += 1;
+        } else {
+            e.0 += 1;
+            e.1 += u64::try_from(amount).unwrap_or(0);
+        }
+    }
     for (bot, purpose, action) in events {
         if let Some(b) = bots.get_mut(&bot) {
             *b.consent.entry((purpose, action)).or_default() += 1;
@@ -190,9 +232,13 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
             section aria-labelledby=(format!("bot-{id}")) {
                 h2 id=(format!("bot-{id}")) { (names.get(id).cloned().unwrap_or_default()) }
                 div class="cards" {
+                    div class="card" { b { (people.iter().find(|(b, _)| b == id).map_or(0, |(_, n)| *n)) } "people" }
                     div class="card" { b { (per_day.iter().map(|(_, n)| n).sum::<u64>()) } "messages answered" }
                     div class="card" { b { (b.held.values().sum::<u64>()) } "messages held" }
                     div class="card" { b { (b.failed.values().sum::<u64>()) } "provider failures" }
+                    @if let Some((payments, total, refunds)) = stars.get(id) {
+                        div class="card" { b { (total) " ⭐" } (payments) " plans bought, " (refunds) " refunded" }
+                    }
                 }
                 (chart("Messages sent to the assistant per day", &per_day))
                 (answer_times(*id, &days, &counts))
