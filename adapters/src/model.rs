@@ -266,6 +266,8 @@ pub enum MediaKind {
     Voice,
     /// A picture.
     Image,
+    /// A file (an owner's document for the knowledge base).
+    Document,
 }
 
 /// Media a message carried, as the platform names it: the bytes stay at the platform until
@@ -282,6 +284,8 @@ pub struct Media {
     pub duration_secs: Option<u32>,
     /// Forwarded from someone else (their voice, not the sender's).
     pub forwarded: bool,
+    /// The file's name, when the platform gave one (documents).
+    pub name: Option<String>,
 }
 
 impl fmt::Debug for Media {

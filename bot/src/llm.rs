@@ -30,6 +30,8 @@ pub struct Prompt<'a> {
     pub system: Option<&'a str>,
     /// A picture sent with the message (to providers that accept pictures only).
     pub picture: Option<&'a Picture>,
+    /// Passages of the business's knowledge base for this question, with their sources.
+    pub knowledge: Option<&'a str>,
 }
 
 /// A picture a person sent, as it goes to a provider that accepts pictures.
@@ -507,6 +509,9 @@ impl Provider for OpenAiCompatible {
         let mut messages = Vec::with_capacity(prompt.history.len() + 2);
         let system = prompt.system.unwrap_or(&self.system_prompt);
         messages.push(serde_json::json!({"role": "system", "content": system}));
+        if let Some(knowledge) = prompt.knowledge {
+            messages.push(serde_json::json!({"role": "system", "content": knowledge}));
+        }
         for (role, text) in prompt.history {
             messages.push(serde_json::json!({"role": role.as_str(), "content": text.as_str()}));
         }

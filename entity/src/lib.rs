@@ -20,6 +20,8 @@ pub mod daily_counts;
 pub mod egress_ledger;
 pub mod export_links;
 pub mod integrations;
+pub mod kb_documents;
+pub mod kb_passages;
 pub mod oauth_states;
 pub mod outbox;
 pub mod owner_invites;

@@ -66,6 +66,7 @@ fn media_of(msg: &teloxide::types::Message) -> Option<Media> {
             size: Some(v.file.size.into()),
             duration_secs: Some(v.duration.seconds()),
             forwarded,
+            name: None,
         });
     }
     if let Some(a) = msg.audio() {
@@ -76,6 +77,18 @@ fn media_of(msg: &teloxide::types::Message) -> Option<Media> {
             size: Some(a.file.size.into()),
             duration_secs: Some(a.duration.seconds()),
             forwarded,
+            name: None,
+        });
+    }
+    if let Some(d) = msg.document() {
+        return Some(Media {
+            kind: MediaKind::Document,
+            file: d.file.id.0.clone(),
+            mime: d.mime_type.as_ref().map(ToString::to_string),
+            size: Some(d.file.size.into()),
+            duration_secs: None,
+            forwarded,
+            name: d.file_name.clone(),
         });
     }
     let largest = msg
@@ -89,6 +102,7 @@ fn media_of(msg: &teloxide::types::Message) -> Option<Media> {
         size: Some(largest.file.size.into()),
         duration_secs: None,
         forwarded,
+        name: None,
     })
 }
 
@@ -280,6 +294,10 @@ pub fn parse_update_as(
                     inbound.addressed = addressed;
                     inbound.media = media_of(msg);
                     if inbound.media.is_some() && !caption.trim().is_empty() {
+                        // A caption may be a command for the file (`/kb add`).
+                        if let Some((name, args)) = parse_command(&caption) {
+                            inbound.kind = InboundKind::Command { name, args };
+                        }
                         inbound.text = Some(caption);
                     }
                     Some(inbound)

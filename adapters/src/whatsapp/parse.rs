@@ -244,6 +244,7 @@ fn media_of(m: &Value) -> Option<Media> {
     let (kind, field) = match m["type"].as_str()? {
         "audio" => (MediaKind::Voice, "audio"),
         "image" => (MediaKind::Image, "image"),
+        "document" => (MediaKind::Document, "document"),
         _ => return None,
     };
     let media = &m[field];
@@ -257,6 +258,7 @@ fn media_of(m: &Value) -> Option<Media> {
             || m["context"]["frequently_forwarded"]
                 .as_bool()
                 .unwrap_or(false),
+        name: media["filename"].as_str().map(str::to_string),
     })
 }
 

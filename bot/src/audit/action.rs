@@ -46,6 +46,10 @@ actions! {
     PaymentReceived => "payment.received",
     /// A payment was refunded (by an admin, or as Telegram reported).
     PaymentRefunded => "payment.refunded",
+    /// An owner added a document to a bot's knowledge base (its name and SHA-256).
+    KbDocumentAdded => "kb.added",
+    /// An owner removed one.
+    KbDocumentRemoved => "kb.removed",
     /// A message over the person's rate limit.
     MessageRateLimited => "message.rate_limited",
     /// The provider failed to answer.

@@ -44,16 +44,22 @@ pub(super) async fn answer(
             }
         }
         // A picture goes with its caption (redacted like any text), or with none.
-        (Some(media), caption) => match super::pictures::picture(p, t, choices, media).await? {
-            Ok(found) => {
-                picture = Some(found);
-                caption.unwrap_or("")
+        (Some(media), caption) if media.kind == MediaKind::Image => {
+            match super::pictures::picture(p, t, choices, media).await? {
+                Ok(found) => {
+                    picture = Some(found);
+                    caption.unwrap_or("")
+                }
+                Err(reply) => return Ok(vec![reply]),
             }
-            Err(reply) => return Ok(vec![reply]),
-        },
+        }
+        (Some(_), _) => return Ok(vec![Outbound::text(replies::FILES_NOT_READ)]),
         (None, Some(text)) => text,
         (None, None) => return Ok(vec![Outbound::text(replies::TEXT_ONLY)]),
     };
+    // The business's own documents that may answer it (searched here; nothing leaves for it).
+    let passages = p.knowledge.best(&p.db, &p.keys, t.bot.id, text).await?;
+    let knowledge = crate::knowledge::as_context(&passages);
     let keep_history = choices.allows(t.policy, PURPOSE_HISTORY);
     let earlier = if keep_history {
         conversation::recent(
@@ -132,6 +138,7 @@ pub(super) async fn answer(
             history: &history,
             system: t.policy.system_prompt.as_deref(),
             picture: picture.as_ref(),
+            knowledge: knowledge.as_deref(),
         });
         let forward = Forward {
             provider,

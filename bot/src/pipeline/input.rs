@@ -36,10 +36,12 @@ pub enum Command {
     Plans,
     /// `/paysupport`: help with a payment, as Telegram asks of bots that take Stars.
     Paysupport,
+    /// `/kb`, `/kb add` (on a file), `/kb remove N`, `/kb redact N`: the owner's knowledge base.
+    Kb,
 }
 
 impl Command {
-    pub const ALL: [Command; 16] = [
+    pub const ALL: [Command; 17] = [
         Command::Start,
         Command::Privacy,
         Command::Consent,
@@ -56,6 +58,7 @@ impl Command {
         Command::Panel,
         Command::Plans,
         Command::Paysupport,
+        Command::Kb,
     ];
 
     pub fn parse(name: &str) -> Result<Command, Unknown> {
@@ -83,6 +86,7 @@ impl Command {
             Command::Panel => "panel",
             Command::Plans => "plans",
             Command::Paysupport => "paysupport",
+            Command::Kb => "kb",
         }
     }
 
@@ -96,7 +100,12 @@ impl Command {
     pub fn is_owner(self) -> bool {
         matches!(
             self,
-            Command::Claim | Command::Link | Command::Links | Command::Unlink | Command::Panel
+            Command::Claim
+                | Command::Link
+                | Command::Links
+                | Command::Unlink
+                | Command::Panel
+                | Command::Kb
         )
     }
 }
@@ -303,7 +312,7 @@ mod tests {
         ] {
             assert!(ButtonData::parse(data).is_err(), "{data:?}");
         }
-        for name in ["", "Start", "/start", "kb", "unknown"] {
+        for name in ["", "Start", "/start", "tools", "unknown"] {
             assert!(Command::parse(name).is_err(), "{name:?}");
         }
     }

@@ -29,6 +29,7 @@ mod erasure;
 mod gate;
 mod identities;
 pub mod input;
+mod knowledge;
 pub mod outbox;
 mod owners;
 mod payments;
@@ -206,6 +207,8 @@ pub struct Pipeline {
     lease: chrono::Duration,
     transcriber: Option<Arc<crate::transcribe::Transcriber>>,
     allowance: Arc<crate::config::AllowanceSettings>,
+    /// Each bot's knowledge base, searched for every question.
+    knowledge: crate::knowledge::Knowledge,
     /// One lock per slot of people: a person's messages are decided in the order they arrived,
     /// whatever chat or connection brought them.
     person_locks: Box<[Arc<tokio::sync::Mutex<()>>]>,
@@ -256,6 +259,7 @@ impl Pipeline {
             public_url: settings.public_url,
             transcriber: settings.transcriber,
             allowance: Arc::new(settings.allowance),
+            knowledge: Default::default(),
             integrations: settings.integrations,
             lease: chrono::Duration::from_std(settings.takeover)
                 .unwrap_or(chrono::Duration::minutes(1)),

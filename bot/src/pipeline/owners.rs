@@ -112,6 +112,7 @@ async fn command(
         Command::Links => links(p, t).await,
         Command::Unlink => unlink(p, t, arg).await,
         Command::Panel => panel(p, t).await,
+        Command::Kb => super::knowledge::command(p, t, args).await,
         // `/claim` is answered above; the rest are not owners' commands.
         _ => Ok(Vec::new()),
     }

@@ -31,6 +31,9 @@ pub const TEXT_ONLY: &str = "Sorry, I can only read text messages.";
 pub const IMAGES_NOT_READ: &str = "Sorry, I can't look at pictures here. Please describe what \
 you need in words.";
 
+pub const FILES_NOT_READ: &str = "Sorry, I can't read files here. Please write what you need \
+in a message.";
+
 pub const IMAGES_NEED_CONSENT: &str = "To have pictures looked at, turn on “Pictures” with \
 /consent: a picture goes to the AI service as it is, since nothing can be taken out of it. Or \
 describe what you need in words.";

@@ -357,7 +357,8 @@ async fn command_in_private(
         | Command::Unlink
         | Command::Panel
         | Command::Plans
-        | Command::Paysupport => Ok(vec![Outbound::text(replies::unknown_command(name))]),
+        | Command::Paysupport
+        | Command::Kb => Ok(vec![Outbound::text(replies::unknown_command(name))]),
     }
 }
 

@@ -1,0 +1,468 @@
+//! The knowledge base of each bot: documents its owners add from the chat (`/kb add` on a
+//! file), split into passages stored Fernet-encrypted, and searched with tantivy's full-text
+//! index, built in memory from the decrypted passages (so nothing is on disk in clear) and
+//! rebuilt when the bot's documents change (on any replica). The best passages for a question
+//! go to the provider with their source names, so answers can cite them.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use tantivy::{
+    Index, IndexWriter, TantivyDocument,
+    collector::TopDocs,
+    doc,
+    query::QueryParser,
+    schema::{Field, STORED, Schema, TEXT, Value},
+};
+
+use consentgate_entity::{kb_documents, kb_passages};
+
+use crate::privacy::{digest::sha256_hex, keys::Keys};
+
+/// The longest document text taken, in characters.
+pub const MAX_CHARS: usize = 200_000;
+/// A passage is about this long (paragraphs are kept whole when they fit).
+const PASSAGE_CHARS: usize = 700;
+/// Passages handed to the provider per question, and their total length at most.
+const BEST: usize = 3;
+const BEST_CHARS: usize = 2_000;
+
+/// Why a file could not be added.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// A kind of file whose text is not read (yet).
+    Kind,
+    /// Not UTF-8 text, or empty.
+    NotText,
+    TooLong,
+}
+
+/// The text of a file, by its name and type: plain text and Markdown as they are, HTML without
+/// its markup.
+pub fn extract(name: &str, mime: Option<&str>, bytes: &[u8]) -> Result<String, Unreadable> {
+    let lower = name.to_ascii_lowercase();
+    let mime = mime.unwrap_or_default();
+    let html = lower.ends_with(".html") || lower.ends_with(".htm") || mime.contains("html");
+    let plain = [".txt", ".md", ".markdown", ".csv"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+        || mime.starts_with("text/");
+    if !html && !plain {
+        return Err(Unreadable::Kind);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| Unreadable::NotText)?;
+    let text = if html {
+        strip_html(text)
+    } else {
+        text.to_string()
+    };
+    if text.trim().is_empty() {
+        return Err(Unreadable::NotText);
+    }
+    if text.chars().count() > MAX_CHARS {
+        return Err(Unreadable::TooLong);
+    }
+    Ok(text.replace("\r\n", "\n"))
+}
+
+/// HTML's text: tags, scripts and styles dropped, the common entities decoded, block ends as
+/// line breaks.
+fn strip_html(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        let lower = tag.get(..8).unwrap_or(tag).to_ascii_lowercase();
+        let skip_to = if lower.starts_with("<script") {
+            "</script>"
+        } else if lower.starts_with("<style") {
+            "</style>"
+        } else {
+            ">"
+        };
+        match tag.to_ascii_lowercase().find(skip_to) {
+            Some(end) => {
+                let name = tag[1..].trim_start_matches('/');
+                if ["p", "br", "li", "h1", "h2", "h3", "h4", "div", "tr"]
+                    .iter()
+                    .any(|b| name.to_ascii_lowercase().starts_with(b))
+                {
+                    out.push('\n');
+                }
+                rest = &tag[end + skip_to.len()..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Paragraphs, joined up to about [`PASSAGE_CHARS`]; a longer paragraph is cut at sentence
+/// ends or, failing that, at the length.
+pub fn split(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let push = |current: &mut String, out: &mut Vec<String>| {
+        if !current.trim().is_empty() {
+            out.push(current.trim().to_string());
+        }
+        current.clear();
+    };
+    for paragraph in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        if current.chars().count() + paragraph.chars().count() > PASSAGE_CHARS {
+            push(&mut current, &mut out);
+        }
+        if paragraph.chars().count() <= PASSAGE_CHARS {
+            if !current.is_empty() {
+                current.push_str("\n\n");
+            }
+            current.push_str(paragraph);
+            continue;
+        }
+        for sentence in paragraph.split_inclusive(['.', '!', '?', '\n']) {
+            if current.chars().count() + sentence.chars().count() > PASSAGE_CHARS {
+                push(&mut current, &mut out);
+            }
+            let mut chars = sentence.chars().peekable();
+            while chars.peek().is_some() {
+                let piece: String = chars.by_ref().take(PASSAGE_CHARS).collect();
+                if current.chars().count() + piece.chars().count() > PASSAGE_CHARS {
+                    push(&mut current, &mut out);
+                }
+                current.push_str(&piece);
+            }
+        }
+    }
+    push(&mut current, &mut out);
+    out
+}
+
+/// A bot's documents, as the owner sees them.
+pub async fn list(db: &DatabaseConnection, bot_id: i64) -> Result<Vec<kb_documents::Model>, DbErr> {
+    kb_documents::Entity::find()
+        .filter(kb_documents::Column::BotId.eq(bot_id))
+        .order_by_asc(kb_documents::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Stores a document's passages, encrypted; returns the document.
+pub async fn add(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    bot_id: i64,
+    name: &str,
+    text: &str,
+    redacted: bool,
+) -> Result<kb_documents::Model, DbErr> {
+    let passages = split(text);
+    let txn = db.begin().await?;
+    let document = kb_documents::ActiveModel {
+        bot_id: Set(bot_id),
+        name: Set(name.chars().take(200).collect()),
+        sha256: Set(sha256_hex(text)),
+        passages: Set(i32::try_from(passages.len()).unwrap_or(i32::MAX)),
+        redacted: Set(redacted),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    for (seq, passage) in passages.iter().enumerate() {
+        kb_passages::ActiveModel {
+            document_id: Set(document.id),
+            bot_id: Set(bot_id),
+            seq: Set(i32::try_from(seq).unwrap_or(i32::MAX)),
+            text_enc: Set(keys.fernet.encrypt(passage.as_bytes())),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(document)
+}
+
+/// A document's name and whole text (its passages, decrypted, in order).
+pub async fn text_of(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    bot_id: i64,
+    id: i64,
+) -> Result<Option<(String, String)>, DbErr> {
+    let Some(document) = kb_documents::Entity::find_by_id(id)
+        .filter(kb_documents::Column::BotId.eq(bot_id))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let passages: Vec<String> = kb_passages::Entity::find()
+        .filter(kb_passages::Column::DocumentId.eq(id))
+        .order_by_asc(kb_passages::Column::Seq)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|p| String::from_utf8(keys.fernet.decrypt(&p.text_enc).ok()?).ok())
+        .collect();
+    Ok(Some((document.name, passages.join("\n\n"))))
+}
+
+/// Removes a document of a bot; `None` when it has none with this id.
+pub async fn remove(
+    db: &DatabaseConnection,
+    bot_id: i64,
+    id: i64,
+) -> Result<Option<kb_documents::Model>, DbErr> {
+    let Some(document) = kb_documents::Entity::find_by_id(id)
+        .filter(kb_documents::Column::BotId.eq(bot_id))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let txn = db.begin().await?;
+    kb_passages::Entity::delete_many()
+        .filter(kb_passages::Column::DocumentId.eq(id))
+        .exec(&txn)
+        .await?;
+    kb_documents::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(Some(document))
+}
+
+/// One bot's passages and their index.
+struct BotIndex {
+    /// What the index was built from: (passages, newest passage id).
+    version: (u64, i64),
+    /// (source name, text) by passage number in the index.
+    passages: Vec<(String, String)>,
+    index: Index,
+    body: Field,
+    number: Field,
+}
+
+impl BotIndex {
+    fn build(version: (u64, i64), passages: Vec<(String, String)>) -> tantivy::Result<Self> {
+        let mut schema = Schema::builder();
+        let number = schema.add_u64_field("n", STORED);
+        let body = schema.add_text_field("body", TEXT);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer: IndexWriter = index.writer_with_num_threads(1, 15_000_000)?;
+        for (n, (name, text)) in passages.iter().enumerate() {
+            // The source's name is searched too ("prices", "opening hours").
+            writer.add_document(doc!(number => n as u64, body => format!("{name}\n{text}")))?;
+        }
+        writer.commit()?;
+        Ok(BotIndex {
+            version,
+            passages,
+            index,
+            body,
+            number,
+        })
+    }
+
+    fn best(&self, question: &str) -> tantivy::Result<Vec<(String, String)>> {
+        let reader = self.index.reader()?;
+        let searcher = reader.searcher();
+        let parser = QueryParser::for_index(&self.index, vec![self.body]);
+        // Whatever people type is a query: nothing in it is an error.
+        let (query, _) = parser.parse_query_lenient(question);
+        let mut out = Vec::new();
+        let mut length = 0;
+        for (_, address) in searcher.search(&query, &TopDocs::with_limit(BEST))? {
+            let found: TantivyDocument = searcher.doc(address)?;
+            let Some(n) = found.get_first(self.number).and_then(|v| v.as_u64()) else {
+                continue;
+            };
+            let Some((name, text)) = self.passages.get(n as usize) else {
+                continue;
+            };
+            let text: String = text
+                .chars()
+                .take(BEST_CHARS - length.min(BEST_CHARS))
+                .collect();
+            length += text.chars().count();
+            if !text.is_empty() {
+                out.push((name.clone(), text));
+            }
+            if length >= BEST_CHARS {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The knowledge bases of every bot, each index built when first needed and again after its
+/// documents change.
+#[derive(Default)]
+pub struct Knowledge {
+    by_bot: Mutex<HashMap<i64, Arc<BotIndex>>>,
+}
+
+impl Knowledge {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<BotIndex>>> {
+        self.by_bot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The passages of a bot's documents that best answer `question`: (source name, text).
+    pub async fn best(
+        &self,
+        db: &DatabaseConnection,
+        keys: &Keys,
+        bot_id: i64,
+        question: &str,
+    ) -> Result<Vec<(String, String)>, DbErr> {
+        let count = kb_passages::Entity::find()
+            .filter(kb_passages::Column::BotId.eq(bot_id))
+            .count(db)
+            .await?;
+        if count == 0 {
+            self.held().remove(&bot_id);
+            return Ok(Vec::new());
+        }
+        let newest: Option<i64> = kb_passages::Entity::find()
+            .select_only()
+            .column_as(kb_passages::Column::Id.max(), "newest")
+            .filter(kb_passages::Column::BotId.eq(bot_id))
+            .into_tuple()
+            .one(db)
+            .await?
+            .flatten();
+        let version = (count, newest.unwrap_or_default());
+        let held = self.held().get(&bot_id).cloned();
+        let index = match held.filter(|i| i.version == version) {
+            Some(index) => index,
+            None => {
+                let built = Arc::new(self.load(db, keys, bot_id, version).await?);
+                self.held().insert(bot_id, built.clone());
+                built
+            }
+        };
+        index
+            .best(question)
+            .map_err(|e| DbErr::Custom(format!("search: {e}")))
+    }
+
+    async fn load(
+        &self,
+        db: &DatabaseConnection,
+        keys: &Keys,
+        bot_id: i64,
+        version: (u64, i64),
+    ) -> Result<BotIndex, DbErr> {
+        let names: HashMap<i64, String> = list(db, bot_id)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d.name))
+            .collect();
+        let passages = kb_passages::Entity::find()
+            .filter(kb_passages::Column::BotId.eq(bot_id))
+            .order_by_asc(kb_passages::Column::Id)
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|p| {
+                let text = String::from_utf8(keys.fernet.decrypt(&p.text_enc).ok()?).ok()?;
+                Some((names.get(&p.document_id)?.clone(), text))
+            })
+            .collect();
+        BotIndex::build(version, passages).map_err(|e| DbErr::Custom(format!("index: {e}")))
+    }
+}
+
+/// The passages as the provider is given them, numbered with their sources.
+pub fn as_context(passages: &[(String, String)]) -> Option<String> {
+    if passages.is_empty() {
+        return None;
+    }
+    let mut text = String::from(
+        "Passages from the business's own documents that may help. Answer from them where they \
+         do, and cite the source in brackets, e.g. [prices.md]:",
+    );
+    for (name, passage) in passages {
+        text.push_str(&format!("\n\n[{name}]\n{passage}"));
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_read_by_kind_and_html_loses_its_markup() {
+        assert_eq!(
+            extract("a.md", None, b"# Prices\n\nBread 3").unwrap(),
+            "# Prices\n\nBread 3"
+        );
+        let html = extract(
+            "a.html",
+            None,
+            b"<html><style>p{}</style><p>Bread &amp; milk</p><script>x()</script></html>",
+        )
+        .unwrap();
+        assert_eq!(html.trim(), "Bread & milk");
+        assert_eq!(
+            extract("a.pdf", Some("application/pdf"), b"%PDF"),
+            Err(Unreadable::Kind)
+        );
+        assert_eq!(
+            extract("a.txt", None, b"\xff\xfe"),
+            Err(Unreadable::NotText)
+        );
+    }
+
+    #[test]
+    fn passages_keep_paragraphs_whole_and_stay_short() {
+        let text = format!(
+            "{}\n\nShort one.\n\n{}",
+            "A".repeat(300),
+            "Long sentence. ".repeat(100)
+        );
+        let passages = split(&text);
+        assert!(
+            passages.iter().all(|p| p.chars().count() <= PASSAGE_CHARS),
+            "{passages:?}"
+        );
+        assert!(passages[0].contains("Short one."));
+        let joined: usize = passages
+            .iter()
+            .map(|p| p.chars().filter(|c| *c == 'L').count())
+            .sum();
+        assert_eq!(joined, 100, "nothing lost");
+    }
+
+    #[test]
+    fn the_best_passages_come_with_their_sources() {
+        let index = BotIndex::build(
+            (2, 2),
+            vec![
+                ("prices.md".into(), "Sourdough bread costs 4 euros.".into()),
+                ("hours.md".into(), "We open at 8 on weekdays.".into()),
+            ],
+        )
+        .unwrap();
+        let best = index.best("how much is the sourdough?").unwrap();
+        assert_eq!(best[0].0, "prices.md");
+        assert!(index.best("((( unbalanced \"").is_ok());
+    }
+}

@@ -1,0 +1,200 @@
+//! `/kb` for owners: the bot's knowledge base from the chat. A file sent with the caption
+//! `/kb add` (plain text, Markdown or HTML) is split into passages and stored encrypted; the
+//! owner is told if it appears to hold personal data (the redactor's detectors) and may have it
+//! replaced by placeholders with `/kb redact N`. `/kb` lists the documents, `/kb remove N`
+//! removes one. Audited with the document's name and the SHA-256 of its text.
+
+use consentgate_adapters::{MediaError, MediaKind, Outbound};
+
+use super::{Pipeline, PipelineError, Turn};
+use crate::audit::Action;
+use crate::knowledge::{self, Unreadable};
+use crate::redact::{Hints, Placeholders};
+
+/// The largest file taken.
+const MAX_BYTES: u64 = 2 * 1024 * 1024;
+
+pub(super) async fn command(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    args: &str,
+) -> Result<Vec<Outbound>, PipelineError> {
+    let mut words = args.split_whitespace();
+    let say = |text: String| Ok(vec![Outbound::text(text)]);
+    match (
+        words.next(),
+        words.next().and_then(|n| n.parse::<i64>().ok()),
+    ) {
+        (None | Some("list"), _) => say(listing(p, t).await?),
+        (Some("add"), _) => add(p, t).await,
+        (Some("remove"), Some(id)) => match knowledge::remove(&p.db, t.bot.id, id).await? {
+            Some(document) => {
+                audit(p, t, Action::KbDocumentRemoved, &document).await?;
+                say(format!(
+                    "Removed {} from the knowledge base.",
+                    document.name
+                ))
+            }
+            None => say(format!("There is no document {id}. /kb lists them.")),
+        },
+        (Some("redact"), Some(id)) => redact(p, t, id).await,
+        _ => say(USAGE.to_string()),
+    }
+}
+
+const USAGE: &str = "The knowledge base: send a file (plain text, Markdown or HTML) with the \
+caption /kb add to add it; /kb lists the documents; /kb remove N removes one; /kb redact N \
+replaces the personal data found in one with placeholders.";
+
+async fn listing(p: &Pipeline, t: &Turn<'_>) -> Result<String, PipelineError> {
+    let documents = knowledge::list(&p.db, t.bot.id).await?;
+    if documents.is_empty() {
+        return Ok(format!("The knowledge base is empty.\n\n{USAGE}"));
+    }
+    let mut text = String::from("The knowledge base the assistant answers from:");
+    for d in &documents {
+        text.push_str(&format!(
+            "\n{}. {} — {} passages, added {}{}",
+            d.id,
+            d.name,
+            d.passages,
+            d.created_at.format("%Y-%m-%d"),
+            if d.redacted {
+                ", personal data replaced"
+            } else {
+                ""
+            }
+        ));
+    }
+    text.push_str("\n\n/kb remove N removes one; a file with the caption /kb add adds one.");
+    Ok(text)
+}
+
+async fn audit(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    action: Action,
+    document: &consentgate_entity::kb_documents::Model,
+) -> Result<(), PipelineError> {
+    p.record(
+        Some(t.bot.id),
+        Some(&t.subject.pseudonym),
+        action,
+        serde_json::json!({"document": document.id, "name": document.name, "text_sha256": document.sha256, "passages": document.passages, "redacted": document.redacted}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Personal data the redactor finds in a text, by kind.
+fn personal_data(p: &Pipeline, text: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut found = std::collections::BTreeMap::new();
+    for passage in knowledge::split(text) {
+        if let Ok(r) = p
+            .redactor
+            .redact(&passage, &Hints::default(), &mut Placeholders::new())
+        {
+            for (kind, n) in r.counts() {
+                *found.entry(kind.clone()).or_default() += n;
+            }
+        }
+    }
+    found
+}
+
+async fn add(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError> {
+    let say = |text: &str| Ok(vec![Outbound::text(text)]);
+    let Some(media) = t
+        .inbound
+        .media
+        .as_ref()
+        .filter(|m| m.kind == MediaKind::Document)
+    else {
+        return say("Send the file itself with the caption /kb add.");
+    };
+    let Some(channel) = p.integrations.notifier.channel(t.bot.id) else {
+        return say("Files cannot be received on this channel.");
+    };
+    let bytes = match channel.fetch_media(media, MAX_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(MediaError::TooLarge(_)) => return say("That file is too large (2 MB at most)."),
+        Err(err) => {
+            tracing::warn!(error = %err, "knowledge-base file not fetched");
+            return say("Sorry, I couldn't get that file just now. Please send it again.");
+        }
+    };
+    let name = media
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "document.txt".into());
+    let text = match knowledge::extract(&name, media.mime.as_deref(), &bytes) {
+        Ok(text) => text,
+        Err(Unreadable::Kind) => {
+            return say(
+                "I can read plain text, Markdown and HTML files; please send it as one of those.",
+            );
+        }
+        Err(Unreadable::NotText) => return say("That file holds no text I can read."),
+        Err(Unreadable::TooLong) => {
+            return say("That file is too long (200,000 characters at most).");
+        }
+    };
+    let found = personal_data(p, &text);
+    let document = knowledge::add(&p.db, &p.keys, t.bot.id, &name, &text, false).await?;
+    audit(p, t, Action::KbDocumentAdded, &document).await?;
+    let mut reply = format!(
+        "Added {} ({} passages) as document {}. The assistant answers from it from now on.",
+        document.name, document.passages, document.id
+    );
+    if !found.is_empty() {
+        let kinds: Vec<String> = found.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        reply.push_str(&format!(
+            "\n\nIt appears to contain personal data ({}). The assistant would pass it to the AI \
+             service when it is relevant. Send /kb redact {} to replace it with placeholders.",
+            kinds.join(", "),
+            document.id
+        ));
+    }
+    say(&reply)
+}
+
+/// Replaces the personal data in a document with placeholders (a new version of it).
+async fn redact(p: &Pipeline, t: &Turn<'_>, id: i64) -> Result<Vec<Outbound>, PipelineError> {
+    let Some(text) = knowledge::text_of(&p.db, &p.keys, t.bot.id, id).await? else {
+        return Ok(vec![Outbound::text(format!(
+            "There is no document {id}. /kb lists them."
+        ))]);
+    };
+    let mut redacted = Vec::new();
+    for passage in knowledge::split(&text.1) {
+        match p
+            .redactor
+            .redact(&passage, &Hints::default(), &mut Placeholders::new())
+        {
+            Ok(r) => redacted.push(r.as_str().to_string()),
+            Err(_) => {
+                return Ok(vec![Outbound::text(
+                    "Sorry, that document could not be redacted; it is unchanged.",
+                )]);
+            }
+        }
+    }
+    let document = knowledge::add(
+        &p.db,
+        &p.keys,
+        t.bot.id,
+        &text.0,
+        &redacted.join("\n\n"),
+        true,
+    )
+    .await?;
+    if let Some(old) = knowledge::remove(&p.db, t.bot.id, id).await? {
+        audit(p, t, Action::KbDocumentRemoved, &old).await?;
+    }
+    audit(p, t, Action::KbDocumentAdded, &document).await?;
+    Ok(vec![Outbound::text(format!(
+        "The personal data in {} is replaced with placeholders (now document {}).",
+        document.name, document.id
+    ))])
+}
