@@ -45,10 +45,13 @@ pub enum Unreadable {
 }
 
 /// The text of a file, by its name and type: plain text and Markdown as they are, HTML without
-/// its markup.
+/// its markup, PDF as pdf-extract reads it.
 pub fn extract(name: &str, mime: Option<&str>, bytes: &[u8]) -> Result<String, Unreadable> {
     let lower = name.to_ascii_lowercase();
     let mime = mime.unwrap_or_default();
+    if lower.ends_with(".pdf") || mime == "application/pdf" {
+        return pdf_text(bytes);
+    }
     let html = lower.ends_with(".html") || lower.ends_with(".htm") || mime.contains("html");
     let plain = [".txt", ".md", ".markdown", ".csv"]
         .iter()
@@ -69,6 +72,23 @@ pub fn extract(name: &str, mime: Option<&str>, bytes: &[u8]) -> Result<String, U
     if text.chars().count() > MAX_CHARS {
         return Err(Unreadable::TooLong);
     }
+    Ok(text.replace("\r\n", "\n"))
+}
+
+/// A PDF's text. A malformed file is refused, never a panic (the library is not guarded
+/// against every broken file).
+fn pdf_text(bytes: &[u8]) -> Result<String, Unreadable> {
+    let owned = bytes.to_vec();
+    let text = std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem(&owned))
+        .map_err(|_| Unreadable::NotText)?
+        .map_err(|_| Unreadable::NotText)?;
+    if text.trim().is_empty() {
+        return Err(Unreadable::NotText);
+    }
+    if text.chars().count() > MAX_CHARS {
+        return Err(Unreadable::TooLong);
+    }
+    // Lines broken by the layout are joined into paragraphs again.
     Ok(text.replace("\r\n", "\n"))
 }
 
@@ -422,9 +442,10 @@ mod tests {
         .unwrap();
         assert_eq!(html.trim(), "Bread & milk");
         assert_eq!(
-            extract("a.pdf", Some("application/pdf"), b"%PDF"),
-            Err(Unreadable::Kind)
+            extract("a.pdf", Some("application/pdf"), b"%PDF-1.4 broken"),
+            Err(Unreadable::NotText)
         );
+        assert_eq!(extract("a.docx", None, b"PK"), Err(Unreadable::Kind));
         assert_eq!(
             extract("a.txt", None, b"\xff\xfe"),
             Err(Unreadable::NotText)

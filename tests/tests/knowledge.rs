@@ -1,4 +1,4 @@
-//! The knowledge base from the chat: an owner sends a Markdown file with `/kb add`, is told it
+//! The knowledge base from the chat: an owner sends a Markdown file and a PDF with `/kb add`, is told it
 //! holds a phone number, lists and redacts it; the provider is given the best passages with
 //! their source for a customer's question, and nothing of a removed document. The text is
 //! encrypted at rest.
@@ -13,6 +13,37 @@ use serde_json::json;
 
 const PRICES: &str = "# Prices\n\nSourdough bread costs 4 euros a loaf.\n\nFor large orders call \
 our manager on +44 20 7946 0958.\n\n## Hours\n\nWe open at 8 on weekdays.";
+
+/// A one-page PDF saying `text` in Helvetica, with a correct cross-reference table.
+fn pdf(text: &str) -> Vec<u8> {
+    let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
 
 /// The knowledge the provider was given with the latest request, if any.
 fn knowledge_sent(h: &Harness) -> Option<String> {
@@ -46,8 +77,26 @@ async fn an_owner_adds_a_document_from_the_chat_and_answers_cite_it() {
         added[0].contains("Added prices.md") && added[0].contains("personal data (1 PHONE)"),
         "{added:?}"
     );
+    // A PDF too.
+    let hours = pdf("Opening hours: we open at 8 on weekdays and at 10 on Sundays.");
+    h.telegram.put_file("doc-2", hours.clone());
+    owner.next += 1;
+    let mut upload = media_update(
+        owner.next,
+        IVAN,
+        "document",
+        json!({"file_id": "doc-2", "file_unique_id": "u-doc-2", "file_name": "hours.pdf",
+               "mime_type": "application/pdf", "file_size": hours.len()}),
+    );
+    upload["message"]["caption"] = json!("/kb add");
+    h.telegram.push_update(upload);
+    let added = owner.wait(1).await;
+    assert!(added[0].contains("Added hours.pdf"), "{added:?}");
     let listed = owner.say("/kb", 1).await;
-    assert!(listed[0].contains("1. prices.md"), "{listed:?}");
+    assert!(
+        listed[0].contains("1. prices.md") && listed[0].contains("2. hours.pdf"),
+        "{listed:?}"
+    );
 
     // A customer's question: the best passages go along, with their source.
     h.telegram.push_update(text_update(900, MARYAM, "hi"));
@@ -63,6 +112,14 @@ async fn an_owner_adds_a_document_from_the_chat_and_answers_cite_it() {
         given.contains("[prices.md]") && given.contains("Sourdough bread costs 4 euros"),
         "{given}"
     );
+    h.telegram
+        .push_update(text_update(903, MARYAM, "when do you open on Sundays?"));
+    h.wait_sent(MARYAM.id, 4).await;
+    let given = knowledge_sent(&h).expect("passages given");
+    assert!(
+        given.contains("[hours.pdf]") && given.contains("10 on Sundays"),
+        "{given}"
+    );
 
     // Redacted at the owner's word: the number no longer goes anywhere.
     owner.next = 2000;
@@ -73,7 +130,7 @@ async fn an_owner_adds_a_document_from_the_chat_and_answers_cite_it() {
     );
     h.telegram
         .push_update(text_update(3001, MARYAM, "who do I call for large orders?"));
-    h.wait_sent(MARYAM.id, 4).await;
+    h.wait_sent(MARYAM.id, 5).await;
     let given = knowledge_sent(&h).expect("passages given");
     assert!(
         given.contains("large orders") && !given.contains("7946"),
@@ -96,13 +153,17 @@ async fn an_owner_adds_a_document_from_the_chat_and_answers_cite_it() {
         MARYAM,
         "how much is the sourdough bread?",
     ));
-    h.wait_sent(MARYAM.id, 5).await;
-    assert_eq!(knowledge_sent(&h), None);
+    h.wait_sent(MARYAM.id, 6).await;
+    let given = knowledge_sent(&h);
+    assert!(
+        given.as_deref().is_none_or(|k| !k.contains("prices.md")),
+        "{given:?}"
+    );
 
     // Someone who is not an owner cannot touch it; the changes are audited; nothing in clear.
     h.telegram.push_update(text_update(5002, MARYAM, "/kb"));
-    let refused = h.wait_sent(MARYAM.id, 6).await;
-    assert!(refused[5].contains("Only the owners"), "{refused:?}");
+    let refused = h.wait_sent(MARYAM.id, 7).await;
+    assert!(refused[6].contains("Only the owners"), "{refused:?}");
     let actions: Vec<String> = audit_log::Entity::find()
         .all(h.db())
         .await
@@ -110,7 +171,7 @@ async fn an_owner_adds_a_document_from_the_chat_and_answers_cite_it() {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    assert_eq!(actions.iter().filter(|a| *a == "kb.added").count(), 2);
+    assert_eq!(actions.iter().filter(|a| *a == "kb.added").count(), 3);
     assert_eq!(actions.iter().filter(|a| *a == "kb.removed").count(), 2);
     let at_rest = h.sqlite_bytes();
     assert!(

@@ -1,5 +1,5 @@
 //! `/kb` for owners: the bot's knowledge base from the chat. A file sent with the caption
-//! `/kb add` (plain text, Markdown or HTML) is split into passages and stored encrypted; the
+//! `/kb add` (plain text, Markdown, HTML or PDF) is split into passages and stored encrypted; the
 //! owner is told if it appears to hold personal data (the redactor's detectors) and may have it
 //! replaced by placeholders with `/kb redact N`. `/kb` lists the documents, `/kb remove N`
 //! removes one. Audited with the document's name and the SHA-256 of its text.
@@ -42,7 +42,7 @@ pub(super) async fn command(
     }
 }
 
-const USAGE: &str = "The knowledge base: send a file (plain text, Markdown or HTML) with the \
+const USAGE: &str = "The knowledge base: send a file (plain text, Markdown, HTML or PDF) with the \
 caption /kb add to add it; /kb lists the documents; /kb remove N removes one; /kb redact N \
 replaces the personal data found in one with placeholders.";
 
@@ -132,7 +132,7 @@ async fn add(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError>
         Ok(text) => text,
         Err(Unreadable::Kind) => {
             return say(
-                "I can read plain text, Markdown and HTML files; please send it as one of those.",
+                "I can read plain text, Markdown, HTML and PDF files; please send it as one of those.",
             );
         }
         Err(Unreadable::NotText) => return say("That file holds no text I can read."),
