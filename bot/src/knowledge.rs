@@ -99,26 +99,34 @@ fn strip_html(html: &str) -> String {
     let mut rest = html;
     while let Some(start) = rest.find('<') {
         out.push_str(&rest[..start]);
-        let tag = &rest[start..];
-        let lower = tag.get(..8).unwrap_or(tag).to_ascii_lowercase();
-        let skip_to = if lower.starts_with("<script") {
-            "</script>"
-        } else if lower.starts_with("<style") {
-            "</style>"
+        let tag = &rest[start + 1..];
+        // The tag's name, from a short slice only (never the whole rest of the document).
+        let head: String = tag
+            .chars()
+            .take(12)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let name = head.trim_start_matches('/');
+        let closing = if name.starts_with("script") {
+            Some("</script")
+        } else if name.starts_with("style") {
+            Some("</style")
         } else {
-            ">"
+            None
         };
-        match tag.to_ascii_lowercase().find(skip_to) {
-            Some(end) => {
-                let name = tag[1..].trim_start_matches('/');
-                if ["p", "br", "li", "h1", "h2", "h3", "h4", "div", "tr"]
-                    .iter()
-                    .any(|b| name.to_ascii_lowercase().starts_with(b))
-                {
-                    out.push('\n');
-                }
-                rest = &tag[end + skip_to.len()..];
-            }
+        if ["p", "br", "li", "h1", "h2", "h3", "h4", "div", "tr"]
+            .iter()
+            .any(|b| name.starts_with(b))
+        {
+            out.push('\n');
+        }
+        // Past a script's or style's end tag (either case), else past this tag.
+        let after = match closing {
+            Some(end) => find_ascii_ci(tag, end).and_then(|i| tag[i..].find('>').map(|j| i + j)),
+            None => tag.find('>'),
+        };
+        match after {
+            Some(i) => rest = &tag[i + 1..],
             None => {
                 rest = "";
             }
@@ -131,6 +139,12 @@ fn strip_html(html: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
         .replace("&amp;", "&")
+}
+
+/// Where `needle` (ASCII, lower case) first occurs in `haystack`, in any case; linear.
+fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    (0..h.len().saturating_sub(n.len() - 1)).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// Paragraphs, joined up to about [`PASSAGE_CHARS`]; a longer paragraph is cut at sentence
@@ -416,7 +430,7 @@ pub fn as_context(passages: &[(String, String)]) -> Option<String> {
     }
     let mut text = String::from(
         "Passages from the business's own documents that may help. Answer from them where they \
-         do, and cite the source in brackets, e.g. [prices.md]:",
+         do, and cite the source in brackets as it is named below:",
     );
     for (name, passage) in passages {
         text.push_str(&format!("\n\n[{name}]\n{passage}"));

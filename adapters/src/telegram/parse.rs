@@ -294,8 +294,12 @@ pub fn parse_update_as(
                     inbound.addressed = addressed;
                     inbound.media = media_of(msg);
                     if inbound.media.is_some() && !caption.trim().is_empty() {
-                        // A caption may be a command for the file (`/kb add`).
-                        if let Some((name, args)) = parse_command(&caption) {
+                        // A document's caption may be a command for it (`/kb add`).
+                        let document = inbound
+                            .media
+                            .as_ref()
+                            .is_some_and(|m| m.kind == MediaKind::Document);
+                        if let Some((name, args)) = parse_command(&caption).filter(|_| document) {
                             inbound.kind = InboundKind::Command { name, args };
                         }
                         inbound.text = Some(caption);

@@ -8,7 +8,8 @@ use crate::config::env;
 
 /// What is logged when `RUST_LOG` is unset: the gateway at `info`, chatty libraries only when
 /// something is wrong.
-const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,hyper=warn,reqwest=warn";
+const DEFAULT_FILTER: &str =
+    "info,sqlx=warn,sea_orm=warn,hyper=warn,reqwest=warn,tantivy=warn,lopdf=error,pdf_extract=off";
 
 /// The log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

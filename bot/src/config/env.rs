@@ -77,7 +77,7 @@ variables! {
     FERNET_KEYS = "FERNET_KEYS", "comma-separated Fernet keys; the first encrypts, all decrypt", "generated in `dev`";
     PSEUDONYM_KEY = "PSEUDONYM_KEY", "HMAC key for pseudonyms, blind indexes and derived webhook secrets", "generated in `dev`";
     AUDIT_KEY = "AUDIT_KEY", "HMAC key for the audit chain", "generated in `dev`";
-    RUST_LOG = "RUST_LOG", "log filter (`tracing` `EnvFilter` syntax)", "`info,sqlx=warn,sea_orm=warn,hyper=warn,reqwest=warn`";
+    RUST_LOG = "RUST_LOG", "log filter (`tracing` `EnvFilter` syntax)", "`info,sqlx=warn,sea_orm=warn,hyper=warn,reqwest=warn,tantivy=warn,lopdf=error,pdf_extract=off`";
 }
 
 /// The variable of a `<NAME>` pattern for one named thing, e.g. `OAUTH_GOOGLE_CLIENT_ID`.

@@ -57,9 +57,7 @@ pub(super) async fn answer(
         (None, Some(text)) => text,
         (None, None) => return Ok(vec![Outbound::text(replies::TEXT_ONLY)]),
     };
-    // The business's own documents that may answer it (searched here; nothing leaves for it).
-    let passages = p.knowledge.best(&p.db, &p.keys, t.bot.id, text).await?;
-    let knowledge = crate::knowledge::as_context(&passages);
+
     let keep_history = choices.allows(t.policy, PURPOSE_HISTORY);
     let earlier = if keep_history {
         conversation::recent(
@@ -105,6 +103,21 @@ pub(super) async fn answer(
             return held_unredacted(p, t).await;
         }
     };
+    // The business's own documents that may answer it, searched here with the redacted text (a
+    // name or number of the person's never picks the passage that holds it). A search that
+    // fails leaves the answer without them.
+    let passages = match p
+        .knowledge
+        .best(&p.db, &p.keys, t.bot.id, redacted.as_str())
+        .await
+    {
+        Ok(passages) => passages,
+        Err(err) => {
+            tracing::warn!(error = %err, "knowledge base not searched");
+            Vec::new()
+        }
+    };
+    let knowledge = crate::knowledge::as_context(&passages);
     // The providers in order, the next asked when one fails; each forward is recorded (with
     // the person's consent read again) before its bytes leave.
     let consented = t

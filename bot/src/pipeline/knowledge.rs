@@ -128,7 +128,19 @@ async fn add(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError>
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "document.txt".into());
-    let text = match knowledge::extract(&name, media.mime.as_deref(), &bytes) {
+    // Off the async workers, and given up after a while (a file can take long to read).
+    let (file_name, mime) = (name.clone(), media.mime.clone());
+    let extracted = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || {
+            knowledge::extract(&file_name, mime.as_deref(), &bytes)
+        }),
+    )
+    .await;
+    let Ok(Ok(extracted)) = extracted else {
+        return say("That file could not be read in time. Please send it as plain text.");
+    };
+    let text = match extracted {
         Ok(text) => text,
         Err(Unreadable::Kind) => {
             return say(
@@ -172,7 +184,8 @@ async fn redact(p: &Pipeline, t: &Turn<'_>, id: i64) -> Result<Vec<Outbound>, Pi
             .redactor
             .redact(&passage, &Hints::default(), &mut Placeholders::new())
         {
-            Ok(r) => redacted.push(r.as_str().to_string()),
+            // Unnumbered, so an answer quoting one is never "restored" to the asker's data.
+            Ok(r) => redacted.push(unnumbered(r.as_str())),
             Err(_) => {
                 return Ok(vec![Outbound::text(
                     "Sorry, that document could not be redacted; it is unchanged.",
@@ -197,4 +210,47 @@ async fn redact(p: &Pipeline, t: &Turn<'_>, id: i64) -> Result<Vec<Outbound>, Pi
         "The personal data in {} is replaced with placeholders (now document {}).",
         document.name, document.id
     ))])
+}
+
+/// `[PHONE_1]` → `[phone removed]`: placeholders of a redacted document that no answer can
+/// turn back into anyone's data.
+fn unnumbered(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('[') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let label = tail[1..].find(']').map(|end| &tail[1..=end]);
+        match label.and_then(|l| l.rsplit_once('_')) {
+            Some((kind, n))
+                if !kind.is_empty()
+                    && kind.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                    && !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                out.push_str(&format!(
+                    "[{} removed]",
+                    kind.to_ascii_lowercase().replace('_', " ")
+                ));
+                rest = &tail[kind.len() + n.len() + 3..];
+            }
+            _ => {
+                out.push('[');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_lose_their_numbers() {
+        assert_eq!(
+            super::unnumbered("call [PHONE_1] or [EMAIL_2], [not one] [X_y]"),
+            "call [phone removed] or [email removed], [not one] [X_y]"
+        );
+    }
 }
