@@ -11,8 +11,8 @@ use std::{
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use tantivy::{
     Index, IndexWriter, TantivyDocument,
@@ -365,22 +365,21 @@ impl Knowledge {
         bot_id: i64,
         question: &str,
     ) -> Result<Vec<(String, String)>, DbErr> {
-        let count = kb_passages::Entity::find()
-            .filter(kb_passages::Column::BotId.eq(bot_id))
-            .count(db)
-            .await?;
-        if count == 0 {
-            self.held().remove(&bot_id);
-            return Ok(Vec::new());
-        }
-        let newest: Option<i64> = kb_passages::Entity::find()
+        // One round trip per question: how many passages, and the newest.
+        let (count, newest): (i64, Option<i64>) = kb_passages::Entity::find()
             .select_only()
+            .column_as(kb_passages::Column::Id.count(), "count")
             .column_as(kb_passages::Column::Id.max(), "newest")
             .filter(kb_passages::Column::BotId.eq(bot_id))
             .into_tuple()
             .one(db)
             .await?
-            .flatten();
+            .unwrap_or((0, None));
+        if count == 0 {
+            self.held().remove(&bot_id);
+            return Ok(Vec::new());
+        }
+        let count = u64::try_from(count).unwrap_or_default();
         let version = (count, newest.unwrap_or_default());
         let held = self.held().get(&bot_id).cloned();
         let index = match held.filter(|i| i.version == version) {

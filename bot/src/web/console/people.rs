@@ -120,21 +120,27 @@ async fn subject_of(
         })
 }
 
+/// An admin key's change about the person a form names: the session and the person.
+async fn changing_for(
+    c: &Console,
+    headers: &HeaderMap,
+    form: &WhoForm,
+) -> Result<(super::session::Session, consentgate_entity::subjects::Model), Response> {
+    let s = c
+        .changing_as(headers, &form.csrf, &[Role::Admin], NOT_YOURS)
+        .await?;
+    let subject = subject_of(c, &s, &form.who).await?;
+    Ok((s, subject))
+}
+
 /// The person's export, as the chat's `/export` builds it, as a download; audited.
 pub(super) async fn export(
     State(c): State<Console>,
     headers: HeaderMap,
     Form(form): Form<WhoForm>,
 ) -> Response {
-    let s = match c
-        .changing_as(&headers, &form.csrf, &[Role::Admin], NOT_YOURS)
-        .await
-    {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let subject = match subject_of(&c, &s, &form.who).await {
-        Ok(subject) => subject,
+    let (s, subject) = match changing_for(&c, &headers, &form).await {
+        Ok(both) => both,
         Err(r) => return r,
     };
     let Ok(Some(data)) =
@@ -183,15 +189,8 @@ pub(super) async fn erase(
     headers: HeaderMap,
     Form(form): Form<WhoForm>,
 ) -> Response {
-    let s = match c
-        .changing_as(&headers, &form.csrf, &[Role::Admin], NOT_YOURS)
-        .await
-    {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let subject = match subject_of(&c, &s, &form.who).await {
-        Ok(subject) => subject,
+    let (s, subject) = match changing_for(&c, &headers, &form).await {
+        Ok(both) => both,
         Err(r) => return r,
     };
     let short = subject.pseudonym.get(..12).unwrap_or(&subject.pseudonym);
