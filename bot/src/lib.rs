@@ -25,5 +25,6 @@ pub mod privacy;
 pub mod redact;
 pub mod rights;
 pub mod store;
+pub mod tools;
 pub mod transcribe;
 pub mod web;

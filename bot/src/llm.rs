@@ -30,9 +30,45 @@ pub struct Prompt<'a> {
     pub system: Option<&'a str>,
     /// A picture sent with the message (to providers that accept pictures only).
     pub picture: Option<&'a Picture>,
-    /// Passages of the business's knowledge base for this question, with their sources.
+    /// Passages of the business's knowledge base for this question, with their sources (and
+    /// what the tools need), as a second system message.
     pub knowledge: Option<&'a str>,
+    /// The tools the model may call for this person (none: no tools are offered).
+    pub tools: &'a [ToolSpec],
+    /// The tool calls made so far for this message, with their results (redacted).
+    pub rounds: &'a [ToolRound],
+    /// No more tool calls: the model must answer with what it has.
+    pub tools_done: bool,
 }
+
+/// A tool offered to the model (OpenAI function calling).
+#[derive(Clone, Debug)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments.
+    pub parameters: serde_json::Value,
+}
+
+/// A call the model asked for: the tool's name and its arguments as the model wrote them (a
+/// JSON object, with placeholders where personal data was).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// One round of tool use: the calls the model asked for and what each gave back, in order
+/// (redacted like messages).
+#[derive(Clone, Debug)]
+pub struct ToolRound {
+    pub calls: Vec<ToolCall>,
+    pub results: Vec<String>,
+}
+
+/// The most tool calls read from one answer; more are dropped.
+const MOST_CALLS: usize = 8;
 
 /// A picture a person sent, as it goes to a provider that accepts pictures.
 pub struct Picture {
@@ -63,6 +99,8 @@ pub struct Completion {
     pub latency: Duration,
     /// The provider stopped before the answer's natural end; `None` when it ended well.
     pub cut: Option<Cut>,
+    /// Tools the model asked to call before it answers (then `text` may be empty).
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// Why a provider stopped an answer early.
@@ -78,7 +116,7 @@ impl Cut {
     /// What an OpenAI-compatible `finish_reason` says about the end of an answer.
     fn of(finish_reason: &str) -> Option<Cut> {
         match finish_reason {
-            "stop" | "eos" | "end_turn" | "stop_sequence" => None,
+            "stop" | "eos" | "end_turn" | "stop_sequence" | "tool_calls" | "function_call" => None,
             "length" | "max_tokens" => Some(Cut::Length),
             _ => Some(Cut::Other),
         }
@@ -358,6 +396,7 @@ impl Provider for Echo {
             text,
             latency: Duration::ZERO,
             cut: None,
+            tool_calls: Vec::new(),
         })
     }
 }
@@ -428,6 +467,83 @@ struct Choice {
 struct ChoiceMessage {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireToolCall>>,
+}
+
+/// A tool call as it comes, whole or (streamed) in pieces keyed by `index`.
+#[derive(Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    index: Option<usize>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<WireFunction>,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// Tool calls put together from their pieces.
+#[derive(Default)]
+struct Calls {
+    calls: Vec<ToolCall>,
+}
+
+impl Calls {
+    /// Adds pieces of calls; `Err` when their arguments grow past [`LONGEST_LINE`].
+    fn add(&mut self, pieces: Vec<WireToolCall>) -> Result<(), LlmError> {
+        for (n, piece) in pieces.into_iter().enumerate() {
+            let i = piece.index.unwrap_or(n);
+            if i >= MOST_CALLS {
+                continue;
+            }
+            while self.calls.len() <= i {
+                self.calls.push(ToolCall {
+                    id: String::new(),
+                    name: String::new(),
+                    arguments: String::new(),
+                });
+            }
+            let call = &mut self.calls[i];
+            if let Some(id) = piece.id {
+                call.id = id;
+            }
+            if let Some(f) = piece.function {
+                if let Some(name) = f.name {
+                    call.name.push_str(&name);
+                }
+                if let Some(arguments) = f.arguments {
+                    call.arguments.push_str(&arguments);
+                }
+            }
+            if call.arguments.len() + call.name.len() > LONGEST_LINE {
+                return Err(LlmError::Malformed);
+            }
+        }
+        Ok(())
+    }
+
+    /// The calls, each with an id (one the provider left out is made up) and a name.
+    fn done(self) -> Vec<ToolCall> {
+        self.calls
+            .into_iter()
+            .enumerate()
+            .filter(|(_, c)| !c.name.is_empty())
+            .map(|(i, mut c)| {
+                if c.id.is_empty() {
+                    c.id = format!("call_{i}");
+                }
+                c
+            })
+            .collect()
+    }
 }
 
 /// One event of a streamed answer (`chat.completion.chunk`).
@@ -515,6 +631,7 @@ impl Provider for OpenAiCompatible {
         for (role, text) in prompt.history {
             messages.push(serde_json::json!({"role": role.as_str(), "content": text.as_str()}));
         }
+        // The message and the tool calls it led to come after it (below).
         let content = match prompt.picture.filter(|_| self.images) {
             // OpenAI's content parts: the (redacted) caption, then the picture as a data URL.
             Some(picture) => {
@@ -534,12 +651,41 @@ impl Provider for OpenAiCompatible {
             None => serde_json::json!(prompt.text.as_str()),
         };
         messages.push(serde_json::json!({"role": "user", "content": content}));
-        let body = serde_json::json!({
+        for round in prompt.rounds {
+            let calls: Vec<serde_json::Value> = round
+                .calls
+                .iter()
+                .map(|c| {
+                    serde_json::json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})
+                })
+                .collect();
+            messages.push(
+                serde_json::json!({"role": "assistant", "content": null, "tool_calls": calls}),
+            );
+            for (call, result) in round.calls.iter().zip(&round.results) {
+                messages.push(
+                    serde_json::json!({"role": "tool", "tool_call_id": call.id, "content": result}),
+                );
+            }
+        }
+        let mut body = serde_json::json!({
             "model": self.model,
             "messages": messages,
             "user": prompt.user.as_str(),
             "stream": true,
         });
+        if !prompt.tools.is_empty() {
+            let tools: Vec<serde_json::Value> = prompt
+                .tools
+                .iter()
+                .map(|t| {
+                    serde_json::json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}})
+                })
+                .collect();
+            body["tools"] = serde_json::Value::Array(tools);
+            body["tool_choice"] =
+                serde_json::json!(if prompt.tools_done { "none" } else { "auto" });
+        }
         Payload {
             bytes: serde_json::to_vec(&body).unwrap_or_default(),
         }
@@ -598,19 +744,23 @@ impl Provider for OpenAiCompatible {
                 .into_iter()
                 .next()
                 .ok_or(LlmError::Malformed)?;
-            let text = choice
-                .message
-                .content
-                .filter(|t| !t.trim().is_empty())
-                .ok_or(LlmError::Malformed)?;
+            let mut calls = Calls::default();
+            calls.add(choice.message.tool_calls.unwrap_or_default())?;
+            let tool_calls = calls.done();
+            let text = choice.message.content.unwrap_or_default();
+            if text.trim().is_empty() && tool_calls.is_empty() {
+                return Err(LlmError::Malformed);
+            }
             on_text(&text);
             return Ok(Completion {
                 text,
                 latency: started.elapsed(),
                 cut: choice.finish_reason.as_deref().and_then(Cut::of),
+                tool_calls,
             });
         }
         let mut reader = SseReader::default();
+        let mut calls = Calls::default();
         let mut text = String::new();
         let mut finish: Option<String> = None;
         // However it trickles (keep-alive comments, a byte at a time), a stream ends in time.
@@ -643,7 +793,12 @@ impl Provider for OpenAiCompatible {
                     return Err(LlmError::Broken);
                 }
                 for choice in parsed.choices.into_iter().take(1) {
-                    if let Some(piece) = choice.delta.and_then(|d| d.content)
+                    let (piece, pieces) = choice
+                        .delta
+                        .map(|d| (d.content, d.tool_calls))
+                        .unwrap_or_default();
+                    calls.add(pieces.unwrap_or_default())?;
+                    if let Some(piece) = piece
                         && !piece.is_empty()
                     {
                         text.push_str(&piece);
@@ -659,13 +814,15 @@ impl Provider for OpenAiCompatible {
         if finish.is_none() {
             return Err(LlmError::Broken);
         }
-        if text.trim().is_empty() {
+        let tool_calls = calls.done();
+        if text.trim().is_empty() && tool_calls.is_empty() {
             return Err(LlmError::Malformed);
         }
         Ok(Completion {
             text,
             latency: started.elapsed(),
             cut: finish.as_deref().and_then(Cut::of),
+            tool_calls,
         })
     }
 }
@@ -786,6 +943,33 @@ mod tests {
             assert!(fed <= LONGEST_LINE + piece.len(), "kept growing");
         };
         assert!(matches!(refused, LlmError::Malformed));
+    }
+
+    #[test]
+    fn streamed_tool_calls_are_put_together_from_their_pieces() {
+        let pieces: Vec<Vec<WireToolCall>> = [
+            r#"[{"index":0,"id":"call_a","type":"function","function":{"name":"book","arguments":""}}]"#,
+            r#"[{"index":0,"function":{"arguments":"{\"phone\":"}}]"#,
+            r#"[{"index":1,"function":{"name":"prices","arguments":"{}"}}]"#,
+            r#"[{"index":0,"function":{"arguments":"\"[PHONE_1]\"}"}}]"#,
+        ]
+        .iter()
+        .map(|j| serde_json::from_str(j).unwrap())
+        .collect();
+        let mut calls = Calls::default();
+        for p in pieces {
+            calls.add(p).unwrap();
+        }
+        let calls = calls.done();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            (calls[0].id.as_str(), calls[0].name.as_str()),
+            ("call_a", "book")
+        );
+        assert_eq!(calls[0].arguments, r#"{"phone":"[PHONE_1]"}"#);
+        // An id the provider left out is made up.
+        assert_eq!(calls[1].id, "call_1");
+        assert_eq!(Cut::of("tool_calls"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod admin_totp;
 pub mod audit_head;
 pub mod audit_log;
 pub mod bot_settings;
+pub mod bot_tools;
 pub mod bots;
 pub mod channel_identities;
 pub mod consent_events;

@@ -20,6 +20,7 @@ mod m20261203_000013_daily_counts;
 mod m20261203_000014_bot_settings;
 mod m20261203_000015_allowance;
 mod m20261203_000016_knowledge;
+mod m20261203_000017_tools;
 
 /// A foreign key that deletes the row with what it points to (a person's rows go with them).
 pub(crate) fn fk(
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_bot_settings::Migration),
             Box::new(m20261203_000015_allowance::Migration),
             Box::new(m20261203_000016_knowledge::Migration),
+            Box::new(m20261203_000017_tools::Migration),
         ]
     }
 }

@@ -8,12 +8,14 @@
 //! - [`FakeGraph`] is the WhatsApp Cloud API's messages endpoint and media downloads.
 //! - [`FakeOAuth`] is an OAuth 2.0 provider (authorize, token with PKCE, RFC 7009 revoke).
 //! - [`FakeTranscriber`] is an OpenAI-compatible `/audio/transcriptions` server.
+//! - [`FakeSheets`] and [`FakeHubSpot`] are the services behind owners' tools.
 //!
 //! Tests assert on what these servers received.
 
 pub mod db;
 pub mod llm;
 pub mod oauth;
+pub mod services;
 pub mod telegram;
 pub mod transcribe;
 pub mod updates;
@@ -22,6 +24,7 @@ pub mod whatsapp;
 pub use db::TestDb;
 pub use llm::{FakeLlm, LlmBehaviour};
 pub use oauth::FakeOAuth;
+pub use services::{FakeHubSpot, FakeSheets, ServiceRequest};
 pub use telegram::{FakeTelegram, Recorded};
 pub use transcribe::FakeTranscriber;
 pub use whatsapp::FakeGraph;

@@ -38,6 +38,14 @@ pub enum LlmBehaviour {
     Whole(String),
     /// Streams these pieces and ends with this `finish_reason` (`content_filter`, `length`).
     Stops(Vec<String>, String),
+    /// Calls the tool named `tool`, when the request offers it, with `arguments` (a string
+    /// `$LABEL` becomes the first placeholder `[LABEL_n]` of the person's message); once the
+    /// request carries the tool's result, answers `Done. The tool said: <result>`. A request not
+    /// offering the tool is answered `I cannot do that from here.`
+    UsesTool { tool: String, arguments: Value },
+    /// Calls the tool named here again and again while the request offers it and allows calls
+    /// (`tool_choice` is not `none`); then answers `Stopped after N tool results`.
+    KeepsCallingTool(String),
 }
 
 /// One request the fake received.
@@ -184,6 +192,66 @@ fn stream(
         .unwrap()
 }
 
+/// `$LABEL` strings of a JSON template replaced by the first `[LABEL_n]` in `text`.
+fn fill_placeholders(template: &Value, text: &str) -> Value {
+    match template {
+        Value::String(s) if s.starts_with('$') => {
+            let open = format!("[{}_", &s[1..]);
+            let found = text.find(&open).and_then(|at| {
+                text[at..]
+                    .find(']')
+                    .map(|end| text[at..at + end + 1].to_string())
+            });
+            Value::String(found.unwrap_or_else(|| s.clone()))
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), fill_placeholders(v, text)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// An answer asking to call `tool`: streamed in pieces (the arguments cut in two) or whole.
+fn tool_call(streaming: bool, tool: &str, arguments: &str) -> Response {
+    if !streaming {
+        return Json(json!({
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_fake_1", "type": "function", "function": {"name": tool, "arguments": arguments}}
+            ]}, "finish_reason": "tool_calls"}],
+        }))
+        .into_response();
+    }
+    let half = arguments
+        .char_indices()
+        .map(|(i, _)| i)
+        .nth(arguments.chars().count() / 2)
+        .unwrap_or(0);
+    let deltas = [
+        json!({"role": "assistant", "content": null, "tool_calls": [
+            {"index": 0, "id": "call_fake_1", "type": "function", "function": {"name": tool, "arguments": ""}}
+        ]}),
+        json!({"tool_calls": [{"index": 0, "function": {"arguments": &arguments[..half]}}]}),
+        json!({"tool_calls": [{"index": 0, "function": {"arguments": &arguments[half..]}}]}),
+    ];
+    let mut body = String::new();
+    for delta in deltas {
+        let chunk = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": null}]});
+        body.push_str(&format!("data: {chunk}\n\n"));
+    }
+    let end = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
+    body.push_str(&format!("data: {end}\n\ndata: [DONE]\n\n"));
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
 async fn complete(
     State(inner): State<Arc<Mutex<Inner>>>,
     headers: HeaderMap,
@@ -221,6 +289,45 @@ async fn complete(
         .unwrap_or_default();
     let streaming = parsed["stream"] == json!(true);
     let answer = match behaviour {
+        LlmBehaviour::KeepsCallingTool(tool) => {
+            let offered = parsed["tools"]
+                .as_array()
+                .is_some_and(|tools| tools.iter().any(|t| t["function"]["name"] == json!(tool)));
+            if offered && parsed["tool_choice"] != json!("none") {
+                return tool_call(streaming, &tool, "{}");
+            }
+            let results = parsed["messages"]
+                .as_array()
+                .map_or(0, |m| m.iter().filter(|m| m["role"] == "tool").count());
+            format!("Stopped after {results} tool results")
+        }
+        LlmBehaviour::UsesTool { tool, arguments } => {
+            let offered = parsed["tools"]
+                .as_array()
+                .is_some_and(|tools| tools.iter().any(|t| t["function"]["name"] == json!(tool)));
+            let result = parsed["messages"]
+                .as_array()
+                .and_then(|m| m.iter().rev().find(|m| m["role"] == "tool"))
+                .and_then(|m| m["content"].as_str().map(str::to_string));
+            let text = match (offered, result) {
+                (_, Some(result)) => format!("Done. The tool said: {result}"),
+                (false, None) => "I cannot do that from here.".to_string(),
+                (true, None) => {
+                    let arguments = fill_placeholders(&arguments, &user_text).to_string();
+                    return tool_call(streaming, &tool, &arguments);
+                }
+            };
+            if streaming {
+                return stream(
+                    inner,
+                    user_text,
+                    pieces_of(&text, 6),
+                    Duration::ZERO,
+                    End::Stop,
+                );
+            }
+            text
+        }
         LlmBehaviour::Echo if streaming => {
             let answer = format!("LLM: {user_text}");
             let pieces = pieces_of(&answer, 6);

@@ -9,7 +9,7 @@ use common::{owners::*, *};
 use consentgate::web::admin::{self, Role};
 use consentgate_e2e::FakeOAuth;
 use consentgate_entity::{admin_keys, audit_log, consent_events, integrations, oauth_states};
-use reqwest::{StatusCode, header};
+use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::Value;
 
@@ -24,15 +24,7 @@ async fn link_from_another_browser(
     owner.press("Continue to Google", 1).await;
     let authorize = link_button(h, IVAN.id);
     oauth.set_account("intruder@example.net");
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let back = no_redirects.get(&authorize).send().await.unwrap();
-    let callback = back.headers()[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let callback = approve_in_browser(&authorize).await;
     let page = h.http.get(&callback).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     owner.wait(1).await.remove(0)

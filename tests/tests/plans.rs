@@ -114,13 +114,7 @@ async fn requests_run_out_a_stars_plan_adds_more_and_a_refund_takes_them_back() 
 
     // In the export: the plan, the Stars, what is left and Telegram's charge id.
     h.telegram.push_update(text_update(13, MARYAM, "/export"));
-    let doc = consentgate_e2e::wait_for(WAIT, || {
-        let docs = h.telegram.documents_to(MARYAM.id);
-        async move { docs.into_iter().next() }
-    })
-    .await
-    .expect("the export");
-    let export: serde_json::Value = serde_json::from_str(&doc.1).unwrap();
+    let export = exported(&h, MARYAM.id).await;
     assert_eq!(
         export["payments"].as_array().unwrap().len(),
         1,

@@ -86,6 +86,7 @@ impl App {
             notifier: self.notifier.clone(),
             configured_owners: bots::configured_owners(&self.config, &self.bots, &self.keys),
             http: oauth::client(),
+            refreshing: Default::default(),
         }
     }
 

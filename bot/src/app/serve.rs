@@ -278,6 +278,7 @@ impl App {
                 public_url,
                 takeover: self.config.takeover,
                 allowance: self.config.allowance.clone(),
+                tools: self.config.tools.clone(),
                 transcriber: self.config.transcription.as_ref().map(|t| {
                     tracing::info!(model = %t.model, "voice notes are transcribed");
                     Arc::new(crate::transcribe::Transcriber::new(t))

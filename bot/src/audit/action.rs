@@ -50,6 +50,16 @@ actions! {
     KbDocumentAdded => "kb.added",
     /// An owner removed one.
     KbDocumentRemoved => "kb.removed",
+    /// An owner enabled a tool for a bot (its name, kind and provider; never what it points at).
+    ToolAdded => "tool.added",
+    /// An owner removed one.
+    ToolRemoved => "tool.removed",
+    /// The model called a tool for a person: recorded before the service is called, with the
+    /// SHA-256 of the values sent.
+    ToolCalled => "tool.called",
+    /// What the call came to: done (with what it made there, e.g. a row's range or a contact's
+    /// id) or failed (and why).
+    ToolCompleted => "tool.completed",
     /// A message over the person's rate limit.
     MessageRateLimited => "message.rate_limited",
     /// The provider failed to answer.

@@ -22,6 +22,7 @@ mod retention;
 mod secret;
 #[cfg(test)]
 mod tests;
+pub mod tools;
 mod transcription;
 mod whatsapp;
 
@@ -47,6 +48,7 @@ pub use oauth::{BUILTIN_PROVIDERS, OAuthProvider};
 pub use purposes::{DEFAULT_PURPOSES, PolicySettings, PurposeSettings};
 pub use retention::{MAX_DAYS, RetentionSettings};
 pub use secret::Secret;
+pub use tools::ToolSettings;
 pub use transcription::TranscriptionSettings;
 pub use whatsapp::{DEFAULT_GRAPH_URL, DEFAULT_GRAPH_VERSION, WhatsAppConfig};
 
@@ -109,6 +111,8 @@ pub struct Config {
     pub public_url: Option<Url>,
     /// OAuth providers owners can link.
     pub oauth: Vec<OAuthProvider>,
+    /// Where owners' tools call their services, and the limits on tool calls.
+    pub tools: ToolSettings,
     /// Platform user ids made owners by the configuration, per bot name.
     pub owners: HashMap<String, Vec<String>>,
     /// The business of each bot that shares one with others (`[businesses]`), by bot name; a
@@ -231,11 +235,22 @@ impl Config {
         let recipients = overridden
             .map(|(_, r)| r)
             .unwrap_or_else(|| llm::default_recipient(&llm));
+        let oauth = oauth::providers(file.oauth, env)?;
+        let tools = tools::settings(file.tools, env)?;
+        let linkable = |name: &str| oauth.iter().any(|p| p.name == name);
+        let services: Vec<(&str, &str, &str)> = [
+            (linkable("google"), tools::SHEETS_PURPOSE),
+            (linkable("hubspot"), tools::CRM_PURPOSE),
+        ]
+        .into_iter()
+        .filter_map(|(on, purpose)| on.then_some(purpose))
+        .collect();
         let purposes = purposes::settings(
             file.purposes,
             &recipients,
             transcription.as_ref().map(|t| t.recipient.as_str()),
             llm::image_recipients(&llm).as_deref(),
+            &services,
             &retention,
         )?;
         if let Some(ids) = env.get(env::TELEGRAM_OWNER_IDS) {
@@ -247,7 +262,6 @@ impl Config {
                     .collect(),
             );
         }
-        let oauth = oauth::providers(file.oauth, env)?;
         let mut known: Vec<&str> = bots.iter().map(|b| b.name.as_str()).collect();
         if webchat.enabled {
             known.push(&webchat.bot_name);
@@ -277,6 +291,7 @@ impl Config {
             history_messages,
             public_url,
             oauth,
+            tools,
             owners,
             businesses,
             whatsapp,
@@ -389,6 +404,8 @@ struct FileConfig {
     public_url: Option<String>,
     #[serde(default)]
     oauth: HashMap<String, oauth::FileOAuth>,
+    #[serde(default)]
+    tools: Option<tools::FileTools>,
     /// Business name → the bots that serve it.
     #[serde(default)]
     businesses: HashMap<String, Vec<String>>,

@@ -104,6 +104,7 @@ pub(super) fn settings(
     recipients: &str,
     transcriber: Option<&str>,
     image_recipients: Option<&str>,
+    services: &[(&str, &str, &str)],
     retention: &RetentionSettings,
 ) -> Result<Vec<PurposeSettings>, ConfigError> {
     let fill = |text: &str| {
@@ -120,7 +121,10 @@ pub(super) fn settings(
     };
     let voice = (VOICE_PURPOSE.0, VOICE_PURPOSE.1, VOICE_PURPOSE.2, false);
     let images = (IMAGES_PURPOSE.0, IMAGES_PURPOSE.1, IMAGES_PURPOSE.2, false);
-    let extra = [voice, images];
+    let mut extra = vec![voice, images];
+    // The purposes of the tools' services (`sheets`, `crm`): optional, offered when their
+    // provider can be linked.
+    extra.extend(services.iter().map(|(n, t, x)| (*n, *t, *x, false)));
     let defaults = |name: &str| DEFAULT_PURPOSES.iter().chain(&extra).find(|d| d.0 == name);
     let mut purposes: Vec<PurposeSettings> = match file {
         None => DEFAULT_PURPOSES
@@ -186,6 +190,16 @@ pub(super) fn settings(
             required: false,
         });
     }
+    for (name, title, text) in services {
+        if !purposes.iter().any(|p| p.name == *name) {
+            purposes.push(PurposeSettings {
+                name: name.to_string(),
+                title: title.to_string(),
+                text: fill(text),
+                required: false,
+            });
+        }
+    }
     match purposes.iter().find(|p| p.name == "assistant") {
         Some(p) if p.required => {}
         Some(_) => {
@@ -204,7 +218,7 @@ pub(super) fn settings(
     for p in &purposes {
         if matches!(
             p.name.as_str(),
-            "history" | "marketing" | "voice" | "images"
+            "history" | "marketing" | "voice" | "images" | "sheets" | "crm"
         ) && p.required
         {
             return Err(bad(

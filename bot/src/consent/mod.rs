@@ -39,6 +39,10 @@ pub const PURPOSE_MARKETING: &str = "marketing";
 pub const PURPOSE_VOICE: &str = "voice";
 /// Pictures passed to a model that accepts them (offered when one does).
 pub const PURPOSE_IMAGES: &str = "images";
+/// Optional: tools may write the person's details to the business's Google Sheets.
+pub const PURPOSE_SHEETS: &str = "sheets";
+/// Optional: tools may save the person as a contact in the business's CRM.
+pub const PURPOSE_CRM: &str = "crm";
 
 /// The general policy text shown when the configuration names no policy file. The purposes
 /// follow it, each with its own text.

@@ -36,6 +36,8 @@ pub struct Integrations {
     /// Owners from the configuration: pseudonyms per bot id.
     pub configured_owners: HashMap<i64, Vec<String>>,
     pub http: reqwest::Client,
+    /// Held while a tool's access token is refreshed (one at a time per process).
+    pub refreshing: tokio::sync::Mutex<()>,
 }
 
 /// A linked account as owners and admins see it: never a token.

@@ -2,7 +2,7 @@
 //! refuses marks the link `broken` and tells the owner.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
 
 use consentgate_entity::{integrations, subjects};
 
@@ -12,6 +12,13 @@ use super::{
     status::Status,
 };
 use crate::{audit::Action, config::OAuthProvider, privacy::pseudonym::Pseudonym};
+
+/// What a refresh did.
+enum Refresh {
+    Refreshed,
+    Broken,
+    Not,
+}
 
 impl Integrations {
     /// Refreshes access tokens that expire soon. A refresh token the provider refuses marks the
@@ -28,60 +35,130 @@ impl Integrations {
             .await?;
         let (mut refreshed, mut broken) = (0, 0);
         for row in due {
-            let Some(provider) = self.provider(&row.provider) else {
-                continue;
-            };
-            let Some(refresh_token) = self.open(row.refresh_token_enc.as_deref()) else {
-                continue;
-            };
-            match oauth::refresh(&self.http, provider, &refresh_token).await {
-                Ok(tokens) => {
-                    if self.store_refreshed(&row, provider, tokens, now).await? {
-                        refreshed += 1;
-                    }
-                }
-                Err(err) if err.is_permanent() => {
-                    // Only a link still active breaks: one revoked meanwhile stays revoked.
-                    let marked = integrations::Entity::update_many()
-                        .col_expr(
-                            integrations::Column::Status,
-                            Expr::value(Status::Broken.as_str()),
-                        )
-                        .filter(integrations::Column::Id.eq(row.id))
-                        .filter(integrations::Column::Status.eq(Status::Active.as_str()))
-                        .exec(&self.db)
-                        .await?
-                        .rows_affected;
-                    if marked != 1 {
-                        continue;
-                    }
-                    let owner = self.owner_pseudonym(row.owner_subject_id).await?;
-                    self.audit
-                        .record(
-                            &self.db,
-                            Some(row.bot_id),
-                            owner.as_ref(),
-                            Action::IntegrationBroken,
-                            serde_json::json!({"integration": row.id, "provider": row.provider, "error": err.to_string()}),
-                        )
-                        .await?;
-                    self.tell_owner(
-                        row.bot_id,
-                        row.owner_subject_id,
-                        &format!(
-                            "Your {} link stopped working (the provider no longer accepts it). Send /link {} to connect it again.",
-                            provider.title, provider.name
-                        ),
-                    )
-                    .await?;
-                    broken += 1;
-                }
-                Err(err) => {
-                    tracing::warn!(provider = %row.provider, error = %err, "token refresh failed; retried on the next sweep");
-                }
+            match self.refresh_one(&row, now).await? {
+                Refresh::Refreshed => refreshed += 1,
+                Refresh::Broken => broken += 1,
+                Refresh::Not => {}
             }
         }
         Ok((refreshed, broken))
+    }
+
+    /// Refreshes one link's tokens. A refresh token the provider refuses marks the link
+    /// `broken` and tells the owner; network trouble leaves it for the next try.
+    async fn refresh_one(
+        &self,
+        row: &integrations::Model,
+        now: DateTime<Utc>,
+    ) -> Result<Refresh, DbErr> {
+        let Some(provider) = self.provider(&row.provider) else {
+            return Ok(Refresh::Not);
+        };
+        let Some(refresh_token) = self.open(row.refresh_token_enc.as_deref()) else {
+            return Ok(Refresh::Not);
+        };
+        match oauth::refresh(&self.http, provider, &refresh_token).await {
+            Ok(tokens) => Ok(if self.store_refreshed(row, provider, tokens, now).await? {
+                Refresh::Refreshed
+            } else {
+                Refresh::Not
+            }),
+            Err(err) if err.is_permanent() => {
+                // Only a link still active breaks: one revoked meanwhile stays revoked.
+                let marked = integrations::Entity::update_many()
+                    .col_expr(
+                        integrations::Column::Status,
+                        Expr::value(Status::Broken.as_str()),
+                    )
+                    .filter(integrations::Column::Id.eq(row.id))
+                    .filter(integrations::Column::Status.eq(Status::Active.as_str()))
+                    // Refused because another refresh had already rotated it: not broken.
+                    .filter(integrations::Column::RefreshTokenEnc.eq(row.refresh_token_enc.clone()))
+                    .exec(&self.db)
+                    .await?
+                    .rows_affected;
+                if marked != 1 {
+                    return Ok(Refresh::Not);
+                }
+                let owner = self.owner_pseudonym(row.owner_subject_id).await?;
+                self.audit
+                    .record(
+                        &self.db,
+                        Some(row.bot_id),
+                        owner.as_ref(),
+                        Action::IntegrationBroken,
+                        serde_json::json!({"integration": row.id, "provider": row.provider, "error": err.to_string()}),
+                    )
+                    .await?;
+                self.tell_owner(
+                    row.bot_id,
+                    row.owner_subject_id,
+                    &format!(
+                        "Your {} link stopped working (the provider no longer accepts it). Send /link {} to connect it again.",
+                        provider.title, provider.name
+                    ),
+                )
+                .await?;
+                Ok(Refresh::Broken)
+            }
+            Err(err) => {
+                tracing::warn!(provider = %row.provider, error = %err, "token refresh failed; retried on the next sweep");
+                Ok(Refresh::Not)
+            }
+        }
+    }
+
+    /// The access token of the bot's newest active link to `provider`, for a tool to use now,
+    /// with the link's id: refreshed first when it expires within a minute, and the link's
+    /// "last used" set. `None` when the bot has no working link to it.
+    pub async fn access_token(
+        &self,
+        bot_id: i64,
+        provider: &str,
+    ) -> Result<Option<(i64, String)>, DbErr> {
+        let newest = || {
+            integrations::Entity::find()
+                .filter(integrations::Column::BotId.eq(bot_id))
+                .filter(integrations::Column::Provider.eq(provider))
+                .filter(integrations::Column::Status.eq(Status::Active.as_str()))
+                .order_by_desc(integrations::Column::Id)
+                .one(&self.db)
+        };
+        let Some(mut row) = newest().await? else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let due = |row: &integrations::Model| {
+            row.refresh_token_enc.is_some()
+                && row
+                    .expires_at
+                    .is_some_and(|at| at <= now + Duration::minutes(1))
+        };
+        if due(&row) {
+            // One refresh at a time in this process; the row is read again under the lock, so
+            // calls that waited behind a refresh use its tokens instead of refreshing again.
+            let _one = self.refreshing.lock().await;
+            match newest().await? {
+                Some(fresh) => row = fresh,
+                None => return Ok(None),
+            }
+            if due(&row) {
+                self.refresh_one(&row, now).await?;
+            }
+            match newest().await? {
+                Some(fresh) => row = fresh,
+                None => return Ok(None),
+            }
+        }
+        let Some(token) = self.open(row.access_token_enc.as_deref()) else {
+            return Ok(None);
+        };
+        integrations::Entity::update_many()
+            .col_expr(integrations::Column::LastUsedAt, Expr::value(Some(now)))
+            .filter(integrations::Column::Id.eq(row.id))
+            .exec(&self.db)
+            .await?;
+        Ok(Some((row.id, token)))
     }
 
     /// The pseudonym of a link's owner, for its audit entries.

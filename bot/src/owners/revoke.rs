@@ -172,12 +172,7 @@ impl Integrations {
         Ok(ids.len() as u64)
     }
 
-    pub(super) async fn tell_owner(
-        &self,
-        bot_id: i64,
-        subject_id: i64,
-        text: &str,
-    ) -> Result<(), DbErr> {
+    pub async fn tell_owner(&self, bot_id: i64, subject_id: i64, text: &str) -> Result<(), DbErr> {
         let identities =
             crate::privacy::identity::identities_of(&self.db, &self.keys, subject_id).await?;
         let mine: Vec<_> = identities

@@ -17,7 +17,7 @@ use crate::{
     app::metrics::{ReasonLabel, TypeLabel},
     audit::Pending,
     consent::{Choices, PURPOSE_HISTORY},
-    llm::{Cut, LlmError, Payload, Prompt, Provider, Role},
+    llm::{Cut, LlmError, Payload, Prompt, Provider, Role, ToolRound},
     redact::{Hints, Placeholders, RedactedText},
     rights::conversation,
 };
@@ -117,7 +117,13 @@ pub(super) async fn answer(
             Vec::new()
         }
     };
-    let knowledge = crate::knowledge::as_context(&passages);
+    // The tools the model may call for this person, and a word on those held back until they
+    // agree to what they pass on.
+    let offer = super::tools::offer(p, t, choices).await?;
+    let context = match (crate::knowledge::as_context(&passages), &offer.note) {
+        (Some(k), Some(note)) => Some(format!("{k}\n\n{note}")),
+        (k, note) => k.or(note.clone()),
+    };
     // The providers in order, the next asked when one fails; each forward is recorded (with
     // the person's consent read again) before its bytes leave.
     let consented = t
@@ -144,67 +150,120 @@ pub(super) async fn answer(
     }
     // The text of a stream that broke off midway, in case no provider can finish the answer.
     let mut broken_off: Option<String> = None;
-    for (attempt, &(i, provider)) in ready.iter().enumerate() {
-        let payload = provider.payload(Prompt {
-            user: &t.subject.pseudonym,
-            text: &redacted,
-            history: &history,
-            system: t.policy.system_prompt.as_deref(),
-            picture: picture.as_ref(),
-            knowledge: knowledge.as_deref(),
-        });
-        let forward = Forward {
-            provider,
-            attempt: attempt + 1,
-            context_messages: history.len(),
-        };
-        match record_forward(p, t, &payload, &redacted, forward).await? {
-            Ok(()) => {}
-            Err(Held::ConsentChanged) => {
-                // A withdrawal, a refusal or a deletion was decided first: nothing goes out.
-                p.record(
-                    Some(t.bot.id),
-                    Some(&t.subject.pseudonym),
-                    Action::MessageHeld,
-                    serde_json::json!({"reason": "consent_changed"}),
+    // The tool calls made for this message and what they gave: a provider asked after another
+    // failed carries on from them, so nothing is done twice.
+    let mut rounds: Vec<ToolRound> = Vec::new();
+    let mut calls_made = 0;
+    let most_calls = p.tools.calls_per_answer();
+    'providers: for (attempt, &(i, provider)) in ready.iter().enumerate() {
+        let completion = loop {
+            let payload = provider.payload(Prompt {
+                user: &t.subject.pseudonym,
+                text: &redacted,
+                history: &history,
+                system: t.policy.system_prompt.as_deref(),
+                picture: picture.as_ref(),
+                knowledge: context.as_deref(),
+                tools: &offer.specs,
+                rounds: &rounds,
+                tools_done: calls_made >= most_calls,
+            });
+            let forward = Forward {
+                provider,
+                attempt: attempt + 1,
+                round: rounds.len(),
+                context_messages: history.len(),
+            };
+            match record_forward(p, t, &payload, &redacted, forward).await? {
+                Ok(()) => {}
+                Err(Held::ConsentChanged) => {
+                    // A withdrawal, a refusal or a deletion was decided first: nothing goes out.
+                    p.record(
+                        Some(t.bot.id),
+                        Some(&t.subject.pseudonym),
+                        Action::MessageHeld,
+                        serde_json::json!({"reason": "consent_changed"}),
+                    )
+                    .await?;
+                    return Ok(vec![Outbound::text(replies::HELD_AFTER_CHANGE)]);
+                }
+                // The last request went to a message sent at the same moment.
+                Err(Held::AllowanceUsed) => return out_of_requests(p, t).await,
+            }
+            // The answer shows as it grows, restored: a placeholder is shown only once it is
+            // complete, and then as the value it stands for.
+            t.progress.writing();
+            let mut so_far = String::new();
+            // Restoring goes over the whole text so far: at most every SHOW_EVERY (what shows
+            // next is the latest text anyway).
+            let mut shown_at: Option<std::time::Instant> = None;
+            let mut on_text = |piece: &str| {
+                so_far.push_str(piece);
+                if t.progress.watched() && shown_at.is_none_or(|at| at.elapsed() >= SHOW_EVERY) {
+                    t.progress.text(&placeholders.restore_settled(&so_far));
+                    shown_at = Some(std::time::Instant::now());
+                }
+            };
+            let completion = match provider.send(payload, &mut on_text).await {
+                Ok(completion) => completion,
+                Err(err) => {
+                    record_llm_error(p, t, provider.name(), &err).await?;
+                    if !err.falls_over() {
+                        // Refused for this request (400, 401, 413 …): no other provider is sent
+                        // it, and the provider is not put to rest for everyone.
+                        return Ok(vec![unavailable(&rounds)]);
+                    }
+                    p.providers.failed(i, &err);
+                    // The next provider answers from the start.
+                    if !so_far.trim().is_empty() {
+                        broken_off = Some(so_far);
+                    }
+                    continue 'providers;
+                }
+            };
+            if completion.tool_calls.is_empty() || calls_made >= most_calls {
+                break completion;
+            }
+            // The calls the model asked for, each recorded before it leaves; those past the
+            // limit are answered with an error without being made. An id used in an earlier
+            // round (made up for a provider that sent none) is made unique.
+            let mut calls = completion.tool_calls;
+            for call in &mut calls {
+                if rounds
+                    .iter()
+                    .flat_map(|r| &r.calls)
+                    .any(|c| c.id == call.id)
+                {
+                    call.id = format!("{}_{}", call.id, rounds.len());
+                }
+            }
+            let mut results = Vec::with_capacity(calls.len());
+            for call in &calls {
+                if calls_made >= most_calls {
+                    results.push("error: no more tool calls for this message".to_string());
+                    continue;
+                }
+                calls_made += 1;
+                let answered = super::tools::call(
+                    p,
+                    t,
+                    &offer,
+                    call,
+                    (&mut placeholders, &hints),
+                    rounds.len(),
                 )
                 .await?;
-                return Ok(vec![Outbound::text(replies::HELD_AFTER_CHANGE)]);
+                if answered.stop {
+                    return Ok(vec![Outbound::text(replies::HELD_AFTER_CHANGE)]);
+                }
+                results.push(answered.result);
             }
-            // The last request went to a message sent at the same moment.
-            Err(Held::AllowanceUsed) => return out_of_requests(p, t).await,
+            rounds.push(ToolRound { calls, results });
+        };
+        if completion.text.trim().is_empty() {
+            // Still asking for tools after the last one allowed: no answer to show.
+            return Ok(vec![unavailable(&rounds)]);
         }
-        // The answer shows as it grows, restored: a placeholder is shown only once it is
-        // complete, and then as the value it stands for.
-        t.progress.writing();
-        let mut so_far = String::new();
-        // Restoring goes over the whole text so far: at most every SHOW_EVERY (what shows
-        // next is the latest text anyway).
-        let mut shown_at: Option<std::time::Instant> = None;
-        let mut on_text = |piece: &str| {
-            so_far.push_str(piece);
-            if t.progress.watched() && shown_at.is_none_or(|at| at.elapsed() >= SHOW_EVERY) {
-                t.progress.text(&placeholders.restore_settled(&so_far));
-                shown_at = Some(std::time::Instant::now());
-            }
-        };
-        let completion = match provider.send(payload, &mut on_text).await {
-            Ok(completion) => completion,
-            Err(err) => {
-                record_llm_error(p, t, provider.name(), &err).await?;
-                if !err.falls_over() {
-                    // Refused for this request (400, 401, 413 …): no other provider is sent it,
-                    // and the provider is not put to rest for everyone.
-                    return Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)]);
-                }
-                p.providers.failed(i, &err);
-                // The next provider answers from the start.
-                if !so_far.trim().is_empty() {
-                    broken_off = Some(so_far);
-                }
-                continue;
-            }
-        };
         p.providers.answered(i);
         p.metrics
             .llm_latency
@@ -214,6 +273,7 @@ pub(super) async fn answer(
             subject = t.subject.pseudonym.short(),
             provider = provider.name(),
             latency_ms = completion.latency.as_millis() as u64,
+            tool_calls = calls_made,
             "assistant answered"
         );
         let answer = placeholders.restore(&completion.text);
@@ -261,7 +321,17 @@ pub(super) async fn answer(
         reply.reply_to = t.inbound.message_id.clone();
         return Ok(vec![reply]);
     }
-    Ok(vec![Outbound::text(replies::ASSISTANT_UNAVAILABLE)])
+    Ok(vec![unavailable(&rounds)])
+}
+
+/// No answer: said so, and when tools were already called for the message, that what they did
+/// stands (a booking is not to be asked for twice).
+fn unavailable(rounds: &[ToolRound]) -> Outbound {
+    Outbound::text(if rounds.is_empty() {
+        replies::ASSISTANT_UNAVAILABLE
+    } else {
+        replies::UNFINISHED_AFTER_TOOLS
+    })
 }
 
 /// The shortest time between two updates of an answer being written.
@@ -366,6 +436,8 @@ struct Forward<'a> {
     /// 1 for the first provider asked; more when earlier ones failed. Only the first forward
     /// completes the delivery; each one renews the apology's lease in the outbox.
     attempt: usize,
+    /// 0 for the message; 1 and up for the requests after each round of tool calls.
+    round: usize,
     context_messages: usize,
 }
 
@@ -381,7 +453,10 @@ async fn record_forward(
     redacted: &RedactedText,
     forward: Forward<'_>,
 ) -> Result<Result<(), Held>, PipelineError> {
-    let (first, context_messages) = (forward.attempt == 1, forward.context_messages);
+    // Only the first request for the message spends, completes the delivery and counts the
+    // redactions; the others (another provider, a round after tool calls) are recorded alike.
+    let first = forward.attempt == 1 && forward.round == 0;
+    let context_messages = forward.context_messages;
     let allowance = p.allowance.clone();
     // One request per message: not again for each provider tried, nor after its voice note.
     let spend = first && !t.spent.load(Ordering::Relaxed);
@@ -415,6 +490,7 @@ async fn record_forward(
             "context_messages": context_messages,
             "payload_sha256": sha,
             "attempt": forward.attempt,
+            "round": forward.round,
         }),
     };
     let policy = t.policy.clone();

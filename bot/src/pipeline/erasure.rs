@@ -88,6 +88,10 @@ pub(super) async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, P
         // Decided a moment ago by another request (another chat, or the console).
         return Ok(vec![Outbound::text(replies::ERASURE_ALREADY_DECIDED)]);
     };
+    // Where the tools passed the person's data, the owners are told, so they can delete it
+    // there (from the audit log, which the purge keeps).
+    let tell =
+        crate::tools::erasure::tell_owners(&p.integrations, &t.subject.pseudonym, Some(t.bot.id));
     if grace == 0 {
         erasure::purge(
             &p.db,
@@ -97,8 +101,10 @@ pub(super) async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, P
             erasure::Because::RequestNow,
         )
         .await?;
+        tell.await;
         return Ok(vec![Outbound::text(replies::ERASED_NOW)]);
     }
+    tell.await;
     Ok(vec![Outbound::text(replies::erasure_scheduled(
         purge_after,
     ))])

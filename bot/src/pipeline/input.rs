@@ -38,10 +38,13 @@ pub enum Command {
     Paysupport,
     /// `/kb`, `/kb add` (on a file), `/kb remove N`, `/kb redact N`: the owner's knowledge base.
     Kb,
+    /// `/tools`, `/tools add NAME KIND …`, `/tools remove NAME`: tools the assistant may call
+    /// through the bot's linked accounts.
+    Tools,
 }
 
 impl Command {
-    pub const ALL: [Command; 17] = [
+    pub const ALL: [Command; 18] = [
         Command::Start,
         Command::Privacy,
         Command::Consent,
@@ -59,6 +62,7 @@ impl Command {
         Command::Plans,
         Command::Paysupport,
         Command::Kb,
+        Command::Tools,
     ];
 
     pub fn parse(name: &str) -> Result<Command, Unknown> {
@@ -87,6 +91,7 @@ impl Command {
             Command::Plans => "plans",
             Command::Paysupport => "paysupport",
             Command::Kb => "kb",
+            Command::Tools => "tools",
         }
     }
 
@@ -106,6 +111,7 @@ impl Command {
                 | Command::Unlink
                 | Command::Panel
                 | Command::Kb
+                | Command::Tools
         )
     }
 }
@@ -312,7 +318,7 @@ mod tests {
         ] {
             assert!(ButtonData::parse(data).is_err(), "{data:?}");
         }
-        for name in ["", "Start", "/start", "tools", "unknown"] {
+        for name in ["", "Start", "/start", "tool", "unknown"] {
             assert!(Command::parse(name).is_err(), "{name:?}");
         }
     }

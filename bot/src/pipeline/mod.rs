@@ -41,6 +41,7 @@ pub fn refund_notice(plan: &str) -> String {
 }
 mod replies;
 mod rights;
+mod tools;
 mod voice;
 
 use std::{
@@ -173,6 +174,8 @@ pub struct PipelineSettings {
     pub transcriber: Option<Arc<crate::transcribe::Transcriber>>,
     /// Requests per person and bot, and the plans that add more.
     pub allowance: crate::config::AllowanceSettings,
+    /// Where owners' tools call their services, and the limits on tool calls.
+    pub tools: crate::config::ToolSettings,
 }
 
 /// The message pipeline shared by every channel.
@@ -209,6 +212,8 @@ pub struct Pipeline {
     allowance: Arc<crate::config::AllowanceSettings>,
     /// Each bot's knowledge base, searched for every question.
     knowledge: crate::knowledge::Knowledge,
+    /// Calls the services behind owners' tools.
+    tools: crate::tools::Runner,
     /// One lock per slot of people: a person's messages are decided in the order they arrived,
     /// whatever chat or connection brought them.
     person_locks: Box<[Arc<tokio::sync::Mutex<()>>]>,
@@ -260,6 +265,7 @@ impl Pipeline {
             transcriber: settings.transcriber,
             allowance: Arc::new(settings.allowance),
             knowledge: Default::default(),
+            tools: crate::tools::Runner::new(settings.tools),
             integrations: settings.integrations,
             lease: chrono::Duration::from_std(settings.takeover)
                 .unwrap_or(chrono::Duration::minutes(1)),

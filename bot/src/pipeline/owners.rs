@@ -113,6 +113,7 @@ async fn command(
         Command::Unlink => unlink(p, t, arg).await,
         Command::Panel => panel(p, t).await,
         Command::Kb => super::knowledge::command(p, t, args).await,
+        Command::Tools => super::tools::command(p, t, args).await,
         // `/claim` is answered above; the rest are not owners' commands.
         _ => Ok(Vec::new()),
     }

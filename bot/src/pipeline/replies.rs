@@ -9,6 +9,10 @@ use crate::consent::{Choices, Policy, Purpose, State};
 pub const SLOW_DOWN: &str =
     "You're sending messages faster than I can read them. Please wait a moment and try again.";
 
+pub const UNFINISHED_AFTER_TOOLS: &str = "The assistant could not finish its answer. What it \
+already did for you (a booking or a request passed on) stands, so please check before asking \
+again.";
+
 pub const ASSISTANT_UNAVAILABLE: &str =
     "Sorry, the assistant can't answer right now. Please try again in a little while.";
 
@@ -471,7 +475,7 @@ pub fn purpose_off(purpose: &Purpose, history_deleted: u64) -> String {
     text
 }
 
-pub fn delete_confirm(grace_days: u32) -> Outbound {
+pub fn delete_confirm(grace_days: u32, passed_on: Vec<(&'static str, Vec<String>)>) -> Outbound {
     let when = if grace_days == 0 {
         "at once, and cannot be undone".to_string()
     } else {
@@ -484,12 +488,26 @@ pub fn delete_confirm(grace_days: u32) -> Outbound {
         "Delete everything stored about you on this channel — your choices, any stored \
          conversation, your encrypted ids and any accounts you linked? The deletion happens \
          {when}. Only the audit log keeps entries under your random-looking code, with no \
-         content."
+         content.{}",
+        elsewhere(&passed_on)
     ))
     .with_buttons(vec![vec![
         Button::callback("Yes, delete", ButtonData::EraseConfirm.to_string()),
         Button::callback("Cancel", ButtonData::EraseCancel.to_string()),
     ]])
+}
+
+/// Where the assistant's tools passed the person's details, which deleting here does not reach.
+fn elsewhere(passed_on: &[(&'static str, Vec<String>)]) -> String {
+    if passed_on.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n\nAt your request the assistant also passed your details to the business's {}. \
+         Deleting here does not delete them there; the business is told, so it can delete them \
+         too.",
+        crate::tools::erasure::services(passed_on)
+    )
 }
 
 pub const ERASURE_ALREADY_DECIDED: &str = "Your data is already being deleted: nothing you write \

@@ -346,6 +346,10 @@ async fn command_in_private(
         Command::Export => export(p, t).await,
         Command::Delete => Ok(vec![replies::delete_confirm(
             p.retention.erasure_grace_days,
+            crate::tools::erasure::passed_on(&p.db, &t.subject.pseudonym, Some(t.bot.id))
+                .await?
+                .remove(&t.bot.id)
+                .unwrap_or_default(),
         )]),
         Command::Restore => Ok(vec![Outbound::text(replies::NOTHING_TO_RESTORE)]),
         Command::Stop => marketing(p, t, choices, false, Method::Command).await,
@@ -358,7 +362,8 @@ async fn command_in_private(
         | Command::Panel
         | Command::Plans
         | Command::Paysupport
-        | Command::Kb => Ok(vec![Outbound::text(replies::unknown_command(name))]),
+        | Command::Kb
+        | Command::Tools => Ok(vec![Outbound::text(replies::unknown_command(name))]),
     }
 }
 

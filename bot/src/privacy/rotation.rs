@@ -12,6 +12,7 @@ pub const BATCH: i64 = 500;
 
 /// Every Fernet-encrypted column: (table, columns).
 pub const ENCRYPTED: &[(&str, &[&str])] = &[
+    ("bot_tools", &["settings_enc"]),
     ("channel_identities", &["user_id_enc", "chat_id_enc"]),
     ("conversation_messages", &["text_enc", "names_enc"]),
     ("integrations", &["access_token_enc", "refresh_token_enc"]),

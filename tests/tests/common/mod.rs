@@ -551,6 +551,17 @@ pub async fn agreed(h: &Harness, p: Person, history: bool) -> String {
     agree
 }
 
+/// The first export sent to `chat` as a document, parsed.
+pub async fn exported(h: &Harness, chat: i64) -> Value {
+    let doc = consentgate_e2e::wait_for(WAIT, || {
+        let docs = h.telegram.documents_to(chat);
+        async move { docs.into_iter().next() }
+    })
+    .await
+    .expect("the export");
+    serde_json::from_str(&doc.1).unwrap()
+}
+
 /// The callback data of the latest button labelled `label` sent to `chat`.
 pub fn button_data(h: &Harness, chat: i64, label: &str) -> String {
     button_data_where(h, chat, label, "")

@@ -126,50 +126,101 @@ impl Owner<'_> {
     }
 }
 
-/// /claim, /link, Continue, and the browser's round trip; returns the callback URL used.
+/// /link, Continue, and the browser's round trip for Google; returns the callback URL used.
 pub async fn link_google(h: &Harness, owner: &mut Owner<'_>) -> String {
-    let shown = owner.say("/link google", 1).await;
+    let linked = link_provider(h, owner, "google", "Google").await;
     assert!(
-        shown[0].contains("see, edit, create and delete your Google Sheets spreadsheets"),
-        "{shown:?}"
+        linked
+            .shown
+            .contains("see, edit, create and delete your Google Sheets spreadsheets"),
+        "{}",
+        linked.shown
     );
-    owner.press("Continue to Google", 1).await;
-    let authorize = link_button(h, IVAN.id);
     assert!(
-        authorize.contains("code_challenge_method=S256"),
-        "{authorize}"
+        linked.authorize.contains("code_challenge_method=S256"),
+        "{}",
+        linked.authorize
     );
-    assert!(authorize.contains("access_type=offline"));
-    // The browser: the provider redirects back to the gateway.
+    assert!(linked.authorize.contains("access_type=offline"));
+    assert!(
+        linked
+            .callback
+            .starts_with(&format!("{}/oauth/google/callback?", h.base)),
+        "{}",
+        linked.callback
+    );
+    assert!(linked.page.contains("confirm Google in the chat"));
+    // Asked in the chat, naming the account, before it is used.
+    assert!(
+        linked
+            .asked
+            .contains("The Google account owner@example.com"),
+        "{}",
+        linked.asked
+    );
+    linked.callback
+}
+
+/// What the owner saw and the browser did while linking.
+pub struct Linked {
+    /// The disclosure before Continue.
+    pub shown: String,
+    pub authorize: String,
+    pub callback: String,
+    /// The callback page's text.
+    pub page: String,
+    /// The question in the chat naming the account.
+    pub asked: String,
+}
+
+/// The browser at the provider's authorization page, redirected back with a code: the
+/// gateway's callback URL.
+pub async fn approve_in_browser(authorize: &str) -> String {
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let back = no_redirects.get(&authorize).send().await.unwrap();
+    let back = no_redirects.get(authorize).send().await.unwrap();
     assert_eq!(back.status(), StatusCode::FOUND);
-    let callback = back.headers()[header::LOCATION]
+    back.headers()[header::LOCATION]
         .to_str()
         .unwrap()
-        .to_string();
-    assert!(
-        callback.starts_with(&format!("{}/oauth/google/callback?", h.base)),
-        "{callback}"
-    );
+        .to_string()
+}
+
+/// `/link NAME`, Continue, the browser's round trip and the confirmation in the chat, for any
+/// provider pointed at the fake.
+pub async fn link_provider(h: &Harness, owner: &mut Owner<'_>, name: &str, title: &str) -> Linked {
+    let shown = owner.say(&format!("/link {name}"), 1).await.remove(0);
+    owner.press(&format!("Continue to {title}"), 1).await;
+    let authorize = link_button(h, IVAN.id);
+    let callback = approve_in_browser(&authorize).await;
     let page = h.http.get(&callback).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(
-        page.text()
-            .await
-            .unwrap()
-            .contains("confirm Google in the chat")
-    );
-    // Asked in the chat, naming the account, before it is used.
-    let asked = owner.wait(1).await;
-    assert!(
-        asked[0].contains("The Google account owner@example.com"),
-        "{asked:?}"
-    );
+    let page = page.text().await.unwrap();
+    let asked = owner.wait(1).await.remove(0);
+    assert!(asked.contains("was just connected"), "{asked}");
     let told = owner.press("Yes, use it", 1).await;
-    assert!(told[0].contains("Google is linked"), "{told:?}");
-    callback
+    assert!(told[0].contains(&format!("{title} is linked")), "{told:?}");
+    Linked {
+        shown,
+        authorize,
+        callback,
+        page,
+        asked,
+    }
+}
+
+/// The variables pointing a provider's OAuth endpoints at the fake.
+pub fn oauth_env(name: &str, oauth: &FakeOAuth) -> Vec<(String, String)> {
+    let upper = name.to_ascii_uppercase();
+    let env = |k: &str, v: String| (format!("OAUTH_{upper}_{k}"), v);
+    vec![
+        env("CLIENT_ID", "test-client".into()),
+        env("CLIENT_SECRET", "test-client-secret".into()),
+        env("AUTHORIZE_URL", format!("{}/authorize", oauth.url)),
+        env("TOKEN_URL", format!("{}/token", oauth.url)),
+        env("REVOCATION_URL", format!("{}/revoke", oauth.url)),
+        env("ACCOUNT_URL", format!("{}/userinfo", oauth.url)),
+    ]
 }

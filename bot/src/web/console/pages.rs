@@ -53,6 +53,20 @@ fn chart(label: &str, days: &[(NaiveDate, u64)]) -> Markup {
     }
 }
 
+/// A bot's count of one day, never below zero.
+fn daily_count(
+    counts: &std::collections::HashMap<(i64, NaiveDate, String), i64>,
+    bot: i64,
+    day: NaiveDate,
+    name: &str,
+) -> i64 {
+    counts
+        .get(&(bot, day, name.to_string()))
+        .copied()
+        .unwrap_or(0)
+        .max(0)
+}
+
 /// How long the assistant took to answer: the average per day, and how many answers fell in
 /// each range, from the daily counts.
 fn answer_times(
@@ -60,13 +74,7 @@ fn answer_times(
     days: &[NaiveDate],
     counts: &std::collections::HashMap<(i64, NaiveDate, String), i64>,
 ) -> Markup {
-    let count = |day: &NaiveDate, name: &str| -> u64 {
-        counts
-            .get(&(bot, *day, name.to_string()))
-            .copied()
-            .unwrap_or(0)
-            .max(0) as u64
-    };
+    let count = |day: &NaiveDate, name: &str| daily_count(counts, bot, *day, name).unsigned_abs();
     let answers: u64 = days.iter().map(|d| count(d, daily::ANSWERS)).sum();
     if answers == 0 {
         return html! {};
@@ -87,6 +95,50 @@ fn answer_times(
             thead { tr { th { "answered in" } th { "answers" } } }
             tbody { @for (_, name, label) in daily::ANSWER_TIMES {
                 tr { td { (label) } td { (days.iter().map(|d| count(d, name)).sum::<u64>()) } }
+            } }
+        } }
+    }
+}
+
+/// Tool calls per day by kind, and how many failed, from the daily counts.
+fn tool_calls(
+    bot: i64,
+    days: &[NaiveDate],
+    counts: &std::collections::HashMap<(i64, NaiveDate, String), i64>,
+) -> Markup {
+    let count = |day: &NaiveDate, name: &str| daily_count(counts, bot, *day, name);
+    let kinds = crate::tools::Kind::ALL;
+    let per_day: Vec<(NaiveDate, Vec<i64>, i64)> = days
+        .iter()
+        .map(|d| {
+            (
+                *d,
+                kinds
+                    .iter()
+                    .map(|k| count(d, k.daily_count()))
+                    .collect::<Vec<_>>(),
+                count(d, crate::tools::FAILED_COUNT),
+            )
+        })
+        .filter(|(_, n, failed)| n.iter().sum::<i64>() + failed > 0)
+        .collect();
+    if per_day.is_empty() {
+        return html! {};
+    }
+    html! {
+        h2 { "Tool calls" }
+        div class="table" { table {
+            thead { tr {
+                th { "day" }
+                @for k in kinds { th { (k.as_str()) } }
+                th { "failed" }
+            } }
+            tbody { @for (day, n, failed) in per_day.iter().rev() {
+                tr {
+                    td { (day) }
+                    @for v in n { td { (v) } }
+                    td { (failed) }
+                }
             } }
         } }
     }
@@ -242,6 +294,7 @@ pub(super) async fn overview(State(c): State<Console>, headers: HeaderMap) -> Re
                 }
                 (chart("Messages sent to the assistant per day", &per_day))
                 (answer_times(*id, &days, &counts))
+                (tool_calls(*id, &days, &counts))
                 @if !b.redactions.is_empty() {
                     h2 { "Redacted before the assistant saw them" }
                     div class="table" { table {

@@ -303,6 +303,8 @@ async fn erase_now(
         erasure_by_request(purge_after)
     };
     let told = c.i.notifier.tell(&identities, &notice).await;
+    // The owners of the bots whose tools passed the person's data on are told where.
+    crate::tools::erasure::tell_owners(&c.i, &pseudonym, None).await;
     if grace == 0 {
         erasure::purge(
             &c.i.db,
