@@ -41,6 +41,7 @@ async fn without_a_session_every_page_sends_you_to_sign_in() {
         "/console/people",
         "/console/policy",
         "/console/settings",
+        "/console/knowledge",
     ] {
         let r = c.get(path, "").await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
@@ -49,7 +50,12 @@ async fn without_a_session_every_page_sends_you_to_sign_in() {
     // A made-up session id is no session.
     let r = c.get("/console/", "cg_console=made-up").await;
     assert_eq!(r.location.as_deref(), Some("/console/login"));
-    for path in ["/console/connections/1/revoke", "/console/people/erase"] {
+    for path in [
+        "/console/connections/1/revoke",
+        "/console/people/erase",
+        "/console/knowledge/remove",
+        "/console/tools/remove",
+    ] {
         let r = c.post(path, "", &[("csrf", "x")]).await;
         assert_eq!(r.location.as_deref(), Some("/console/login"), "{path}");
     }

@@ -183,3 +183,139 @@ async fn an_owner_adds_a_document_from_the_chat_and_answers_cite_it() {
     );
     h.finish().await;
 }
+
+#[tokio::test]
+async fn documents_are_added_redacted_and_removed_from_the_console_and_auditors_only_read() {
+    use common::console::{Client, admin_session, key_session};
+    let (h, _oauth) = start().await;
+    let c = Client::new(&h);
+    let (admin, csrf) = admin_session(&h, &c).await;
+    let page = c.get("/console/knowledge", &admin).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("No documents yet."), "{}", page.body);
+
+    // A Markdown file with a phone number: added, and the admin told about the number.
+    let added = c
+        .upload(
+            "/console/knowledge/add",
+            &admin,
+            &[("csrf", &csrf), ("bot", "telegram")],
+            (
+                "C:\\Users\\me\\prices.md",
+                "text/markdown",
+                PRICES.as_bytes().to_vec(),
+            ),
+        )
+        .await;
+    assert_eq!(added.status, reqwest::StatusCode::OK, "{}", added.body);
+    assert!(
+        added.body.contains("Added prices.md") && added.body.contains("1 PHONE"),
+        "{}",
+        added.body
+    );
+    let page = c.get("/console/knowledge", &admin).await;
+    assert!(page.body.contains("prices.md"), "{}", page.body);
+    // A file of a kind it cannot read is refused, and one over 2 MB.
+    let refused = c
+        .upload(
+            "/console/knowledge/add",
+            &admin,
+            &[("csrf", &csrf), ("bot", "telegram")],
+            ("photo.png", "image/png", vec![0x89, b'P', b'N', b'G']),
+        )
+        .await;
+    assert_eq!(refused.status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("plain text, Markdown, HTML and PDF"));
+    let huge = c
+        .upload(
+            "/console/knowledge/add",
+            &admin,
+            &[("csrf", &csrf), ("bot", "telegram")],
+            ("big.txt", "text/plain", vec![b'a'; 3 * 1024 * 1024]),
+        )
+        .await;
+    assert!(huge.status.is_client_error(), "{}", huge.status);
+    // Without the form's token nothing is added.
+    let forged = c
+        .upload(
+            "/console/knowledge/add",
+            &admin,
+            &[("csrf", "forged"), ("bot", "telegram")],
+            ("x.txt", "text/plain", b"some text".to_vec()),
+        )
+        .await;
+    assert!(forged.status.is_client_error(), "{}", forged.status);
+    assert_eq!(
+        consentgate::knowledge::list(h.db(), telegram_bot_id(&h).await)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Its personal data replaced: a new version, the number gone; then removed.
+    let redacted = c
+        .post(
+            "/console/knowledge/redact",
+            &admin,
+            &[("csrf", &csrf), ("bot", "telegram"), ("id", "1")],
+        )
+        .await;
+    assert!(
+        redacted.body.contains("now document 2"),
+        "{}",
+        redacted.body
+    );
+    let (_, text) =
+        consentgate::knowledge::text_of(h.db(), &h.keys_with(&[]), telegram_bot_id(&h).await, 2)
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        text.contains("[phone removed]") && !text.contains("7946"),
+        "{text}"
+    );
+
+    // An auditor sees the page and changes nothing.
+    let (auditor, auditor_csrf) = key_session(&h, &c, consentgate::web::admin::Role::Auditor).await;
+    let seen = c.get("/console/knowledge", &auditor).await;
+    assert!(seen.body.contains("prices.md") && !seen.body.contains("/console/knowledge/remove"));
+    let refused = c
+        .post(
+            "/console/knowledge/remove",
+            &auditor,
+            &[("csrf", &auditor_csrf), ("bot", "telegram"), ("id", "2")],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        reqwest::StatusCode::FORBIDDEN,
+        "{}",
+        refused.body
+    );
+
+    let removed = c
+        .post(
+            "/console/knowledge/remove",
+            &admin,
+            &[("csrf", &csrf), ("bot", "telegram"), ("id", "2")],
+        )
+        .await;
+    assert!(
+        removed.body.contains("Removed prices.md"),
+        "{}",
+        removed.body
+    );
+    // Audited with the key that did it.
+    let entries: Vec<audit_log::Model> = audit_log::Entity::find().all(h.db()).await.unwrap();
+    let kb: Vec<&audit_log::Model> = entries
+        .iter()
+        .filter(|e| e.action.starts_with("kb."))
+        .collect();
+    assert_eq!(kb.len(), 4, "added, redacted (removed + added), removed");
+    assert!(
+        kb.iter()
+            .all(|e| e.detail.contains("\"by\"") && e.bot_id.is_some())
+    );
+    h.finish().await;
+}

@@ -298,7 +298,7 @@ async fn an_owner_links_a_sheet_and_a_crm_and_the_assistant_uses_them_with_conse
     assert!(export["audit"].to_string().contains("tool.called"));
     // The owner's statistics: tool calls per day, by kind.
     let c = common::console::Client::new(&h);
-    let (admin, _) = common::console::admin_session(&h, &c).await;
+    let (admin, csrf) = common::console::admin_session(&h, &c).await;
     let overview = c.get("/console/", &admin).await;
     let calls = &overview.body[overview.body.find("Tool calls").expect("tool calls shown")..];
     assert!(
@@ -340,6 +340,28 @@ async fn an_owner_links_a_sheet_and_a_crm_and_the_assistant_uses_them_with_conse
             && told[0].contains("HubSpot: contact 501"),
         "{told:?}"
     );
+    // The knowledge page shows the tools; one removed there is gone from the chat's list too.
+    let page = c.get("/console/knowledge", &admin).await;
+    assert!(
+        page.body.contains("only for people who granted `sheets`"),
+        "{}",
+        page.body
+    );
+    let removed = c
+        .post(
+            "/console/tools/remove",
+            &admin,
+            &[("csrf", &csrf), ("bot", "telegram"), ("id", "booking")],
+        )
+        .await;
+    assert!(
+        removed.body.contains("Removed the tool booking"),
+        "{}",
+        removed.body
+    );
+    owner.next = 5000;
+    let listed = owner.say("/tools", 1).await;
+    assert!(!listed[0].contains("booking"), "{listed:?}");
     h.finish().await;
 }
 

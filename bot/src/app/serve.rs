@@ -145,6 +145,7 @@ impl App {
                     }
                     crate::config::LlmSettings::Echo => None,
                 },
+                redactor: Redactor::new(self.config.redact.clone()),
             },
         ));
         if !channels.webhooks.is_empty() {

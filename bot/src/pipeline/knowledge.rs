@@ -9,10 +9,13 @@ use consentgate_adapters::{MediaError, MediaKind, Outbound};
 use super::{Pipeline, PipelineError, Turn};
 use crate::audit::Action;
 use crate::knowledge::{self, Unreadable};
-use crate::redact::{Hints, Placeholders};
+use crate::privacy::keys::Keys;
+use crate::redact::{Hints, Placeholders, Redactor};
+use consentgate_entity::kb_documents;
+use std::collections::BTreeMap;
 
 /// The largest file taken.
-const MAX_BYTES: u64 = 2 * 1024 * 1024;
+pub(crate) const MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 pub(super) async fn command(
     p: &Pipeline,
@@ -74,26 +77,28 @@ async fn audit(
     p: &Pipeline,
     t: &Turn<'_>,
     action: Action,
-    document: &consentgate_entity::kb_documents::Model,
+    document: &kb_documents::Model,
 ) -> Result<(), PipelineError> {
     p.record(
         Some(t.bot.id),
         Some(&t.subject.pseudonym),
         action,
-        serde_json::json!({"document": document.id, "name": document.name, "text_sha256": document.sha256, "passages": document.passages, "redacted": document.redacted}),
+        audit_detail(document),
     )
     .await?;
     Ok(())
 }
 
+/// What the audit log says of a document: its name and the SHA-256 of its text, never the text.
+pub(crate) fn audit_detail(document: &kb_documents::Model) -> serde_json::Value {
+    serde_json::json!({"document": document.id, "name": document.name, "text_sha256": document.sha256, "passages": document.passages, "redacted": document.redacted})
+}
+
 /// Personal data the redactor finds in a text, by kind.
-fn personal_data(p: &Pipeline, text: &str) -> std::collections::BTreeMap<String, usize> {
-    let mut found = std::collections::BTreeMap::new();
+fn personal_data(redactor: &Redactor, text: &str) -> BTreeMap<String, usize> {
+    let mut found = BTreeMap::new();
     for passage in knowledge::split(text) {
-        if let Ok(r) = p
-            .redactor
-            .redact(&passage, &Hints::default(), &mut Placeholders::new())
-        {
+        if let Ok(r) = redactor.redact(&passage, &Hints::default(), &mut Placeholders::new()) {
             for (kind, n) in r.counts() {
                 *found.entry(kind.clone()).or_default() += n;
             }
@@ -128,8 +133,59 @@ async fn add(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError>
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "document.txt".into());
-    // Off the async workers, and given up after a while (a file can take long to read).
-    let (file_name, mime) = (name.clone(), media.mime.clone());
+    let (document, found) = match take(
+        &p.db,
+        &p.keys,
+        &p.redactor,
+        t.bot.id,
+        (name, media.mime.clone(), bytes),
+    )
+    .await?
+    {
+        Ok(added) => added,
+        Err(refused) => return say(refused),
+    };
+    audit(p, t, Action::KbDocumentAdded, &document).await?;
+    let mut reply = format!(
+        "Added {} ({} passages) as document {}. The assistant answers from it from now on.",
+        document.name, document.passages, document.id
+    );
+    if let Some(kinds) = described(&found) {
+        reply.push_str(&format!(
+            "\n\nIt appears to contain personal data ({kinds}). The assistant would pass it to the \
+             AI service when it is relevant. Send /kb redact {} to replace it with placeholders.",
+            document.id
+        ));
+    }
+    say(&reply)
+}
+
+/// Personal data found, in words: "1 PHONE, 2 EMAIL"; `None` for none.
+pub(crate) fn described(found: &BTreeMap<String, usize>) -> Option<String> {
+    (!found.is_empty()).then(|| {
+        found
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// A file offered to a bot's knowledge base, (name, type, bytes): read (off the async workers,
+/// given up after a while), split, stored encrypted. The document and the personal data the
+/// redactor's detectors find in it, or why it was refused, in words for the owner. The caller
+/// audits it.
+pub(crate) async fn take(
+    db: &sea_orm::DatabaseConnection,
+    keys: &Keys,
+    redactor: &Redactor,
+    bot_id: i64,
+    (name, mime, bytes): (String, Option<String>, Vec<u8>),
+) -> Result<Result<(kb_documents::Model, BTreeMap<String, usize>), &'static str>, sea_orm::DbErr> {
+    if bytes.len() as u64 > MAX_BYTES {
+        return Ok(Err("That file is too large (2 MB at most)."));
+    }
+    let file_name = name.clone();
     let extracted = tokio::time::timeout(
         std::time::Duration::from_secs(20),
         tokio::task::spawn_blocking(move || {
@@ -138,78 +194,84 @@ async fn add(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError>
     )
     .await;
     let Ok(Ok(extracted)) = extracted else {
-        return say("That file could not be read in time. Please send it as plain text.");
+        return Ok(Err(
+            "That file could not be read in time. Please send it as plain text.",
+        ));
     };
     let text = match extracted {
         Ok(text) => text,
         Err(Unreadable::Kind) => {
-            return say(
+            return Ok(Err(
                 "I can read plain text, Markdown, HTML and PDF files; please send it as one of those.",
-            );
+            ));
         }
-        Err(Unreadable::NotText) => return say("That file holds no text I can read."),
+        Err(Unreadable::NotText) => return Ok(Err("That file holds no text I can read.")),
         Err(Unreadable::TooLong) => {
-            return say("That file is too long (200,000 characters at most).");
+            return Ok(Err("That file is too long (200,000 characters at most)."));
         }
     };
-    let found = personal_data(p, &text);
-    let document = knowledge::add(&p.db, &p.keys, t.bot.id, &name, &text, false).await?;
-    audit(p, t, Action::KbDocumentAdded, &document).await?;
-    let mut reply = format!(
-        "Added {} ({} passages) as document {}. The assistant answers from it from now on.",
-        document.name, document.passages, document.id
-    );
-    if !found.is_empty() {
-        let kinds: Vec<String> = found.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        reply.push_str(&format!(
-            "\n\nIt appears to contain personal data ({}). The assistant would pass it to the AI \
-             service when it is relevant. Send /kb redact {} to replace it with placeholders.",
-            kinds.join(", "),
-            document.id
-        ));
-    }
-    say(&reply)
+    let found = personal_data(redactor, &text);
+    let document = knowledge::add(db, keys, bot_id, &name, &text, false).await?;
+    Ok(Ok((document, found)))
 }
 
 /// Replaces the personal data in a document with placeholders (a new version of it).
 async fn redact(p: &Pipeline, t: &Turn<'_>, id: i64) -> Result<Vec<Outbound>, PipelineError> {
-    let Some(text) = knowledge::text_of(&p.db, &p.keys, t.bot.id, id).await? else {
-        return Ok(vec![Outbound::text(format!(
-            "There is no document {id}. /kb lists them."
-        ))]);
-    };
-    let mut redacted = Vec::new();
-    for passage in knowledge::split(&text.1) {
-        match p
-            .redactor
-            .redact(&passage, &Hints::default(), &mut Placeholders::new())
-        {
-            // Unnumbered, so an answer quoting one is never "restored" to the asker's data.
-            Ok(r) => redacted.push(unnumbered(r.as_str())),
-            Err(_) => {
-                return Ok(vec![Outbound::text(
-                    "Sorry, that document could not be redacted; it is unchanged.",
-                )]);
+    let say = |text: String| Ok(vec![Outbound::text(text)]);
+    match redact_document(&p.db, &p.keys, &p.redactor, t.bot.id, id).await? {
+        Redacted::Missing => say(format!("There is no document {id}. /kb lists them.")),
+        Redacted::Failed => {
+            say("Sorry, that document could not be redacted; it is unchanged.".into())
+        }
+        Redacted::Done { old, new } => {
+            if let Some(old) = old {
+                audit(p, t, Action::KbDocumentRemoved, &old).await?;
             }
+            audit(p, t, Action::KbDocumentAdded, &new).await?;
+            say(format!(
+                "The personal data in {} is replaced with placeholders (now document {}).",
+                new.name, new.id
+            ))
         }
     }
-    let document = knowledge::add(
-        &p.db,
-        &p.keys,
-        t.bot.id,
-        &text.0,
-        &redacted.join("\n\n"),
-        true,
-    )
-    .await?;
-    if let Some(old) = knowledge::remove(&p.db, t.bot.id, id).await? {
-        audit(p, t, Action::KbDocumentRemoved, &old).await?;
+}
+
+/// What `/kb redact` did.
+pub(crate) enum Redacted {
+    Missing,
+    /// The redactor failed: the document is unchanged.
+    Failed,
+    /// The redacted version added, and the old one removed (`None` if another request removed
+    /// it meanwhile). The caller audits both.
+    Done {
+        old: Option<kb_documents::Model>,
+        new: kb_documents::Model,
+    },
+}
+
+/// Replaces the personal data the redactor finds in a document with unnumbered placeholders:
+/// a new document of the same name, and the old one removed.
+pub(crate) async fn redact_document(
+    db: &sea_orm::DatabaseConnection,
+    keys: &Keys,
+    redactor: &Redactor,
+    bot_id: i64,
+    id: i64,
+) -> Result<Redacted, sea_orm::DbErr> {
+    let Some((name, text)) = knowledge::text_of(db, keys, bot_id, id).await? else {
+        return Ok(Redacted::Missing);
+    };
+    let mut redacted = Vec::new();
+    for passage in knowledge::split(&text) {
+        match redactor.redact(&passage, &Hints::default(), &mut Placeholders::new()) {
+            // Unnumbered, so an answer quoting one is never "restored" to the asker's data.
+            Ok(r) => redacted.push(unnumbered(r.as_str())),
+            Err(_) => return Ok(Redacted::Failed),
+        }
     }
-    audit(p, t, Action::KbDocumentAdded, &document).await?;
-    Ok(vec![Outbound::text(format!(
-        "The personal data in {} is replaced with placeholders (now document {}).",
-        document.name, document.id
-    ))])
+    let new = knowledge::add(db, keys, bot_id, &name, &redacted.join("\n\n"), true).await?;
+    let old = knowledge::remove(db, bot_id, id).await?;
+    Ok(Redacted::Done { old, new })
 }
 
 /// `[PHONE_1]` → `[phone removed]`: placeholders of a redacted document that no answer can

@@ -29,7 +29,7 @@ mod erasure;
 mod gate;
 mod identities;
 pub mod input;
-mod knowledge;
+pub(crate) mod knowledge;
 pub mod outbox;
 mod owners;
 mod payments;

@@ -98,6 +98,35 @@ impl Client {
         .await
     }
 
+    /// A form with a file, as a browser sends `enctype="multipart/form-data"`.
+    pub async fn upload(
+        &self,
+        path: &str,
+        cookie: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, Vec<u8>),
+    ) -> Reply {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        let (name, mime, bytes) = file;
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes)
+                .file_name(name.to_string())
+                .mime_str(mime)
+                .unwrap(),
+        );
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header(header::COOKIE, cookie)
+                .multipart(form),
+        )
+        .await
+    }
+
     /// The admin key step: the session cookie half-way through signing in.
     pub async fn key_step(&self, key: &str) -> String {
         let page = self.get("/console/login", "").await;

@@ -81,7 +81,7 @@ pub(super) async fn pending(c: &Console, bot_id: i64) -> Result<bool, sea_orm::D
 }
 
 /// The bots a session may see, in the configured order.
-async fn visible_bots(c: &Console, s: &Session) -> Result<Vec<BotContext>, Response> {
+pub(super) async fn visible_bots(c: &Console, s: &Session) -> Result<Vec<BotContext>, Response> {
     let mine = c.bots_of(s).await?;
     Ok(c.bots
         .iter()

@@ -11,6 +11,7 @@
 mod assistant;
 mod auth;
 mod connections;
+mod knowledge;
 pub mod links;
 pub mod miniapp;
 mod pages;
@@ -65,6 +66,8 @@ pub struct Console {
     erasure_grace_days: u32,
     metrics: Arc<crate::app::metrics::Metrics>,
     system_prompt: Arc<Option<String>>,
+    /// Finds personal data in documents added here.
+    redactor: Arc<crate::redact::Redactor>,
 }
 
 /// Failed attempts counted per key (a client address, an admin key) over a window: past
@@ -156,6 +159,8 @@ pub struct Setup {
     pub metrics: Arc<crate::app::metrics::Metrics>,
     /// The configured system prompt (none with the offline echo), shown until a bot has its own.
     pub system_prompt: Option<String>,
+    /// The configured redactor, for documents added to a knowledge base here.
+    pub redactor: crate::redact::Redactor,
 }
 
 /// The console's routes.
@@ -173,6 +178,7 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
         erasure_grace_days: setup.erasure_grace_days,
         metrics: setup.metrics,
         system_prompt: Arc::new(setup.system_prompt),
+        redactor: Arc::new(setup.redactor),
     };
     let router = Router::new()
         .route("/console", get(|| async { see_other("/console/") }))
@@ -187,6 +193,17 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
         .route("/console/people", get(people::page_).post(people::lookup))
         .route("/console/people/export", post(people::export))
         .route("/console/people/erase", post(people::erase))
+        .route("/console/knowledge", get(knowledge::page_))
+        .route(
+            "/console/knowledge/add",
+            // A file of up to 2 MB, and the form around it.
+            post(knowledge::add).layer(axum::extract::DefaultBodyLimit::max(
+                crate::pipeline::knowledge::MAX_BYTES as usize + 64 * 1024,
+            )),
+        )
+        .route("/console/knowledge/remove", post(knowledge::remove))
+        .route("/console/knowledge/redact", post(knowledge::redact))
+        .route("/console/tools/remove", post(knowledge::remove_tool))
         .route("/console/settings", get(settings::page_))
         .route("/console/settings/assistant", post(assistant::save))
         .route("/console/settings/keys", post(settings::create))
@@ -272,6 +289,7 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
                             @if s.role == session::Role::Admin {
                                 a href="/console/people" { "People" }
                             }
+                            a href="/console/knowledge" { "Knowledge" }
                             a href="/console/settings" { "Settings" }
                             @if s.role != session::Role::Owner { a href="/console/audit" { "Audit" } }
                         }
