@@ -775,3 +775,50 @@ async fn a_voice_note_is_fetched_from_the_graph_api_with_the_numbers_token_and_t
     );
     h.finish().await;
 }
+
+/// A document with a caption from Ivan.
+fn document(wamid: &str, media_id: &str, filename: &str, caption: &str) -> String {
+    envelope(
+        "messages",
+        &format!(
+            r#"{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"{PHONE_ID}"}},"contacts":[{{"profile":{{"name":"Ivan"}},"wa_id":"{WA_ID}"}}],"messages":[{{"from":"{WA_ID}","id":"{wamid}","timestamp":"1700000003","type":"document","document":{{"id":"{media_id}","mime_type":"text/markdown","filename":"{filename}","caption":"{caption}"}}}}]}}"#
+        ),
+    )
+}
+
+#[tokio::test]
+async fn an_owner_adds_a_document_to_the_knowledge_base_with_a_caption() {
+    let (h, graph) = start(false).await;
+    let i = h.app(h.config(&[])).await.offline_integrations();
+    let bot = consentgate::rights::export::bot_names(h.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(_, n)| n == "whatsapp")
+        .unwrap()
+        .0;
+    let code = i.invite(bot, Utc::now()).await.unwrap();
+    let raw = text("wamid.k1", "Ivan", &format!("/claim {code}"));
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, 1).await;
+    assert!(
+        body_of(&sent[0]).contains("You are now an owner"),
+        "{sent:?}"
+    );
+    let doc = b"# Hours\n\nWe open at 8 on weekdays and at 10 on Sundays.".to_vec();
+    graph.put_media("media-kb", "text/markdown", doc);
+    let raw = document("wamid.k2", "media-kb", "hours.md", "/kb add");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, 2).await;
+    assert!(body_of(&sent[1]).contains("Added hours.md"), "{sent:?}");
+    assert_eq!(
+        graph.media_requests().len(),
+        2,
+        "looked up, then downloaded"
+    );
+    let raw = text("wamid.k3", "Ivan", "/kb");
+    assert_eq!(post(&h, &raw, Some(sign(&raw))).await, StatusCode::OK);
+    let sent = wait_graph(&graph, 3).await;
+    assert!(body_of(&sent[2]).contains("1. hours.md"), "{sent:?}");
+    h.finish().await;
+}

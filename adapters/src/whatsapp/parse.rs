@@ -226,6 +226,17 @@ fn message_kind(m: &Value) -> (InboundKind, Option<String>) {
         Some("interactive") => button(m["interactive"]["button_reply"]["id"].as_str()),
         // A quick-reply button of a template.
         Some("button") => button(m["button"]["payload"].as_str()),
+        // A document's caption may be a command for it (`/kb add`), else it is its text.
+        Some("document") => {
+            let caption = m["document"]["caption"]
+                .as_str()
+                .filter(|c| !c.trim().is_empty())
+                .map(str::to_string);
+            match caption.as_deref().and_then(parse_command) {
+                Some((name, args)) => (InboundKind::Command { name, args }, None),
+                None => (InboundKind::Text, caption),
+            }
+        }
         // A picture's caption is its text; voice and the rest have none.
         Some("image") => (
             InboundKind::Text,
