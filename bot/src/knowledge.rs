@@ -75,9 +75,100 @@ pub fn extract(name: &str, mime: Option<&str>, bytes: &[u8]) -> Result<String, U
     Ok(text.replace("\r\n", "\n"))
 }
 
+/// The binary PDFs are read with, in a child process (`consentgate read-pdf`); unset, they are
+/// read in this process.
+static PDF_READER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// How long a child may take to read a PDF.
+const PDF_SECONDS: u64 = 20;
+
+/// From now on PDFs are read by `binary read-pdf` in a child process of their own, with limits
+/// on its memory and time: a file built to overflow the PDF library's stack or exhaust memory
+/// ends that process, never the gateway. `consentgate serve` sets it to its own binary.
+pub fn read_pdfs_with(binary: std::path::PathBuf) {
+    let _ = PDF_READER.set(binary);
+}
+
+/// [`extract`], with PDFs read in a child process where [`read_pdfs_with`] set a binary, and
+/// everything else (and PDFs without one) off the async workers.
+pub async fn extract_file(
+    name: String,
+    mime: Option<String>,
+    bytes: Vec<u8>,
+) -> Result<String, Unreadable> {
+    let pdf =
+        name.to_ascii_lowercase().ends_with(".pdf") || mime.as_deref() == Some("application/pdf");
+    if pdf && let Some(binary) = PDF_READER.get() {
+        return read_pdf_in(binary, bytes).await;
+    }
+    tokio::task::spawn_blocking(move || extract(&name, mime.as_deref(), &bytes))
+        .await
+        .unwrap_or(Err(Unreadable::NotText))
+}
+
+/// Exit codes of `consentgate read-pdf` besides 0 (the text on standard output).
+pub const PDF_NOT_TEXT: i32 = 3;
+pub const PDF_TOO_LONG: i32 = 4;
+
+/// A PDF's text, read by `binary read-pdf` in a child process with no environment (so no
+/// secret), bounded in time and in what it may write; a child that crashes or is killed is an
+/// unreadable file.
+pub async fn read_pdf_in(binary: &std::path::Path, bytes: Vec<u8>) -> Result<String, Unreadable> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let child = tokio::process::Command::new(binary)
+        .arg("read-pdf")
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(err) => {
+            tracing::warn!(error = %err, "the PDF reader could not be started");
+            return Err(Unreadable::NotText);
+        }
+    };
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(Unreadable::NotText);
+    };
+    let read = async {
+        let writing = async move {
+            // A child that stops reading (it died) is seen by its exit status below.
+            let _ = stdin.write_all(&bytes).await;
+            drop(stdin);
+        };
+        // At most what MAX_CHARS characters take in UTF-8, and one byte more to notice.
+        let limit = (MAX_CHARS * 4 + 1) as u64;
+        let mut out = Vec::new();
+        let mut bounded = stdout.take(limit);
+        let reading = bounded.read_to_end(&mut out);
+        let (_, read) = tokio::join!(writing, reading);
+        read.map(|_| out)
+    };
+    let timeout = std::time::Duration::from_secs(PDF_SECONDS);
+    let out = match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(out)) => out,
+        _ => return Err(Unreadable::NotText),
+    };
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => status,
+        _ => return Err(Unreadable::NotText),
+    };
+    match status.code() {
+        Some(0) => String::from_utf8(out).map_err(|_| Unreadable::NotText),
+        Some(PDF_TOO_LONG) => Err(Unreadable::TooLong),
+        other => {
+            tracing::warn!(exit = ?other, "the PDF reader refused or failed on a file");
+            Err(Unreadable::NotText)
+        }
+    }
+}
+
 /// A PDF's text. A malformed file is refused, never a panic (the library is not guarded
 /// against every broken file).
-fn pdf_text(bytes: &[u8]) -> Result<String, Unreadable> {
+pub fn pdf_text(bytes: &[u8]) -> Result<String, Unreadable> {
     let owned = bytes.to_vec();
     let text = std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem(&owned))
         .map_err(|_| Unreadable::NotText)?

@@ -15,6 +15,7 @@
 pub mod db;
 pub mod llm;
 pub mod oauth;
+pub mod pdf;
 pub mod services;
 pub mod telegram;
 pub mod transcribe;

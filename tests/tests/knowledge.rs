@@ -14,37 +14,6 @@ use serde_json::json;
 const PRICES: &str = "# Prices\n\nSourdough bread costs 4 euros a loaf.\n\nFor large orders call \
 our manager on +44 20 7946 0958.\n\n## Hours\n\nWe open at 8 on weekdays.";
 
-/// A one-page PDF saying `text` in Helvetica, with a correct cross-reference table.
-fn pdf(text: &str) -> Vec<u8> {
-    let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
-        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
-    ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for o in offsets {
-        out.extend(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
-}
-
 /// The knowledge the provider was given with the latest request, if any.
 fn knowledge_sent(h: &Harness) -> Option<String> {
     let request = h.llm.requests().pop()?;
@@ -78,7 +47,9 @@ async fn an_owner_adds_a_document_from_the_chat_and_answers_cite_it() {
         "{added:?}"
     );
     // A PDF too.
-    let hours = pdf("Opening hours: we open at 8 on weekdays and at 10 on Sundays.");
+    let hours = consentgate_e2e::pdf::saying(
+        "Opening hours: we open at 8 on weekdays and at 10 on Sundays.",
+    );
     h.telegram.put_file("doc-2", hours.clone());
     owner.next += 1;
     let mut upload = media_update(

@@ -11,6 +11,7 @@ mod owners;
 pub mod payments;
 pub mod policy;
 mod probe;
+mod read_pdf;
 mod redact;
 pub mod retention;
 mod serve;
@@ -124,6 +125,10 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<redact::RedactAction>,
     },
+    /// Internal: the text of a PDF on standard input, for `serve` (which runs it as a child
+    /// process with limits, so a hostile file cannot take the gateway down).
+    #[command(hide = true)]
+    ReadPdf,
 }
 
 /// Runs the parsed command.
@@ -143,6 +148,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Retention { action } => retention::run(&open(file).await?, action).await,
         Command::Probe { url } => probe::run(&url).await,
         Command::Redact { action } => redact::run(file, action).await,
+        Command::ReadPdf => read_pdf::run(),
     }
 }
 

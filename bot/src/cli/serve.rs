@@ -26,6 +26,11 @@ pub(super) async fn run(file: Option<&Path>) -> Result<()> {
     if config.mode == Mode::Dev {
         tracing::info!("running in dev mode");
     }
+    // PDFs are read by this binary in a child process of their own, with limits.
+    match std::env::current_exe() {
+        Ok(binary) => crate::knowledge::read_pdfs_with(binary),
+        Err(err) => tracing::warn!(error = %err, "PDFs are read in this process"),
+    }
     let gateway = Gateway::start(config, keys).await?;
     tracing::info!(addr = %gateway.addr, "ConsentGate is serving");
     stop_signal().await;

@@ -185,15 +185,12 @@ pub(crate) async fn take(
     if bytes.len() as u64 > MAX_BYTES {
         return Ok(Err("That file is too large (2 MB at most)."));
     }
-    let file_name = name.clone();
     let extracted = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        tokio::task::spawn_blocking(move || {
-            knowledge::extract(&file_name, mime.as_deref(), &bytes)
-        }),
+        std::time::Duration::from_secs(25),
+        knowledge::extract_file(name.clone(), mime, bytes),
     )
     .await;
-    let Ok(Ok(extracted)) = extracted else {
+    let Ok(extracted) = extracted else {
         return Ok(Err(
             "That file could not be read in time. Please send it as plain text.",
         ));
