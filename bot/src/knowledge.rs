@@ -12,7 +12,7 @@ use std::{
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use tantivy::{
     Index, IndexWriter, TantivyDocument,
@@ -110,11 +110,17 @@ pub async fn extract_file(
 pub const PDF_NOT_TEXT: i32 = 3;
 pub const PDF_TOO_LONG: i32 = 4;
 
-/// A PDF's text, read by `binary read-pdf` in a child process with no environment (so no
-/// secret), bounded in time and in what it may write; a child that crashes or is killed is an
-/// unreadable file.
+/// A PDF's text, read by `binary read-pdf` in a child process with no environment variables
+/// (no keys are handed to it; it runs as the same user), at most two at once, bounded in time
+/// and in what it may write; a child that crashes or is killed is an unreadable file.
 pub async fn read_pdf_in(binary: &std::path::Path, bytes: Vec<u8>) -> Result<String, Unreadable> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // At most two readers at once (each may take 1 GiB): the others wait their turn.
+    static READERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let Ok(_turn) = READERS.acquire().await else {
+        return Err(Unreadable::NotText);
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(PDF_SECONDS);
     let child = tokio::process::Command::new(binary)
         .arg("read-pdf")
         .env_clear()
@@ -147,12 +153,12 @@ pub async fn read_pdf_in(binary: &std::path::Path, bytes: Vec<u8>) -> Result<Str
         let (_, read) = tokio::join!(writing, reading);
         read.map(|_| out)
     };
-    let timeout = std::time::Duration::from_secs(PDF_SECONDS);
-    let out = match tokio::time::timeout(timeout, read).await {
+    // One deadline for the whole reading: the child is killed when it passes.
+    let out = match tokio::time::timeout_at(deadline, read).await {
         Ok(Ok(out)) => out,
         _ => return Err(Unreadable::NotText),
     };
-    let status = match tokio::time::timeout(timeout, child.wait()).await {
+    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
         Ok(Ok(status)) => status,
         _ => return Err(Unreadable::NotText),
     };
@@ -287,17 +293,61 @@ pub async fn list(db: &DatabaseConnection, bot_id: i64) -> Result<Vec<kb_documen
         .await
 }
 
-/// Stores a document's passages, encrypted; returns the document.
+/// Who changes a knowledge base: the audit entries are written in the change's transaction, so
+/// a change is kept with its entry or not at all.
+pub struct Changer<'a> {
+    pub audit: &'a crate::audit::AuditLog,
+    /// The owner, in the chat.
+    pub subject: Option<&'a crate::privacy::pseudonym::Pseudonym>,
+    /// Added to each entry's detail as `by` (on the console: the key or the owner).
+    pub by: Option<serde_json::Value>,
+}
+
+impl Changer<'_> {
+    async fn append(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        action: crate::audit::Action,
+        document: &kb_documents::Model,
+    ) -> Result<(), DbErr> {
+        let mut detail = audit_detail(document);
+        if let Some(by) = &self.by {
+            detail["by"] = by.clone();
+        }
+        self.audit
+            .append(txn, Some(document.bot_id), self.subject, action, detail)
+            .await
+    }
+}
+
+/// What the audit log says of a document: its name and the SHA-256 of its text, never the text.
+pub fn audit_detail(document: &kb_documents::Model) -> serde_json::Value {
+    serde_json::json!({"document": document.id, "name": document.name, "text_sha256": document.sha256, "passages": document.passages, "redacted": document.redacted})
+}
+
+/// Stores a document's passages, encrypted, with its audit entry (`kb.added`); returns it.
 pub async fn add(
     db: &DatabaseConnection,
     keys: &Keys,
     bot_id: i64,
-    name: &str,
-    text: &str,
-    redacted: bool,
+    (name, text, redacted): (&str, &str, bool),
+    who: &Changer<'_>,
+) -> Result<kb_documents::Model, DbErr> {
+    let txn = crate::audit::begin(db).await?;
+    let document = insert(&txn, keys, bot_id, (name, text, redacted)).await?;
+    who.append(&txn, crate::audit::Action::KbDocumentAdded, &document)
+        .await?;
+    txn.commit().await?;
+    Ok(document)
+}
+
+async fn insert(
+    txn: &sea_orm::DatabaseTransaction,
+    keys: &Keys,
+    bot_id: i64,
+    (name, text, redacted): (&str, &str, bool),
 ) -> Result<kb_documents::Model, DbErr> {
     let passages = split(text);
-    let txn = db.begin().await?;
     let document = kb_documents::ActiveModel {
         bot_id: Set(bot_id),
         name: Set(name.chars().take(200).collect()),
@@ -307,7 +357,7 @@ pub async fn add(
         created_at: Set(Utc::now()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     for (seq, passage) in passages.iter().enumerate() {
         kb_passages::ActiveModel {
@@ -317,11 +367,61 @@ pub async fn add(
             text_enc: Set(keys.fernet.encrypt(passage.as_bytes())),
             ..Default::default()
         }
-        .insert(&txn)
+        .insert(txn)
         .await?;
     }
-    txn.commit().await?;
     Ok(document)
+}
+
+/// Deletes a document of a bot and its passages inside `txn`; `None` when it has none with this
+/// id (any more).
+async fn delete(
+    txn: &sea_orm::DatabaseTransaction,
+    bot_id: i64,
+    id: i64,
+) -> Result<Option<kb_documents::Model>, DbErr> {
+    let Some(document) = kb_documents::Entity::find_by_id(id)
+        .filter(kb_documents::Column::BotId.eq(bot_id))
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    kb_passages::Entity::delete_many()
+        .filter(kb_passages::Column::DocumentId.eq(id))
+        .exec(txn)
+        .await?;
+    let gone = kb_documents::Entity::delete_many()
+        .filter(kb_documents::Column::Id.eq(id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    Ok((gone == 1).then_some(document))
+}
+
+/// Replaces a document with a new version (its personal data replaced), in one transaction
+/// with both audit entries: the old one is removed only if it is still there, so a document
+/// removed meanwhile stays removed and a second request changes nothing. `None` then.
+pub async fn replace(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    bot_id: i64,
+    old_id: i64,
+    (name, text): (&str, &str),
+    who: &Changer<'_>,
+) -> Result<Option<(kb_documents::Model, kb_documents::Model)>, DbErr> {
+    let txn = crate::audit::begin(db).await?;
+    let Some(old) = delete(&txn, bot_id, old_id).await? else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    let new = insert(&txn, keys, bot_id, (name, text, true)).await?;
+    who.append(&txn, crate::audit::Action::KbDocumentRemoved, &old)
+        .await?;
+    who.append(&txn, crate::audit::Action::KbDocumentAdded, &new)
+        .await?;
+    txn.commit().await?;
+    Ok(Some((old, new)))
 }
 
 /// A document's name and whole text (its passages, decrypted, in order).
@@ -349,42 +449,136 @@ pub async fn text_of(
     Ok(Some((document.name, passages.join("\n\n"))))
 }
 
-/// Removes a document of a bot; `None` when it has none with this id.
+/// Removes a document of a bot with its audit entry (`kb.removed`); `None` when it has none
+/// with this id.
 pub async fn remove(
     db: &DatabaseConnection,
     bot_id: i64,
     id: i64,
+    who: &Changer<'_>,
 ) -> Result<Option<kb_documents::Model>, DbErr> {
-    let Some(document) = kb_documents::Entity::find_by_id(id)
-        .filter(kb_documents::Column::BotId.eq(bot_id))
-        .one(db)
-        .await?
-    else {
+    let txn = crate::audit::begin(db).await?;
+    let Some(document) = delete(&txn, bot_id, id).await? else {
+        txn.rollback().await?;
         return Ok(None);
     };
-    let txn = db.begin().await?;
-    kb_passages::Entity::delete_many()
-        .filter(kb_passages::Column::DocumentId.eq(id))
-        .exec(&txn)
+    who.append(&txn, crate::audit::Action::KbDocumentRemoved, &document)
         .await?;
-    kb_documents::Entity::delete_by_id(id).exec(&txn).await?;
     txn.commit().await?;
     Ok(Some(document))
 }
 
+/// `[PHONE_1]` → `[phone removed]`: placeholders of a redacted document that no answer can
+/// turn back into anyone's data.
+pub fn unnumbered(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('[') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let label = tail[1..].find(']').map(|end| &tail[1..=end]);
+        match label.and_then(|l| l.rsplit_once('_')) {
+            Some((kind, n))
+                if !kind.is_empty()
+                    && kind.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                    && !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                out.push_str(&format!(
+                    "[{} removed]",
+                    kind.to_ascii_lowercase().replace('_', " ")
+                ));
+                rest = &tail[kind.len() + n.len() + 3..];
+            }
+            _ => {
+                out.push('[');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Adds embeddings to a document's passages: each passage redacted (unnumbered placeholders, so
+/// nothing identifying leaves even where the owner kept the personal data in the document),
+/// sent in batches, and the vectors stored encrypted. Returns how many passages got one; a
+/// service that fails leaves the rest to full-text search.
+pub async fn embed_document(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    embedder: &crate::embeddings::Embedder,
+    redactor: &crate::redact::Redactor,
+    document_id: i64,
+) -> Result<usize, DbErr> {
+    let passages = kb_passages::Entity::find()
+        .filter(kb_passages::Column::DocumentId.eq(document_id))
+        .order_by_asc(kb_passages::Column::Seq)
+        .all(db)
+        .await?;
+    let mut sendable = Vec::with_capacity(passages.len());
+    for p in &passages {
+        let Some(text) = keys
+            .fernet
+            .decrypt(&p.text_enc)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        else {
+            continue;
+        };
+        let hints = crate::redact::Hints::default();
+        let Ok(redacted) = redactor.redact(&text, &hints, &mut crate::redact::Placeholders::new())
+        else {
+            // Not redacted: not sent.
+            continue;
+        };
+        sendable.push((p.id, unnumbered(redacted.as_str())));
+    }
+    let mut embedded = 0;
+    for batch in sendable.chunks(crate::embeddings::BATCH) {
+        let inputs: Vec<String> = batch.iter().map(|(_, t)| t.clone()).collect();
+        let vectors = match embedder.send(embedder.request(&inputs)).await {
+            Ok(vectors) => vectors,
+            Err(err) => {
+                tracing::warn!(error = %err, "knowledge-base passages not embedded; found by words only");
+                break;
+            }
+        };
+        for ((id, _), vector) in batch.iter().zip(vectors) {
+            let stored = keys.fernet.encrypt(&crate::embeddings::to_bytes(&vector));
+            kb_passages::Entity::update_many()
+                .col_expr(
+                    kb_passages::Column::EmbeddingEnc,
+                    sea_orm::sea_query::Expr::value(Some(stored)),
+                )
+                .filter(kb_passages::Column::Id.eq(*id))
+                .exec(db)
+                .await?;
+            embedded += 1;
+        }
+    }
+    Ok(embedded)
+}
+
 /// One bot's passages and their index.
-struct BotIndex {
+pub struct BotIndex {
     /// What the index was built from: (passages, newest passage id).
     version: (u64, i64),
     /// (source name, text) by passage number in the index.
     passages: Vec<(String, String)>,
+    /// Each passage's embedding, where it has one.
+    vectors: Vec<Option<Vec<f32>>>,
     index: Index,
     body: Field,
     number: Field,
 }
 
 impl BotIndex {
-    fn build(version: (u64, i64), passages: Vec<(String, String)>) -> tantivy::Result<Self> {
+    fn build(
+        version: (u64, i64),
+        passages: Vec<(String, String)>,
+        vectors: Vec<Option<Vec<f32>>>,
+    ) -> tantivy::Result<Self> {
         let mut schema = Schema::builder();
         let number = schema.add_u64_field("n", STORED);
         let body = schema.add_text_field("body", TEXT);
@@ -398,26 +592,59 @@ impl BotIndex {
         Ok(BotIndex {
             version,
             passages,
+            vectors,
             index,
             body,
             number,
         })
     }
 
-    fn best(&self, question: &str) -> tantivy::Result<Vec<(String, String)>> {
+    /// Whether any passage has an embedding (then a question's is worth asking for).
+    pub fn has_vectors(&self) -> bool {
+        self.vectors.iter().any(Option::is_some)
+    }
+
+    /// The passages that best answer `question`, at most [`BEST`] and [`BEST_CHARS`] in all:
+    /// by full-text score, or, with the question's embedding, by the two together (each
+    /// counting half: the full-text score relative to the best one, and the cosine).
+    pub fn best(
+        &self,
+        question: &str,
+        embedding: Option<&[f32]>,
+    ) -> tantivy::Result<Vec<(String, String)>> {
         let reader = self.index.reader()?;
         let searcher = reader.searcher();
         let parser = QueryParser::for_index(&self.index, vec![self.body]);
         // Whatever people type is a query: nothing in it is an error.
         let (query, _) = parser.parse_query_lenient(question);
+        let mut scores: HashMap<usize, f32> = HashMap::new();
+        let found = searcher.search(&query, &TopDocs::with_limit(BEST * 4))?;
+        let top = found.first().map_or(0.0, |(score, _)| *score);
+        for (score, address) in found {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            if let Some(n) = doc.get_first(self.number).and_then(|v| v.as_u64()) {
+                let relative = if top > 0.0 { score / top } else { 0.0 };
+                scores.insert(
+                    n as usize,
+                    relative * if embedding.is_some() { 0.5 } else { 1.0 },
+                );
+            }
+        }
+        if let Some(question) = embedding {
+            for (n, vector) in self.vectors.iter().enumerate() {
+                let Some(vector) = vector else { continue };
+                let close = crate::embeddings::cosine(question, vector);
+                if close > MIN_COSINE {
+                    *scores.entry(n).or_default() += close * 0.5;
+                }
+            }
+        }
+        let mut ranked: Vec<(usize, f32)> = scores.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut out = Vec::new();
         let mut length = 0;
-        for (_, address) in searcher.search(&query, &TopDocs::with_limit(BEST))? {
-            let found: TantivyDocument = searcher.doc(address)?;
-            let Some(n) = found.get_first(self.number).and_then(|v| v.as_u64()) else {
-                continue;
-            };
-            let Some((name, text)) = self.passages.get(n as usize) else {
+        for (n, _) in ranked.into_iter().take(BEST) {
+            let Some((name, text)) = self.passages.get(n) else {
                 continue;
             };
             let text: String = text
@@ -436,6 +663,9 @@ impl BotIndex {
     }
 }
 
+/// Passages less close in meaning than this are not taken on their embedding alone.
+const MIN_COSINE: f32 = 0.3;
+
 /// The knowledge bases of every bot, each index built when first needed and again after its
 /// documents change.
 #[derive(Default)]
@@ -448,14 +678,13 @@ impl Knowledge {
         self.by_bot.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The passages of a bot's documents that best answer `question`: (source name, text).
-    pub async fn best(
+    /// A bot's index, built or rebuilt when its passages changed; `None` when it has none.
+    pub async fn index(
         &self,
         db: &DatabaseConnection,
         keys: &Keys,
         bot_id: i64,
-        question: &str,
-    ) -> Result<Vec<(String, String)>, DbErr> {
+    ) -> Result<Option<Arc<BotIndex>>, DbErr> {
         // One round trip per question: how many passages, and the newest.
         let (count, newest): (i64, Option<i64>) = kb_passages::Entity::find()
             .select_only()
@@ -468,22 +697,36 @@ impl Knowledge {
             .unwrap_or((0, None));
         if count == 0 {
             self.held().remove(&bot_id);
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let count = u64::try_from(count).unwrap_or_default();
         let version = (count, newest.unwrap_or_default());
         let held = self.held().get(&bot_id).cloned();
-        let index = match held.filter(|i| i.version == version) {
+        Ok(Some(match held.filter(|i| i.version == version) {
             Some(index) => index,
             None => {
                 let built = Arc::new(self.load(db, keys, bot_id, version).await?);
                 self.held().insert(bot_id, built.clone());
                 built
             }
-        };
-        index
-            .best(question)
-            .map_err(|e| DbErr::Custom(format!("search: {e}")))
+        }))
+    }
+
+    /// The passages of a bot's documents that best answer `question` by full-text search:
+    /// (source name, text).
+    pub async fn best(
+        &self,
+        db: &DatabaseConnection,
+        keys: &Keys,
+        bot_id: i64,
+        question: &str,
+    ) -> Result<Vec<(String, String)>, DbErr> {
+        match self.index(db, keys, bot_id).await? {
+            Some(index) => index
+                .best(question, None)
+                .map_err(|e| DbErr::Custom(format!("search: {e}"))),
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn load(
@@ -506,10 +749,17 @@ impl Knowledge {
             .into_iter()
             .filter_map(|p| {
                 let text = String::from_utf8(keys.fernet.decrypt(&p.text_enc).ok()?).ok()?;
-                Some((names.get(&p.document_id)?.clone(), text))
+                let vector = p
+                    .embedding_enc
+                    .as_deref()
+                    .and_then(|e| keys.fernet.decrypt(e).ok())
+                    .and_then(|b| crate::embeddings::from_bytes(&b));
+                Some(((names.get(&p.document_id)?.clone(), text), vector))
             })
-            .collect();
-        BotIndex::build(version, passages).map_err(|e| DbErr::Custom(format!("index: {e}")))
+            .unzip::<_, _, Vec<_>, Vec<_>>();
+        let (passages, vectors) = passages;
+        BotIndex::build(version, passages, vectors)
+            .map_err(|e| DbErr::Custom(format!("index: {e}")))
     }
 }
 
@@ -530,6 +780,14 @@ pub fn as_context(passages: &[(String, String)]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn placeholders_lose_their_numbers() {
+        assert_eq!(
+            super::unnumbered("call [PHONE_1] or [EMAIL_2], [not one] [X_y]"),
+            "call [phone removed] or [email removed], [not one] [X_y]"
+        );
+    }
+
     use super::*;
 
     #[test]
@@ -584,10 +842,33 @@ mod tests {
                 ("prices.md".into(), "Sourdough bread costs 4 euros.".into()),
                 ("hours.md".into(), "We open at 8 on weekdays.".into()),
             ],
+            vec![None, None],
         )
         .unwrap();
-        let best = index.best("how much is the sourdough?").unwrap();
+        let best = index.best("how much is the sourdough?", None).unwrap();
         assert_eq!(best[0].0, "prices.md");
-        assert!(index.best("((( unbalanced \"").is_ok());
+        assert!(index.best("((( unbalanced \"", None).is_ok());
+    }
+
+    #[test]
+    fn a_passage_close_in_meaning_is_found_without_a_word_in_common() {
+        let index = BotIndex::build(
+            (2, 2),
+            vec![
+                ("prices.md".into(), "Sourdough bread costs 4 euros.".into()),
+                ("hours.md".into(), "Doors unlock at 8 on weekdays.".into()),
+            ],
+            vec![Some(vec![1.0, 0.0]), Some(vec![0.0, 1.0])],
+        )
+        .unwrap();
+        // No word of the question is in the hours; its embedding is close to theirs.
+        assert!(index.best("when is it open?", None).unwrap().is_empty());
+        let best = index.best("when is it open?", Some(&[0.1, 0.9])).unwrap();
+        assert_eq!(best[0].0, "hours.md");
+        // Words and meaning together: the sourdough question still finds the prices first.
+        let best = index
+            .best("how much is the sourdough?", Some(&[0.6, 0.4]))
+            .unwrap();
+        assert_eq!(best[0].0, "prices.md");
     }
 }

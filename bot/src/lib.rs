@@ -17,6 +17,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod embeddings;
 pub mod knowledge;
 pub mod llm;
 pub mod owners;

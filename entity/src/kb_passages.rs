@@ -1,4 +1,4 @@
-//! One passage of a knowledge-base document, Fernet-encrypted.
+//! One passage of a knowledge-base document, Fernet-encrypted, with its embedding where there is one.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,6 +11,10 @@ pub struct Model {
     pub seq: i32,
     #[sea_orm(column_type = "Text")]
     pub text_enc: String,
+    /// Its embedding (little-endian f32s), Fernet-encrypted; `None` without an embeddings
+    /// service, or when it did not answer.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub embedding_enc: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

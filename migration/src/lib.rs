@@ -21,6 +21,7 @@ mod m20261203_000014_bot_settings;
 mod m20261203_000015_allowance;
 mod m20261203_000016_knowledge;
 mod m20261203_000017_tools;
+mod m20261203_000018_embeddings;
 
 /// A foreign key that deletes the row with what it points to (a person's rows go with them).
 pub(crate) fn fk(
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_allowance::Migration),
             Box::new(m20261203_000016_knowledge::Migration),
             Box::new(m20261203_000017_tools::Migration),
+            Box::new(m20261203_000018_embeddings::Migration),
         ]
     }
 }

@@ -59,6 +59,8 @@ pub struct LlmRequest {
 struct Inner {
     behaviour: LlmBehaviour,
     requests: Vec<LlmRequest>,
+    /// Every `/embeddings` request's inputs.
+    embeddings: Vec<Vec<String>>,
     /// When the first piece of each streamed answer left, keyed by the user's message.
     first_pieces: Vec<(String, Instant)>,
 }
@@ -76,10 +78,12 @@ impl FakeLlm {
         let inner = Arc::new(Mutex::new(Inner {
             behaviour: LlmBehaviour::Echo,
             requests: Vec::new(),
+            embeddings: Vec::new(),
             first_pieces: Vec::new(),
         }));
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
+            .route("/v1/embeddings", post(embed))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -91,6 +95,11 @@ impl FakeLlm {
 
     pub fn set(&self, behaviour: LlmBehaviour) {
         self.inner.lock().unwrap().behaviour = behaviour;
+    }
+
+    /// The inputs of every `/embeddings` request, in order.
+    pub fn embedding_inputs(&self) -> Vec<Vec<String>> {
+        self.inner.lock().unwrap().embeddings.clone()
     }
 
     pub fn requests(&self) -> Vec<LlmRequest> {
@@ -107,6 +116,45 @@ impl FakeLlm {
             .find(|(text, _)| text == user_text)
             .map(|(_, at)| *at)
     }
+}
+
+/// A crude embedding that puts words sharing their first four letters close together
+/// ("open", "opening"): 64 dimensions, one count per word stem.
+pub fn embedding_of(text: &str) -> Vec<f32> {
+    let mut v = vec![0.0f32; 64];
+    for word in text
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.chars().count() >= 3)
+    {
+        let stem: String = word.to_lowercase().chars().take(4).collect();
+        let slot = stem
+            .bytes()
+            .fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+            % 64;
+        v[slot] += 1.0;
+    }
+    v
+}
+
+/// OpenAI's `POST /embeddings`: one vector per input, in order.
+async fn embed(State(inner): State<Arc<Mutex<Inner>>>, Json(body): Json<Value>) -> Response {
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    inner.lock().unwrap().embeddings.push(inputs.clone());
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(
+            |(i, text)| json!({"object": "embedding", "index": i, "embedding": embedding_of(text)}),
+        )
+        .collect();
+    Json(json!({"object": "list", "data": data, "model": body["model"]})).into_response()
 }
 
 /// An answer cut into pieces of about `size` characters, as providers stream them.

@@ -290,3 +290,119 @@ async fn documents_are_added_redacted_and_removed_from_the_console_and_auditors_
     );
     h.finish().await;
 }
+
+#[tokio::test]
+async fn with_an_embeddings_service_a_passage_is_found_by_meaning_and_only_redacted_text_leaves() {
+    let embeddings = consentgate_e2e::FakeLlm::start().await;
+    let h = Harness::start(Options {
+        telegram: true,
+        extra_env: vec![
+            ("EMBEDDINGS_BASE_URL".into(), embeddings.base_url.clone()),
+            ("EMBEDDINGS_MODEL".into(), "fake-embed".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let i = service(&h).await;
+    let mut owner = claimed_owner(&h, &i).await;
+    let hours = "# Hours\n\nDoors open at 8 on weekdays. For group visits ring Anna Petrova on +44 20 7946 0958.";
+    for (n, (file, name, text)) in [
+        ("doc-h", "hours.md", hours),
+        (
+            "doc-p",
+            "prices.md",
+            "Sourdough bread costs 4 euros a loaf.",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        h.telegram.put_file(file, text.as_bytes().to_vec());
+        owner.next += 1;
+        let mut upload = media_update(
+            owner.next,
+            IVAN,
+            "document",
+            json!({"file_id": file, "file_unique_id": format!("u-{n}"), "file_name": name,
+                   "mime_type": "text/markdown", "file_size": text.len()}),
+        );
+        upload["message"]["caption"] = json!("/kb add");
+        h.telegram.push_update(upload);
+        let added = owner.wait(1).await;
+        assert!(added[0].contains(&format!("Added {name}")), "{added:?}");
+    }
+    // The passages went to the embeddings service redacted, even the one whose personal data
+    // the owner kept.
+    let sent = embeddings.embedding_inputs().concat();
+    assert!(
+        sent.iter().any(|t| t.contains("Doors open at 8")),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter()
+            .all(|t| !t.contains("7946") && !t.contains("Petrova")),
+        "{sent:?}"
+    );
+
+    // A question sharing no word with the hours ("opening" is not "open" to the full-text
+    // index) finds them by meaning; the question leaves redacted and is recorded first.
+    h.telegram.push_update(text_update(900, MARYAM, "hi"));
+    h.wait_sent(MARYAM.id, 1).await;
+    let prompt = h.telegram.sends_to(MARYAM.id)[0].body["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        prompt.contains("the embeddings service at 127.0.0.1 (model fake-embed)"),
+        "{prompt}"
+    );
+    let agree = button_data(&h, MARYAM.id, "Agree");
+    h.telegram.push_update(button_update(901, MARYAM, &agree));
+    h.wait_sent(MARYAM.id, 2).await;
+    h.telegram.push_update(text_update(
+        902,
+        MARYAM,
+        "when is it opening tomorrow? reach me on +44 20 7946 0000",
+    ));
+    h.wait_sent(MARYAM.id, 3).await;
+    let given = knowledge_sent(&h).expect("passages given");
+    assert!(given.contains("[hours.md]"), "{given}");
+    let question = embeddings.embedding_inputs().last().unwrap().clone();
+    assert_eq!(question.len(), 1);
+    assert!(
+        question[0].contains("[PHONE_1]") && !question[0].contains("7946"),
+        "{question:?}"
+    );
+    let entries = audit_log::Entity::find().all(h.db()).await.unwrap();
+    let embedded = entries
+        .iter()
+        .position(|e| e.action == "knowledge.embedded")
+        .expect("recorded");
+    let forwarded = entries
+        .iter()
+        .rposition(|e| e.action == "message.forwarded")
+        .unwrap();
+    assert!(embedded < forwarded);
+    let ledger = consentgate_entity::egress_ledger::Entity::find()
+        .all(h.db())
+        .await
+        .unwrap();
+    assert!(
+        ledger
+            .iter()
+            .any(|r| r.provider == "embeddings:127.0.0.1" && r.model == "fake-embed")
+    );
+    // The vectors are stored encrypted with the passages: none in clear.
+    assert!(
+        consentgate_entity::kb_passages::Entity::find()
+            .all(h.db())
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p
+                .embedding_enc
+                .as_deref()
+                .is_some_and(|e| e.starts_with("gAAAAA")))
+    );
+    h.finish().await;
+}

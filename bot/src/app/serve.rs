@@ -146,6 +146,7 @@ impl App {
                     crate::config::LlmSettings::Echo => None,
                 },
                 redactor: Redactor::new(self.config.redact.clone()),
+                embedder: self.embedder(),
             },
         ));
         if !channels.webhooks.is_empty() {
@@ -211,6 +212,14 @@ impl App {
 
     /// The Telegram bots by name, with their id here and their token (the console checks Mini
     /// App sign-ins with it).
+    /// The embeddings service, where one is configured.
+    fn embedder(&self) -> Option<Arc<crate::embeddings::Embedder>> {
+        self.config
+            .embeddings
+            .as_ref()
+            .map(|e| Arc::new(crate::embeddings::Embedder::new(e)))
+    }
+
     fn telegram_bots(&self) -> std::collections::HashMap<String, (i64, String)> {
         self.config
             .bots
@@ -280,6 +289,7 @@ impl App {
                 takeover: self.config.takeover,
                 allowance: self.config.allowance.clone(),
                 tools: self.config.tools.clone(),
+                embedder: self.embedder(),
                 transcriber: self.config.transcription.as_ref().map(|t| {
                     tracing::info!(model = %t.model, "voice notes are transcribed");
                     Arc::new(crate::transcribe::Transcriber::new(t))

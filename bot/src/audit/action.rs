@@ -50,6 +50,9 @@ actions! {
     KbDocumentAdded => "kb.added",
     /// An owner removed one.
     KbDocumentRemoved => "kb.removed",
+    /// A person's question, redacted, went to the embeddings service to search the knowledge
+    /// base: recorded before it leaves, with the SHA-256 of the request.
+    KnowledgeEmbedded => "knowledge.embedded",
     /// An owner enabled a tool for a bot (its name, kind and provider; never what it points at).
     ToolAdded => "tool.added",
     /// An owner removed one.

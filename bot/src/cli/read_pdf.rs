@@ -1,7 +1,8 @@
 //! `consentgate read-pdf` (hidden): the text of a PDF on standard input, written to standard
 //! output. `serve` runs it as a child process for each PDF an owner adds, so a file built to
 //! overflow the PDF library's stack or to exhaust memory ends this process only. It limits
-//! itself first: 1 GiB of address space, 30 seconds of CPU.
+//! itself first: 1 GiB of address space, 30 seconds of CPU, no core file, first to go when
+//! memory runs out.
 
 use std::io::{Read, Write};
 
@@ -48,5 +49,9 @@ fn limit_self() {
         };
         set(libc::RLIMIT_AS, 1024 * 1024 * 1024);
         set(libc::RLIMIT_CPU, 30);
+        // A crash leaves no core file: it would hold the document.
+        set(libc::RLIMIT_CORE, 0);
     }
+    // Under memory pressure the kernel ends this process before the gateway.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
 }

@@ -68,6 +68,9 @@ variables! {
     TRANSCRIBE_BASE_URL = "TRANSCRIBE_BASE_URL", "OpenAI-compatible `/audio/transcriptions` base including the version, for voice notes; overrides `transcription.base_url`", "none: voice notes are not transcribed";
     TRANSCRIBE_MODEL = "TRANSCRIBE_MODEL", "the transcription model; required with `TRANSCRIBE_BASE_URL`", "none";
     TRANSCRIBE_API_KEY = "TRANSCRIBE_API_KEY", "bearer token for the transcription service (or the variable `transcription.api_key_env` names)", "none";
+    EMBEDDINGS_BASE_URL = "EMBEDDINGS_BASE_URL", "OpenAI-compatible `/embeddings` base including the version: knowledge-base passages are also found by meaning; overrides `embeddings.base_url`", "none: full-text search only";
+    EMBEDDINGS_MODEL = "EMBEDDINGS_MODEL", "the embeddings model; required with `EMBEDDINGS_BASE_URL`", "none";
+    EMBEDDINGS_API_KEY = "EMBEDDINGS_API_KEY", "bearer token for the embeddings service (or the variable `embeddings.api_key_env` names)", "none";
     TOOLS_SHEETS_URL = "TOOLS_SHEETS_URL", "where owners' Google Sheets tools call the Sheets API v4; overrides `tools.sheets_url`", "`https://sheets.googleapis.com`";
     TOOLS_HUBSPOT_URL = "TOOLS_HUBSPOT_URL", "where owners' HubSpot tools call HubSpot's API; overrides `tools.hubspot_url`", "`https://api.hubapi.com`";
     TOOLS_TIMEOUT_SECS = "TOOLS_TIMEOUT_SECS", "seconds one tool call may take (1-60) before the model is told it failed; overrides `tools.timeout_secs`", "`10`";

@@ -11,6 +11,7 @@
 
 mod allowance;
 mod bots;
+mod embeddings;
 pub mod env;
 mod error;
 mod http;
@@ -39,6 +40,7 @@ use crate::redact::RedactSettings;
 
 pub use allowance::{AllowanceSettings, PlanSettings};
 pub use bots::{BotSettings, DEFAULT_BALE_API_URL, DEFAULT_TELEGRAM_API_URL, WebChatConfig};
+pub use embeddings::EmbeddingsSettings;
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
 use error::bad;
@@ -87,6 +89,8 @@ pub struct Config {
     pub llm: LlmSettings,
     /// Voice notes into text; off when `None`.
     pub transcription: Option<TranscriptionSettings>,
+    /// Knowledge-base passages found by meaning too; off when `None`.
+    pub embeddings: Option<EmbeddingsSettings>,
     /// Requests per person and bot, and the plans that add more.
     pub allowance: AllowanceSettings,
     pub bots: Vec<BotSettings>,
@@ -235,6 +239,15 @@ impl Config {
         let recipients = overridden
             .map(|(_, r)| r)
             .unwrap_or_else(|| llm::default_recipient(&llm));
+        let embeddings = embeddings::settings(file.embeddings, env)?;
+        // Each (redacted) question also goes to the embeddings service: named with the rest.
+        let recipients = match &embeddings {
+            Some(e) => format!(
+                "{recipients} (and, to find the business's documents that answer it, to {})",
+                e.recipient
+            ),
+            None => recipients,
+        };
         let oauth = oauth::providers(file.oauth, env)?;
         let tools = tools::settings(file.tools, env)?;
         let linkable = |name: &str| oauth.iter().any(|p| p.name == name);
@@ -278,6 +291,7 @@ impl Config {
             http,
             llm,
             transcription,
+            embeddings,
             allowance,
             bots,
             webchat,
@@ -385,6 +399,8 @@ struct FileConfig {
     llm: Option<llm::FileLlm>,
     #[serde(default)]
     transcription: Option<transcription::FileTranscription>,
+    #[serde(default)]
+    embeddings: Option<embeddings::FileEmbeddings>,
     #[serde(default)]
     allowance: Option<allowance::FileAllowance>,
     #[serde(default)]

@@ -36,8 +36,25 @@ pub struct Integrations {
     /// Owners from the configuration: pseudonyms per bot id.
     pub configured_owners: HashMap<i64, Vec<String>>,
     pub http: reqwest::Client,
-    /// Held while a tool's access token is refreshed (one at a time per process).
-    pub refreshing: tokio::sync::Mutex<()>,
+    /// One lock per link, held while its tokens are refreshed (by the sweep or for a tool), so
+    /// this process never sends one refresh token twice.
+    pub refreshing: RefreshLocks,
+}
+
+/// The per-link refresh locks.
+#[derive(Default)]
+pub struct RefreshLocks(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RefreshLocks {
+    /// The lock of link `id`.
+    pub fn of(&self, id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id)
+            .or_default()
+            .clone()
+    }
 }
 
 /// A linked account as owners and admins see it: never a token.

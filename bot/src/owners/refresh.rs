@@ -35,6 +35,17 @@ impl Integrations {
             .await?;
         let (mut refreshed, mut broken) = (0, 0);
         for row in due {
+            // Under the link's lock, read again: a tool call may have refreshed it meanwhile.
+            let lock = self.refreshing.of(row.id);
+            let _held = lock.lock().await;
+            let Some(row) = integrations::Entity::find_by_id(row.id)
+                .filter(integrations::Column::Status.eq(Status::Active.as_str()))
+                .filter(integrations::Column::RefreshTokenEnc.eq(row.refresh_token_enc.clone()))
+                .one(&self.db)
+                .await?
+            else {
+                continue;
+            };
             match self.refresh_one(&row, now).await? {
                 Refresh::Refreshed => refreshed += 1,
                 Refresh::Broken => broken += 1,
@@ -135,9 +146,11 @@ impl Integrations {
                     .is_some_and(|at| at <= now + Duration::minutes(1))
         };
         if due(&row) {
-            // One refresh at a time in this process; the row is read again under the lock, so
-            // calls that waited behind a refresh use its tokens instead of refreshing again.
-            let _one = self.refreshing.lock().await;
+            // One refresh of a link at a time in this process (the sweep takes the same lock);
+            // the row is read again under it, so calls that waited behind a refresh use its
+            // tokens instead of refreshing again.
+            let lock = self.refreshing.of(row.id);
+            let _one = lock.lock().await;
             match newest().await? {
                 Some(fresh) => row = fresh,
                 None => return Ok(None),

@@ -106,17 +106,7 @@ pub(super) async fn answer(
     // The business's own documents that may answer it, searched here with the redacted text (a
     // name or number of the person's never picks the passage that holds it). A search that
     // fails leaves the answer without them.
-    let passages = match p
-        .knowledge
-        .best(&p.db, &p.keys, t.bot.id, redacted.as_str())
-        .await
-    {
-        Ok(passages) => passages,
-        Err(err) => {
-            tracing::warn!(error = %err, "knowledge base not searched");
-            Vec::new()
-        }
-    };
+    let passages = super::knowledge::search(p, t, redacted.as_str()).await?;
     // The tools the model may call for this person, and a word on those held back until they
     // agree to what they pass on.
     let offer = super::tools::offer(p, t, choices).await?;

@@ -90,8 +90,7 @@ pub(super) async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, P
     };
     // Where the tools passed the person's data, the owners are told, so they can delete it
     // there (from the audit log, which the purge keeps).
-    let tell =
-        crate::tools::erasure::tell_owners(&p.integrations, &t.subject.pseudonym, Some(t.bot.id));
+    let tell = crate::tools::erasure::tell_owners(&p.integrations, &t.subject.pseudonym, None);
     if grace == 0 {
         erasure::purge(
             &p.db,

@@ -8,6 +8,7 @@ use consentgate_adapters::{MediaError, MediaKind, Outbound};
 
 use super::{Pipeline, PipelineError, Turn};
 use crate::audit::Action;
+use crate::embeddings::Embedder;
 use crate::knowledge::{self, Unreadable};
 use crate::privacy::keys::Keys;
 use crate::redact::{Hints, Placeholders, Redactor};
@@ -30,16 +31,15 @@ pub(super) async fn command(
     ) {
         (None | Some("list"), _) => say(listing(p, t).await?),
         (Some("add"), _) => add(p, t).await,
-        (Some("remove"), Some(id)) => match knowledge::remove(&p.db, t.bot.id, id).await? {
-            Some(document) => {
-                audit(p, t, Action::KbDocumentRemoved, &document).await?;
-                say(format!(
+        (Some("remove"), Some(id)) => {
+            match knowledge::remove(&p.db, t.bot.id, id, &changer(p, t)).await? {
+                Some(document) => say(format!(
                     "Removed {} from the knowledge base.",
                     document.name
-                ))
+                )),
+                None => say(format!("There is no document {id}. /kb lists them.")),
             }
-            None => say(format!("There is no document {id}. /kb lists them.")),
-        },
+        }
         (Some("redact"), Some(id)) => redact(p, t, id).await,
         _ => say(USAGE.to_string()),
     }
@@ -73,25 +73,13 @@ async fn listing(p: &Pipeline, t: &Turn<'_>) -> Result<String, PipelineError> {
     Ok(text)
 }
 
-async fn audit(
-    p: &Pipeline,
-    t: &Turn<'_>,
-    action: Action,
-    document: &kb_documents::Model,
-) -> Result<(), PipelineError> {
-    p.record(
-        Some(t.bot.id),
-        Some(&t.subject.pseudonym),
-        action,
-        audit_detail(document),
-    )
-    .await?;
-    Ok(())
-}
-
-/// What the audit log says of a document: its name and the SHA-256 of its text, never the text.
-pub(crate) fn audit_detail(document: &kb_documents::Model) -> serde_json::Value {
-    serde_json::json!({"document": document.id, "name": document.name, "text_sha256": document.sha256, "passages": document.passages, "redacted": document.redacted})
+/// The owner in the chat, as the knowledge base's audit entries name them.
+fn changer<'a>(p: &'a Pipeline, t: &'a Turn<'_>) -> knowledge::Changer<'a> {
+    knowledge::Changer {
+        audit: &p.audit,
+        subject: Some(&t.subject.pseudonym),
+        by: None,
+    }
 }
 
 /// Personal data the redactor finds in a text, by kind.
@@ -136,8 +124,8 @@ async fn add(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError>
     let (document, found) = match take(
         &p.db,
         &p.keys,
-        &p.redactor,
-        t.bot.id,
+        (&p.redactor, p.embedder.as_deref()),
+        (t.bot.id, &changer(p, t)),
         (name, media.mime.clone(), bytes),
     )
     .await?
@@ -145,7 +133,6 @@ async fn add(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, PipelineError>
         Ok(added) => added,
         Err(refused) => return say(refused),
     };
-    audit(p, t, Action::KbDocumentAdded, &document).await?;
     let mut reply = format!(
         "Added {} ({} passages) as document {}. The assistant answers from it from now on.",
         document.name, document.passages, document.id
@@ -178,8 +165,8 @@ pub(crate) fn described(found: &BTreeMap<String, usize>) -> Option<String> {
 pub(crate) async fn take(
     db: &sea_orm::DatabaseConnection,
     keys: &Keys,
-    redactor: &Redactor,
-    bot_id: i64,
+    (redactor, embedder): (&Redactor, Option<&Embedder>),
+    (bot_id, who): (i64, &knowledge::Changer<'_>),
     (name, mime, bytes): (String, Option<String>, Vec<u8>),
 ) -> Result<Result<(kb_documents::Model, BTreeMap<String, usize>), &'static str>, sea_orm::DbErr> {
     if bytes.len() as u64 > MAX_BYTES {
@@ -208,28 +195,26 @@ pub(crate) async fn take(
         }
     };
     let found = personal_data(redactor, &text);
-    let document = knowledge::add(db, keys, bot_id, &name, &text, false).await?;
+    let document = knowledge::add(db, keys, bot_id, (&name, &text, false), who).await?;
+    if let Some(embedder) = embedder {
+        knowledge::embed_document(db, keys, embedder, redactor, document.id).await?;
+    }
     Ok(Ok((document, found)))
 }
 
 /// Replaces the personal data in a document with placeholders (a new version of it).
 async fn redact(p: &Pipeline, t: &Turn<'_>, id: i64) -> Result<Vec<Outbound>, PipelineError> {
     let say = |text: String| Ok(vec![Outbound::text(text)]);
-    match redact_document(&p.db, &p.keys, &p.redactor, t.bot.id, id).await? {
+    let tools = (&p.redactor, p.embedder.as_deref());
+    match redact_document(&p.db, &p.keys, tools, (t.bot.id, &changer(p, t)), id).await? {
         Redacted::Missing => say(format!("There is no document {id}. /kb lists them.")),
         Redacted::Failed => {
             say("Sorry, that document could not be redacted; it is unchanged.".into())
         }
-        Redacted::Done { old, new } => {
-            if let Some(old) = old {
-                audit(p, t, Action::KbDocumentRemoved, &old).await?;
-            }
-            audit(p, t, Action::KbDocumentAdded, &new).await?;
-            say(format!(
-                "The personal data in {} is replaced with placeholders (now document {}).",
-                new.name, new.id
-            ))
-        }
+        Redacted::Done { new } => say(format!(
+            "The personal data in {} is replaced with placeholders (now document {}).",
+            new.name, new.id
+        )),
     }
 }
 
@@ -238,10 +223,9 @@ pub(crate) enum Redacted {
     Missing,
     /// The redactor failed: the document is unchanged.
     Failed,
-    /// The redacted version added, and the old one removed (`None` if another request removed
-    /// it meanwhile). The caller audits both.
+    /// The old version removed and the redacted one added, in one transaction with both
+    /// audit entries.
     Done {
-        old: Option<kb_documents::Model>,
         new: kb_documents::Model,
     },
 }
@@ -251,8 +235,8 @@ pub(crate) enum Redacted {
 pub(crate) async fn redact_document(
     db: &sea_orm::DatabaseConnection,
     keys: &Keys,
-    redactor: &Redactor,
-    bot_id: i64,
+    (redactor, embedder): (&Redactor, Option<&Embedder>),
+    (bot_id, who): (i64, &knowledge::Changer<'_>),
     id: i64,
 ) -> Result<Redacted, sea_orm::DbErr> {
     let Some((name, text)) = knowledge::text_of(db, keys, bot_id, id).await? else {
@@ -262,54 +246,73 @@ pub(crate) async fn redact_document(
     for passage in knowledge::split(&text) {
         match redactor.redact(&passage, &Hints::default(), &mut Placeholders::new()) {
             // Unnumbered, so an answer quoting one is never "restored" to the asker's data.
-            Ok(r) => redacted.push(unnumbered(r.as_str())),
+            Ok(r) => redacted.push(knowledge::unnumbered(r.as_str())),
             Err(_) => return Ok(Redacted::Failed),
         }
     }
-    let new = knowledge::add(db, keys, bot_id, &name, &redacted.join("\n\n"), true).await?;
-    let old = knowledge::remove(db, bot_id, id).await?;
-    Ok(Redacted::Done { old, new })
+    let text = redacted.join("\n\n");
+    let Some((_, new)) = knowledge::replace(db, keys, bot_id, id, (&name, &text), who).await?
+    else {
+        // Removed meanwhile (or replaced by another request): it stays so.
+        return Ok(Redacted::Missing);
+    };
+    if let Some(embedder) = embedder {
+        knowledge::embed_document(db, keys, embedder, redactor, new.id).await?;
+    }
+    Ok(Redacted::Done { new })
 }
 
-/// `[PHONE_1]` → `[phone removed]`: placeholders of a redacted document that no answer can
-/// turn back into anyone's data.
-fn unnumbered(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find('[') {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let label = tail[1..].find(']').map(|end| &tail[1..=end]);
-        match label.and_then(|l| l.rsplit_once('_')) {
-            Some((kind, n))
-                if !kind.is_empty()
-                    && kind.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
-                    && !n.is_empty()
-                    && n.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                out.push_str(&format!(
-                    "[{} removed]",
-                    kind.to_ascii_lowercase().replace('_', " ")
-                ));
-                rest = &tail[kind.len() + n.len() + 3..];
-            }
-            _ => {
-                out.push('[');
-                rest = &tail[1..];
+/// The passages of the bot's knowledge base that best answer a message, searched with its
+/// redacted text: by full-text score, and, where the passages have embeddings and the
+/// `assistant` purpose in effect names the embeddings service, by meaning too (the redacted
+/// question's embedding, recorded before it leaves as any forward is). A search or a service
+/// that fails leaves fewer passages, never an error.
+pub(super) async fn search(
+    p: &Pipeline,
+    t: &Turn<'_>,
+    redacted: &str,
+) -> Result<Vec<(String, String)>, PipelineError> {
+    let index = match p.knowledge.index(&p.db, &p.keys, t.bot.id).await {
+        Ok(Some(index)) => index,
+        Ok(None) => return Ok(Vec::new()),
+        Err(err) => {
+            tracing::warn!(error = %err, "knowledge base not searched");
+            return Ok(Vec::new());
+        }
+    };
+    let mut embedding = None;
+    if let Some(embedder) = p.embedder.as_deref()
+        && index.has_vectors()
+        && t.policy
+            .purpose(crate::consent::PURPOSE_ASSISTANT)
+            .is_some_and(|a| a.text.contains(&embedder.recipient))
+    {
+        let request = embedder.request(&[redacted.to_string()]);
+        let sha = crate::privacy::digest::sha256_hex(&request.bytes);
+        let provider = format!("embeddings:{}", embedder.host);
+        let egress = super::egress::Egress {
+            action: Action::KnowledgeEmbedded,
+            detail: serde_json::json!({"provider": provider, "model": embedder.model(), "payload_sha256": sha}),
+            recipient: (provider, embedder.model().to_string()),
+            sha256: sha,
+            purpose: None,
+            link: None,
+        };
+        // A withdrawal that came first: nothing is sent (the forward's own record then holds
+        // the message).
+        if let super::egress::Recorded::Yes = super::egress::record(p, t, egress).await? {
+            match embedder.send(request).await {
+                Ok(mut vectors) => embedding = vectors.pop(),
+                Err(err) => {
+                    tracing::warn!(error = %err, "question not embedded; knowledge base searched by words only")
+                }
             }
         }
     }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_lose_their_numbers() {
-        assert_eq!(
-            super::unnumbered("call [PHONE_1] or [EMAIL_2], [not one] [X_y]"),
-            "call [phone removed] or [email removed], [not one] [X_y]"
-        );
-    }
+    Ok(index
+        .best(redacted, embedding.as_deref())
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "knowledge base not searched");
+            Vec::new()
+        }))
 }

@@ -25,6 +25,7 @@ mod assistant;
 pub mod buttons;
 mod dedupe;
 mod delivery;
+mod egress;
 mod erasure;
 mod gate;
 mod identities;
@@ -176,6 +177,8 @@ pub struct PipelineSettings {
     pub allowance: crate::config::AllowanceSettings,
     /// Where owners' tools call their services, and the limits on tool calls.
     pub tools: crate::config::ToolSettings,
+    /// Knowledge-base passages found by meaning too; `None`: by words only.
+    pub embedder: Option<Arc<crate::embeddings::Embedder>>,
 }
 
 /// The message pipeline shared by every channel.
@@ -214,6 +217,7 @@ pub struct Pipeline {
     knowledge: crate::knowledge::Knowledge,
     /// Calls the services behind owners' tools.
     tools: crate::tools::Runner,
+    embedder: Option<Arc<crate::embeddings::Embedder>>,
     /// One lock per slot of people: a person's messages are decided in the order they arrived,
     /// whatever chat or connection brought them.
     person_locks: Box<[Arc<tokio::sync::Mutex<()>>]>,
@@ -266,6 +270,7 @@ impl Pipeline {
             allowance: Arc::new(settings.allowance),
             knowledge: Default::default(),
             tools: crate::tools::Runner::new(settings.tools),
+            embedder: settings.embedder,
             integrations: settings.integrations,
             lease: chrono::Duration::from_std(settings.takeover)
                 .unwrap_or(chrono::Duration::minutes(1)),

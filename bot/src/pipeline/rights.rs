@@ -346,10 +346,8 @@ async fn command_in_private(
         Command::Export => export(p, t).await,
         Command::Delete => Ok(vec![replies::delete_confirm(
             p.retention.erasure_grace_days,
-            crate::tools::erasure::passed_on(&p.db, &t.subject.pseudonym, Some(t.bot.id))
-                .await?
-                .remove(&t.bot.id)
-                .unwrap_or_default(),
+            // The erasure covers the person on every bot of the business: so does the list.
+            crate::tools::erasure::services_of(&p.db, &t.subject.pseudonym).await?,
         )]),
         Command::Restore => Ok(vec![Outbound::text(replies::NOTHING_TO_RESTORE)]),
         Command::Stop => marketing(p, t, choices, false, Method::Command).await,

@@ -6,12 +6,14 @@
 use std::collections::HashSet;
 
 use consentgate_adapters::Outbound;
-use consentgate_entity::{egress_ledger, integrations};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use consentgate_entity::integrations;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+
+use super::egress::{Egress, Recorded};
 
 use super::{Pipeline, PipelineError, Turn};
 use crate::{
-    audit::{Action, Pending},
+    audit::Action,
     consent::Choices,
     llm::{ToolCall, ToolSpec},
     owners::status::Status,
@@ -322,11 +324,6 @@ pub(super) async fn offer(
     Ok(offer)
 }
 
-/// Set as the error of a tool call's record when the person may no longer be processed.
-const NOT_NOW: &str = "consent changed before the tool call";
-/// Set as the error of a tool call's record when its link was revoked meanwhile.
-const UNLINKED: &str = "link revoked before the tool call";
-
 /// What a call came to, for the model: its result or an error, redacted.
 pub(super) struct Answered {
     pub result: String,
@@ -382,7 +379,26 @@ pub(super) async fn call(
     };
     // Keyed: a plain hash of a short value (a phone number) could be confirmed by guessing.
     let sha = digest::keyed_hex(&p.keys.audit, &[b"tool-sent:", &sent]);
-    match record(p, t, tool, integration, &sha, round).await? {
+    let egress = Egress {
+        action: Action::ToolCalled,
+        detail: serde_json::json!({
+            "tool": tool.name,
+            "kind": tool.kind.as_str(),
+            "provider": tool.kind.recipient(),
+            "integration": integration,
+            "sent_sha256": sha,
+            "round": round,
+        }),
+        // The kind with the name: what the call could carry.
+        recipient: (
+            format!("tool:{}", tool.kind.recipient()),
+            format!("{}:{}", tool.kind.as_str(), tool.name),
+        ),
+        sha256: sha,
+        purpose: tool.kind.purpose(),
+        link: Some(integration),
+    };
+    match super::egress::record(p, t, egress).await? {
         Recorded::Yes => {}
         Recorded::Unlinked => return say("the linked account is no longer available"),
         Recorded::ConsentChanged => {
@@ -433,92 +449,6 @@ pub(super) async fn call(
         result,
         stop: false,
     })
-}
-
-/// What became of a call's record.
-enum Recorded {
-    Yes,
-    ConsentChanged,
-    Unlinked,
-}
-
-/// Records the call before the service is called: the audit entry and the egress ledger row
-/// (the SHA-256 of the values sent), in one commit, with the person's consent read again under
-/// their lock — the purpose the tool needs included. `false` when it changed meanwhile (then
-/// nothing is recorded or sent).
-async fn record(
-    p: &Pipeline,
-    t: &Turn<'_>,
-    tool: &Tool,
-    integration: i64,
-    sha: &str,
-    round: usize,
-) -> Result<Recorded, PipelineError> {
-    let (bot_id, subject_id) = (t.bot.id, t.subject.id);
-    let entry = Pending {
-        bot_id: Some(bot_id),
-        subject: Some(t.subject.pseudonym.clone()),
-        action: Action::ToolCalled,
-        detail: serde_json::json!({
-            "tool": tool.name,
-            "kind": tool.kind.as_str(),
-            "provider": tool.kind.recipient(),
-            "integration": integration,
-            "sent_sha256": sha,
-            "round": round,
-        }),
-    };
-    let policy = t.policy.clone();
-    let purpose = tool.kind.purpose();
-    let ledger = egress_ledger::ActiveModel {
-        subject_id: Set(subject_id),
-        bot_id: Set(bot_id),
-        provider: Set(format!("tool:{}", tool.kind.recipient())),
-        // The kind with the name: what the call could carry.
-        model: Set(format!("{}:{}", tool.kind.as_str(), tool.name)),
-        payload_sha256: Set(sha.to_string()),
-        created_at: Set(chrono::Utc::now()),
-        ..Default::default()
-    };
-    let written = p
-        .committer
-        .write_recorded(entry, move |txn| {
-            let (policy, ledger) = (policy.clone(), ledger.clone());
-            Box::pin(async move {
-                crate::consent::lock_person(txn, subject_id).await?;
-                let allowed = crate::consent::may_process_now(txn, subject_id, bot_id, &policy)
-                    .await?
-                    && match purpose {
-                        None => true,
-                        Some(purpose) => Choices::load(txn, subject_id, bot_id)
-                            .await?
-                            .allows(&policy, purpose),
-                    };
-                if !allowed {
-                    return Err(sea_orm::DbErr::Custom(NOT_NOW.into()));
-                }
-                // The link revoked since its token was read: nothing goes.
-                let linked = integrations::Entity::find_by_id(integration)
-                    .filter(integrations::Column::Status.eq(Status::Active.as_str()))
-                    .one(txn)
-                    .await?
-                    .is_some();
-                if !linked {
-                    return Err(sea_orm::DbErr::Custom(UNLINKED.into()));
-                }
-                egress_ledger::Entity::insert(ledger)
-                    .exec_without_returning(txn)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await;
-    match written {
-        Ok(()) => Ok(Recorded::Yes),
-        Err(sea_orm::DbErr::Custom(why)) if why == NOT_NOW => Ok(Recorded::ConsentChanged),
-        Err(sea_orm::DbErr::Custom(why)) if why == UNLINKED => Ok(Recorded::Unlinked),
-        Err(err) => Err(err.into()),
-    }
 }
 
 #[cfg(test)]

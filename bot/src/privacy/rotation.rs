@@ -16,7 +16,7 @@ pub const ENCRYPTED: &[(&str, &[&str])] = &[
     ("channel_identities", &["user_id_enc", "chat_id_enc"]),
     ("conversation_messages", &["text_enc", "names_enc"]),
     ("integrations", &["access_token_enc", "refresh_token_enc"]),
-    ("kb_passages", &["text_enc"]),
+    ("kb_passages", &["text_enc", "embedding_enc"]),
     ("oauth_states", &["chat_id_enc", "verifier_enc"]),
     ("payments", &["charge_id_enc"]),
 ];

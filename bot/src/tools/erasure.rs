@@ -62,6 +62,23 @@ pub async fn passed_on(
     Ok(out)
 }
 
+/// The services the person's data went to on any bot, each once, with what was made there.
+pub async fn services_of(
+    db: &impl sea_orm::ConnectionTrait,
+    pseudonym: &Pseudonym,
+) -> Result<Vec<(&'static str, Vec<String>)>, DbErr> {
+    let mut all: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for (_, passed) in passed_on(db, pseudonym, None).await? {
+        for (service, made) in passed {
+            match all.iter_mut().find(|(s, _)| *s == service) {
+                Some((_, refs)) => refs.extend(made),
+                None => all.push((service, made)),
+            }
+        }
+    }
+    Ok(all)
+}
+
 /// The services, in words, for the person: "Google Sheets and HubSpot".
 pub fn services(passed: &[(&'static str, Vec<String>)]) -> String {
     passed

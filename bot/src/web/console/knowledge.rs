@@ -177,6 +177,15 @@ async fn changing(
     }
 }
 
+/// The session, as the knowledge base's audit entries name it (`by`).
+fn changer<'a>(c: &'a Console, s: &super::session::Session) -> crate::knowledge::Changer<'a> {
+    crate::knowledge::Changer {
+        audit: &c.i.audit,
+        subject: None,
+        by: Some(s.actor()),
+    }
+}
+
 /// An audit entry about a bot's knowledge, naming who changed it.
 async fn record(
     c: &Console,
@@ -211,6 +220,13 @@ pub(super) async fn add(
     headers: HeaderMap,
     mut form: Multipart,
 ) -> Response {
+    // Signed in, and allowed to change, before the body is read; the form's token after.
+    if let Err(r) = c
+        .signed_in_as(&headers, &[Role::Admin, Role::Owner], super::AUDITORS_READ)
+        .await
+    {
+        return r;
+    }
     let (mut csrf, mut bot, mut file) = (String::new(), String::new(), None);
     loop {
         let field = match form.next_field().await {
@@ -232,7 +248,7 @@ pub(super) async fn add(
                 let name = field.file_name().unwrap_or("document.txt").to_string();
                 let mime = field.content_type().map(str::to_string);
                 match field.bytes().await {
-                    Ok(bytes) => file = Some((name, mime, bytes.to_vec())),
+                    Ok(bytes) => file = Some((name, mime, Vec::from(bytes))),
                     Err(_) => {
                         return problem(
                             StatusCode::PAYLOAD_TOO_LARGE,
@@ -267,8 +283,16 @@ pub(super) async fn add(
         .chars()
         .take(200)
         .collect::<String>();
-    let redactor = &c.redactor;
-    let taken = intake::take(&c.i.db, &c.i.keys, redactor, bot.id, (name, mime, bytes)).await;
+    let tools = (c.redactor.as_ref(), c.embedder.as_deref());
+    let who = changer(&c, &s);
+    let taken = intake::take(
+        &c.i.db,
+        &c.i.keys,
+        tools,
+        (bot.id, &who),
+        (name, mime, bytes),
+    )
+    .await;
     let (document, found) = match taken {
         Ok(Ok(added)) => added,
         Ok(Err(refused)) => {
@@ -276,17 +300,6 @@ pub(super) async fn add(
         }
         Err(_) => return unavailable(),
     };
-    if !record(
-        &c,
-        &s,
-        &bot,
-        Action::KbDocumentAdded,
-        intake::audit_detail(&document),
-    )
-    .await
-    {
-        return unavailable();
-    }
     let mut text = format!(
         "Added {} ({} passages) as document {} of {}. The assistant answers from it from now on.",
         document.name, document.passages, document.id, bot.name
@@ -308,25 +321,12 @@ pub(super) async fn remove(
         Ok(found) => found,
         Err(r) => return r,
     };
-    match crate::knowledge::remove(&c.i.db, bot.id, id).await {
-        Ok(Some(document)) => {
-            if !record(
-                &c,
-                &s,
-                &bot,
-                Action::KbDocumentRemoved,
-                intake::audit_detail(&document),
-            )
-            .await
-            {
-                return unavailable();
-            }
-            done(
-                &s,
-                "Document removed",
-                format!("Removed {} from {}.", document.name, bot.name),
-            )
-        }
+    match crate::knowledge::remove(&c.i.db, bot.id, id, &changer(&c, &s)).await {
+        Ok(Some(document)) => done(
+            &s,
+            "Document removed",
+            format!("Removed {} from {}.", document.name, bot.name),
+        ),
         Ok(None) => no_document(&s),
         Err(_) => unavailable(),
     }
@@ -341,42 +341,17 @@ pub(super) async fn redact(
         Ok(found) => found,
         Err(r) => return r,
     };
-    match intake::redact_document(&c.i.db, &c.i.keys, &c.redactor, bot.id, id).await {
-        Ok(Redacted::Done { old, new }) => {
-            let removed = match &old {
-                Some(old) => {
-                    record(
-                        &c,
-                        &s,
-                        &bot,
-                        Action::KbDocumentRemoved,
-                        intake::audit_detail(old),
-                    )
-                    .await
-                }
-                None => true,
-            };
-            if !removed
-                || !record(
-                    &c,
-                    &s,
-                    &bot,
-                    Action::KbDocumentAdded,
-                    intake::audit_detail(&new),
-                )
-                .await
-            {
-                return unavailable();
-            }
-            done(
-                &s,
-                "Personal data replaced",
-                format!(
-                    "The personal data in {} is replaced with placeholders (now document {}).",
-                    new.name, new.id
-                ),
-            )
-        }
+    let tools = (c.redactor.as_ref(), c.embedder.as_deref());
+    let who = changer(&c, &s);
+    match intake::redact_document(&c.i.db, &c.i.keys, tools, (bot.id, &who), id).await {
+        Ok(Redacted::Done { new }) => done(
+            &s,
+            "Personal data replaced",
+            format!(
+                "The personal data in {} is replaced with placeholders (now document {}).",
+                new.name, new.id
+            ),
+        ),
         Ok(Redacted::Missing) => no_document(&s),
         Ok(Redacted::Failed) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -68,6 +68,8 @@ pub struct Console {
     system_prompt: Arc<Option<String>>,
     /// Finds personal data in documents added here.
     redactor: Arc<crate::redact::Redactor>,
+    /// Embeds documents added here, where a service is configured.
+    embedder: Option<Arc<crate::embeddings::Embedder>>,
 }
 
 /// Failed attempts counted per key (a client address, an admin key) over a window: past
@@ -161,6 +163,7 @@ pub struct Setup {
     pub system_prompt: Option<String>,
     /// The configured redactor, for documents added to a knowledge base here.
     pub redactor: crate::redact::Redactor,
+    pub embedder: Option<Arc<crate::embeddings::Embedder>>,
 }
 
 /// The console's routes.
@@ -179,6 +182,7 @@ pub fn router(integrations: Arc<Integrations>, setup: Setup) -> Router {
         metrics: setup.metrics,
         system_prompt: Arc::new(setup.system_prompt),
         redactor: Arc::new(setup.redactor),
+        embedder: setup.embedder,
     };
     let router = Router::new()
         .route("/console", get(|| async { see_other("/console/") }))
