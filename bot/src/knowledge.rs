@@ -11,8 +11,8 @@ use std::{
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use tantivy::{
     Index, IndexWriter, TantivyDocument,
@@ -282,6 +282,18 @@ pub fn split(text: &str) -> Vec<String> {
     }
     push(&mut current, &mut out);
     out
+}
+
+/// The most passages one bot's knowledge base holds (about 16 MB of text): its index is kept in
+/// memory.
+pub const MOST_PASSAGES: u64 = 20_000;
+
+/// How many passages a bot's knowledge base holds.
+pub async fn passages_of(db: &DatabaseConnection, bot_id: i64) -> Result<u64, DbErr> {
+    kb_passages::Entity::find()
+        .filter(kb_passages::Column::BotId.eq(bot_id))
+        .count(db)
+        .await
 }
 
 /// A bot's documents, as the owner sees them.

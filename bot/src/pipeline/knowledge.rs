@@ -194,6 +194,13 @@ pub(crate) async fn take(
             return Ok(Err("That file is too long (200,000 characters at most)."));
         }
     };
+    // A bounded index per bot: past it, a document has to go first.
+    let held = knowledge::passages_of(db, bot_id).await?;
+    if held + knowledge::split(&text).len() as u64 > knowledge::MOST_PASSAGES {
+        return Ok(Err(
+            "The knowledge base is full (20,000 passages). Remove a document first (/kb lists them).",
+        ));
+    }
     let found = personal_data(redactor, &text);
     let document = knowledge::add(db, keys, bot_id, (&name, &text, false), who).await?;
     if let Some(embedder) = embedder {
