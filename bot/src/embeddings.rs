@@ -159,6 +159,22 @@ pub fn to_bytes(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// A vector with the model that made it, as stored before encryption: the model's name, a NUL,
+/// then the vector.
+pub fn to_stored(model: &str, vector: &[f32]) -> Vec<u8> {
+    let mut out = model.as_bytes().to_vec();
+    out.push(0);
+    out.extend(to_bytes(vector));
+    out
+}
+
+/// The model and the vector of stored bytes; `None` for bytes that are not one.
+pub fn from_stored(bytes: &[u8]) -> Option<(String, Vec<f32>)> {
+    let at = bytes.iter().position(|b| *b == 0)?;
+    let model = std::str::from_utf8(&bytes[..at]).ok()?.to_string();
+    Some((model, from_bytes(&bytes[at + 1..])?))
+}
+
 /// A stored vector; `None` for bytes that are not one.
 pub fn from_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
     if bytes.is_empty() || !bytes.len().is_multiple_of(4) || bytes.len() / 4 > MOST_DIMENSIONS {
@@ -198,6 +214,11 @@ mod tests {
         let v = vec![0.5, -1.25, 3.0];
         assert_eq!(from_bytes(&to_bytes(&v)), Some(v.clone()));
         assert_eq!(from_bytes(&[1, 2, 3]), None);
+        assert_eq!(
+            from_stored(&to_stored("m-1", &v)),
+            Some(("m-1".to_string(), v.clone()))
+        );
+        assert_eq!(from_stored(&to_bytes(&v)), None);
         assert!((cosine(&v, &v) - 1.0).abs() < 1e-6);
         assert!(cosine(&[1.0, 0.0], &[0.0, 1.0]).abs() < 1e-6);
         assert_eq!(cosine(&[1.0], &[1.0, 2.0]), 0.0);

@@ -392,6 +392,21 @@ async fn delete(
     bot_id: i64,
     id: i64,
 ) -> Result<Option<kb_documents::Model>, DbErr> {
+    // A write first: on SQLite a transaction that reads before it writes fails when another
+    // connection wrote meanwhile (see `consent::lock_person`).
+    let claimed = kb_documents::Entity::update_many()
+        .col_expr(
+            kb_documents::Column::BotId,
+            sea_orm::sea_query::Expr::col(kb_documents::Column::BotId),
+        )
+        .filter(kb_documents::Column::Id.eq(id))
+        .filter(kb_documents::Column::BotId.eq(bot_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    if claimed != 1 {
+        return Ok(None);
+    }
     let Some(document) = kb_documents::Entity::find_by_id(id)
         .filter(kb_documents::Column::BotId.eq(bot_id))
         .one(txn)
@@ -514,17 +529,19 @@ pub fn unnumbered(text: &str) -> String {
 
 /// Adds embeddings to a document's passages: each passage redacted (unnumbered placeholders, so
 /// nothing identifying leaves even where the owner kept the personal data in the document),
-/// sent in batches, and the vectors stored encrypted. Returns how many passages got one; a
-/// service that fails leaves the rest to full-text search.
+/// sent in batches, each recorded first (`kb.embedded`: the document, how many passages, the
+/// request's SHA-256), and the vectors stored encrypted with the model that made them, one
+/// transaction per batch. Returns how many passages got one; a service that fails leaves the
+/// rest to full-text search.
 pub async fn embed_document(
     db: &DatabaseConnection,
     keys: &Keys,
-    embedder: &crate::embeddings::Embedder,
-    redactor: &crate::redact::Redactor,
-    document_id: i64,
+    (embedder, redactor): (&crate::embeddings::Embedder, &crate::redact::Redactor),
+    document: &kb_documents::Model,
+    who: &Changer<'_>,
 ) -> Result<usize, DbErr> {
     let passages = kb_passages::Entity::find()
-        .filter(kb_passages::Column::DocumentId.eq(document_id))
+        .filter(kb_passages::Column::DocumentId.eq(document.id))
         .order_by_asc(kb_passages::Column::Seq)
         .all(db)
         .await?;
@@ -549,33 +566,57 @@ pub async fn embed_document(
     let mut embedded = 0;
     for batch in sendable.chunks(crate::embeddings::BATCH) {
         let inputs: Vec<String> = batch.iter().map(|(_, t)| t.clone()).collect();
-        let vectors = match embedder.send(embedder.request(&inputs)).await {
+        let request = embedder.request(&inputs);
+        let mut detail = serde_json::json!({
+            "document": document.id,
+            "passages": batch.len(),
+            "provider": format!("embeddings:{}", embedder.host),
+            "model": embedder.model(),
+            "payload_sha256": sha256_hex(&request.bytes),
+        });
+        if let Some(by) = &who.by {
+            detail["by"] = by.clone();
+        }
+        who.audit
+            .record(
+                db,
+                Some(document.bot_id),
+                who.subject,
+                crate::audit::Action::KbEmbedded,
+                detail,
+            )
+            .await?;
+        let vectors = match embedder.send(request).await {
             Ok(vectors) => vectors,
             Err(err) => {
                 tracing::warn!(error = %err, "knowledge-base passages not embedded; found by words only");
                 break;
             }
         };
+        let txn = crate::audit::begin(db).await?;
         for ((id, _), vector) in batch.iter().zip(vectors) {
-            let stored = keys.fernet.encrypt(&crate::embeddings::to_bytes(&vector));
+            let stored = keys
+                .fernet
+                .encrypt(&crate::embeddings::to_stored(embedder.model(), &vector));
             kb_passages::Entity::update_many()
                 .col_expr(
                     kb_passages::Column::EmbeddingEnc,
                     sea_orm::sea_query::Expr::value(Some(stored)),
                 )
                 .filter(kb_passages::Column::Id.eq(*id))
-                .exec(db)
+                .exec(&txn)
                 .await?;
             embedded += 1;
         }
+        txn.commit().await?;
     }
     Ok(embedded)
 }
 
 /// One bot's passages and their index.
 pub struct BotIndex {
-    /// What the index was built from: (passages, newest passage id).
-    version: (u64, i64),
+    /// What the index was built from: (passages, newest passage id, passages with embeddings).
+    version: (u64, i64, u64),
     /// (source name, text) by passage number in the index.
     passages: Vec<(String, String)>,
     /// Each passage's embedding, where it has one.
@@ -587,7 +628,7 @@ pub struct BotIndex {
 
 impl BotIndex {
     fn build(
-        version: (u64, i64),
+        version: (u64, i64, u64),
         passages: Vec<(String, String)>,
         vectors: Vec<Option<Vec<f32>>>,
     ) -> tantivy::Result<Self> {
@@ -683,9 +724,19 @@ const MIN_COSINE: f32 = 0.3;
 #[derive(Default)]
 pub struct Knowledge {
     by_bot: Mutex<HashMap<i64, Arc<BotIndex>>>,
+    /// The embeddings model configured now; passages embedded by another are searched by
+    /// words only.
+    model: Option<String>,
 }
 
 impl Knowledge {
+    pub fn new(model: Option<String>) -> Knowledge {
+        Knowledge {
+            by_bot: Mutex::default(),
+            model,
+        }
+    }
+
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<BotIndex>>> {
         self.by_bot.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -697,22 +748,28 @@ impl Knowledge {
         keys: &Keys,
         bot_id: i64,
     ) -> Result<Option<Arc<BotIndex>>, DbErr> {
-        // One round trip per question: how many passages, and the newest.
-        let (count, newest): (i64, Option<i64>) = kb_passages::Entity::find()
+        // One round trip per question: how many passages, the newest, and how many have
+        // embeddings (added after their passages were stored).
+        let (count, newest, embedded): (i64, Option<i64>, i64) = kb_passages::Entity::find()
             .select_only()
             .column_as(kb_passages::Column::Id.count(), "count")
             .column_as(kb_passages::Column::Id.max(), "newest")
+            .column_as(kb_passages::Column::EmbeddingEnc.count(), "embedded")
             .filter(kb_passages::Column::BotId.eq(bot_id))
             .into_tuple()
             .one(db)
             .await?
-            .unwrap_or((0, None));
+            .unwrap_or((0, None, 0));
         if count == 0 {
             self.held().remove(&bot_id);
             return Ok(None);
         }
         let count = u64::try_from(count).unwrap_or_default();
-        let version = (count, newest.unwrap_or_default());
+        let version = (
+            count,
+            newest.unwrap_or_default(),
+            u64::try_from(embedded).unwrap_or_default(),
+        );
         let held = self.held().get(&bot_id).cloned();
         Ok(Some(match held.filter(|i| i.version == version) {
             Some(index) => index,
@@ -746,7 +803,7 @@ impl Knowledge {
         db: &DatabaseConnection,
         keys: &Keys,
         bot_id: i64,
-        version: (u64, i64),
+        version: (u64, i64, u64),
     ) -> Result<BotIndex, DbErr> {
         let names: HashMap<i64, String> = list(db, bot_id)
             .await?
@@ -761,11 +818,14 @@ impl Knowledge {
             .into_iter()
             .filter_map(|p| {
                 let text = String::from_utf8(keys.fernet.decrypt(&p.text_enc).ok()?).ok()?;
+                // Only vectors of the model configured now compare with a question's.
                 let vector = p
                     .embedding_enc
                     .as_deref()
                     .and_then(|e| keys.fernet.decrypt(e).ok())
-                    .and_then(|b| crate::embeddings::from_bytes(&b));
+                    .and_then(|b| crate::embeddings::from_stored(&b))
+                    .filter(|(model, _)| Some(model.as_str()) == self.model.as_deref())
+                    .map(|(_, vector)| vector);
                 Some(((names.get(&p.document_id)?.clone(), text), vector))
             })
             .unzip::<_, _, Vec<_>, Vec<_>>();
@@ -849,7 +909,7 @@ mod tests {
     #[test]
     fn the_best_passages_come_with_their_sources() {
         let index = BotIndex::build(
-            (2, 2),
+            (2, 2, 0),
             vec![
                 ("prices.md".into(), "Sourdough bread costs 4 euros.".into()),
                 ("hours.md".into(), "We open at 8 on weekdays.".into()),
@@ -865,7 +925,7 @@ mod tests {
     #[test]
     fn a_passage_close_in_meaning_is_found_without_a_word_in_common() {
         let index = BotIndex::build(
-            (2, 2),
+            (2, 2, 2),
             vec![
                 ("prices.md".into(), "Sourdough bread costs 4 euros.".into()),
                 ("hours.md".into(), "Doors unlock at 8 on weekdays.".into()),

@@ -8,7 +8,7 @@ mod common;
 use common::owners::*;
 use common::*;
 use consentgate_entity::audit_log;
-use sea_orm::EntityTrait;
+use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::json;
 
 const PRICES: &str = "# Prices\n\nSourdough bread costs 4 euros a loaf.\n\nFor large orders call \
@@ -373,7 +373,16 @@ async fn with_an_embeddings_service_a_passage_is_found_by_meaning_and_only_redac
         question[0].contains("[PHONE_1]") && !question[0].contains("7946"),
         "{question:?}"
     );
-    let entries = audit_log::Entity::find().all(h.db()).await.unwrap();
+    let entries = audit_log::Entity::find()
+        .order_by_asc(audit_log::Column::Id)
+        .all(h.db())
+        .await
+        .unwrap();
+    // Each document's passages were recorded before they left.
+    assert_eq!(
+        entries.iter().filter(|e| e.action == "kb.embedded").count(),
+        2
+    );
     let embedded = entries
         .iter()
         .position(|e| e.action == "knowledge.embedded")

@@ -12,7 +12,7 @@ use common::owners::*;
 use common::*;
 use consentgate_e2e::{FakeHubSpot, FakeOAuth, FakeSheets, LlmBehaviour};
 use consentgate_entity::{audit_log, egress_ledger};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
 const SHEET: &str = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms";
@@ -54,6 +54,7 @@ fn tools_offered(h: &Harness) -> Vec<String> {
 async fn audit_of(h: &Harness, action: &str) -> Vec<serde_json::Value> {
     audit_log::Entity::find()
         .filter(audit_log::Column::Action.eq(action))
+        .order_by_asc(audit_log::Column::Id)
         .all(h.db())
         .await
         .unwrap()
@@ -273,6 +274,7 @@ async fn an_owner_links_a_sheet_and_a_crm_and_the_assistant_uses_them_with_conse
     assert_eq!(completed[2]["made"], "contact 501");
     let ledger = egress_ledger::Entity::find()
         .filter(egress_ledger::Column::Provider.starts_with("tool:"))
+        .order_by_asc(egress_ledger::Column::Id)
         .all(h.db())
         .await
         .unwrap();

@@ -50,6 +50,9 @@ actions! {
     KbDocumentAdded => "kb.added",
     /// An owner removed one.
     KbDocumentRemoved => "kb.removed",
+    /// Passages of a knowledge-base document, redacted, went to the embeddings service:
+    /// recorded before they leave, with the SHA-256 of the request.
+    KbEmbedded => "kb.embedded",
     /// A person's question, redacted, went to the embeddings service to search the knowledge
     /// base: recorded before it leaves, with the SHA-256 of the request.
     KnowledgeEmbedded => "knowledge.embedded",

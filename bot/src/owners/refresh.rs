@@ -41,6 +41,10 @@ impl Integrations {
             let Some(row) = integrations::Entity::find_by_id(row.id)
                 .filter(integrations::Column::Status.eq(Status::Active.as_str()))
                 .filter(integrations::Column::RefreshTokenEnc.eq(row.refresh_token_enc.clone()))
+                .filter(
+                    integrations::Column::ExpiresAt
+                        .lte(now + Duration::minutes(REFRESH_AHEAD_MINUTES)),
+                )
                 .one(&self.db)
                 .await?
             else {
@@ -147,20 +151,29 @@ impl Integrations {
         };
         if due(&row) {
             // One refresh of a link at a time in this process (the sweep takes the same lock);
-            // the row is read again under it, so calls that waited behind a refresh use its
+            // the link is read again under it, so calls that waited behind a refresh use its
             // tokens instead of refreshing again.
             let lock = self.refreshing.of(row.id);
             let _one = lock.lock().await;
-            match newest().await? {
-                Some(fresh) => row = fresh,
-                None => return Ok(None),
-            }
+            let Some(fresh) = integrations::Entity::find_by_id(row.id)
+                .filter(integrations::Column::Status.eq(Status::Active.as_str()))
+                .one(&self.db)
+                .await?
+            else {
+                // Revoked or replaced meanwhile: the next call reads the newest link.
+                return Ok(None);
+            };
+            row = fresh;
             if due(&row) {
                 self.refresh_one(&row, now).await?;
-            }
-            match newest().await? {
-                Some(fresh) => row = fresh,
-                None => return Ok(None),
+                match integrations::Entity::find_by_id(row.id)
+                    .filter(integrations::Column::Status.eq(Status::Active.as_str()))
+                    .one(&self.db)
+                    .await?
+                {
+                    Some(fresh) => row = fresh,
+                    None => return Ok(None),
+                }
             }
         }
         let Some(token) = self.open(row.access_token_enc.as_deref()) else {

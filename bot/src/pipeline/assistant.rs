@@ -103,17 +103,6 @@ pub(super) async fn answer(
             return held_unredacted(p, t).await;
         }
     };
-    // The business's own documents that may answer it, searched here with the redacted text (a
-    // name or number of the person's never picks the passage that holds it). A search that
-    // fails leaves the answer without them.
-    let passages = super::knowledge::search(p, t, redacted.as_str()).await?;
-    // The tools the model may call for this person, and a word on those held back until they
-    // agree to what they pass on.
-    let offer = super::tools::offer(p, t, choices).await?;
-    let context = match (crate::knowledge::as_context(&passages), &offer.note) {
-        (Some(k), Some(note)) => Some(format!("{k}\n\n{note}")),
-        (k, note) => k.or(note.clone()),
-    };
     // The providers in order, the next asked when one fails; each forward is recorded (with
     // the person's consent read again) before its bytes leave.
     let consented = t
@@ -138,6 +127,17 @@ pub(super) async fn answer(
     if ready.is_empty() {
         return llm_failed(p, t, "none", &LlmError::Resting).await;
     }
+    // The business's own documents that may answer it, searched here with the redacted text (a
+    // name or number of the person's never picks the passage that holds it). A search that
+    // fails leaves the answer without them.
+    let passages = super::knowledge::search(p, t, redacted.as_str()).await?;
+    // The tools the model may call for this person, and a word on those held back until they
+    // agree to what they pass on.
+    let offer = super::tools::offer(p, t, choices).await?;
+    let context = match (crate::knowledge::as_context(&passages), &offer.note) {
+        (Some(k), Some(note)) => Some(format!("{k}\n\n{note}")),
+        (k, note) => k.or(note.clone()),
+    };
     // The text of a stream that broke off midway, in case no provider can finish the answer.
     let mut broken_off: Option<String> = None;
     // The tool calls made for this message and what they gave: a provider asked after another

@@ -204,7 +204,7 @@ pub(crate) async fn take(
     let found = personal_data(redactor, &text);
     let document = knowledge::add(db, keys, bot_id, (&name, &text, false), who).await?;
     if let Some(embedder) = embedder {
-        knowledge::embed_document(db, keys, embedder, redactor, document.id).await?;
+        embed(db, keys, (embedder, redactor), &document, who).await;
     }
     Ok(Ok((document, found)))
 }
@@ -222,6 +222,20 @@ async fn redact(p: &Pipeline, t: &Turn<'_>, id: i64) -> Result<Vec<Outbound>, Pi
             "The personal data in {} is replaced with placeholders (now document {}).",
             new.name, new.id
         )),
+    }
+}
+
+/// A document's embeddings, best effort: the document is stored either way, and one that is
+/// not (fully) embedded is found by words.
+async fn embed(
+    db: &sea_orm::DatabaseConnection,
+    keys: &Keys,
+    services: (&Embedder, &Redactor),
+    document: &kb_documents::Model,
+    who: &knowledge::Changer<'_>,
+) {
+    if let Err(err) = knowledge::embed_document(db, keys, services, document, who).await {
+        tracing::warn!(error = %err, "knowledge-base document not embedded; found by words only");
     }
 }
 
@@ -264,7 +278,7 @@ pub(crate) async fn redact_document(
         return Ok(Redacted::Missing);
     };
     if let Some(embedder) = embedder {
-        knowledge::embed_document(db, keys, embedder, redactor, new.id).await?;
+        embed(db, keys, (embedder, redactor), &new, who).await;
     }
     Ok(Redacted::Done { new })
 }
@@ -273,7 +287,8 @@ pub(crate) async fn redact_document(
 /// redacted text: by full-text score, and, where the passages have embeddings and the
 /// `assistant` purpose in effect names the embeddings service, by meaning too (the redacted
 /// question's embedding, recorded before it leaves as any forward is). A search or a service
-/// that fails leaves fewer passages, never an error.
+/// that fails leaves fewer passages; only a record that cannot be written is an error (then
+/// nothing leaves).
 pub(super) async fn search(
     p: &Pipeline,
     t: &Turn<'_>,
@@ -289,13 +304,16 @@ pub(super) async fn search(
     };
     let mut embedding = None;
     if let Some(embedder) = p.embedder.as_deref()
+        && !redacted.trim().is_empty()
         && index.has_vectors()
         && t.policy
             .purpose(crate::consent::PURPOSE_ASSISTANT)
             .is_some_and(|a| a.text.contains(&embedder.recipient))
     {
         let request = embedder.request(&[redacted.to_string()]);
-        let sha = crate::privacy::digest::sha256_hex(&request.bytes);
+        // Keyed: a plain hash of a short question could be confirmed by guessing it.
+        let sha =
+            crate::privacy::digest::keyed_hex(&p.keys.audit, &[b"embeddings:", &request.bytes]);
         let provider = format!("embeddings:{}", embedder.host);
         let egress = super::egress::Egress {
             action: Action::KnowledgeEmbedded,

@@ -268,7 +268,9 @@ impl Pipeline {
             public_url: settings.public_url,
             transcriber: settings.transcriber,
             allowance: Arc::new(settings.allowance),
-            knowledge: Default::default(),
+            knowledge: crate::knowledge::Knowledge::new(
+                settings.embedder.as_ref().map(|e| e.model().to_string()),
+            ),
             tools: crate::tools::Runner::new(settings.tools),
             embedder: settings.embedder,
             integrations: settings.integrations,
