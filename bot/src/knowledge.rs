@@ -288,6 +288,9 @@ pub fn split(text: &str) -> Vec<String> {
 /// memory.
 pub const MOST_PASSAGES: u64 = 20_000;
 
+/// The error of [`add`] when the document would take the bot past [`MOST_PASSAGES`].
+pub const FULL: &str = "the knowledge base is full";
+
 /// How many passages a bot's knowledge base holds.
 pub async fn passages_of(db: &DatabaseConnection, bot_id: i64) -> Result<u64, DbErr> {
     kb_passages::Entity::find()
@@ -347,6 +350,16 @@ pub async fn add(
 ) -> Result<kb_documents::Model, DbErr> {
     let txn = crate::audit::begin(db).await?;
     let document = insert(&txn, keys, bot_id, (name, text, redacted)).await?;
+    // Counted after the write, in its transaction: uploads at the same moment cannot pass the
+    // limit together.
+    let held = kb_passages::Entity::find()
+        .filter(kb_passages::Column::BotId.eq(bot_id))
+        .count(&txn)
+        .await?;
+    if held > MOST_PASSAGES {
+        txn.rollback().await?;
+        return Err(DbErr::Custom(FULL.into()));
+    }
     who.append(&txn, crate::audit::Action::KbDocumentAdded, &document)
         .await?;
     txn.commit().await?;

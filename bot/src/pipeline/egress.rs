@@ -25,6 +25,8 @@ pub(super) struct Egress {
     pub purpose: Option<&'static str>,
     /// A link that must still be active.
     pub link: Option<i64>,
+    /// A tool (`bot_tools` id) that must still be enabled.
+    pub tool: Option<i64>,
 }
 
 /// What became of the record.
@@ -32,7 +34,7 @@ pub(super) enum Recorded {
     Yes,
     /// A withdrawal, refusal or erasure came first.
     ConsentChanged,
-    /// The link was revoked or broke meanwhile.
+    /// The link was revoked or broke meanwhile, or the tool was removed.
     Unlinked,
 }
 
@@ -60,7 +62,8 @@ pub(super) async fn record(
         created_at: Set(chrono::Utc::now()),
         ..Default::default()
     };
-    let (policy, purpose, link) = (t.policy.clone(), egress.purpose, egress.link);
+    let (policy, purpose, link, tool) =
+        (t.policy.clone(), egress.purpose, egress.link, egress.tool);
     let written = p
         .committer
         .write_recorded(entry, move |txn| {
@@ -77,6 +80,15 @@ pub(super) async fn record(
                     };
                 if !allowed {
                     return Err(sea_orm::DbErr::Custom(NOT_NOW.into()));
+                }
+                if let Some(tool) = tool
+                    && consentgate_entity::bot_tools::Entity::find_by_id(tool)
+                        .one(txn)
+                        .await?
+                        .is_none()
+                {
+                    // Removed while the answer was being written.
+                    return Err(sea_orm::DbErr::Custom(UNLINKED.into()));
                 }
                 if let Some(link) = link {
                     let active = integrations::Entity::find_by_id(link)

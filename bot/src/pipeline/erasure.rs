@@ -90,7 +90,12 @@ pub(super) async fn erase(p: &Pipeline, t: &Turn<'_>) -> Result<Vec<Outbound>, P
     };
     // Where the tools passed the person's data, the owners are told, so they can delete it
     // there (from the audit log, which the purge keeps).
-    let tell = crate::tools::erasure::tell_owners(&p.integrations, &t.subject.pseudonym, None);
+    let tell = crate::tools::erasure::tell_owners(
+        &p.integrations,
+        &t.subject.pseudonym,
+        None,
+        crate::tools::erasure::Why::Asked,
+    );
     if grace == 0 {
         erasure::purge(
             &p.db,

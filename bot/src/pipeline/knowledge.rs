@@ -15,6 +15,10 @@ use crate::redact::{Hints, Placeholders, Redactor};
 use consentgate_entity::kb_documents;
 use std::collections::BTreeMap;
 
+/// What an owner is told when a document would not fit.
+const FULL: &str =
+    "The knowledge base is full (20,000 passages). Remove a document first (/kb lists them).";
+
 /// The largest file taken.
 pub(crate) const MAX_BYTES: u64 = 2 * 1024 * 1024;
 
@@ -197,12 +201,14 @@ pub(crate) async fn take(
     // A bounded index per bot: past it, a document has to go first.
     let held = knowledge::passages_of(db, bot_id).await?;
     if held + knowledge::split(&text).len() as u64 > knowledge::MOST_PASSAGES {
-        return Ok(Err(
-            "The knowledge base is full (20,000 passages). Remove a document first (/kb lists them).",
-        ));
+        return Ok(Err(FULL));
     }
     let found = personal_data(redactor, &text);
-    let document = knowledge::add(db, keys, bot_id, (&name, &text, false), who).await?;
+    let document = match knowledge::add(db, keys, bot_id, (&name, &text, false), who).await {
+        Ok(document) => document,
+        Err(sea_orm::DbErr::Custom(why)) if why == knowledge::FULL => return Ok(Err(FULL)),
+        Err(err) => return Err(err),
+    };
     if let Some(embedder) = embedder {
         embed(db, keys, (embedder, redactor), &document, who).await;
     }
@@ -322,6 +328,7 @@ pub(super) async fn search(
             sha256: sha,
             purpose: None,
             link: None,
+            tool: None,
         };
         // A withdrawal that came first: nothing is sent (the forward's own record then holds
         // the message).

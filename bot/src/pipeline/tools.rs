@@ -397,10 +397,11 @@ pub(super) async fn call(
         sha256: sha,
         purpose: tool.kind.purpose(),
         link: Some(integration),
+        tool: Some(tool.id),
     };
     match super::egress::record(p, t, egress).await? {
         Recorded::Yes => {}
-        Recorded::Unlinked => return say("the linked account is no longer available"),
+        Recorded::Unlinked => return say("the tool or its linked account is no longer available"),
         Recorded::ConsentChanged => {
             p.record(
                 Some(t.bot.id),

@@ -268,6 +268,17 @@ impl Sweeper<'_> {
                     erasure::Because::InactiveSince(cutoff),
                 )
                 .await?;
+                // Where the tools passed their data, the owners are told (from the audit log,
+                // which the purge keeps).
+                if let Some(i) = self.integrations {
+                    crate::tools::erasure::tell_owners(
+                        i,
+                        &pseudonym,
+                        None,
+                        crate::tools::erasure::Why::Inactive,
+                    )
+                    .await;
+                }
             }
         }
         Ok(count)

@@ -114,12 +114,24 @@ async fn owners_of(i: &Integrations, bot_id: i64) -> Result<Vec<i64>, DbErr> {
 
 /// Tells the owners of each bot whose tools passed the person's data on. Best effort: a failure
 /// is logged, and never stands in the way of the erasure itself.
-pub async fn tell_owners(i: &Integrations, pseudonym: &Pseudonym, bot: Option<i64>) {
+/// Why a person's data is being deleted, as owners are told.
+#[derive(Clone, Copy, Debug)]
+pub enum Why {
+    /// They asked (`/delete`, or an admin on the console for them).
+    Asked,
+    /// The retention sweep: they had not been seen for the configured time.
+    Inactive,
+}
+
+pub async fn tell_owners(i: &Integrations, pseudonym: &Pseudonym, bot: Option<i64>, why: Why) {
     let told = async {
         for (bot_id, passed) in passed_on(&i.db, pseudonym, bot).await? {
+            let what = match why {
+                Why::Asked => "asked for their data to be deleted",
+                Why::Inactive => "has had their data deleted after a long time without contact",
+            };
             let mut text = format!(
-                "A person (code {}) asked for their data to be deleted. The assistant's tools had \
-                 passed their details to:",
+                "A person (code {}) {what}. The assistant's tools had passed their details to:",
                 pseudonym.short()
             );
             for (service, made) in &passed {

@@ -304,7 +304,8 @@ async fn erase_now(
     };
     let told = c.i.notifier.tell(&identities, &notice).await;
     // The owners of the bots whose tools passed the person's data on are told where.
-    crate::tools::erasure::tell_owners(&c.i, &pseudonym, None).await;
+    crate::tools::erasure::tell_owners(&c.i, &pseudonym, None, crate::tools::erasure::Why::Asked)
+        .await;
     if grace == 0 {
         erasure::purge(
             &c.i.db,
