@@ -291,14 +291,6 @@ pub const MOST_PASSAGES: u64 = 20_000;
 /// The error of [`add`] when the document would take the bot past [`MOST_PASSAGES`].
 pub const FULL: &str = "the knowledge base is full";
 
-/// How many passages a bot's knowledge base holds.
-pub async fn passages_of(db: &DatabaseConnection, bot_id: i64) -> Result<u64, DbErr> {
-    kb_passages::Entity::find()
-        .filter(kb_passages::Column::BotId.eq(bot_id))
-        .count(db)
-        .await
-}
-
 /// A bot's documents, as the owner sees them.
 pub async fn list(db: &DatabaseConnection, bot_id: i64) -> Result<Vec<kb_documents::Model>, DbErr> {
     kb_documents::Entity::find()
@@ -792,23 +784,6 @@ impl Knowledge {
                 built
             }
         }))
-    }
-
-    /// The passages of a bot's documents that best answer `question` by full-text search:
-    /// (source name, text).
-    pub async fn best(
-        &self,
-        db: &DatabaseConnection,
-        keys: &Keys,
-        bot_id: i64,
-        question: &str,
-    ) -> Result<Vec<(String, String)>, DbErr> {
-        match self.index(db, keys, bot_id).await? {
-            Some(index) => index
-                .best(question, None)
-                .map_err(|e| DbErr::Custom(format!("search: {e}"))),
-            None => Ok(Vec::new()),
-        }
     }
 
     async fn load(

@@ -665,11 +665,7 @@ async fn a_connection_shows_its_history_the_overview_its_answer_times_and_an_era
     assert!(link.last_refreshed_at.is_some());
 
     // Maryam talks to the bot: answered, with her phone number redacted.
-    h.telegram.push_update(text_update(900, MARYAM, "hi"));
-    h.wait_sent(MARYAM.id, 1).await;
-    let agree = button_data(&h, MARYAM.id, "Agree");
-    h.telegram.push_update(button_update(901, MARYAM, &agree));
-    h.wait_sent(MARYAM.id, 2).await;
+    maryam_agrees(&h, 900).await;
     h.telegram
         .push_update(text_update(902, MARYAM, "call me on +44 20 7946 0958"));
     h.wait_sent(MARYAM.id, 3).await;

@@ -70,11 +70,7 @@ async fn an_owner_adds_a_document_from_the_chat_and_answers_cite_it() {
     );
 
     // A customer's question: the best passages go along, with their source.
-    h.telegram.push_update(text_update(900, MARYAM, "hi"));
-    h.wait_sent(MARYAM.id, 1).await;
-    let agree = button_data(&h, MARYAM.id, "Agree");
-    h.telegram.push_update(button_update(901, MARYAM, &agree));
-    h.wait_sent(MARYAM.id, 2).await;
+    maryam_agrees(&h, 900).await;
     h.telegram
         .push_update(text_update(902, MARYAM, "how much is the sourdough bread?"));
     h.wait_sent(MARYAM.id, 3).await;

@@ -63,17 +63,6 @@ async fn audit_of(h: &Harness, action: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Maryam says hi and agrees to the required purposes; returns the next update id.
-async fn maryam_agrees(h: &Harness, first: i64) -> i64 {
-    h.telegram.push_update(text_update(first, MARYAM, "hi"));
-    h.wait_sent(MARYAM.id, 1).await;
-    let agree = button_data(h, MARYAM.id, "Agree");
-    h.telegram
-        .push_update(button_update(first + 1, MARYAM, &agree));
-    h.wait_sent(MARYAM.id, 2).await;
-    first + 2
-}
-
 #[tokio::test]
 async fn an_owner_links_a_sheet_and_a_crm_and_the_assistant_uses_them_with_consent() {
     let (h, _oauth, sheets, hubspot) = start_with_services(&[]).await;

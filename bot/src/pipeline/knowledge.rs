@@ -198,11 +198,6 @@ pub(crate) async fn take(
             return Ok(Err("That file is too long (200,000 characters at most)."));
         }
     };
-    // A bounded index per bot: past it, a document has to go first.
-    let held = knowledge::passages_of(db, bot_id).await?;
-    if held + knowledge::split(&text).len() as u64 > knowledge::MOST_PASSAGES {
-        return Ok(Err(FULL));
-    }
     let found = personal_data(redactor, &text);
     let document = match knowledge::add(db, keys, bot_id, (&name, &text, false), who).await {
         Ok(document) => document,

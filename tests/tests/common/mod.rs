@@ -551,6 +551,17 @@ pub async fn agreed(h: &Harness, p: Person, history: bool) -> String {
     agree
 }
 
+/// Maryam says hi and agrees to the required purposes; returns the next update id.
+pub async fn maryam_agrees(h: &Harness, first: i64) -> i64 {
+    h.telegram.push_update(text_update(first, MARYAM, "hi"));
+    h.wait_sent(MARYAM.id, 1).await;
+    let agree = button_data(h, MARYAM.id, "Agree");
+    h.telegram
+        .push_update(button_update(first + 1, MARYAM, &agree));
+    h.wait_sent(MARYAM.id, 2).await;
+    first + 2
+}
+
 /// The first export sent to `chat` as a document, parsed.
 pub async fn exported(h: &Harness, chat: i64) -> Value {
     let doc = consentgate_e2e::wait_for(WAIT, || {
